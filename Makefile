@@ -1,0 +1,94 @@
+# bnshift — build, test, lint, sanitize. See README.md.
+# The default build is portable x86-64 (no -march=native): binaries move
+# between machines. `make native` builds a tuned copy in build/native.
+
+CC      ?= gcc
+BUILD   ?= build
+OPT     ?= -O2 -g
+EXTRA_CFLAGS ?=
+EXTRA_LDFLAGS ?=
+
+VERSION  := 0.1.0
+GIT_HASH := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+BLAS_INC := /usr/include/x86_64-linux-gnu/openblas-openmp
+BLAS_LIB := /usr/lib/x86_64-linux-gnu/openblas-openmp
+PKGS     := libcjson libpng zlib
+
+CPPFLAGS := -Ilib -I$(BLAS_INC) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
+            -D_GNU_SOURCE -DBN_VERSION=\"$(VERSION)\" -DBN_GIT_HASH=\"$(GIT_HASH)\"
+CFLAGS  := -std=c11 -Wall -Wextra -Wshadow -fopenmp -MMD -MP $(OPT) $(EXTRA_CFLAGS)
+LDLIBS  := -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas \
+           $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+LDFLAGS := -fopenmp $(EXTRA_LDFLAGS)
+
+LIB_SRC  := $(sort $(wildcard lib/*/*.c))
+CMD_SRC  := $(sort $(wildcard cmd/*.c))
+TEST_SRC := $(sort $(wildcard tests/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CMD_OBJ  := $(CMD_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+
+# Debian packages a fresh Debian 12 machine needs to build, test and demo.
+DEPS := build-essential pkg-config libopenblas-openmp-dev libcjson-dev libpng-dev \
+        zlib1g-dev check gnuplot-nox dataset-fashion-mnist cppcheck
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps test lint sanitize native demo fixtures clean
+all: bnshift
+
+bnshift: $(BUILD)/bnshift
+	cp $< $@
+
+$(BUILD)/lib/libbnshift.a: $(LIB_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(BUILD)/bnshift: $(CMD_OBJ) $(BUILD)/lib/libbnshift.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/lib/libbnshift.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check) $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+# Installs only what is missing, so `make demo` is quick the second time.
+deps:
+	@dpkg -s $(DEPS) >/dev/null 2>&1 || { $(SUDO) apt-get update && \
+	  $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEPS); }
+
+# Tests run with 2 threads unless told otherwise; OpenBLAS follows the same knob.
+test: $(BUILD)/run_tests bnshift
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(BUILD)/run_tests
+
+lint:
+	$(MAKE) --no-print-directory BUILD=build/lint EXTRA_CFLAGS=-Werror build/lint/bnshift build/lint/run_tests
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --inline-suppr --suppress=missingIncludeSystem -Ilib lib cmd tests
+
+sanitize:
+	$(MAKE) --no-print-directory BUILD=build/san OPT="-O1 -g -fno-omit-frame-pointer" \
+	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" \
+	  EXTRA_LDFLAGS="-fsanitize=address,undefined" build/san/run_tests
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 CK_FORK=no \
+	  OMP_NUM_THREADS=2 build/san/run_tests
+
+native:
+	$(MAKE) --no-print-directory BUILD=build/native OPT="-O3 -march=native -g" build/native/bnshift
+
+# Recursive make: deps may have just installed what pkg-config reports.
+demo: deps
+	$(MAKE) --no-print-directory bnshift
+	./bnshift demo
+
+# Regenerates the PyTorch golden fixtures (needs Debian's python3-torch).
+fixtures:
+	@dpkg -s python3-torch >/dev/null 2>&1 || $(SUDO) apt-get install -y python3-torch
+	/usr/bin/python3 scripts/reference/gen_fixtures.py tests/fixtures
+
+clean:
+	rm -rf build bnshift
+
+-include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

@@ -1,0 +1,10 @@
+/* Subcommands: each returns the process exit code (SPEC §2). */
+#ifndef BN_COMMANDS_H
+#define BN_COMMANDS_H
+
+int cmd_demo(int argc, char **argv);
+
+/* Prints "bnshift: <msg>" to stderr and returns code (one line per failure). */
+int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,174 @@
+#include "checkpoint.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+static const char MAGIC[8] = {'B', 'N', 'S', 'H', 'C', 'K', 'P', 'T'};
+
+/* Fixed-width header; every field little-endian as written by x86-64. */
+typedef struct {
+    char magic[8];
+    uint32_t version, header_bytes;
+    uint64_t config_hash;
+    int32_t epoch, threads;
+    uint64_t n_params, n_stats;
+    int64_t opt_steps;
+    uint64_t rng[4];
+    int64_t metrics_len, shift_len;
+} Header;
+
+typedef struct {
+    FILE *f;
+    uLong crc;
+    int ok;
+} Writer;
+
+static void put(Writer *w, const void *p, size_t n)
+{
+    if (w->ok && fwrite(p, 1, n, w->f) != n)
+        w->ok = 0;
+    w->crc = crc32(w->crc, p, (uInt)n);
+}
+
+static void put_floats(Writer *w, const float *p, size_t n)
+{
+    /* crc32 takes uInt lengths: feed large buffers in chunks. */
+    const size_t chunk = 1u << 24;
+    for (size_t i = 0; i < n; i += chunk)
+        put(w, p + i, sizeof(float) * (n - i < chunk ? n - i : chunk));
+}
+
+static void fill_header(Header *h, const Model *m, const Optimizer *o, const CheckpointMeta *meta)
+{
+    memset(h, 0, sizeof *h);
+    memcpy(h->magic, MAGIC, sizeof MAGIC);
+    h->version = CHECKPOINT_VERSION;
+    h->header_bytes = sizeof *h;
+    h->config_hash = meta->config_hash;
+    h->epoch = meta->epoch;
+    h->threads = meta->threads;
+    h->n_params = m->n_params;
+    h->n_stats = m->n_stats;
+    h->opt_steps = o->steps;
+    memcpy(h->rng, meta->rng.s, sizeof h->rng);
+    h->metrics_len = meta->metrics_len;
+    h->shift_len = meta->shift_len;
+}
+
+/* fsync the directory so the rename itself is durable. */
+static void sync_dir_of(const char *path)
+{
+    char copy[4096];
+    snprintf(copy, sizeof copy, "%s", path);
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+int checkpoint_save(const char *path, const Model *m, const Optimizer *o, const CheckpointMeta *meta,
+                    BnError *err)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    Writer w = {fopen(tmp, "wb"), crc32(0L, Z_NULL, 0), 1};
+    if (!w.f)
+        return bn_fail(err, BN_ERR_RUNTIME, "%s: cannot write checkpoint: %s", tmp, strerror(errno));
+    Header h;
+    fill_header(&h, m, o, meta);
+    put(&w, &h, sizeof h);
+    put_floats(&w, m->params, m->n_params);
+    put_floats(&w, o->velocity, m->n_params);
+    put_floats(&w, m->stats, m->n_stats);
+    uint32_t crc = (uint32_t)w.crc;
+    put(&w, &crc, sizeof crc);
+    int ok = w.ok && fflush(w.f) == 0 && fsync(fileno(w.f)) == 0;
+    ok = fclose(w.f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return bn_fail(err, BN_ERR_RUNTIME, "%s: writing the checkpoint failed: %s", path, strerror(e));
+    }
+    sync_dir_of(path);
+    return BN_OK;
+}
+
+static int read_header(FILE *f, const char *path, Header *h, BnError *err)
+{
+    if (fread(h, sizeof *h, 1, f) != 1)
+        return bn_fail(err, BN_ERR_USER, "%s: truncated checkpoint header", path);
+    if (memcmp(h->magic, MAGIC, sizeof MAGIC) != 0)
+        return bn_fail(err, BN_ERR_USER, "%s: not a bnshift checkpoint (bad magic)", path);
+    if (h->version != CHECKPOINT_VERSION || h->header_bytes != sizeof *h)
+        return bn_fail(err, BN_ERR_USER, "%s: checkpoint version %u, this bnshift reads version %d",
+                       path, h->version, CHECKPOINT_VERSION);
+    return BN_OK;
+}
+
+static void meta_from_header(const Header *h, CheckpointMeta *meta)
+{
+    meta->config_hash = h->config_hash;
+    meta->epoch = h->epoch;
+    meta->threads = h->threads;
+    memcpy(meta->rng.s, h->rng, sizeof h->rng);
+    meta->metrics_len = (long)h->metrics_len;
+    meta->shift_len = (long)h->shift_len;
+}
+
+int checkpoint_peek(const char *path, CheckpointMeta *meta, BnError *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return bn_fail(err, BN_ERR_USER, "%s: cannot open checkpoint: %s", path, strerror(errno));
+    Header h;
+    if (read_header(f, path, &h, err) == BN_OK)
+        meta_from_header(&h, meta);
+    fclose(f);
+    return err->code;
+}
+
+static int read_floats(FILE *f, float *p, size_t n, uLong *crc)
+{
+    if (fread(p, sizeof(float), n, f) != n)
+        return 0;
+    const size_t chunk = 1u << 24;
+    for (size_t i = 0; i < n; i += chunk)
+        *crc = crc32(*crc, (const Bytef *)(p + i), (uInt)(sizeof(float) * (n - i < chunk ? n - i : chunk)));
+    return 1;
+}
+
+int checkpoint_load(const char *path, Model *m, Optimizer *o, CheckpointMeta *meta, BnError *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return bn_fail(err, BN_ERR_USER, "%s: cannot open checkpoint: %s", path, strerror(errno));
+    Header h;
+    uint32_t stored;
+    uLong crc = crc32(0L, Z_NULL, 0);
+    if (read_header(f, path, &h, err) != BN_OK) {
+        /* err set */
+    } else if (h.n_params != m->n_params || h.n_stats != m->n_stats) {
+        bn_fail(err, BN_ERR_USER, "%s: checkpoint holds %llu parameters, the configured model has %zu",
+                path, (unsigned long long)h.n_params, m->n_params);
+    } else {
+        crc = crc32(crc, (const Bytef *)&h, sizeof h);
+        if (!read_floats(f, m->params, m->n_params, &crc) ||
+            !read_floats(f, o->velocity, m->n_params, &crc) ||
+            !read_floats(f, m->stats, m->n_stats, &crc) || fread(&stored, sizeof stored, 1, f) != 1)
+            bn_fail(err, BN_ERR_USER, "%s: truncated checkpoint", path);
+        else if (stored != (uint32_t)crc)
+            bn_fail(err, BN_ERR_USER, "%s: checkpoint checksum mismatch (file corrupt)", path);
+        else {
+            meta_from_header(&h, meta);
+            o->steps = (long)h.opt_steps;
+        }
+    }
+    fclose(f);
+    return err->code;
+}

@@ -1,0 +1,32 @@
+/* checkpoint.bin (SPEC §4): weights, running statistics, momentum buffers,
+ * RNG state, the epoch, the CSV byte lengths at that moment, and the config
+ * hash; versioned header, CRC-32 trailer; written to a temp file, fsynced and
+ * renamed, so a crash leaves the previous checkpoint or the new one. */
+#ifndef BN_CHECKPOINT_H
+#define BN_CHECKPOINT_H
+
+#include <stdint.h>
+
+#include "core/rng.h"
+#include "train/optimizer.h"
+
+#define CHECKPOINT_VERSION 1
+
+typedef struct {
+    uint64_t config_hash;
+    int epoch;   /* epochs completed */
+    int threads; /* thread count of the run that wrote it */
+    Rng rng;     /* training RNG (shuffling, augmentation) after `epoch` */
+    long metrics_len, shift_len; /* CSV byte lengths */
+} CheckpointMeta;
+
+int checkpoint_save(const char *path, const Model *m, const Optimizer *o, const CheckpointMeta *meta,
+                    BnError *err);
+/* Reads into a model/optimizer built from the same config. Errors are
+ * BN_ERR_USER naming the file: missing, bad magic or version, truncated,
+ * checksum mismatch, sizes that do not fit the model. */
+int checkpoint_load(const char *path, Model *m, Optimizer *o, CheckpointMeta *meta, BnError *err);
+/* The header alone (to compare hashes before building anything). */
+int checkpoint_peek(const char *path, CheckpointMeta *meta, BnError *err);
+
+#endif

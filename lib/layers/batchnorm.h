@@ -1,0 +1,36 @@
+/* BatchNorm over NCHW (spatial = H*W) or NC (spatial = 1), with PyTorch's
+ * semantics: training mode normalizes with the biased batch variance and
+ * updates running_var with the unbiased one; r = (1-m)·r + m·batch_stat. */
+#ifndef BN_BATCHNORM_H
+#define BN_BATCHNORM_H
+
+#include <stddef.h>
+
+typedef struct {
+    int C, spatial;
+    float eps, momentum;
+} BatchNorm;
+
+void batchnorm_init(BatchNorm *b, int C, int spatial, float eps, float momentum);
+
+/* Training mode: normalizes with batch statistics, stores the batch mean and
+ * 1/sqrt(var+eps) in save_mean/save_invstd [C] for backward, and updates
+ * run_mean/run_var [C] in place. N*spatial must be >= 2. out may equal in. */
+void batchnorm_forward_train(const BatchNorm *b, const float *gamma, const float *beta,
+                             float *run_mean, float *run_var, const float *in, float *out,
+                             float *save_mean, float *save_invstd, int N);
+/* Inference mode: normalizes with the running statistics. out may equal in. */
+void batchnorm_forward_eval(const BatchNorm *b, const float *gamma, const float *beta,
+                            const float *run_mean, const float *run_var,
+                            const float *in, float *out, int N);
+/* Backward of the training-mode forward. din overwritten; dgamma/dbeta
+ * accumulate. */
+void batchnorm_backward_train(const BatchNorm *b, const float *gamma, const float *in,
+                              const float *save_mean, const float *save_invstd,
+                              const float *dout, float *din, float *dgamma, float *dbeta, int N);
+/* Backward of the inference-mode forward (statistics are constants). */
+void batchnorm_backward_eval(const BatchNorm *b, const float *gamma, const float *run_mean,
+                             const float *run_var, const float *in, const float *dout,
+                             float *din, float *dgamma, float *dbeta, int N);
+
+#endif

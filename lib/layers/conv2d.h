@@ -1,0 +1,30 @@
+/* 2-D convolution, NCHW, im2col + cblas_sgemm (the reference path).
+ * Weights [out_c][in_c][k][k] (PyTorch layout), optional bias [out_c]. */
+#ifndef BN_CONV2D_H
+#define BN_CONV2D_H
+
+#include <stddef.h>
+
+typedef struct {
+    int in_c, out_c, k, stride, pad;
+    int in_h, in_w, out_h, out_w;
+    int has_bias;
+} Conv2d;
+
+void conv2d_init(Conv2d *c, int in_c, int out_c, int k, int stride, int pad,
+                 int in_h, int in_w, int has_bias);
+size_t conv2d_num_weights(const Conv2d *c); /* out_c*in_c*k*k */
+size_t conv2d_num_params(const Conv2d *c);  /* weights + bias */
+/* Floats of scratch the forward/backward need (im2col of one sample). */
+size_t conv2d_workspace(const Conv2d *c);
+long conv2d_macs(const Conv2d *c); /* per image */
+
+/* out[N][out_c][out_h][out_w] = conv(in) (+ b). b may be NULL. */
+void conv2d_forward(const Conv2d *c, const float *w, const float *b,
+                    const float *in, float *out, int N, float *ws);
+/* din is overwritten (skipped if NULL); dw and db (if non-NULL) accumulate. */
+void conv2d_backward(const Conv2d *c, const float *w, const float *in,
+                     const float *dout, float *din, float *dw, float *db,
+                     int N, float *ws);
+
+#endif

@@ -1,0 +1,23 @@
+/* GroupNorm (PyTorch semantics): statistics per (sample, group) over
+ * C/G channels x spatial, biased variance, affine per channel. Identical in
+ * training and inference. LayerNorm = 1 group, InstanceNorm = C groups. */
+#ifndef BN_GROUPNORM_H
+#define BN_GROUPNORM_H
+
+typedef struct {
+    int C, G, spatial;
+    float eps;
+} GroupNorm;
+
+/* G must divide C (callers validate; config errors are reported there). */
+void groupnorm_init(GroupNorm *g, int C, int G, int spatial, float eps);
+
+/* save_mean/save_invstd are [N][G]. out may equal in. */
+void groupnorm_forward(const GroupNorm *g, const float *gamma, const float *beta,
+                       const float *in, float *out, float *save_mean, float *save_invstd, int N);
+/* din overwritten; dgamma/dbeta accumulate. */
+void groupnorm_backward(const GroupNorm *g, const float *gamma, const float *in,
+                        const float *save_mean, const float *save_invstd,
+                        const float *dout, float *din, float *dgamma, float *dbeta, int N);
+
+#endif

@@ -1,0 +1,82 @@
+#include "pool.h"
+
+#include <string.h>
+
+void maxpool_init(MaxPool2d *p, int C, int in_h, int in_w, int k, int stride)
+{
+    p->C = C;
+    p->in_h = in_h;
+    p->in_w = in_w;
+    p->k = k;
+    p->stride = stride;
+    p->out_h = (in_h - k) / stride + 1;
+    p->out_w = (in_w - k) / stride + 1;
+}
+
+/* Offset (within one plane) of the first maximum of window (oy, ox). */
+static int window_argmax(const MaxPool2d *p, const float *plane, int oy, int ox)
+{
+    int best = oy * p->stride * p->in_w + ox * p->stride;
+    for (int ky = 0; ky < p->k; ky++)
+        for (int kx = 0; kx < p->k; kx++) {
+            int at = (oy * p->stride + ky) * p->in_w + ox * p->stride + kx;
+            if (plane[at] > plane[best])
+                best = at;
+        }
+    return best;
+}
+
+void maxpool_forward(const MaxPool2d *p, const float *in, float *out, int N)
+{
+    const long planes = (long)N * p->C;
+    const int in_sz = p->in_h * p->in_w, out_sz = p->out_h * p->out_w;
+#pragma omp parallel for schedule(static)
+    for (long pl = 0; pl < planes; pl++) {
+        const float *src = in + pl * in_sz;
+        float *dst = out + pl * out_sz;
+        for (int oy = 0; oy < p->out_h; oy++)
+            for (int ox = 0; ox < p->out_w; ox++)
+                dst[oy * p->out_w + ox] = src[window_argmax(p, src, oy, ox)];
+    }
+}
+
+void maxpool_backward(const MaxPool2d *p, const float *in, const float *dout, float *din, int N)
+{
+    const long planes = (long)N * p->C;
+    const int in_sz = p->in_h * p->in_w, out_sz = p->out_h * p->out_w;
+#pragma omp parallel for schedule(static)
+    for (long pl = 0; pl < planes; pl++) {
+        const float *src = in + pl * in_sz;
+        const float *g = dout + pl * out_sz;
+        float *dst = din + pl * in_sz;
+        memset(dst, 0, sizeof(float) * (size_t)in_sz);
+        for (int oy = 0; oy < p->out_h; oy++)
+            for (int ox = 0; ox < p->out_w; ox++)
+                dst[window_argmax(p, src, oy, ox)] += g[oy * p->out_w + ox];
+    }
+}
+
+void avgpool_forward(const float *in, float *out, int N, int C, int spatial)
+{
+    const long planes = (long)N * C;
+#pragma omp parallel for schedule(static)
+    for (long pl = 0; pl < planes; pl++) {
+        const float *src = in + pl * spatial;
+        double s = 0.0;
+        for (int i = 0; i < spatial; i++)
+            s += src[i];
+        out[pl] = (float)(s / spatial);
+    }
+}
+
+void avgpool_backward(const float *dout, float *din, int N, int C, int spatial)
+{
+    const long planes = (long)N * C;
+#pragma omp parallel for schedule(static)
+    for (long pl = 0; pl < planes; pl++) {
+        float g = dout[pl] / (float)spatial;
+        float *dst = din + pl * spatial;
+        for (int i = 0; i < spatial; i++)
+            dst[i] = g;
+    }
+}

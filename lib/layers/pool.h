@@ -1,0 +1,19 @@
+/* Max pooling (k x k window, stride, no padding) and global average pooling. */
+#ifndef BN_POOL_H
+#define BN_POOL_H
+
+typedef struct {
+    int C, in_h, in_w, k, stride, out_h, out_w;
+} MaxPool2d;
+
+void maxpool_init(MaxPool2d *p, int C, int in_h, int in_w, int k, int stride);
+void maxpool_forward(const MaxPool2d *p, const float *in, float *out, int N);
+/* Gradient goes to the first maximum of each window (as PyTorch on CPU).
+ * din overwritten. */
+void maxpool_backward(const MaxPool2d *p, const float *in, const float *dout, float *din, int N);
+
+/* [N][C][spatial] -> [N][C] */
+void avgpool_forward(const float *in, float *out, int N, int C, int spatial);
+void avgpool_backward(const float *dout, float *din, int N, int C, int spatial);
+
+#endif

@@ -1,0 +1,485 @@
+#include "model.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layers/activation.h"
+#include "layers/add.h"
+#include "layers/softmax_xent.h"
+
+void model_init(Model *m) { memset(m, 0, sizeof *m); }
+
+size_t tensor_numel(const Tensor *t) { return (size_t)t->c * t->h * t->w; }
+
+const char *op_kind_name(OpKind k)
+{
+    static const char *names[] = {"conv", "linear", "bn", "gn", "relu", "maxpool", "avgpool", "add", "shortcut"};
+    return names[k];
+}
+
+static int grow(void **arr, int *cap, int need, size_t elem)
+{
+    if (need <= *cap)
+        return 1;
+    int ncap = *cap ? *cap * 2 : 32;
+    void *p = realloc(*arr, (size_t)ncap * elem);
+    if (!p)
+        return 0;
+    *arr = p;
+    *cap = ncap;
+    return 1;
+}
+
+static int new_tensor(Model *m, int c, int h, int w)
+{
+    if (m->build_failed ||
+        !grow((void **)&m->tensors, &m->cap_tensors, m->n_tensors + 1, sizeof(Tensor))) {
+        m->build_failed = 1;
+        return -1;
+    }
+    Tensor *t = &m->tensors[m->n_tensors];
+    memset(t, 0, sizeof *t);
+    t->c = c;
+    t->h = h;
+    t->w = w;
+    return m->n_tensors++;
+}
+
+/* Appends an op reading tensor `in` and returns it, or NULL on failure. */
+static Op *new_op(Model *m, OpKind kind, const char *name, int in)
+{
+    if (m->build_failed || in < 0 || in >= m->n_tensors ||
+        !grow((void **)&m->ops, &m->cap_ops, m->n_ops + 1, sizeof(Op))) {
+        m->build_failed = 1;
+        return NULL;
+    }
+    Op *op = &m->ops[m->n_ops++];
+    memset(op, 0, sizeof *op);
+    op->kind = kind;
+    snprintf(op->name, sizeof op->name, "%s", name ? name : "");
+    op->in = in;
+    op->in2 = -1;
+    op->w_off = op->b_off = op->stat_off = SIZE_MAX;
+    m->tensors[in].consumers++;
+    return op;
+}
+
+/* Creates the op's output tensor; returns its id. */
+static int finish_op(Model *m, Op *op, int c, int h, int w)
+{
+    if (!op)
+        return -1;
+    op->out = new_tensor(m, c, h, w);
+    return op->out;
+}
+
+int model_input(Model *m, int c, int h, int w) { return new_tensor(m, c, h, w); }
+
+int model_conv(Model *m, const char *name, int in, int out_c, int k, int stride, int pad, int bias)
+{
+    Op *op = new_op(m, OP_CONV, name, in);
+    if (!op)
+        return -1;
+    const Tensor *t = &m->tensors[in];
+    conv2d_init(&op->u.conv, t->c, out_c, k, stride, pad, t->h, t->w, bias);
+    op->n_w = conv2d_num_weights(&op->u.conv);
+    op->n_b = bias ? (size_t)out_c : 0;
+    return finish_op(m, op, out_c, op->u.conv.out_h, op->u.conv.out_w);
+}
+
+int model_linear(Model *m, const char *name, int in, int out_f, int bias)
+{
+    Op *op = new_op(m, OP_LINEAR, name, in);
+    if (!op)
+        return -1;
+    linear_init(&op->u.lin, (int)tensor_numel(&m->tensors[in]), out_f, bias);
+    op->n_w = (size_t)out_f * op->u.lin.in_f;
+    op->n_b = bias ? (size_t)out_f : 0;
+    return finish_op(m, op, out_f, 1, 1);
+}
+
+int model_bn(Model *m, const char *name, int in, float eps, float momentum)
+{
+    Op *op = new_op(m, OP_BN, name, in);
+    if (!op)
+        return -1;
+    const Tensor *t = &m->tensors[in];
+    batchnorm_init(&op->u.bn, t->c, t->h * t->w, eps, momentum);
+    op->n_w = op->n_b = (size_t)t->c;
+    op->stat_off = m->n_stats;
+    m->n_stats += 2 * (size_t)t->c;
+    return finish_op(m, op, t->c, t->h, t->w);
+}
+
+int model_gn(Model *m, const char *name, int in, int groups, float eps)
+{
+    Op *op = new_op(m, OP_GN, name, in);
+    if (!op)
+        return -1;
+    const Tensor *t = &m->tensors[in];
+    groupnorm_init(&op->u.gn, t->c, groups, t->h * t->w, eps);
+    op->n_w = op->n_b = (size_t)t->c;
+    return finish_op(m, op, t->c, t->h, t->w);
+}
+
+int model_relu(Model *m, int in)
+{
+    Op *op = new_op(m, OP_RELU, "relu", in);
+    if (!op)
+        return -1;
+    const Tensor *t = &m->tensors[in];
+    return finish_op(m, op, t->c, t->h, t->w);
+}
+
+int model_maxpool(Model *m, int in, int k, int stride)
+{
+    Op *op = new_op(m, OP_MAXPOOL, "maxpool", in);
+    if (!op)
+        return -1;
+    const Tensor *t = &m->tensors[in];
+    maxpool_init(&op->u.pool, t->c, t->h, t->w, k, stride);
+    return finish_op(m, op, t->c, op->u.pool.out_h, op->u.pool.out_w);
+}
+
+int model_avgpool(Model *m, int in)
+{
+    Op *op = new_op(m, OP_AVGPOOL, "avgpool", in);
+    if (!op)
+        return -1;
+    return finish_op(m, op, m->tensors[in].c, 1, 1);
+}
+
+int model_add(Model *m, int a, int b)
+{
+    Op *op = new_op(m, OP_ADD, "add", a);
+    if (!op)
+        return -1;
+    if (b < 0 || b >= m->n_tensors || tensor_numel(&m->tensors[a]) != tensor_numel(&m->tensors[b])) {
+        m->build_failed = 1;
+        return -1;
+    }
+    op->in2 = b;
+    m->tensors[b].consumers++;
+    const Tensor *t = &m->tensors[a];
+    return finish_op(m, op, t->c, t->h, t->w);
+}
+
+int model_shortcut(Model *m, int in, int out_c, int stride)
+{
+    Op *op = new_op(m, OP_SHORTCUT, "shortcut", in);
+    if (!op)
+        return -1;
+    const Tensor *t = &m->tensors[in];
+    shortcut_init(&op->u.sc, t->c, out_c, t->h, t->w, stride);
+    return finish_op(m, op, out_c, op->u.sc.out_h, op->u.sc.out_w);
+}
+
+/* Weights first so weight decay can be applied to one leading range. */
+static void assign_param_offsets(Model *m)
+{
+    size_t off = 0;
+    for (int i = 0; i < m->n_ops; i++)
+        if (m->ops[i].kind == OP_CONV || m->ops[i].kind == OP_LINEAR) {
+            m->ops[i].w_off = off;
+            off += m->ops[i].n_w;
+        }
+    m->n_decay = off;
+    for (int i = 0; i < m->n_ops; i++) {
+        Op *op = &m->ops[i];
+        if (op->kind == OP_BN || op->kind == OP_GN) {
+            op->w_off = off;
+            off += op->n_w;
+        }
+        if (op->n_b) {
+            op->b_off = off;
+            off += op->n_b;
+        }
+    }
+    m->n_params = off;
+}
+
+/* Carves every per-batch buffer out of the arena (or measures, when the
+ * arena has no base yet). */
+static void carve_activations(Model *m)
+{
+    size_t ws = 0, biggest = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        Tensor *t = &m->tensors[i];
+        size_t n = tensor_numel(t) * (size_t)m->max_batch;
+        t->data = arena_floats(&m->arena, n);
+        t->grad = i == 0 ? NULL : arena_floats(&m->arena, n);
+        if (n > biggest)
+            biggest = n;
+    }
+    for (int i = 0; i < m->n_ops; i++) {
+        Op *op = &m->ops[i];
+        if (op->kind == OP_CONV && conv2d_workspace(&op->u.conv) > ws)
+            ws = conv2d_workspace(&op->u.conv);
+        size_t nstat = op->kind == OP_BN   ? (size_t)op->u.bn.C
+                       : op->kind == OP_GN ? (size_t)op->u.gn.G * m->max_batch
+                                           : 0;
+        if (nstat) {
+            op->save_mean = arena_floats(&m->arena, nstat);
+            op->save_invstd = arena_floats(&m->arena, nstat);
+        }
+    }
+    m->ws = arena_floats(&m->arena, ws ? ws : 1);
+    m->grad_written = arena_alloc(&m->arena, (size_t)m->n_tensors);
+    m->scratch = arena_floats(&m->arena, biggest);
+}
+
+static void init_params(Model *m, Rng *rng)
+{
+    for (int i = 0; i < m->n_ops; i++) {
+        const Op *op = &m->ops[i];
+        float *w = op->w_off != SIZE_MAX ? m->params + op->w_off : NULL;
+        float *b = op->b_off != SIZE_MAX ? m->params + op->b_off : NULL;
+        if (op->kind == OP_CONV) {
+            const Conv2d *c = &op->u.conv;
+            float std = sqrtf(2.0f / (float)(c->k * c->k * c->out_c)); /* Kaiming, fan_out */
+            for (size_t j = 0; j < op->n_w; j++)
+                w[j] = std * rng_normal(rng);
+            float bound = 1.0f / sqrtf((float)(c->in_c * c->k * c->k)); /* PyTorch default */
+            for (size_t j = 0; j < op->n_b; j++)
+                b[j] = bound * (2.0f * rng_uniform(rng) - 1.0f);
+        } else if (op->kind == OP_LINEAR) {
+            float bound = 1.0f / sqrtf((float)op->u.lin.in_f);
+            for (size_t j = 0; j < op->n_w; j++)
+                w[j] = bound * (2.0f * rng_uniform(rng) - 1.0f);
+            for (size_t j = 0; j < op->n_b; j++)
+                b[j] = bound * (2.0f * rng_uniform(rng) - 1.0f);
+        } else if (op->kind == OP_BN || op->kind == OP_GN) {
+            for (size_t j = 0; j < op->n_w; j++)
+                w[j] = 1.0f; /* beta stays 0 */
+            if (op->kind == OP_BN)
+                for (size_t j = 0; j < op->n_w; j++)
+                    m->stats[op->stat_off + op->n_w + j] = 1.0f; /* running var */
+        }
+    }
+}
+
+int model_finish(Model *m, int output, int max_batch, Rng *init_rng, BnError *err)
+{
+    if (m->build_failed || output < 0 || output >= m->n_tensors || max_batch < 1)
+        return bn_fail(err, BN_ERR_RUNTIME, "model construction failed (out of memory or bad wiring)");
+    m->output = output;
+    m->max_batch = max_batch;
+    assign_param_offsets(m);
+    m->params = bn_alloc(sizeof(float) * (m->n_params ? m->n_params : 1), err);
+    m->grads = bn_alloc(sizeof(float) * (m->n_params ? m->n_params : 1), err);
+    m->stats = bn_alloc(sizeof(float) * (m->n_stats ? m->n_stats : 1), err);
+    if (!m->params || !m->grads || !m->stats)
+        return err->code;
+    m->arena = (Arena){0};
+    carve_activations(m); /* measure */
+    if (arena_reserve(&m->arena, m->arena.used, err) != BN_OK)
+        return err->code;
+    carve_activations(m);
+    init_params(m, init_rng);
+    return BN_OK;
+}
+
+void model_free(Model *m)
+{
+    free(m->ops);
+    free(m->tensors);
+    bn_free(m->params);
+    bn_free(m->grads);
+    bn_free(m->stats);
+    arena_release(&m->arena);
+    model_init(m);
+}
+
+void model_zero_grad(Model *m) { memset(m->grads, 0, sizeof(float) * m->n_params); }
+
+static float *param(const Model *m, size_t off) { return off == SIZE_MAX ? NULL : m->params + off; }
+static float *grad(const Model *m, size_t off) { return off == SIZE_MAX ? NULL : m->grads + off; }
+
+static void op_forward(Model *m, const Op *op, int N, int train)
+{
+    const Tensor *ti = &m->tensors[op->in];
+    Tensor *to = &m->tensors[op->out];
+    const float *w = param(m, op->w_off), *b = param(m, op->b_off);
+    switch (op->kind) {
+    case OP_CONV:
+        conv2d_forward(&op->u.conv, w, b, ti->data, to->data, N, m->ws);
+        break;
+    case OP_LINEAR:
+        linear_forward(&op->u.lin, w, b, ti->data, to->data, N);
+        break;
+    case OP_BN: {
+        float *rm = m->stats + op->stat_off, *rv = rm + op->u.bn.C;
+        if (train)
+            batchnorm_forward_train(&op->u.bn, w, b, rm, rv, ti->data, to->data,
+                                    op->save_mean, op->save_invstd, N);
+        else
+            batchnorm_forward_eval(&op->u.bn, w, b, rm, rv, ti->data, to->data, N);
+        break;
+    }
+    case OP_GN:
+        groupnorm_forward(&op->u.gn, w, b, ti->data, to->data, op->save_mean, op->save_invstd, N);
+        break;
+    case OP_RELU:
+        relu_forward(ti->data, to->data, tensor_numel(ti) * N);
+        break;
+    case OP_MAXPOOL:
+        maxpool_forward(&op->u.pool, ti->data, to->data, N);
+        break;
+    case OP_AVGPOOL:
+        avgpool_forward(ti->data, to->data, N, ti->c, ti->h * ti->w);
+        break;
+    case OP_ADD:
+        add_forward(ti->data, m->tensors[op->in2].data, to->data, tensor_numel(ti) * N);
+        break;
+    case OP_SHORTCUT:
+        shortcut_forward(&op->u.sc, ti->data, to->data, N);
+        break;
+    }
+}
+
+void model_forward_until(Model *m, const float *x, int N, int train, int stop)
+{
+    memcpy(m->tensors[0].data, x, sizeof(float) * tensor_numel(&m->tensors[0]) * N);
+    for (int i = 0; i < stop && i < m->n_ops; i++)
+        op_forward(m, &m->ops[i], N, train);
+}
+
+void model_forward(Model *m, const float *x, int N, int train)
+{
+    model_forward_until(m, x, N, train, m->n_ops);
+}
+
+double model_loss(Model *m, const int *labels, int N, int *correct, int want_grad)
+{
+    const Tensor *t = &m->tensors[m->output];
+    return softmax_xent(t->data, labels, N, (int)tensor_numel(t), want_grad ? t->grad : NULL, correct);
+}
+
+/* Where an op should write the gradient of input tensor `id`: straight into
+ * its grad buffer the first time, into scratch when another consumer has
+ * already written there (then added by commit_input_grad). */
+static float *input_grad_target(Model *m, int id, const unsigned char *written)
+{
+    if (id == 0)
+        return NULL; /* nobody needs d(loss)/d(image) */
+    return written[id] ? m->scratch : m->tensors[id].grad;
+}
+
+static void commit_input_grad(Model *m, int id, unsigned char *written, int N)
+{
+    if (id == 0)
+        return;
+    if (written[id])
+        add_inplace(m->tensors[id].grad, m->scratch, tensor_numel(&m->tensors[id]) * N);
+    written[id] = 1;
+}
+
+static void op_backward(Model *m, const Op *op, int N, int train, unsigned char *written)
+{
+    const Tensor *ti = &m->tensors[op->in];
+    const Tensor *to = &m->tensors[op->out];
+    const float *w = param(m, op->w_off);
+    float *gw = grad(m, op->w_off), *gb = grad(m, op->b_off);
+    float *din = input_grad_target(m, op->in, written);
+    size_t n_in = tensor_numel(ti) * N;
+    switch (op->kind) {
+    case OP_CONV:
+        conv2d_backward(&op->u.conv, w, ti->data, to->grad, din, gw, gb, N, m->ws);
+        break;
+    case OP_LINEAR:
+        linear_backward(&op->u.lin, w, ti->data, to->grad, din, gw, gb, N);
+        break;
+    case OP_BN:
+        if (!din)
+            din = m->scratch; /* norm on the raw input: parameter grads still needed */
+        if (train)
+            batchnorm_backward_train(&op->u.bn, w, ti->data, op->save_mean, op->save_invstd,
+                                     to->grad, din, gw, gb, N);
+        else {
+            const float *rm = m->stats + op->stat_off;
+            batchnorm_backward_eval(&op->u.bn, w, rm, rm + op->u.bn.C, ti->data, to->grad, din,
+                                    gw, gb, N);
+        }
+        break;
+    case OP_GN:
+        if (!din)
+            din = m->scratch;
+        groupnorm_backward(&op->u.gn, w, ti->data, op->save_mean, op->save_invstd, to->grad,
+                           din, gw, gb, N);
+        break;
+    case OP_RELU:
+        if (din)
+            relu_backward(to->data, to->grad, din, n_in);
+        break;
+    case OP_MAXPOOL:
+        if (din)
+            maxpool_backward(&op->u.pool, ti->data, to->grad, din, N);
+        break;
+    case OP_AVGPOOL:
+        if (din)
+            avgpool_backward(to->grad, din, N, ti->c, ti->h * ti->w);
+        break;
+    case OP_SHORTCUT:
+        if (din)
+            shortcut_backward(&op->u.sc, to->grad, din, N);
+        break;
+    case OP_ADD:
+        if (din)
+            memcpy(din, to->grad, sizeof(float) * n_in);
+        commit_input_grad(m, op->in, written, N);
+        din = input_grad_target(m, op->in2, written);
+        if (din)
+            memcpy(din, to->grad, sizeof(float) * n_in);
+        commit_input_grad(m, op->in2, written, N);
+        return;
+    }
+    commit_input_grad(m, op->in, written, N);
+}
+
+void model_backward(Model *m, int N, int train)
+{
+    memset(m->grad_written, 0, (size_t)m->n_tensors);
+    for (int i = m->n_ops - 1; i >= 0; i--)
+        op_backward(m, &m->ops[i], N, train, m->grad_written);
+}
+
+static int all_finite(const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return 0;
+    return 1;
+}
+
+int model_find_nonfinite(const Model *m, int N)
+{
+    for (int i = 0; i < m->n_ops; i++) {
+        const Tensor *t = &m->tensors[m->ops[i].out];
+        if (!all_finite(t->data, tensor_numel(t) * N))
+            return i;
+    }
+    return -1;
+}
+
+int model_state_finite(const Model *m)
+{
+    return all_finite(m->params, m->n_params) && all_finite(m->stats, m->n_stats);
+}
+
+double model_clip_grad_norm(Model *m, double max_norm)
+{
+    double ss = 0;
+    for (size_t i = 0; i < m->n_params; i++)
+        ss += (double)m->grads[i] * m->grads[i];
+    double norm = sqrt(ss);
+    if (norm > max_norm) {
+        /* PyTorch's coefficient: max_norm / (norm + 1e-6). */
+        float scale = (float)(max_norm / (norm + 1e-6));
+        for (size_t i = 0; i < m->n_params; i++)
+            m->grads[i] *= scale;
+    }
+    return norm;
+}

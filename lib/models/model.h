@@ -1,0 +1,125 @@
+/* A network as a flat list of ops over numbered activation tensors (a DAG in
+ * topological order, so residual blocks need no special casing). All
+ * parameters live in one buffer and all gradients in another, so the
+ * optimizer is one loop; activations live in one arena sized once for the
+ * largest batch. */
+#ifndef BN_MODEL_H
+#define BN_MODEL_H
+
+#include <stddef.h>
+
+#include "core/error.h"
+#include "core/mem.h"
+#include "core/rng.h"
+#include "layers/batchnorm.h"
+#include "layers/conv2d.h"
+#include "layers/groupnorm.h"
+#include "layers/linear.h"
+#include "layers/pool.h"
+#include "layers/shortcut.h"
+
+typedef enum {
+    OP_CONV,
+    OP_LINEAR,
+    OP_BN,
+    OP_GN,
+    OP_RELU,
+    OP_MAXPOOL,
+    OP_AVGPOOL,
+    OP_ADD,
+    OP_SHORTCUT /* parameter-free option-A shortcut */
+} OpKind;
+
+typedef struct {
+    OpKind kind;
+    char name[64];
+    int in, in2, out; /* tensor ids; in2 only for OP_ADD */
+    /* Offsets into Model.params: weight (conv/linear) or gamma (norm), and
+     * bias or beta; SIZE_MAX when absent. n_w / n_b their lengths. */
+    size_t w_off, b_off, n_w, n_b;
+    size_t stat_off; /* BN: running mean at stat_off, running var after it */
+    int norm_depth;  /* norms: 1-based position among all norm positions */
+    union {
+        Conv2d conv;
+        Linear lin;
+        BatchNorm bn;
+        GroupNorm gn;
+        MaxPool2d pool;
+        PadShortcut sc;
+    } u;
+    float *save_mean, *save_invstd; /* norm statistics kept for backward */
+} Op;
+
+typedef struct {
+    int c, h, w;         /* per-sample shape */
+    int consumers;       /* ops reading it; >1 means gradients accumulate */
+    float *data, *grad;  /* [max_batch][c][h][w], in the arena */
+} Tensor;
+
+typedef struct {
+    Op *ops;
+    int n_ops, cap_ops;
+    Tensor *tensors;
+    int n_tensors, cap_tensors;
+    int output; /* logits tensor, set by model_finish */
+
+    float *params, *grads;
+    size_t n_params;
+    size_t n_decay; /* params[0, n_decay) are conv/linear weights; the rest are
+                       biases and norm gamma/beta (exempt when wd_norm is off) */
+    float *stats;   /* BN running statistics */
+    size_t n_stats;
+
+    int max_batch;
+    float *ws, *scratch; /* conv workspace; gradient scratch for forks */
+    unsigned char *grad_written; /* per tensor, during backward */
+    Arena arena;
+    int build_failed;
+} Model;
+
+/* Building: model_input first, then ops in forward order; each returns the
+ * id of its output tensor (-1 after an allocation failure, which
+ * model_finish reports). */
+void model_init(Model *m);
+int model_input(Model *m, int c, int h, int w);
+int model_conv(Model *m, const char *name, int in, int out_c, int k, int stride, int pad, int bias);
+int model_linear(Model *m, const char *name, int in, int out_f, int bias);
+int model_bn(Model *m, const char *name, int in, float eps, float momentum);
+int model_gn(Model *m, const char *name, int in, int groups, float eps);
+int model_relu(Model *m, int in);
+int model_maxpool(Model *m, int in, int k, int stride);
+int model_avgpool(Model *m, int in);
+int model_add(Model *m, int a, int b);
+int model_shortcut(Model *m, int in, int out_c, int stride);
+
+/* Allocates parameters, statistics and the activation arena for batches up
+ * to max_batch, and initializes weights as the spec says (Kaiming-normal
+ * fan_out convs, PyTorch-default linear, gamma 1, beta 0, var 1). */
+int model_finish(Model *m, int output, int max_batch, Rng *init_rng, BnError *err);
+void model_free(Model *m);
+
+size_t tensor_numel(const Tensor *t); /* per sample */
+const char *op_kind_name(OpKind k);   /* "conv", "bn", ... */
+
+/* Forward pass on N samples of x (copied into tensor 0). train selects BN's
+ * batch statistics (and running-stat update) or running statistics. */
+void model_forward(Model *m, const float *x, int N, int train);
+/* The same, stopping before op `stop` (so tensors up to its input are set). */
+void model_forward_until(Model *m, const float *x, int N, int train, int stop);
+/* Softmax cross-entropy on the logits; writes the output gradient when
+ * want_grad. Returns the mean loss. */
+double model_loss(Model *m, const int *labels, int N, int *correct, int want_grad);
+/* Backward from the output gradient; parameter gradients accumulate into
+ * m->grads (zero them with model_zero_grad). train must match the forward. */
+void model_backward(Model *m, int N, int train);
+void model_zero_grad(Model *m);
+
+/* The first op whose output (first N samples) holds NaN/Inf, or -1. */
+int model_find_nonfinite(const Model *m, int N);
+/* Whether every parameter and running statistic is finite. */
+int model_state_finite(const Model *m);
+/* Scales the gradients so their global L2 norm is at most max_norm
+ * (torch.nn.utils.clip_grad_norm_); returns the norm before clipping. */
+double model_clip_grad_norm(Model *m, double max_norm);
+
+#endif

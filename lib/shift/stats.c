@@ -1,0 +1,93 @@
+#include "stats.h"
+
+#include <string.h>
+
+int shift_stats_init(ShiftStats *s, const Model *m, BnError *err)
+{
+    memset(s, 0, sizeof *s);
+    for (int i = 0; i < m->n_ops; i++)
+        s->n_layers += m->ops[i].kind == OP_BN;
+    int n = s->n_layers ? s->n_layers : 1;
+    s->op_index = bn_alloc(sizeof(int) * n, err);
+    s->channels = bn_alloc(sizeof(int) * n, err);
+    s->offset = bn_alloc(sizeof(size_t) * n, err);
+    s->count = bn_alloc(sizeof(double) * n, err);
+    size_t total = 0;
+    for (int i = 0, l = 0; i < m->n_ops && s->offset; i++)
+        if (m->ops[i].kind == OP_BN) {
+            s->op_index[l] = i;
+            s->channels[l] = m->ops[i].u.bn.C;
+            s->offset[l++] = total;
+            total += (size_t)m->ops[i].u.bn.C;
+        }
+    s->mean = bn_alloc(sizeof(double) * (total ? total : 1), err);
+    s->m2 = bn_alloc(sizeof(double) * (total ? total : 1), err);
+    if (!s->op_index || !s->channels || !s->offset || !s->count || !s->mean || !s->m2) {
+        shift_stats_free(s);
+        return err->code;
+    }
+    return BN_OK;
+}
+
+void shift_stats_free(ShiftStats *s)
+{
+    bn_free(s->op_index);
+    bn_free(s->channels);
+    bn_free(s->offset);
+    bn_free(s->count);
+    bn_free(s->mean);
+    bn_free(s->m2);
+    memset(s, 0, sizeof *s);
+}
+
+void shift_stats_reset(ShiftStats *s)
+{
+    int n = s->n_layers;
+    size_t total = n ? s->offset[n - 1] + (size_t)s->channels[n - 1] : 0;
+    memset(s->count, 0, sizeof(double) * (size_t)n);
+    memset(s->mean, 0, sizeof(double) * total);
+    memset(s->m2, 0, sizeof(double) * total);
+}
+
+void shift_stats_accumulate_layer(ShiftStats *s, const Model *m, int l, int N)
+{
+    const Op *op = &m->ops[s->op_index[l]];
+    const float *x = m->tensors[op->in].data;
+    const int C = op->u.bn.C, S = op->u.bn.spatial;
+    const double nb = (double)N * S, na = s->count[l], nt = na + nb;
+    double *mean = s->mean + s->offset[l], *m2 = s->m2 + s->offset[l];
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        double sum = 0, ss = 0;
+        for (int n = 0; n < N; n++) {
+            const float *p = x + ((size_t)n * C + c) * S;
+            for (int i = 0; i < S; i++)
+                sum += p[i];
+        }
+        double bm = sum / nb;
+        for (int n = 0; n < N; n++) {
+            const float *p = x + ((size_t)n * C + c) * S;
+            for (int i = 0; i < S; i++) {
+                double d = p[i] - bm;
+                ss += d * d;
+            }
+        }
+        double delta = bm - mean[c];
+        mean[c] += delta * nb / nt;
+        m2[c] += ss + delta * delta * na * nb / nt;
+    }
+    s->count[l] = nt;
+}
+
+void shift_stats_accumulate(ShiftStats *s, const Model *m, int N)
+{
+    for (int l = 0; l < s->n_layers; l++)
+        shift_stats_accumulate_layer(s, m, l, N);
+}
+
+double shift_stats_mean(const ShiftStats *s, int l, int c) { return s->mean[s->offset[l] + c]; }
+
+double shift_stats_var(const ShiftStats *s, int l, int c)
+{
+    return s->count[l] > 0 ? s->m2[s->offset[l] + c] / s->count[l] : 0.0;
+}

@@ -1,0 +1,32 @@
+/* Exact per-channel statistics of every BN layer's input over a whole set,
+ * accumulated batch by batch during one inference pass: each batch's mean
+ * and sum of squared deviations are taken in double (two passes over the
+ * batch), then merged with Chan et al.'s pairwise update, so the result is
+ * the population mean/variance of the concatenated inputs, not an average
+ * of batch variances. */
+#ifndef BN_STATS_H
+#define BN_STATS_H
+
+#include "models/model.h"
+
+typedef struct {
+    int n_layers;   /* BN ops, in forward order */
+    int *op_index;  /* [n_layers] index into Model.ops */
+    int *channels;  /* [n_layers] */
+    size_t *offset; /* [n_layers] into mean/m2 */
+    double *count;  /* [n_layers] values per channel seen */
+    double *mean, *m2;
+} ShiftStats;
+
+int shift_stats_init(ShiftStats *s, const Model *m, BnError *err);
+void shift_stats_free(ShiftStats *s);
+void shift_stats_reset(ShiftStats *s);
+/* Adds the inputs of every BN layer (from the last forward pass on N samples). */
+void shift_stats_accumulate(ShiftStats *s, const Model *m, int N);
+/* Adds one BN layer's input only. */
+void shift_stats_accumulate_layer(ShiftStats *s, const Model *m, int layer, int N);
+/* Population variance of channel c of layer l (0 before any data). */
+double shift_stats_var(const ShiftStats *s, int l, int c);
+double shift_stats_mean(const ShiftStats *s, int l, int c);
+
+#endif

@@ -1,0 +1,49 @@
+#include "evaluate.h"
+
+#include <string.h>
+
+static int batch_at(const Model *m, const SampleSet *set, int start, float *x, int *y)
+{
+    int nb = set->n - start < m->max_batch ? set->n - start : m->max_batch;
+    dataset_gather(set->d, set->idx + start, nb, set->mean, set->std, x, y);
+    return nb;
+}
+
+void evaluate(Model *m, const SampleSet *set, float *x, int *y, ShiftStats *stats,
+              EvalResult *res)
+{
+    double loss = 0;
+    long hits = 0;
+    if (stats)
+        shift_stats_reset(stats);
+    for (int s = 0; s < set->n; s += m->max_batch) {
+        int nb = batch_at(m, set, s, x, y), c;
+        model_forward(m, x, nb, 0);
+        loss += model_loss(m, y, nb, &c, 0) * nb;
+        hits += c;
+        if (stats)
+            shift_stats_accumulate(stats, m, nb);
+    }
+    res->n = set->n;
+    res->loss = set->n ? loss / set->n : 0;
+    res->err = set->n ? 1.0 - (double)hits / set->n : 0;
+}
+
+void recalibrate_bn(Model *m, const SampleSet *set, float *x, int *y, ShiftStats *stats)
+{
+    shift_stats_reset(stats);
+    for (int l = 0; l < stats->n_layers; l++) {
+        int op_i = stats->op_index[l];
+        for (int s = 0; s < set->n; s += m->max_batch) {
+            int nb = batch_at(m, set, s, x, y);
+            model_forward_until(m, x, nb, 0, op_i);
+            shift_stats_accumulate_layer(stats, m, l, nb);
+        }
+        const Op *op = &m->ops[op_i];
+        float *rm = m->stats + op->stat_off, *rv = rm + op->u.bn.C;
+        for (int c = 0; c < op->u.bn.C; c++) {
+            rm[c] = (float)shift_stats_mean(stats, l, c);
+            rv[c] = (float)shift_stats_var(stats, l, c);
+        }
+    }
+}

@@ -1,0 +1,35 @@
+/* Inference-mode passes over a set: errors and, in the same forward pass,
+ * the exact statistics of every BN input (SPEC §1); and the exact
+ * re-estimation of BN running statistics on a set (recalibration). */
+#ifndef BN_EVALUATE_H
+#define BN_EVALUATE_H
+
+#include "data/dataset.h"
+#include "models/model.h"
+#include "shift/stats.h"
+
+/* The samples idx[0..n) of d, normalized with mean/std (NULL: raw /255). */
+typedef struct {
+    const Dataset *d;
+    const int *idx;
+    int n;
+    const float *mean, *std;
+} SampleSet;
+
+typedef struct {
+    double loss, err;
+    long n;
+} EvalResult;
+
+/* One inference pass in batches of m->max_batch. x/y are scratch for one
+ * batch. stats (may be NULL) is reset and filled with the BN inputs' stats. */
+void evaluate(Model *m, const SampleSet *set, float *x, int *y, ShiftStats *stats,
+              EvalResult *res);
+
+/* Sets every BN's running mean/var to the exact mean and population variance
+ * of its input on `set`, layer by layer in forward order (inference mode, so
+ * each layer sees the inputs produced by the already recalibrated layers
+ * before it). One partial pass per BN layer. */
+void recalibrate_bn(Model *m, const SampleSet *set, float *x, int *y, ShiftStats *stats);
+
+#endif

@@ -1,0 +1,28 @@
+/* The model's optimizer: SGD over the one parameter buffer, with the
+ * momentum buffer alongside. Weight decay covers params[0, n_decay) always
+ * and the norm/bias tail only when wd_norm is set (PyTorch's default). */
+#ifndef BN_OPTIMIZER_H
+#define BN_OPTIMIZER_H
+
+#include "models/model.h"
+#include "train/sgd.h"
+
+typedef struct {
+    SgdConfig sgd;
+    float weight_decay;
+    int wd_norm;
+    float *velocity;
+    long steps;
+} Optimizer;
+
+int optimizer_init(Optimizer *o, const Model *m, SgdConfig sgd, float weight_decay, int wd_norm,
+                   BnError *err);
+void optimizer_step(Optimizer *o, Model *m, float lr);
+void optimizer_free(Optimizer *o);
+
+/* One training step: forward (training mode), loss, backward, update.
+ * Returns the mean loss of the batch; *correct gets its hits. */
+double train_step(Model *m, Optimizer *o, const float *x, const int *y, int N, float lr,
+                  int *correct);
+
+#endif

@@ -1,0 +1,47 @@
+/* One training epoch: seeded shuffle, augmentation, forward/backward/SGD per
+ * batch, a last incomplete batch dropped (a batch of 1 has no unbiased
+ * variance), NaN/Inf detection naming the layer. */
+#ifndef BN_TRAINER_H
+#define BN_TRAINER_H
+
+#include <signal.h>
+
+#include "data/dataset.h"
+#include "train/optimizer.h"
+#include "train/schedule.h"
+
+typedef void (*ProgressFn)(void *ctx, int epoch, int step, int steps, double loss,
+                           double images_per_s);
+
+typedef struct {
+    Model *m;
+    Optimizer *o;
+    const Schedule *sched;
+    const Dataset *d;
+    const int *idx; /* the training samples (a subset of d) */
+    int n;
+    const float *mean, *std;
+    int batch, augment, flip;
+    float grad_clip; /* 0 = off */
+    Rng *rng;
+    float *x;    /* [batch][sample] scratch */
+    int *y;      /* [batch] */
+    int *order;  /* [n] */
+    ProgressFn progress;
+    void *progress_ctx;
+    /* Set (by a signal handler) to stop after the current step. */
+    const volatile sig_atomic_t *stop;
+} Trainer;
+
+typedef struct {
+    double loss, err; /* means over the epoch's training-mode batches */
+    long images;
+    double seconds;
+    int interrupted; /* stopped early by *stop: the epoch is incomplete */
+} EpochStats;
+
+/* epoch is 0-based. Returns BN_OK (check st->interrupted) or BN_ERR_RUNTIME
+ * with a message naming the epoch (1-based), step and layer of a NaN/Inf. */
+int trainer_epoch(Trainer *t, int epoch, EpochStats *st, BnError *err);
+
+#endif

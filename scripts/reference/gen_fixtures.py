@@ -1,0 +1,295 @@
+#!/usr/bin/python3
+"""Golden fixtures from PyTorch for the C layers (tests/test_torch_fixtures.c).
+
+Usage:  /usr/bin/python3 scripts/reference/gen_fixtures.py tests/fixtures
+        (or `make fixtures`; needs Debian's python3-torch)
+
+Deterministic: torch.manual_seed per case, float32, one thread. Inputs are
+stored next to the results, so the C side computes on exactly the same numbers
+and never needs torch.
+
+File format (one file per case, extension .bnfx, everything little-endian):
+
+    char[4]  magic "BNFX"
+    uint32   version (1)
+    uint32   count             number of tensors that follow
+    count times:
+        uint32   name_len      1..255, bytes of the name (ASCII, no NUL)
+        char[]   name
+        uint32   ndim          0..8 (0 = scalar, one element)
+        int32[]  dims          ndim entries, each >= 0
+        float32[] data         prod(dims) values, row-major (C order)
+
+Integers (shapes, flags, hyper-parameters) are stored as float32 tensors, all
+small enough to be exact. Each file holds a "cfg" tensor describing the case;
+its layout per kind is documented in the case functions below and in
+tests/fixtures/README.md.
+"""
+
+import os
+import struct
+import sys
+
+import torch
+
+MAGIC = b"BNFX"
+VERSION = 1
+
+
+def write_fixture(path, tensors):
+    """tensors: list of (name, tensor-like) in file order."""
+    out = bytearray()
+    out += MAGIC
+    out += struct.pack("<II", VERSION, len(tensors))
+    seen = set()
+    for name, t in tensors:
+        assert name not in seen, name
+        seen.add(name)
+        t = torch.as_tensor(t, dtype=torch.float32).detach().contiguous().cpu()
+        nb = name.encode("ascii")
+        assert 1 <= len(nb) <= 255
+        assert t.dim() <= 8
+        out += struct.pack("<I", len(nb)) + nb
+        out += struct.pack("<I", t.dim())
+        out += struct.pack("<%di" % t.dim(), *t.shape)
+        out += struct.pack("<%df" % t.numel(), *t.reshape(-1).tolist())
+    with open(path, "wb") as f:
+        f.write(out)
+    return len(out)
+
+
+def cfg(*vals):
+    return torch.tensor([float(v) for v in vals], dtype=torch.float32)
+
+
+# ---------------------------------------------------------------- conv2d
+# cfg = [N, in_c, out_c, k, stride, pad, in_h, in_w, has_bias]
+# tensors: x [N,in_c,in_h,in_w], w [out_c,in_c,k,k], b [out_c] (if has_bias),
+#          dout, out [N,out_c,out_h,out_w], dx, dw, db (if has_bias).
+#          out's dims also give the expected out_h/out_w.
+CONV_CASES = [
+    # name,              N, in_c, out_c, k, s, p, h,  w,  bias
+    ("conv2d_k3s1p1_bias", 2, 3, 4, 3, 1, 1, 8, 8, True),
+    ("conv2d_k3s2p1_nobias", 2, 4, 6, 3, 2, 1, 9, 9, False),
+    ("conv2d_k1s2p0", 2, 4, 8, 1, 2, 0, 8, 8, False),
+    ("conv2d_k1s1p0_bias", 3, 5, 3, 1, 1, 0, 6, 6, True),
+    ("conv2d_k5s1p0_rect", 2, 2, 3, 5, 1, 0, 7, 10, True),
+    ("conv2d_k3s2p1_rect", 2, 3, 5, 3, 2, 1, 7, 10, True),
+]
+
+
+def conv_case(seed, name, N, ic, oc, k, s, p, h, w, bias):
+    torch.manual_seed(seed)
+    conv = torch.nn.Conv2d(ic, oc, k, stride=s, padding=p, bias=bias)
+    with torch.no_grad():
+        conv.weight.copy_(torch.randn_like(conv.weight) * 0.5)
+        if bias:
+            conv.bias.copy_(torch.randn_like(conv.bias) * 0.5)
+    x = torch.randn(N, ic, h, w).requires_grad_(True)
+    out = conv(x)
+    dout = torch.randn_like(out)
+    (out * dout).sum().backward()
+    t = [("cfg", cfg(N, ic, oc, k, s, p, h, w, int(bias))),
+         ("x", x), ("w", conv.weight)]
+    if bias:
+        t.append(("b", conv.bias))
+    t += [("dout", dout), ("out", out), ("dx", x.grad), ("dw", conv.weight.grad)]
+    if bias:
+        t.append(("db", conv.bias.grad))
+    return t
+
+
+# ---------------------------------------------------------------- linear
+# cfg = [N, in_f, out_f, has_bias]
+# tensors: x [N,in_f], w [out_f,in_f], b [out_f] (if has_bias), dout [N,out_f],
+#          out, dx, dw, db (if has_bias)
+LINEAR_CASES = [
+    ("linear_bias", 4, 7, 5, True),
+    ("linear_nobias", 3, 16, 10, False),
+]
+
+
+def linear_case(seed, name, N, fi, fo, bias):
+    torch.manual_seed(seed)
+    lin = torch.nn.Linear(fi, fo, bias=bias)
+    x = torch.randn(N, fi).requires_grad_(True)
+    out = lin(x)
+    dout = torch.randn_like(out)
+    (out * dout).sum().backward()
+    t = [("cfg", cfg(N, fi, fo, int(bias))), ("x", x), ("w", lin.weight)]
+    if bias:
+        t.append(("b", lin.bias))
+    t += [("dout", dout), ("out", out), ("dx", x.grad), ("dw", lin.weight.grad)]
+    if bias:
+        t.append(("db", lin.bias.grad))
+    return t
+
+
+# ------------------------------------------------------------- batchnorm
+# cfg = [N, C, spatial, eps, momentum]   (input N x C x spatial; BN1d: spatial 1)
+# tensors: gamma, beta, run_mean0, run_var0 [C] (initial running stats),
+#          x, dout (training step), out, save_mean, save_invstd [C] (batch mean
+#          and 1/sqrt(biased var + eps)), dx, dgamma, dbeta, run_mean, run_var
+#          (running stats after the step), x_eval, out_eval (eval-mode forward
+#          with the updated running stats), dout_eval, dx_eval, dgamma_eval,
+#          dbeta_eval (backward of the eval-mode forward).
+BN_CASES = [
+    ("batchnorm2d", 4, 3, (5, 5)),
+    ("batchnorm1d", 6, 4, ()),
+]
+
+
+def bn_case(seed, name, N, C, hw):
+    torch.manual_seed(seed)
+    eps, momentum = 1e-5, 0.1
+    bn = (torch.nn.BatchNorm2d if hw else torch.nn.BatchNorm1d)(C, eps=eps, momentum=momentum)
+    with torch.no_grad():
+        bn.weight.copy_(torch.rand(C) + 0.5)
+        bn.bias.copy_(torch.randn(C) * 0.5)
+        bn.running_mean.copy_(torch.randn(C) * 0.3)
+        bn.running_var.copy_(torch.rand(C) * 1.5 + 0.5)
+    rm0 = bn.running_mean.clone()
+    rv0 = bn.running_var.clone()
+    shape = (N, C) + tuple(hw)
+    spatial = 1
+    for d in hw:
+        spatial *= d
+    # Per-channel offset and scale so the batch statistics are far from 0/1.
+    off = (torch.randn(C) * 2.0).reshape((1, C) + (1,) * len(hw))
+    scl = (torch.rand(C) * 2.0 + 0.5).reshape((1, C) + (1,) * len(hw))
+    x = (torch.randn(shape) * scl + off).requires_grad_(True)
+
+    bn.train()
+    red = [0] + list(range(2, x.dim()))
+    save_mean = x.detach().mean(dim=red)
+    save_invstd = 1.0 / torch.sqrt(x.detach().var(dim=red, unbiased=False) + eps)
+    out = bn(x)
+    dout = torch.randn_like(out)
+    (out * dout).sum().backward()
+    dgamma, dbeta = bn.weight.grad.clone(), bn.bias.grad.clone()
+
+    bn.eval()
+    bn.weight.grad = None
+    bn.bias.grad = None
+    x_eval = (torch.randn(shape) * scl + off).requires_grad_(True)
+    out_eval = bn(x_eval)
+    dout_eval = torch.randn_like(out_eval)
+    (out_eval * dout_eval).sum().backward()
+
+    return [("cfg", cfg(N, C, spatial, eps, momentum)),
+            ("gamma", bn.weight), ("beta", bn.bias),
+            ("run_mean0", rm0), ("run_var0", rv0),
+            ("x", x), ("dout", dout),
+            ("out", out), ("save_mean", save_mean), ("save_invstd", save_invstd),
+            ("dx", x.grad), ("dgamma", dgamma), ("dbeta", dbeta),
+            ("run_mean", bn.running_mean), ("run_var", bn.running_var),
+            ("x_eval", x_eval), ("out_eval", out_eval),
+            ("dout_eval", dout_eval), ("dx_eval", x_eval.grad),
+            ("dgamma_eval", bn.weight.grad), ("dbeta_eval", bn.bias.grad)]
+
+
+# ------------------------------------------------------------- groupnorm
+# cfg = [N, C, G, spatial, eps]   (input N x C x H x W, spatial = H*W)
+# tensors: gamma, beta [C], x, dout, out, save_mean, save_invstd [N,G] (mean
+#          and 1/sqrt(biased var + eps) per sample and group), dx, dgamma, dbeta
+GN_CASES = [
+    ("groupnorm_g1", 2, 6, 1, 4, 4),
+    ("groupnorm_g3", 2, 6, 3, 4, 4),
+    ("groupnorm_g6", 2, 6, 6, 4, 4),
+    ("groupnorm_g2_rect", 3, 8, 2, 3, 5),
+]
+
+
+def gn_case(seed, name, N, C, G, h, w):
+    torch.manual_seed(seed)
+    eps = 1e-5
+    gn = torch.nn.GroupNorm(G, C, eps=eps)
+    with torch.no_grad():
+        gn.weight.copy_(torch.rand(C) + 0.5)
+        gn.bias.copy_(torch.randn(C) * 0.5)
+    off = (torch.randn(C) * 2.0).reshape(1, C, 1, 1)
+    scl = (torch.rand(C) * 2.0 + 0.5).reshape(1, C, 1, 1)
+    x = (torch.randn(N, C, h, w) * scl + off).requires_grad_(True)
+    xg = x.detach().reshape(N, G, -1)
+    save_mean = xg.mean(dim=2)
+    save_invstd = 1.0 / torch.sqrt(xg.var(dim=2, unbiased=False) + eps)
+    out = gn(x)
+    dout = torch.randn_like(out)
+    (out * dout).sum().backward()
+    return [("cfg", cfg(N, C, G, h * w, eps)),
+            ("gamma", gn.weight), ("beta", gn.bias),
+            ("x", x), ("dout", dout),
+            ("out", out), ("save_mean", save_mean), ("save_invstd", save_invstd),
+            ("dx", x.grad), ("dgamma", gn.weight.grad), ("dbeta", gn.bias.grad)]
+
+
+# ------------------------------------------------------------------- sgd
+# cfg = [lr, momentum, nesterov, steps, ntensors]
+# tensors: wd [ntensors] (weight decay of each tensor's param group),
+#          init.i (tensor i before the first step), and per step s = 1..steps:
+#          grad.s.i (the gradient set as p.grad before step s) and
+#          after.s.i (tensor i after step s).
+SGD_CASES = [
+    # name,             lr,   momentum, nesterov, wd per tensor
+    ("sgd_nesterov", 0.1, 0.9, True, (5e-4, 5e-4, 5e-4)),
+    ("sgd_momentum", 0.1, 0.9, False, (5e-4, 5e-4, 5e-4)),
+    ("sgd_nesterov_nowd_bias", 0.05, 0.9, True, (5e-4, 0.0, 5e-4)),
+]
+SGD_SHAPES = [(5, 4), (5,), (3, 2, 3, 3)]
+SGD_STEPS = 3
+
+
+def sgd_case(seed, name, lr, momentum, nesterov, wds):
+    torch.manual_seed(seed)
+    params = [torch.nn.Parameter(torch.randn(s)) for s in SGD_SHAPES]
+    groups = {}
+    for p, wd in zip(params, wds):
+        groups.setdefault(wd, []).append(p)
+    opt = torch.optim.SGD([{"params": ps, "weight_decay": wd} for wd, ps in groups.items()],
+                          lr=lr, momentum=momentum, nesterov=nesterov)
+    t = [("cfg", cfg(lr, momentum, int(nesterov), SGD_STEPS, len(params))),
+         ("wd", torch.tensor(wds, dtype=torch.float32))]
+    t += [("init.%d" % i, p.detach().clone()) for i, p in enumerate(params)]
+    for s in range(1, SGD_STEPS + 1):
+        for i, p in enumerate(params):
+            p.grad = torch.randn_like(p)
+            t.append(("grad.%d.%d" % (s, i), p.grad.clone()))
+        opt.step()
+        t += [("after.%d.%d" % (s, i), p.detach().clone()) for i, p in enumerate(params)]
+    return t
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: gen_fixtures.py OUTDIR")
+    outdir = sys.argv[1]
+    os.makedirs(outdir, exist_ok=True)
+    torch.set_num_threads(1)
+    torch.set_default_dtype(torch.float32)
+    torch.backends.mkldnn.enabled = False  # plain ATen kernels, fewer surprises
+
+    cases = []
+    for c in CONV_CASES:
+        cases.append((c[0], conv_case, c))
+    for c in LINEAR_CASES:
+        cases.append((c[0], linear_case, c))
+    for c in BN_CASES:
+        cases.append((c[0], bn_case, c))
+    for c in GN_CASES:
+        cases.append((c[0], gn_case, c))
+    for c in SGD_CASES:
+        cases.append((c[0], sgd_case, c))
+
+    total = 0
+    for seed, (name, fn, args) in enumerate(cases, start=1000):
+        tensors = fn(seed, *args)
+        for tname, tt in tensors:
+            assert torch.isfinite(torch.as_tensor(tt)).all(), (name, tname)
+        n = write_fixture(os.path.join(outdir, name + ".bnfx"), tensors)
+        total += n
+        print("%-26s %2d tensors %7d bytes" % (name + ".bnfx", len(tensors), n))
+    print("total %d bytes in %d files (torch %s)" % (total, len(cases), torch.__version__))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+/* One check runner for all suites. CK_RUN_SUITE=name runs one suite. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "suites.h"
+
+int main(void)
+{
+    static const struct {
+        Suite *(*make)(void);
+        const char *name;
+    } suites[] = {
+#define SUITE(fn) {fn, #fn},
+#include "suites.def"
+#undef SUITE
+    };
+    int missing = 0;
+    SRunner *sr = srunner_create(NULL);
+    for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++) {
+        if (suites[i].make)
+            srunner_add_suite(sr, suites[i].make());
+        else {
+            fprintf(stderr, "run_tests: suite %s is not linked in\n", suites[i].name);
+            missing++;
+        }
+    }
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 && missing == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,542 @@
+/* Conv2d and Linear against naive direct loops (double accumulation), finite
+ * differences, accumulate/overwrite contracts and run-to-run determinism. */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layers/conv2d.h"
+#include "layers/linear.h"
+#include "test_util.h"
+
+/* Relative (to max|ref|) tolerance of the sgemm paths vs double loops. */
+#define REF_TOL 1e-5
+#define GRAD_H 1e-2f
+#define GRAD_TOL 1e-2
+
+static float *falloc(size_t n)
+{
+    float *p = calloc(n ? n : 1, sizeof(float));
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+static void fill_value(float *x, size_t n, float v)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = v;
+}
+
+static void assert_close(const float *got, const float *ref, size_t n, double rtol,
+                         const char *what)
+{
+    double err = max_abs_diff(got, ref, n), scale = fmax(max_abs(ref, n), 1e-6);
+    ck_assert_msg(err <= rtol * scale, "%s: max diff %g > %g * max|ref| %g", what, err,
+                  rtol, scale);
+}
+
+static void double_to_float(const double *src, float *dst, size_t n, double scale)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = (float)(scale * src[i]);
+}
+
+/* ---------------------------------------------------------------- conv -- */
+
+typedef struct {
+    int in_c, out_c, k, stride, pad, in_h, in_w;
+} ConvCase;
+
+static const ConvCase conv_cases[] = {
+    {3, 4, 3, 1, 1, 6, 6}, /* 3×3 "same" */
+    {2, 5, 3, 2, 1, 8, 8}, /* 3×3 stride 2; (8+2-3)/2 leaves a remainder */
+    {4, 3, 1, 1, 0, 5, 5}, /* pointwise fast path (no im2col) */
+    {3, 2, 1, 2, 0, 6, 6}, /* 1×1 stride 2 goes through im2col */
+    {2, 3, 3, 1, 0, 6, 6}, /* 3×3 "valid" */
+    {3, 4, 3, 1, 1, 7, 5}, /* non-square */
+    {1, 2, 3, 2, 1, 7, 5}, /* non-square, stride 2, single input channel */
+    {2, 2, 5, 1, 2, 5, 7}, /* 5×5, pad 2 */
+    {5, 6, 1, 1, 0, 3, 4}, /* pointwise, non-square */
+};
+#define N_CONV_CASES ((int)(sizeof conv_cases / sizeof conv_cases[0]))
+
+/* One layer with inputs, parameters, an upstream gradient and outputs. */
+typedef struct {
+    Conv2d c;
+    int N;
+    size_t n_in, n_out, n_w;
+    float *w, *b, *in, *dout, *out, *din, *dw, *db, *ws;
+} ConvRig;
+
+static void conv_rig_init(ConvRig *r, const ConvCase *cc, int N, uint64_t seed)
+{
+    conv2d_init(&r->c, cc->in_c, cc->out_c, cc->k, cc->stride, cc->pad, cc->in_h,
+                cc->in_w, 1);
+    r->N = N;
+    r->n_in = (size_t)N * cc->in_c * cc->in_h * cc->in_w;
+    r->n_out = (size_t)N * cc->out_c * r->c.out_h * r->c.out_w;
+    r->n_w = conv2d_num_weights(&r->c);
+    r->w = falloc(r->n_w);
+    r->b = falloc((size_t)cc->out_c);
+    r->in = falloc(r->n_in);
+    r->dout = falloc(r->n_out);
+    r->out = falloc(r->n_out);
+    r->din = falloc(r->n_in);
+    r->dw = falloc(r->n_w);
+    r->db = falloc((size_t)cc->out_c);
+    r->ws = falloc(conv2d_workspace(&r->c));
+    Rng rng;
+    rng_seed(&rng, seed);
+    fill_uniform(&rng, r->w, r->n_w, -1.0f, 1.0f);
+    fill_uniform(&rng, r->b, (size_t)cc->out_c, -1.0f, 1.0f);
+    fill_uniform(&rng, r->in, r->n_in, -1.0f, 1.0f);
+    fill_uniform(&rng, r->dout, r->n_out, -1.0f, 1.0f);
+}
+
+static void conv_rig_free(ConvRig *r)
+{
+    float *bufs[] = {r->w, r->b, r->in, r->dout, r->out, r->din, r->dw, r->db, r->ws};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        free(bufs[i]);
+}
+
+static size_t w_index(const Conv2d *c, int oc, int ic, int ky, int kx)
+{
+    return (((size_t)oc * c->in_c + ic) * c->k + ky) * c->k + kx;
+}
+
+static size_t in_index(const Conv2d *c, int n, int ic, int iy, int ix)
+{
+    return (((size_t)n * c->in_c + ic) * c->in_h + iy) * c->in_w + ix;
+}
+
+static size_t out_index(const Conv2d *c, int n, int oc, int oy, int ox)
+{
+    return (((size_t)n * c->out_c + oc) * c->out_h + oy) * c->out_w + ox;
+}
+
+/* Input coordinates of tap (ky, kx) at output (oy, ox); 0 if in the padding. */
+static int tap(const Conv2d *c, int oy, int ox, int ky, int kx, int *iy, int *ix)
+{
+    *iy = oy * c->stride - c->pad + ky;
+    *ix = ox * c->stride - c->pad + kx;
+    return *iy >= 0 && *iy < c->in_h && *ix >= 0 && *ix < c->in_w;
+}
+
+/* Direct 7-loop convolution in double. */
+static void naive_conv_forward(const Conv2d *c, const float *w, const float *b,
+                               const float *in, float *out, int N)
+{
+    for (int n = 0; n < N; n++)
+        for (int oc = 0; oc < c->out_c; oc++)
+            for (int oy = 0; oy < c->out_h; oy++)
+                for (int ox = 0; ox < c->out_w; ox++) {
+                    double s = b ? b[oc] : 0.0;
+                    for (int ic = 0; ic < c->in_c; ic++)
+                        for (int ky = 0; ky < c->k; ky++)
+                            for (int kx = 0; kx < c->k; kx++) {
+                                int iy, ix;
+                                if (tap(c, oy, ox, ky, kx, &iy, &ix))
+                                    s += (double)w[w_index(c, oc, ic, ky, kx)] *
+                                         in[in_index(c, n, ic, iy, ix)];
+                            }
+                    out[out_index(c, n, oc, oy, ox)] = (float)s;
+                }
+}
+
+typedef struct {
+    double *din, *dw, *db;
+} NaiveGrads;
+
+/* Direct backward in double: every forward product, differentiated. */
+static void naive_conv_backward(const Conv2d *c, const float *w, const float *in,
+                                const float *dout, int N, NaiveGrads *g)
+{
+    for (int n = 0; n < N; n++)
+        for (int oc = 0; oc < c->out_c; oc++)
+            for (int oy = 0; oy < c->out_h; oy++)
+                for (int ox = 0; ox < c->out_w; ox++) {
+                    double d = dout[out_index(c, n, oc, oy, ox)];
+                    g->db[oc] += d;
+                    for (int ic = 0; ic < c->in_c; ic++)
+                        for (int ky = 0; ky < c->k; ky++)
+                            for (int kx = 0; kx < c->k; kx++) {
+                                int iy, ix;
+                                if (!tap(c, oy, ox, ky, kx, &iy, &ix))
+                                    continue;
+                                size_t wi = w_index(c, oc, ic, ky, kx);
+                                size_t ii = in_index(c, n, ic, iy, ix);
+                                g->din[ii] += w[wi] * d;
+                                g->dw[wi] += in[ii] * d;
+                            }
+                }
+}
+
+START_TEST(test_conv_forward_vs_naive)
+{
+    ConvRig r;
+    conv_rig_init(&r, &conv_cases[_i], 2 + _i % 2, 100 + (uint64_t)_i);
+    float *ref = falloc(r.n_out);
+    for (int with_bias = 0; with_bias <= 1; with_bias++) {
+        const float *b = with_bias ? r.b : NULL;
+        fill_value(r.out, r.n_out, NAN); /* the output must be overwritten */
+        conv2d_forward(&r.c, r.w, b, r.in, r.out, r.N, r.ws);
+        naive_conv_forward(&r.c, r.w, b, r.in, ref, r.N);
+        assert_close(r.out, ref, r.n_out, REF_TOL, with_bias ? "out (bias)" : "out");
+    }
+    free(ref);
+    conv_rig_free(&r);
+}
+END_TEST
+
+/* Backward twice from zeroed dw/db: din must equal one pass (overwritten,
+ * despite NaN garbage), dw and db two passes (accumulated). */
+START_TEST(test_conv_backward_vs_naive)
+{
+    ConvRig r;
+    conv_rig_init(&r, &conv_cases[_i], 2 + _i % 2, 200 + (uint64_t)_i);
+    const Conv2d *c = &r.c;
+    NaiveGrads g = {calloc(r.n_in, sizeof(double)), calloc(r.n_w, sizeof(double)),
+                    calloc((size_t)c->out_c, sizeof(double))};
+    ck_assert(g.din && g.dw && g.db);
+    naive_conv_backward(c, r.w, r.in, r.dout, r.N, &g);
+    float *ref_din = falloc(r.n_in), *ref_dw = falloc(r.n_w),
+          *ref_db = falloc((size_t)c->out_c);
+    double_to_float(g.din, ref_din, r.n_in, 1.0);
+    double_to_float(g.dw, ref_dw, r.n_w, 2.0);
+    double_to_float(g.db, ref_db, (size_t)c->out_c, 2.0);
+
+    for (int pass = 0; pass < 2; pass++) {
+        fill_value(r.din, r.n_in, NAN);
+        fill_value(r.ws, conv2d_workspace(c), NAN); /* scratch carries nothing */
+        conv2d_backward(c, r.w, r.in, r.dout, r.din, r.dw, r.db, r.N, r.ws);
+    }
+    assert_close(r.din, ref_din, r.n_in, REF_TOL, "din");
+    assert_close(r.dw, ref_dw, r.n_w, REF_TOL, "dw (2 passes)");
+    assert_close(r.db, ref_db, (size_t)c->out_c, REF_TOL, "db (2 passes)");
+
+    free(ref_din), free(ref_dw), free(ref_db);
+    free(g.din), free(g.dw), free(g.db);
+    conv_rig_free(&r);
+}
+END_TEST
+
+/* NULL din (first layer) or NULL dw/db: the rest is still right and the
+ * skipped buffers are left alone. */
+START_TEST(test_conv_backward_null_grads)
+{
+    ConvRig r;
+    conv_rig_init(&r, &conv_cases[_i], 2, 300 + (uint64_t)_i);
+    const Conv2d *c = &r.c;
+    float *din = falloc(r.n_in), *dw = falloc(r.n_w), *db = falloc((size_t)c->out_c);
+    conv2d_backward(c, r.w, r.in, r.dout, din, dw, db, r.N, r.ws);
+
+    conv2d_backward(c, r.w, r.in, r.dout, NULL, r.dw, r.db, r.N, r.ws);
+    ck_assert_mem_eq(r.dw, dw, r.n_w * sizeof(float));
+    ck_assert_mem_eq(r.db, db, (size_t)c->out_c * sizeof(float));
+
+    fill_value(r.dw, r.n_w, 7.0f);
+    conv2d_backward(c, r.w, r.in, r.dout, r.din, NULL, NULL, r.N, r.ws);
+    ck_assert_mem_eq(r.din, din, r.n_in * sizeof(float));
+    ck_assert_float_eq(r.dw[0], 7.0f);
+
+    free(din), free(dw), free(db);
+    conv_rig_free(&r);
+}
+END_TEST
+
+/* The scalar that gradcheck differentiates: sum(out * R), R = rig.dout. */
+static double conv_loss(void *ctx)
+{
+    ConvRig *r = ctx;
+    conv2d_forward(&r->c, r->w, r->b, r->in, r->out, r->N, r->ws);
+    return dot_double(r->out, r->dout, r->n_out);
+}
+
+START_TEST(test_conv_gradcheck)
+{
+    ConvRig r;
+    conv_rig_init(&r, &conv_cases[_i], 2, 400 + (uint64_t)_i);
+    conv2d_backward(&r.c, r.w, r.in, r.dout, r.din, r.dw, r.db, r.N, r.ws);
+    ck_gradcheck(conv_loss, &r, r.in, r.din, r.n_in, GRAD_H, GRAD_TOL, "conv input");
+    ck_gradcheck(conv_loss, &r, r.w, r.dw, r.n_w, GRAD_H, GRAD_TOL, "conv weight");
+    ck_gradcheck(conv_loss, &r, r.b, r.db, (size_t)r.c.out_c, GRAD_H, GRAD_TOL,
+                 "conv bias");
+    conv_rig_free(&r);
+}
+END_TEST
+
+/* Guards the checker itself: a wrong gradient must be caught at GRAD_TOL. */
+START_TEST(test_gradcheck_catches_wrong_gradient)
+{
+    ConvRig r;
+    conv_rig_init(&r, &conv_cases[0], 2, 500);
+    conv2d_backward(&r.c, r.w, r.in, r.dout, r.din, r.dw, r.db, r.N, r.ws);
+    r.dw[0] += 0.5f; /* gradcheck always samples entry 0 */
+    double err = gradcheck(conv_loss, &r, r.w, r.dw, r.n_w, GRAD_H, 200);
+    ck_assert_msg(err > GRAD_TOL, "perturbed dw passed: error %g", err);
+    memset(r.din, 0, r.n_in * sizeof(float));
+    err = gradcheck(conv_loss, &r, r.in, r.din, r.n_in, GRAD_H, 200);
+    ck_assert_msg(err > GRAD_TOL, "zero din passed: error %g", err);
+    conv_rig_free(&r);
+}
+END_TEST
+
+START_TEST(test_conv_shapes)
+{
+    Conv2d c;
+    conv2d_init(&c, 3, 8, 3, 2, 1, 7, 5, 1);
+    ck_assert_int_eq(c.out_h, 4);
+    ck_assert_int_eq(c.out_w, 3);
+    ck_assert_uint_eq(conv2d_num_weights(&c), 8 * 3 * 3 * 3);
+    ck_assert_uint_eq(conv2d_num_params(&c), 8 * 3 * 3 * 3 + 8);
+    ck_assert_uint_eq(conv2d_workspace(&c), 3 * 3 * 3 * 4 * 3);
+    ck_assert_int_eq(conv2d_macs(&c), 8L * 4 * 3 * 3 * 3 * 3);
+    conv2d_init(&c, 16, 32, 1, 1, 0, 8, 8, 0);
+    ck_assert_int_eq(c.out_h, 8);
+    ck_assert_uint_eq(conv2d_num_params(&c), 16 * 32);
+    ck_assert_int_eq(conv2d_macs(&c), 32L * 64 * 16);
+}
+END_TEST
+
+/* Big enough that every OpenMP loop and sgemm split work between threads. */
+static void conv_run_once(const ConvCase *cc, float *out, float *din, float *dw, float *db)
+{
+    ConvRig r;
+    conv_rig_init(&r, cc, 3, 600);
+    conv2d_forward(&r.c, r.w, r.b, r.in, out, r.N, r.ws);
+    conv2d_backward(&r.c, r.w, r.in, r.dout, din, dw, db, r.N, r.ws);
+    conv2d_backward(&r.c, r.w, r.in, r.dout, din, dw, db, r.N, r.ws);
+    conv_rig_free(&r);
+}
+
+START_TEST(test_conv_deterministic)
+{
+    static const ConvCase big[] = {{8, 12, 3, 1, 1, 14, 10}, {6, 8, 3, 2, 1, 15, 13},
+                                   {16, 8, 1, 1, 0, 9, 9}};
+    const ConvCase *cc = &big[_i];
+    Conv2d c;
+    conv2d_init(&c, cc->in_c, cc->out_c, cc->k, cc->stride, cc->pad, cc->in_h, cc->in_w, 1);
+    const size_t n_in = 3 * (size_t)cc->in_c * cc->in_h * cc->in_w;
+    const size_t n_out = 3 * (size_t)cc->out_c * c.out_h * c.out_w;
+    const size_t n_w = conv2d_num_weights(&c), n_b = (size_t)cc->out_c;
+    float *a[4] = {falloc(n_out), falloc(n_in), falloc(n_w), falloc(n_b)};
+    float *b[4] = {falloc(n_out), falloc(n_in), falloc(n_w), falloc(n_b)};
+    conv_run_once(cc, a[0], a[1], a[2], a[3]);
+    conv_run_once(cc, b[0], b[1], b[2], b[3]);
+    ck_assert_mem_eq(a[0], b[0], n_out * sizeof(float));
+    ck_assert_mem_eq(a[1], b[1], n_in * sizeof(float));
+    ck_assert_mem_eq(a[2], b[2], n_w * sizeof(float));
+    ck_assert_mem_eq(a[3], b[3], n_b * sizeof(float));
+    for (int i = 0; i < 4; i++)
+        free(a[i]), free(b[i]);
+}
+END_TEST
+
+/* -------------------------------------------------------------- linear -- */
+
+typedef struct {
+    int in_f, out_f, N;
+} LinearCase;
+
+static const LinearCase linear_cases[] = {{5, 3, 4}, {1, 7, 2}, {16, 10, 3}, {9, 1, 1}};
+#define N_LINEAR_CASES ((int)(sizeof linear_cases / sizeof linear_cases[0]))
+
+typedef struct {
+    Linear l;
+    int N;
+    size_t n_in, n_out, n_w;
+    float *w, *b, *in, *dout, *out, *din, *dw, *db;
+} LinearRig;
+
+static void linear_rig_init(LinearRig *r, const LinearCase *lc, uint64_t seed)
+{
+    linear_init(&r->l, lc->in_f, lc->out_f, 1);
+    r->N = lc->N;
+    r->n_in = (size_t)lc->N * lc->in_f;
+    r->n_out = (size_t)lc->N * lc->out_f;
+    r->n_w = (size_t)lc->out_f * lc->in_f;
+    r->w = falloc(r->n_w);
+    r->b = falloc((size_t)lc->out_f);
+    r->in = falloc(r->n_in);
+    r->dout = falloc(r->n_out);
+    r->out = falloc(r->n_out);
+    r->din = falloc(r->n_in);
+    r->dw = falloc(r->n_w);
+    r->db = falloc((size_t)lc->out_f);
+    Rng rng;
+    rng_seed(&rng, seed);
+    fill_uniform(&rng, r->w, r->n_w, -1.0f, 1.0f);
+    fill_uniform(&rng, r->b, (size_t)lc->out_f, -1.0f, 1.0f);
+    fill_uniform(&rng, r->in, r->n_in, -1.0f, 1.0f);
+    fill_uniform(&rng, r->dout, r->n_out, -1.0f, 1.0f);
+}
+
+static void linear_rig_free(LinearRig *r)
+{
+    float *bufs[] = {r->w, r->b, r->in, r->dout, r->out, r->din, r->dw, r->db};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        free(bufs[i]);
+}
+
+static void naive_linear_forward(const LinearRig *r, const float *b, float *out)
+{
+    const int I = r->l.in_f, O = r->l.out_f;
+    for (int n = 0; n < r->N; n++)
+        for (int o = 0; o < O; o++) {
+            double s = b ? b[o] : 0.0;
+            for (int i = 0; i < I; i++)
+                s += (double)r->in[n * I + i] * r->w[o * I + i];
+            out[n * O + o] = (float)s;
+        }
+}
+
+/* din, and dw/db scaled by `times` (the number of backward passes). */
+static void naive_linear_backward(const LinearRig *r, float *din, float *dw, float *db,
+                                  double times)
+{
+    const int I = r->l.in_f, O = r->l.out_f;
+    for (int i = 0; i < I; i++) {
+        for (int n = 0; n < r->N; n++) {
+            double s = 0.0;
+            for (int o = 0; o < O; o++)
+                s += (double)r->dout[n * O + o] * r->w[o * I + i];
+            din[n * I + i] = (float)s;
+        }
+        for (int o = 0; o < O; o++) {
+            double s = 0.0;
+            for (int n = 0; n < r->N; n++)
+                s += (double)r->dout[n * O + o] * r->in[n * I + i];
+            dw[o * I + i] = (float)(times * s);
+        }
+    }
+    for (int o = 0; o < O; o++) {
+        double s = 0.0;
+        for (int n = 0; n < r->N; n++)
+            s += r->dout[n * O + o];
+        db[o] = (float)(times * s);
+    }
+}
+
+START_TEST(test_linear_forward_vs_naive)
+{
+    LinearRig r;
+    linear_rig_init(&r, &linear_cases[_i], 700 + (uint64_t)_i);
+    float *ref = falloc(r.n_out);
+    for (int with_bias = 0; with_bias <= 1; with_bias++) {
+        const float *b = with_bias ? r.b : NULL;
+        fill_value(r.out, r.n_out, NAN);
+        linear_forward(&r.l, r.w, b, r.in, r.out, r.N);
+        naive_linear_forward(&r, b, ref);
+        assert_close(r.out, ref, r.n_out, REF_TOL, with_bias ? "out (bias)" : "out");
+    }
+    free(ref);
+    linear_rig_free(&r);
+}
+END_TEST
+
+START_TEST(test_linear_backward_vs_naive)
+{
+    LinearRig r;
+    linear_rig_init(&r, &linear_cases[_i], 800 + (uint64_t)_i);
+    float *ref_din = falloc(r.n_in), *ref_dw = falloc(r.n_w),
+          *ref_db = falloc((size_t)r.l.out_f);
+    naive_linear_backward(&r, ref_din, ref_dw, ref_db, 2.0);
+    for (int pass = 0; pass < 2; pass++) {
+        fill_value(r.din, r.n_in, NAN);
+        linear_backward(&r.l, r.w, r.in, r.dout, r.din, r.dw, r.db, r.N);
+    }
+    assert_close(r.din, ref_din, r.n_in, REF_TOL, "din");
+    assert_close(r.dw, ref_dw, r.n_w, REF_TOL, "dw (2 passes)");
+    assert_close(r.db, ref_db, (size_t)r.l.out_f, REF_TOL, "db (2 passes)");
+
+    /* NULL din / dw / db are skipped and leave the others intact. */
+    linear_backward(&r.l, r.w, r.in, r.dout, NULL, NULL, NULL, r.N);
+    linear_backward(&r.l, r.w, r.in, r.dout, r.din, NULL, NULL, r.N);
+    assert_close(r.din, ref_din, r.n_in, REF_TOL, "din (no dw/db)");
+    assert_close(r.dw, ref_dw, r.n_w, REF_TOL, "dw untouched");
+    free(ref_din), free(ref_dw), free(ref_db);
+    linear_rig_free(&r);
+}
+END_TEST
+
+static double linear_loss(void *ctx)
+{
+    LinearRig *r = ctx;
+    linear_forward(&r->l, r->w, r->b, r->in, r->out, r->N);
+    return dot_double(r->out, r->dout, r->n_out);
+}
+
+START_TEST(test_linear_gradcheck)
+{
+    LinearRig r;
+    linear_rig_init(&r, &linear_cases[_i], 900 + (uint64_t)_i);
+    linear_backward(&r.l, r.w, r.in, r.dout, r.din, r.dw, r.db, r.N);
+    ck_gradcheck(linear_loss, &r, r.in, r.din, r.n_in, GRAD_H, GRAD_TOL, "linear input");
+    ck_gradcheck(linear_loss, &r, r.w, r.dw, r.n_w, GRAD_H, GRAD_TOL, "linear weight");
+    ck_gradcheck(linear_loss, &r, r.b, r.db, (size_t)r.l.out_f, GRAD_H, GRAD_TOL,
+                 "linear bias");
+    linear_rig_free(&r);
+}
+END_TEST
+
+START_TEST(test_linear_params)
+{
+    Linear l;
+    linear_init(&l, 12, 5, 1);
+    ck_assert_uint_eq(linear_num_params(&l), 12 * 5 + 5);
+    linear_init(&l, 12, 5, 0);
+    ck_assert_uint_eq(linear_num_params(&l), 12 * 5);
+}
+END_TEST
+
+static void linear_run_once(float *out, float *din, float *dw, float *db)
+{
+    static const LinearCase lc = {96, 40, 24};
+    LinearRig r;
+    linear_rig_init(&r, &lc, 1000);
+    linear_forward(&r.l, r.w, r.b, r.in, out, r.N);
+    linear_backward(&r.l, r.w, r.in, r.dout, din, dw, db, r.N);
+    linear_backward(&r.l, r.w, r.in, r.dout, din, dw, db, r.N);
+    linear_rig_free(&r);
+}
+
+START_TEST(test_linear_deterministic)
+{
+    const size_t n_out = 24 * 40, n_in = 24 * 96, n_w = 40 * 96, n_b = 40;
+    float *a[4] = {falloc(n_out), falloc(n_in), falloc(n_w), falloc(n_b)};
+    float *b[4] = {falloc(n_out), falloc(n_in), falloc(n_w), falloc(n_b)};
+    linear_run_once(a[0], a[1], a[2], a[3]);
+    linear_run_once(b[0], b[1], b[2], b[3]);
+    ck_assert_mem_eq(a[0], b[0], n_out * sizeof(float));
+    ck_assert_mem_eq(a[1], b[1], n_in * sizeof(float));
+    ck_assert_mem_eq(a[2], b[2], n_w * sizeof(float));
+    ck_assert_mem_eq(a[3], b[3], n_b * sizeof(float));
+    for (int i = 0; i < 4; i++)
+        free(a[i]), free(b[i]);
+}
+END_TEST
+
+Suite *conv_linear_suite(void)
+{
+    Suite *s = suite_create("conv_linear");
+    TCase *conv = tcase_create("conv2d");
+    tcase_add_test(conv, test_conv_shapes);
+    tcase_add_loop_test(conv, test_conv_forward_vs_naive, 0, N_CONV_CASES);
+    tcase_add_loop_test(conv, test_conv_backward_vs_naive, 0, N_CONV_CASES);
+    tcase_add_loop_test(conv, test_conv_backward_null_grads, 0, N_CONV_CASES);
+    tcase_add_loop_test(conv, test_conv_gradcheck, 0, N_CONV_CASES);
+    tcase_add_test(conv, test_gradcheck_catches_wrong_gradient);
+    tcase_add_loop_test(conv, test_conv_deterministic, 0, 3);
+    suite_add_tcase(s, conv);
+
+    TCase *lin = tcase_create("linear");
+    tcase_add_test(lin, test_linear_params);
+    tcase_add_loop_test(lin, test_linear_forward_vs_naive, 0, N_LINEAR_CASES);
+    tcase_add_loop_test(lin, test_linear_backward_vs_naive, 0, N_LINEAR_CASES);
+    tcase_add_loop_test(lin, test_linear_gradcheck, 0, N_LINEAR_CASES);
+    tcase_add_test(lin, test_linear_deterministic);
+    suite_add_tcase(s, lin);
+    return s;
+}

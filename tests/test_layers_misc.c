@@ -1,0 +1,195 @@
+/* ReLU, pooling, residual add and softmax cross-entropy: forward against
+ * hand values or naive loops, backward against finite differences. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layers/activation.h"
+#include "layers/add.h"
+#include "layers/pool.h"
+#include "layers/softmax_xent.h"
+#include "suites.h"
+#include "test_util.h"
+
+START_TEST(relu_forward_backward)
+{
+    float in[6] = {-2, -0.5f, 0, 0.5f, 3, -1};
+    float out[6], dout[6] = {1, 2, 3, 4, 5, 6}, din[6];
+    relu_forward(in, out, 6);
+    const float want[6] = {0, 0, 0, 0.5f, 3, 0};
+    for (int i = 0; i < 6; i++)
+        ck_assert_float_eq(out[i], want[i]);
+    relu_backward(out, dout, din, 6);
+    const float wantg[6] = {0, 0, 0, 4, 5, 0};
+    for (int i = 0; i < 6; i++)
+        ck_assert_float_eq(din[i], wantg[i]);
+}
+END_TEST
+
+START_TEST(maxpool_hand_case)
+{
+    /* One 4x4 plane, 2x2 windows stride 2. */
+    float in[16] = {1, 2, 5, 6, 3, 4, 7, 8, 9, 10, 13, 14, 11, 12, 15, 16};
+    MaxPool2d p;
+    maxpool_init(&p, 1, 4, 4, 2, 2);
+    ck_assert_int_eq(p.out_h, 2);
+    float out[4], dout[4] = {1, 2, 3, 4}, din[16];
+    maxpool_forward(&p, in, out, 1);
+    ck_assert_float_eq(out[0], 4);
+    ck_assert_float_eq(out[1], 8);
+    ck_assert_float_eq(out[2], 12);
+    ck_assert_float_eq(out[3], 16);
+    maxpool_backward(&p, in, dout, din, 1);
+    float sum = 0;
+    for (int i = 0; i < 16; i++)
+        sum += din[i];
+    ck_assert_float_eq(sum, 10);
+    ck_assert_float_eq(din[5], 1);
+    ck_assert_float_eq(din[7], 2);
+    ck_assert_float_eq(din[13], 3);
+    ck_assert_float_eq(din[15], 4);
+}
+END_TEST
+
+START_TEST(maxpool_ties_go_to_first)
+{
+    float in[4] = {7, 7, 7, 7}, out[1], dout[1] = {1}, din[4];
+    MaxPool2d p;
+    maxpool_init(&p, 1, 2, 2, 2, 2);
+    maxpool_forward(&p, in, out, 1);
+    maxpool_backward(&p, in, dout, din, 1);
+    ck_assert_float_eq(din[0], 1);
+    ck_assert_float_eq(din[1] + din[2] + din[3], 0);
+}
+END_TEST
+
+typedef struct {
+    MaxPool2d p;
+    float *in, *out, *r;
+    int N;
+} PoolCtx;
+
+static double pool_loss(void *vctx)
+{
+    PoolCtx *c = vctx;
+    maxpool_forward(&c->p, c->in, c->out, c->N);
+    return dot_double(c->out, c->r, (size_t)c->N * c->p.C * c->p.out_h * c->p.out_w);
+}
+
+START_TEST(maxpool_gradcheck)
+{
+    Rng r;
+    rng_seed(&r, 5);
+    PoolCtx c = {.N = 2};
+    maxpool_init(&c.p, 3, 6, 6, 2, 2);
+    size_t nin = 2 * 3 * 36, nout = 2 * 3 * 9;
+    c.in = malloc(sizeof(float) * nin);
+    c.out = malloc(sizeof(float) * nout);
+    c.r = malloc(sizeof(float) * nout);
+    float *din = malloc(sizeof(float) * nin);
+    /* Distinct values spaced by >> h so no window's argmax flips. */
+    for (size_t i = 0; i < nin; i++)
+        c.in[i] = (float)((i * 37) % nin) * 0.1f;
+    fill_uniform(&r, c.r, nout, -1, 1);
+    maxpool_forward(&c.p, c.in, c.out, c.N);
+    maxpool_backward(&c.p, c.in, c.r, din, c.N);
+    ck_gradcheck(pool_loss, &c, c.in, din, nin, 1e-2f, 1e-3, "maxpool input");
+    free(c.in);
+    free(c.out);
+    free(c.r);
+    free(din);
+}
+END_TEST
+
+START_TEST(avgpool_forward_backward)
+{
+    float in[8] = {1, 2, 3, 4, 10, 20, 30, 40}, out[2], dout[2] = {4, 8}, din[8];
+    avgpool_forward(in, out, 1, 2, 4);
+    ck_assert_float_eq(out[0], 2.5f);
+    ck_assert_float_eq(out[1], 25);
+    avgpool_backward(dout, din, 1, 2, 4);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_float_eq(din[i], 1);
+        ck_assert_float_eq(din[4 + i], 2);
+    }
+}
+END_TEST
+
+START_TEST(add_and_accumulate)
+{
+    float a[3] = {1, 2, 3}, b[3] = {10, 20, 30}, out[3];
+    add_forward(a, b, out, 3);
+    ck_assert_float_eq(out[2], 33);
+    add_inplace(a, b, 3);
+    ck_assert_float_eq(a[1], 22);
+}
+END_TEST
+
+START_TEST(softmax_xent_hand_case)
+{
+    /* logits (0, ln 3): p = (1/4, 3/4). label 1 -> loss -ln(3/4). */
+    float z[4] = {0, logf(3), 2, 0}; /* second sample: label 0, p0 = e^2/(e^2+1) */
+    int y[2] = {1, 0}, correct;
+    float d[4];
+    double loss = softmax_xent(z, y, 2, 2, d, &correct);
+    double want = (-log(0.75) + log1p(exp(-2.0))) / 2;
+    ck_assert_double_eq_tol(loss, want, 1e-6);
+    ck_assert_int_eq(correct, 2);
+    ck_assert_float_eq_tol(d[0], 0.25f / 2, 1e-6f);
+    ck_assert_float_eq_tol(d[1], (0.75f - 1) / 2, 1e-6f);
+}
+END_TEST
+
+START_TEST(softmax_xent_large_logits_stay_finite)
+{
+    float z[3] = {1000, -1000, 999};
+    int y[1] = {2};
+    float d[3];
+    double loss = softmax_xent(z, y, 1, 3, d, NULL);
+    ck_assert(isfinite(loss));
+    ck_assert_double_eq_tol(loss, log1p(exp(-1.0)) + 1.0, 1e-5);
+}
+END_TEST
+
+typedef struct {
+    float *z;
+    int *y;
+    int N, K;
+} XentCtx;
+
+static double xent_loss(void *vctx)
+{
+    XentCtx *c = vctx;
+    return softmax_xent(c->z, c->y, c->N, c->K, NULL, NULL);
+}
+
+START_TEST(softmax_xent_gradcheck)
+{
+    Rng r;
+    rng_seed(&r, 11);
+    float z[5 * 7], d[5 * 7];
+    int y[5] = {0, 6, 3, 3, 1};
+    fill_uniform(&r, z, 35, -3, 3);
+    XentCtx c = {z, y, 5, 7};
+    softmax_xent(z, y, 5, 7, d, NULL);
+    ck_gradcheck(xent_loss, &c, z, d, 35, 1e-2f, 1e-4, "softmax_xent logits");
+}
+END_TEST
+
+Suite *layers_misc_suite(void)
+{
+    Suite *s = suite_create("layers_misc");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, relu_forward_backward);
+    tcase_add_test(tc, maxpool_hand_case);
+    tcase_add_test(tc, maxpool_ties_go_to_first);
+    tcase_add_test(tc, maxpool_gradcheck);
+    tcase_add_test(tc, avgpool_forward_backward);
+    tcase_add_test(tc, add_and_accumulate);
+    tcase_add_test(tc, softmax_xent_hand_case);
+    tcase_add_test(tc, softmax_xent_large_logits_stay_finite);
+    tcase_add_test(tc, softmax_xent_gradcheck);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,247 @@
+/* Architectures and norm placement (SPEC §5). */
+#include <check.h>
+#include <string.h>
+
+#include "models/arch.h"
+#include "suites.h"
+
+static ModelSpec resnet20(NormVariant v)
+{
+    ModelSpec s = {.arch = ARCH_RESNET, .depth = 20, .width = 16, .norm = v,
+                   .stem_norm = STEM_AUTO, .groups = 16, .in_c = 3, .in_h = 32, .in_w = 32,
+                   .num_classes = 10, .bn_eps = 1e-5f, .bn_momentum = 0.1f};
+    return s;
+}
+
+static int build(Model *m, const ModelSpec *s, BnError *err)
+{
+    Rng r;
+    rng_seed(&r, 1);
+    return model_build(m, s, 2, &r, err);
+}
+
+/* The norm types in forward order as a string like "bn,gn,...". */
+static void norm_types(const Model *m, char *out, size_t cap)
+{
+    out[0] = 0;
+    for (int i = 0; i < model_norm_count(m); i++) {
+        const Op *op = model_norm_op(m, i);
+        const char *t = op->kind == OP_BN ? "bn" : "gn";
+        strncat(out, i ? "," : "", cap - strlen(out) - 1);
+        strncat(out, t, cap - strlen(out) - 1);
+    }
+}
+
+static int count_kind(const Model *m, OpKind k)
+{
+    int n = 0;
+    for (int i = 0; i < m->n_ops; i++)
+        n += m->ops[i].kind == k;
+    return n;
+}
+
+/* Expected type at each of the 21 positions of ResNet-20 with projection
+ * shortcuts: stem; stage1 3 blocks x (bn1, bn2); stage2 block1 (bn1, bn2,
+ * shortcut), 2 blocks; stage3 likewise. */
+static const char *const positions[21] = {
+    "stem.bn", "s1b1.1", "s1b1.2", "s1b2.1", "s1b2.2", "s1b3.1", "s1b3.2",
+    "s2b1.1", "s2b1.2", "s2b1.sc", "s2b2.1", "s2b2.2", "s2b3.1", "s2b3.2",
+    "s3b1.1", "s3b1.2", "s3b1.sc", "s3b2.1", "s3b2.2", "s3b3.1", "s3b3.2"};
+
+START_TEST(resnet20_bn_counts_names_and_size)
+{
+    Model m;
+    BnError err = {0};
+    ModelSpec s = resnet20(VARIANT_BN);
+    ck_assert_int_eq(build(&m, &s, &err), BN_OK);
+    ck_assert_int_eq(model_norm_count(&m), 21);
+    ck_assert_int_eq(count_kind(&m, OP_BN), 21);
+    ck_assert_str_eq(model_norm_op(&m, 0)->name, "stem.bn");
+    ck_assert_str_eq(model_norm_op(&m, 1)->name, "stage1.block1.bn1");
+    ck_assert_str_eq(model_norm_op(&m, 2)->name, "stage1.block1.bn2");
+    ck_assert_str_eq(model_norm_op(&m, 9)->name, "stage2.block1.shortcut.bn");
+    ck_assert_str_eq(model_norm_op(&m, 20)->name, "stage3.block3.bn2");
+    for (int i = 0; i < 21; i++)
+        ck_assert_int_eq(model_norm_op(&m, i)->norm_depth, i + 1);
+    /* ~0.27 M parameters, ~41 M MACs per 32x32x3 image. */
+    ck_assert_uint_gt(m.n_params, 265000);
+    ck_assert_uint_lt(m.n_params, 280000);
+    long macs = 0;
+    for (int i = 0; i < m.n_ops; i++)
+        if (m.ops[i].kind == OP_CONV)
+            macs += conv2d_macs(&m.ops[i].u.conv);
+    ck_assert_int_gt(macs, 40000000);
+    ck_assert_int_lt(macs, 42500000);
+    model_free(&m);
+}
+END_TEST
+
+START_TEST(resnet20_gnbn_odd_positions_are_gn)
+{
+    Model m;
+    BnError err = {0};
+    ModelSpec s = resnet20(VARIANT_GNBN);
+    ck_assert_int_eq(build(&m, &s, &err), BN_OK);
+    char types[256];
+    norm_types(&m, types, sizeof types);
+    ck_assert_str_eq(types, "gn,bn,gn,bn,gn,bn,gn,bn,gn,bn,gn,bn,gn,bn,gn,bn,gn,bn,gn,bn,gn");
+    ck_assert_int_eq(count_kind(&m, OP_BN), 10);
+    ck_assert_int_eq(count_kind(&m, OP_GN), 11);
+    /* The shortcut norms sit at positions 10 and 17: BN, then GN. */
+    ck_assert_str_eq(model_norm_op(&m, 9)->name, "stage2.block1.shortcut.bn");
+    ck_assert_str_eq(model_norm_op(&m, 16)->name, "stage3.block1.shortcut.gn");
+    ck_assert_str_eq(model_norm_op(&m, 0)->name, "stem.gn");
+    ck_assert_str_eq(model_norm_op(&m, 2)->name, "stage1.block1.gn2");
+    model_free(&m);
+}
+END_TEST
+
+START_TEST(resnet20_xbnblock_gn_at_each_block_first_norm)
+{
+    Model m;
+    BnError err = {0};
+    ModelSpec s = resnet20(VARIANT_XBNBLOCK);
+    ck_assert_int_eq(build(&m, &s, &err), BN_OK);
+    ck_assert_int_eq(count_kind(&m, OP_BN), 12);
+    ck_assert_int_eq(count_kind(&m, OP_GN), 9);
+    for (int i = 0; i < 21; i++) {
+        const Op *op = model_norm_op(&m, i);
+        int block_first = strstr(positions[i], ".1") != NULL;
+        ck_assert_msg((op->kind == OP_GN) == block_first, "position %d (%s) is %s", i + 1,
+                      op->name, op->kind == OP_GN ? "gn" : "bn");
+    }
+    model_free(&m);
+}
+END_TEST
+
+START_TEST(batch_free_variants_and_stem_override)
+{
+    const NormVariant bfn[3] = {VARIANT_GN, VARIANT_LN, VARIANT_IN};
+    for (int v = 0; v < 3; v++) {
+        Model m;
+        BnError err = {0};
+        ModelSpec s = resnet20(bfn[v]);
+        ck_assert_int_eq(build(&m, &s, &err), BN_OK);
+        ck_assert_int_eq(count_kind(&m, OP_BN), 0);
+        ck_assert_int_eq(count_kind(&m, OP_GN), 21);
+        const Op *stem = model_norm_op(&m, 0);
+        int want_g = v == 0 ? 16 : v == 1 ? 1 : 16; /* gn: min(16,16); ln 1; in C=16 */
+        ck_assert_int_eq(stem->u.gn.G, want_g);
+        if (v == 2)
+            ck_assert_int_eq(model_norm_op(&m, 20)->u.gn.G, 64);
+        model_free(&m);
+    }
+    /* stem_norm gn on xbnblock (the reference ImageNet code), none on bn. */
+    Model m;
+    BnError err = {0};
+    ModelSpec s = resnet20(VARIANT_XBNBLOCK);
+    s.stem_norm = STEM_GN;
+    ck_assert_int_eq(build(&m, &s, &err), BN_OK);
+    ck_assert_int_eq(model_norm_op(&m, 0)->kind, OP_GN);
+    ck_assert_int_eq(count_kind(&m, OP_BN), 11);
+    model_free(&m);
+    s = resnet20(VARIANT_GNBN);
+    s.stem_norm = STEM_NONE; /* positions still count the stem: position 2 stays BN */
+    ck_assert_int_eq(build(&m, &s, &err), BN_OK);
+    ck_assert_int_eq(model_norm_count(&m), 20);
+    ck_assert_int_eq(model_norm_op(&m, 0)->kind, OP_BN);
+    ck_assert_int_eq(model_norm_op(&m, 0)->norm_depth, 2);
+    model_free(&m);
+}
+END_TEST
+
+START_TEST(none_variant_has_biases_and_no_norms)
+{
+    Model m;
+    BnError err = {0};
+    ModelSpec s = resnet20(VARIANT_NONE);
+    ck_assert_int_eq(build(&m, &s, &err), BN_OK);
+    ck_assert_int_eq(model_norm_count(&m), 0);
+    for (int i = 0; i < m.n_ops; i++)
+        if (m.ops[i].kind == OP_CONV)
+            ck_assert(m.ops[i].u.conv.has_bias);
+    model_free(&m);
+}
+END_TEST
+
+START_TEST(identity_shortcut_has_no_params_or_norm)
+{
+    Model m;
+    BnError err = {0};
+    ModelSpec s = resnet20(VARIANT_BN);
+    s.identity_shortcut = 1;
+    ck_assert_int_eq(build(&m, &s, &err), BN_OK);
+    ck_assert_int_eq(model_norm_count(&m), 19);
+    ck_assert_int_eq(count_kind(&m, OP_SHORTCUT), 2);
+    model_free(&m);
+}
+END_TEST
+
+START_TEST(vgg_and_mlp_place_a_norm_after_every_layer)
+{
+    Model m;
+    BnError err = {0};
+    ModelSpec s = {.arch = ARCH_VGG, .norm = VARIANT_GNBN, .stem_norm = STEM_AUTO, .groups = 4,
+                   .channels = {8, 8, ARCH_MAXPOOL, 16, ARCH_MAXPOOL}, .n_channels = 5,
+                   .in_c = 1, .in_h = 8, .in_w = 8, .num_classes = 10, .bn_eps = 1e-5f,
+                   .bn_momentum = 0.1f};
+    ck_assert_int_eq(build(&m, &s, &err), BN_OK);
+    char types[64];
+    norm_types(&m, types, sizeof types);
+    ck_assert_str_eq(types, "gn,bn,gn");
+    ck_assert_int_eq(count_kind(&m, OP_MAXPOOL), 2);
+    model_free(&m);
+    s = (ModelSpec){.arch = ARCH_MLP, .norm = VARIANT_BN, .hidden = {32, 16, 16}, .n_hidden = 3,
+                    .in_c = 1, .in_h = 8, .in_w = 8, .num_classes = 10, .bn_eps = 1e-5f,
+                    .bn_momentum = 0.1f};
+    ck_assert_int_eq(build(&m, &s, &err), BN_OK);
+    ck_assert_int_eq(count_kind(&m, OP_BN), 3);
+    ck_assert_int_eq(model_norm_op(&m, 0)->u.bn.spatial, 1);
+    ck_assert_str_eq(model_norm_op(&m, 2)->name, "fc3.bn");
+    model_free(&m);
+}
+END_TEST
+
+static void expect_error(const ModelSpec *s, const char *needle)
+{
+    Model m;
+    BnError err = {0};
+    ck_assert_int_eq(build(&m, s, &err), BN_ERR_USER);
+    ck_assert_msg(strstr(err.msg, needle), "message '%s' lacks '%s'", err.msg, needle);
+}
+
+START_TEST(bad_model_specs_are_user_errors)
+{
+    ModelSpec s = resnet20(VARIANT_BN);
+    s.depth = 21;
+    expect_error(&s, "model.depth");
+    s = resnet20(VARIANT_GN);
+    s.groups = 3; /* 3 does not divide 16 */
+    expect_error(&s, "model.groups");
+    s = (ModelSpec){.arch = ARCH_MLP, .norm = VARIANT_IN, .hidden = {8}, .n_hidden = 1, .in_c = 1,
+                    .in_h = 4, .in_w = 4, .num_classes = 2, .bn_eps = 1e-5f};
+    expect_error(&s, "model.norm");
+    s.norm = VARIANT_XBNBLOCK;
+    expect_error(&s, "xbnblock");
+    s = (ModelSpec){.arch = ARCH_VGG, .norm = VARIANT_BN, .channels = {4, ARCH_MAXPOOL, ARCH_MAXPOOL},
+                    .n_channels = 3, .in_c = 1, .in_h = 2, .in_w = 2, .num_classes = 2,
+                    .bn_eps = 1e-5f, .bn_momentum = 0.1f};
+    expect_error(&s, "model.channels");
+}
+END_TEST
+
+Suite *models_suite(void)
+{
+    Suite *s = suite_create("models");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, resnet20_bn_counts_names_and_size);
+    tcase_add_test(tc, resnet20_gnbn_odd_positions_are_gn);
+    tcase_add_test(tc, resnet20_xbnblock_gn_at_each_block_first_norm);
+    tcase_add_test(tc, batch_free_variants_and_stem_override);
+    tcase_add_test(tc, none_variant_has_biases_and_no_norms);
+    tcase_add_test(tc, identity_shortcut_has_no_params_or_norm);
+    tcase_add_test(tc, vgg_and_mlp_place_a_norm_after_every_layer);
+    tcase_add_test(tc, bad_model_specs_are_user_errors);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,43 @@
+/* Helpers shared by the check suites: random tensors, tensor comparison and
+ * a central-difference gradient checker. */
+#ifndef BN_TEST_UTIL_H
+#define BN_TEST_UTIL_H
+
+#include <check.h>
+#include <stddef.h>
+
+#include "core/rng.h"
+
+/* Fills x[n] with uniform values in [lo, hi). */
+void fill_uniform(Rng *r, float *x, size_t n, float lo, float hi);
+void fill_normal(Rng *r, float *x, size_t n, float stddev);
+/* max_i |a_i - b_i| and max_i |b_i|. */
+double max_abs_diff(const float *a, const float *b, size_t n);
+double max_abs(const float *x, size_t n);
+/* Sum of out[i]*weights[i] in double: the scalar a gradient check differentiates. */
+double dot_double(const float *out, const float *weights, size_t n);
+
+/* Loss as a function of the current contents of the tensors it reads. */
+typedef double (*LossFn)(void *ctx);
+
+/* Compares analytic gradient g[i] with (f(x+h) - f(x-h)) / 2h for up to
+ * max_checks entries of x (evenly strided). Returns the worst error
+ * |g - num| / max(1, |g|, |num|), i.e. absolute for small, relative for large. */
+double gradcheck(LossFn f, void *ctx, float *x, const float *g, size_t n, float h,
+                 size_t max_checks);
+
+/* How many of all n entries exceed tol: for losses with kinks (ReLU,
+ * max-pool), where a few perturbations cross a kink but a wrong gradient
+ * would fail most entries. */
+size_t gradcheck_count_bad(LossFn f, void *ctx, float *x, const float *g, size_t n, float h,
+                           double tol);
+
+/* Asserts gradcheck(...) <= tol and names the tensor on failure. */
+#define ck_gradcheck(f, ctx, x, g, n, h, tol, what)                                   \
+    do {                                                                              \
+        double err_ = gradcheck((f), (ctx), (x), (g), (n), (h), 200);                 \
+        ck_assert_msg(err_ <= (tol), "gradcheck %s: error %g > %g", (what), err_,     \
+                      (double)(tol));                                                 \
+    } while (0)
+
+#endif
