@@ -6,7 +6,8 @@
 enum {
     BN_OK = 0,
     BN_ERR_RUNTIME = 1, /* I/O while writing, NaN/Inf, out of memory */
-    BN_ERR_USER = 2     /* usage, config, malformed input files */
+    BN_ERR_USER = 2,    /* usage, config, malformed input files */
+    BN_STOPPED = 3      /* not an error: stopped by a signal, state intact */
 };
 
 typedef struct {

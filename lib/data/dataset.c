@@ -29,25 +29,30 @@ void dataset_free(Dataset *d)
     memset(d, 0, sizeof *d);
 }
 
-void dataset_channel_stats(const Dataset *d, float *mean, float *std)
+void dataset_channel_stats_of(const Dataset *d, const int *idx, int n, float *mean, float *std)
 {
     const size_t plane = (size_t)d->h * d->w;
     for (int c = 0; c < d->c; c++) {
         double s = 0, s2 = 0;
-        for (int i = 0; i < d->n; i++) {
-            const uint8_t *p = d->pixels + ((size_t)i * d->c + c) * plane;
+        for (int i = 0; i < n; i++) {
+            const uint8_t *p = d->pixels + ((size_t)(idx ? idx[i] : i) * d->c + c) * plane;
             for (size_t j = 0; j < plane; j++) {
                 double v = p[j] / 255.0;
                 s += v;
                 s2 += v * v;
             }
         }
-        double cnt = (double)d->n * plane;
+        double cnt = (double)n * plane;
         double mu = cnt > 0 ? s / cnt : 0.0;
         double var = cnt > 0 ? s2 / cnt - mu * mu : 0.0;
         mean[c] = (float)mu;
         std[c] = (float)sqrt(var > 1e-12 ? var : 1e-12);
     }
+}
+
+void dataset_channel_stats(const Dataset *d, float *mean, float *std)
+{
+    dataset_channel_stats_of(d, NULL, d->n, mean, std);
 }
 
 void dataset_copy_sample(const Dataset *d, int i, const float *mean, const float *std, int dy,

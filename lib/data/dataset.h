@@ -19,6 +19,8 @@ void dataset_free(Dataset *d);
 
 /* Per-channel mean and std of pixel/255 over the whole set (double sums). */
 void dataset_channel_stats(const Dataset *d, float *mean, float *std);
+/* The same over the samples idx[0..n) only (the training set S). */
+void dataset_channel_stats_of(const Dataset *d, const int *idx, int n, float *mean, float *std);
 /* x[i] = (pixel/255 - mean[c]) / std[c] for samples idx[0..N); y[i] labels.
  * mean/std may be NULL (no normalization). */
 void dataset_gather(const Dataset *d, const int *idx, int N, const float *mean,

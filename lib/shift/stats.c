@@ -91,3 +91,19 @@ double shift_stats_var(const ShiftStats *s, int l, int c)
 {
     return s->count[l] > 0 ? s->m2[s->offset[l] + c] / s->count[l] : 0.0;
 }
+
+void shift_stats_layer(const ShiftStats *s, int l, double *mu, double *var)
+{
+    for (int c = 0; c < s->channels[l]; c++) {
+        mu[c] = shift_stats_mean(s, l, c);
+        var[c] = shift_stats_var(s, l, c);
+    }
+}
+
+int shift_stats_max_channels(const ShiftStats *s)
+{
+    int m = 0;
+    for (int l = 0; l < s->n_layers; l++)
+        m = s->channels[l] > m ? s->channels[l] : m;
+    return m;
+}

@@ -28,5 +28,9 @@ void shift_stats_accumulate_layer(ShiftStats *s, const Model *m, int layer, int 
 /* Population variance of channel c of layer l (0 before any data). */
 double shift_stats_var(const ShiftStats *s, int l, int c);
 double shift_stats_mean(const ShiftStats *s, int l, int c);
+/* Layer l's per-channel mean and population variance into mu/var [C]. */
+void shift_stats_layer(const ShiftStats *s, int l, double *mu, double *var);
+/* The widest BN layer's channel count (for scratch arrays). */
+int shift_stats_max_channels(const ShiftStats *s);
 
 #endif

@@ -1,0 +1,168 @@
+#include "runner.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "io/checkpoint.h"
+
+typedef struct {
+    CsvLog metrics, shift;
+    ShiftStats stats;
+    double *mu, *var; /* one layer's expected statistics */
+} RunState;
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void join(char *buf, size_t cap, const char *dir, const char *file)
+{
+    snprintf(buf, cap, "%s/%s", dir, file);
+}
+
+/* One shift.csv row per BN layer for one evaluated set; returns the mean
+ * esm_mean over layers and adds skipped nesm channels to *skipped. */
+static double write_shift_rows(RunState *st, const Model *m, int epoch, const char *set, int *skipped)
+{
+    const ShiftStats *s = &st->stats;
+    double sum = 0;
+    for (int l = 0; l < s->n_layers; l++) {
+        const Op *op = &m->ops[s->op_index[l]];
+        const int C = op->u.bn.C;
+        const float *rm = m->stats + op->stat_off;
+        Esm e;
+        shift_stats_layer(s, l, st->mu, st->var);
+        esm_compute(rm, rm + C, st->mu, st->var, C, &e);
+        *skipped += e.skipped;
+        sum += e.esm_mean;
+        csv_printf(&st->shift, "%d,%s,%d,%s,%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g\n", epoch, set, l,
+                   op->name, op->norm_depth, C, e.esm_mean, e.esm_std, e.esm_var, e.rms_mean,
+                   e.rms_std, e.nesm_mean, e.nesm_std);
+    }
+    return s->n_layers ? sum / s->n_layers : 0;
+}
+
+/* Inference passes over every evaluation set. */
+static int evaluate_sets(Runner *r, RunState *st, EpochReport *rep, BnError *err)
+{
+    Trainer *t = &r->trainer;
+    for (int i = 0; i < r->n_eval; i++) {
+        EvalResult res;
+        evaluate(t->m, &r->eval[i].set, t->x, t->y, &st->stats, &res);
+        if (!isfinite(res.loss)) {
+            int op = model_find_nonfinite(t->m, 1);
+            return bn_fail(err, BN_ERR_RUNTIME,
+                           "non-finite inference output at epoch %d on the %s set (first in layer %s)",
+                           rep->epoch, r->eval[i].name, op >= 0 ? t->m->ops[op].name : "fc");
+        }
+        rep->set_loss[i] = res.loss;
+        rep->set_err[i] = res.err;
+        rep->mean_esm_mean[i] = write_shift_rows(st, t->m, rep->epoch, r->eval[i].name, &rep->nesm_skipped);
+    }
+    rep->evaluated = 1;
+    return BN_OK;
+}
+
+/* The train_loss,train_err,test_loss,test_err columns: empty when the set
+ * was not evaluated this epoch. */
+static void write_set_columns(Runner *r, RunState *st, const EpochReport *rep, const char *name)
+{
+    for (int i = 0; i < r->n_eval; i++)
+        if (rep->evaluated && !strcmp(r->eval[i].name, name)) {
+            csv_printf(&st->metrics, ",%.9g,%.9g", rep->set_loss[i], rep->set_err[i]);
+            return;
+        }
+    csv_printf(&st->metrics, ",,");
+}
+
+static int write_metrics_row(Runner *r, RunState *st, const EpochReport *rep)
+{
+    csv_printf(&st->metrics, "%d,%.9g,%.9g,%.9g", rep->epoch, rep->lr, rep->train_batch_loss,
+               rep->train_batch_err);
+    write_set_columns(r, st, rep, "train");
+    write_set_columns(r, st, rep, "test");
+    csv_printf(&st->metrics, ",%.3f,%.1f\n", rep->seconds, rep->images_per_s);
+    return BN_OK;
+}
+
+static int save_checkpoint(Runner *r, RunState *st, int epoch, BnError *err)
+{
+    CheckpointMeta meta = {.config_hash = r->config_hash, .epoch = epoch, .threads = r->threads,
+                           .rng = *r->trainer.rng};
+    if (csv_commit(&st->metrics, &meta.metrics_len, err) || csv_commit(&st->shift, &meta.shift_len, err))
+        return err->code;
+    char path[4096];
+    join(path, sizeof path, r->out_dir, "checkpoint.bin");
+    return checkpoint_save(path, r->trainer.m, r->trainer.o, &meta, err);
+}
+
+static int run_epoch(Runner *r, RunState *st, int epoch, BnError *err)
+{
+    Trainer *t = &r->trainer;
+    EpochReport rep = {.epoch = epoch};
+    EpochStats es;
+    double t0 = now_seconds();
+    if (trainer_epoch(t, epoch - 1, &es, err) != BN_OK)
+        return err->code;
+    if (es.interrupted)
+        return BN_STOPPED;
+    int steps = t->n / t->batch;
+    rep.lr = schedule_lr(t->sched, epoch - 1, steps > 0 ? steps - 1 : 0, steps);
+    rep.train_batch_loss = es.loss;
+    rep.train_batch_err = es.err;
+    rep.images_per_s = es.seconds > 0 ? es.images / es.seconds : 0;
+    if ((epoch % r->eval_every == 0 || epoch == r->epochs) && evaluate_sets(r, st, &rep, err))
+        return err->code;
+    rep.seconds = now_seconds() - t0;
+    write_metrics_row(r, st, &rep);
+    long len;
+    if (csv_commit(&st->metrics, &len, err) || csv_commit(&st->shift, &len, err))
+        return err->code;
+    if ((epoch % r->checkpoint_every == 0 || epoch == r->epochs) && save_checkpoint(r, st, epoch, err))
+        return err->code;
+    if (r->on_epoch)
+        r->on_epoch(r->ctx, &rep);
+    return BN_OK;
+}
+
+static int open_logs(Runner *r, RunState *st, int resume, long metrics_len, long shift_len, BnError *err)
+{
+    char path[4096];
+    join(path, sizeof path, r->out_dir, "metrics.csv");
+    if (csv_open(&st->metrics, path, METRICS_HEADER, resume ? metrics_len : -1, err))
+        return err->code;
+    join(path, sizeof path, r->out_dir, "shift.csv");
+    return csv_open(&st->shift, path, SHIFT_HEADER, resume ? shift_len : -1, err);
+}
+
+int runner_run(Runner *r, int start_epoch, long metrics_len, long shift_len, BnError *err)
+{
+    RunState st;
+    memset(&st, 0, sizeof st);
+    if (shift_stats_init(&st.stats, r->trainer.m, err))
+        return err->code;
+    int C = shift_stats_max_channels(&st.stats);
+    st.mu = bn_alloc(sizeof(double) * (C ? C : 1), err);
+    st.var = bn_alloc(sizeof(double) * (C ? C : 1), err);
+    if (st.mu && st.var && open_logs(r, &st, start_epoch > 0, metrics_len, shift_len, err) == BN_OK) {
+        for (int e = start_epoch + 1; e <= r->epochs; e++) {
+            int rc = run_epoch(r, &st, e, err);
+            if (rc != BN_OK) {
+                if (rc == BN_STOPPED)
+                    err->code = BN_STOPPED;
+                break;
+            }
+        }
+    }
+    csv_close(&st.metrics);
+    csv_close(&st.shift);
+    bn_free(st.mu);
+    bn_free(st.var);
+    shift_stats_free(&st.stats);
+    return err->code;
+}

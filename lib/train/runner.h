@@ -1,0 +1,57 @@
+/* The epoch loop of `bnshift run` (SPEC §4): train an epoch, then on the
+ * evaluation epochs one inference pass per evaluation set feeding both the
+ * errors and every BN layer's estimation shift, then the CSV rows (flushed
+ * and fsynced) and, on checkpoint epochs, checkpoint.bin. */
+#ifndef BN_RUNNER_H
+#define BN_RUNNER_H
+
+#include <stdint.h>
+
+#include "io/csv.h"
+#include "shift/esm.h"
+#include "train/evaluate.h"
+#include "train/trainer.h"
+
+#define RUNNER_MAX_SETS 2
+
+typedef struct {
+    const char *name; /* "train" or "test": the `set` column of shift.csv */
+    SampleSet set;
+} EvalSet;
+
+/* What the caller hears after each finished epoch (for the console). */
+typedef struct {
+    int epoch; /* 1-based */
+    double lr, train_batch_loss, train_batch_err;
+    int evaluated;
+    double set_loss[RUNNER_MAX_SETS], set_err[RUNNER_MAX_SETS];
+    double mean_esm_mean[RUNNER_MAX_SETS]; /* mean over BN layers */
+    double seconds, images_per_s;
+    int nesm_skipped; /* channels with sigma ~ 0 left out of nesm_* */
+} EpochReport;
+
+typedef struct {
+    Trainer trainer;         /* model, optimizer, schedule, training data */
+    EvalSet eval[RUNNER_MAX_SETS];
+    int n_eval;
+    int epochs, eval_every, checkpoint_every;
+    const char *out_dir;
+    uint64_t config_hash;
+    int threads;
+    /* Called after each finished epoch; may be NULL. */
+    void (*on_epoch)(void *ctx, const EpochReport *r);
+    void *ctx;
+} Runner;
+
+/* Runs epochs start_epoch+1 .. epochs. With start_epoch > 0 (resume) the CSVs
+ * are truncated to metrics_len/shift_len, else created. Returns BN_OK,
+ * BN_STOPPED (signal; CSVs intact, resume from the last checkpoint), or an
+ * error (BN_ERR_RUNTIME for I/O and NaN/Inf, naming epoch and layer). */
+int runner_run(Runner *r, int start_epoch, long metrics_len, long shift_len, BnError *err);
+
+#define METRICS_HEADER \
+    "epoch,lr,train_batch_loss,train_batch_err,train_loss,train_err,test_loss,test_err,seconds,images_per_s"
+#define SHIFT_HEADER \
+    "epoch,set,layer,name,depth,channels,esm_mean,esm_std,esm_var,rms_mean,rms_std,nesm_mean,nesm_std"
+
+#endif
