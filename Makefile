@@ -71,9 +71,9 @@ lint:
 sanitize:
 	$(MAKE) --no-print-directory BUILD=build/san OPT="-O1 -g -fno-omit-frame-pointer" \
 	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" \
-	  EXTRA_LDFLAGS="-fsanitize=address,undefined" build/san/run_tests
+	  EXTRA_LDFLAGS="-fsanitize=address,undefined" build/san/run_tests build/san/bnshift
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 CK_FORK=no \
-	  OMP_NUM_THREADS=2 build/san/run_tests
+	  OMP_NUM_THREADS=2 BNSHIFT_BIN=build/san/bnshift build/san/run_tests
 
 native:
 	$(MAKE) --no-print-directory BUILD=build/native OPT="-O3 -march=native -g" build/native/bnshift

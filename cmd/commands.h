@@ -3,6 +3,8 @@
 #define BN_COMMANDS_H
 
 int cmd_demo(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_info(int argc, char **argv);
 
 /* Prints "bnshift: <msg>" to stderr and returns code (one line per failure). */
 int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -17,6 +17,8 @@ static const struct {
     const char *name, *summary;
     int (*fn)(int, char **);
 } commands[] = {
+    {"run", "train a configured network and log per-layer estimation shift to CSV", cmd_run},
+    {"info", "print the model a config builds: layers, norm types, parameters, MACs", cmd_info},
     {"demo", "train a small BN network on Fashion-MNIST and report train/test error", cmd_demo},
 };
 

@@ -29,6 +29,16 @@ void dataset_free(Dataset *d)
     memset(d, 0, sizeof *d);
 }
 
+int dataset_slice(const Dataset *src, int first, int n, Dataset *out, BnError *err)
+{
+    if (dataset_alloc(out, n, src->c, src->h, src->w, src->num_classes, err) != BN_OK)
+        return err->code;
+    size_t sample = (size_t)src->c * src->h * src->w;
+    memcpy(out->pixels, src->pixels + (size_t)first * sample, sample * n);
+    memcpy(out->labels, src->labels + first, sizeof(int) * n);
+    return BN_OK;
+}
+
 void dataset_channel_stats_of(const Dataset *d, const int *idx, int n, float *mean, float *std)
 {
     const size_t plane = (size_t)d->h * d->w;

@@ -16,6 +16,8 @@ typedef struct {
 
 int dataset_alloc(Dataset *d, int n, int c, int h, int w, int num_classes, BnError *err);
 void dataset_free(Dataset *d);
+/* Copies samples [first, first+n) of src into a new dataset. */
+int dataset_slice(const Dataset *src, int first, int n, Dataset *out, BnError *err);
 
 /* Per-channel mean and std of pixel/255 over the whole set (double sums). */
 void dataset_channel_stats(const Dataset *d, float *mean, float *std);

@@ -82,7 +82,7 @@ static void write_set_columns(Runner *r, RunState *st, const EpochReport *rep, c
 
 static int write_metrics_row(Runner *r, RunState *st, const EpochReport *rep)
 {
-    csv_printf(&st->metrics, "%d,%.9g,%.9g,%.9g", rep->epoch, rep->lr, rep->train_batch_loss,
+    csv_printf(&st->metrics, "%d,%.7g,%.9g,%.9g", rep->epoch, rep->lr, rep->train_batch_loss,
                rep->train_batch_err);
     write_set_columns(r, st, rep, "train");
     write_set_columns(r, st, rep, "test");

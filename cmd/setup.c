@@ -1,0 +1,166 @@
+#include "setup.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/mem.h"
+#include "data/cifar.h"
+#include "data/idx.h"
+#include "data/imagefolder.h"
+#include "data/synthetic.h"
+
+/* Distinct streams from one seed: init, data selection, training. */
+#define SELECT_STREAM 0x5e1ec7ULL
+
+static int load_sources(const Config *c, ExperimentData *x, BnError *err)
+{
+    const char *root = config_data_root(c);
+    switch (c->data.dataset) {
+    case DS_CIFAR10:
+    case DS_CIFAR100: {
+        int c100 = c->data.dataset == DS_CIFAR100;
+        if (cifar_load(&x->train_src, root, c100, 1, err) == BN_OK)
+            cifar_load(&x->test_src, root, c100, 0, err);
+        break;
+    }
+    case DS_FASHION_MNIST:
+    case DS_MNIST:
+        if (idx_load(&x->train_src, root, "train", err) == BN_OK)
+            idx_load(&x->test_src, root, "t10k", err);
+        break;
+    case DS_IMAGEFOLDER:
+        imagefolder_load_pair(&x->train_src, &x->test_src, root, err);
+        break;
+    case DS_SYNTHETIC: {
+        /* One generated set split in two, so both halves share the classes. */
+        Dataset all;
+        const int nt = c->data.synthetic.train, ne = c->data.synthetic.test;
+        if (synthetic_make(&all, nt + ne, c->data.synthetic.channels, c->data.synthetic.size,
+                           c->data.synthetic.size, c->data.synthetic.classes,
+                           (float)c->data.synthetic.noise, (uint64_t)c->seed, err) == BN_OK) {
+            if (dataset_slice(&all, 0, nt, &x->train_src, err) == BN_OK)
+                dataset_slice(&all, nt, ne, &x->test_src, err);
+            dataset_free(&all);
+        }
+        break;
+    }
+    }
+    return err->code;
+}
+
+static int *identity(int n, BnError *err)
+{
+    int *idx = bn_alloc(sizeof(int) * (size_t)(n ? n : 1), err);
+    for (int i = 0; idx && i < n; i++)
+        idx[i] = i;
+    return idx;
+}
+
+int setup_data(const Config *c, ExperimentData *x, BnError *err)
+{
+    memset(x, 0, sizeof *x);
+    if (load_sources(c, x, err))
+        return err->code;
+    x->src[0] = c->data.train_from == FROM_TEST ? &x->test_src : &x->train_src;
+    const Dataset *s = x->src[0];
+    if (s->c > 64)
+        return bn_fail(err, BN_ERR_USER, "%s: images have %d channels, at most 64 supported",
+                       config_data_root(c), s->c);
+    int k = c->data.train_subset;
+    if (k > s->n)
+        return bn_fail(err, BN_ERR_USER, "data.train_subset: %d is larger than the %d samples of the %s set",
+                       k, s->n, c->data.train_from == FROM_TEST ? "test" : "train");
+    Rng r;
+    rng_seed(&r, (uint64_t)c->seed ^ SELECT_STREAM);
+    x->train_idx = identity(s->n, err);
+    if (!x->train_idx)
+        return err->code;
+    if (k > 0) /* k samples drawn without replacement: the first k of a seeded shuffle */
+        rng_shuffle(&r, x->train_idx, s->n);
+    x->n_train = k > 0 ? k : s->n;
+    if (x->n_train < c->train.batch_size)
+        return bn_fail(err, BN_ERR_USER, "train.batch_size: %d is larger than the %d training samples",
+                       c->train.batch_size, x->n_train);
+    /* "train" evaluates S itself; "test" is S' (S again when test_from is train). */
+    x->src[1] = c->data.test_from == FROM_TRAIN ? x->src[0] : &x->test_src;
+    for (int which = 0; which < 2; which++) {
+        int same_as_s = which == 0 || c->data.test_from == FROM_TRAIN;
+        int n = same_as_s ? x->n_train : x->test_src.n;
+        int *idx = bn_alloc(sizeof(int) * (size_t)(n ? n : 1), err);
+        if (!idx)
+            return err->code;
+        if (same_as_s)
+            memcpy(idx, x->train_idx, sizeof(int) * (size_t)n);
+        else
+            for (int i = 0; i < n; i++)
+                idx[i] = i;
+        if (c->data.eval_subset > 0 && c->data.eval_subset < n) {
+            rng_shuffle(&r, idx, n); /* a seeded sample, not the first k */
+            n = c->data.eval_subset;
+        }
+        x->eval_idx[which] = idx;
+        x->n_eval[which] = n;
+    }
+    if (x->test_src.c != s->c || x->test_src.h != s->h || x->test_src.w != s->w)
+        return bn_fail(err, BN_ERR_USER, "%s: train and test images differ in shape", config_data_root(c));
+    x->normalize = c->data.normalize;
+    if (x->normalize)
+        dataset_channel_stats_of(s, x->train_idx, x->n_train, x->mean, x->std);
+    return BN_OK;
+}
+
+void setup_data_free(ExperimentData *x)
+{
+    dataset_free(&x->train_src);
+    dataset_free(&x->test_src);
+    bn_free(x->train_idx);
+    bn_free(x->eval_idx[0]);
+    bn_free(x->eval_idx[1]);
+    memset(x, 0, sizeof *x);
+}
+
+SampleSet setup_eval_set(const ExperimentData *x, int which)
+{
+    return (SampleSet){x->src[which], x->eval_idx[which], x->n_eval[which],
+                       x->normalize ? x->mean : NULL, x->normalize ? x->std : NULL};
+}
+
+ModelSpec setup_model_spec(const Config *c, int in_c, int in_h, int in_w, int num_classes)
+{
+    ModelSpec s = {.arch = (Arch)c->model.arch, .depth = c->model.depth, .width = c->model.width,
+                   .identity_shortcut = c->model.shortcut == 1, .norm = (NormVariant)c->model.norm,
+                   .stem_norm = (StemNorm)c->model.stem_norm, .groups = c->model.groups,
+                   .n_hidden = c->model.n_hidden, .n_channels = c->model.n_channels,
+                   .in_c = in_c, .in_h = in_h, .in_w = in_w,
+                   .num_classes = c->model.num_classes ? c->model.num_classes : num_classes,
+                   .bn_eps = (float)c->train.bn_eps, .bn_momentum = (float)c->train.bn_momentum};
+    memcpy(s.hidden, c->model.hidden, sizeof s.hidden);
+    memcpy(s.channels, c->model.channels, sizeof s.channels);
+    return s;
+}
+
+int setup_model(const Config *c, const ExperimentData *x, Model *m, BnError *err)
+{
+    const Dataset *d = x->src[0];
+    if (c->model.num_classes && c->model.num_classes < d->num_classes)
+        return bn_fail(err, BN_ERR_USER, "model.num_classes: %d, but the data has %d classes",
+                       c->model.num_classes, d->num_classes);
+    ModelSpec s = setup_model_spec(c, d->c, d->h, d->w, d->num_classes);
+    Rng r;
+    rng_seed(&r, (uint64_t)c->seed);
+    return model_build(m, &s, c->train.batch_size, &r, err);
+}
+
+void setup_out_dir(const Config *c, const char *override, char *out, size_t cap)
+{
+    if (override) {
+        snprintf(out, cap, "%s", override);
+        return;
+    }
+    const char *at = strstr(c->log.out, "NAME");
+    if (at)
+        snprintf(out, cap, "%.*s%s%s", (int)(at - c->log.out), c->log.out, c->name, at + 4);
+    else
+        snprintf(out, cap, "%s", c->log.out);
+}

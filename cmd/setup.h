@@ -1,0 +1,35 @@
+/* From a resolved Config to the things a run needs: the data sets with the
+ * SPEC §3 selection rules (train_from/train_subset, test_from, eval_subset,
+ * normalization from S), and the model. Shared by run, info and eval. */
+#ifndef BN_SETUP_H
+#define BN_SETUP_H
+
+#include "data/dataset.h"
+#include "io/config.h"
+#include "models/arch.h"
+#include "train/evaluate.h"
+
+typedef struct {
+    Dataset train_src, test_src;
+    int *train_idx; /* S: indices into the train_from source */
+    int n_train;
+    int *eval_idx[2]; /* the train and test evaluation samples */
+    int n_eval[2];
+    const Dataset *src[2]; /* [0] train_from source, [1] test_from source */
+    float mean[64], std[64];
+    int normalize;
+} ExperimentData;
+
+int setup_data(const Config *c, ExperimentData *x, BnError *err);
+void setup_data_free(ExperimentData *x);
+/* The evaluation set for "train" (which = 0) or "test" (1). */
+SampleSet setup_eval_set(const ExperimentData *x, int which);
+
+/* The model spec of the config for images of shape c x h x w. */
+ModelSpec setup_model_spec(const Config *c, int in_c, int in_h, int in_w, int num_classes);
+int setup_model(const Config *c, const ExperimentData *x, Model *m, BnError *err);
+
+/* log.out with NAME replaced by the config's name, or override if non-NULL. */
+void setup_out_dir(const Config *c, const char *override, char *out, size_t cap);
+
+#endif

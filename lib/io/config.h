@@ -1,0 +1,111 @@
+/* The experiment config (SPEC §3): JSON via cJSON, every key typed and
+ * range-checked, unknown keys rejected with the closest known key, `--set
+ * key.path=value` overrides merged into the JSON before validation (so checks
+ * that involve several keys see the final values), and the fully resolved
+ * config written back out.
+ *
+ * Beyond SPEC §3, `data.synthetic` shapes the generated data set used when
+ * `data.dataset` is "synthetic" (ignored otherwise):
+ *   "synthetic": {"train": 512, "test": 256, "channels": 3, "size": 32,
+ *                 "classes": 10, "noise": 0.6}
+ * train/test are sample counts, size the side of the square images, noise
+ * the per-pixel noise around each class's pattern.
+ *
+ * A top-level "meta" member (what `run` adds to config.resolved.json) is
+ * accepted and ignored, so a resolved config loads back as a config. */
+#ifndef BN_CONFIG_H
+#define BN_CONFIG_H
+
+#include <cJSON.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "models/arch.h"
+#include "models/norm_plan.h"
+#include "train/schedule.h"
+
+typedef enum { DS_CIFAR10, DS_CIFAR100, DS_FASHION_MNIST, DS_MNIST, DS_IMAGEFOLDER, DS_SYNTHETIC } DatasetKind;
+typedef enum { FROM_TRAIN, FROM_TEST } SetSource;
+typedef enum { SHORTCUT_PROJECTION, SHORTCUT_IDENTITY } ShortcutKind;
+typedef enum { OPTIMIZER_SGD } OptimizerKind;
+
+#define CONFIG_MAX_LIST ARCH_MAX_LAYERS
+#define CONFIG_PATH_MAX 1024
+
+typedef struct {
+    char name[128];
+    int seed;
+    struct {
+        DatasetKind dataset;
+        char root[CONFIG_PATH_MAX]; /* "" = the dataset's default root */
+        SetSource train_from, test_from;
+        int train_subset, eval_subset; /* 0 = all */
+        int augment, flip, normalize;  /* flip's default: false for mnist */
+        struct {
+            int train, test, channels, size, classes;
+            double noise;
+        } synthetic;
+    } data;
+    struct {
+        Arch arch;
+        int depth, width; /* resnet only */
+        ShortcutKind shortcut;
+        NormVariant norm;
+        int groups;
+        StemNorm stem_norm;
+        int hidden[CONFIG_MAX_LIST], n_hidden;     /* mlp */
+        int channels[CONFIG_MAX_LIST], n_channels; /* vgg; ARCH_MAXPOOL (-1) = "M" */
+        int num_classes;                           /* 0 = the dataset's */
+    } model;
+    struct {
+        int epochs, batch_size;
+        OptimizerKind optimizer;
+        double lr, momentum;
+        int nesterov;
+        double weight_decay;
+        int wd_norm;
+        struct {
+            ScheduleType type;
+            int milestones[SCHED_MAX_MILESTONES], n_milestones;
+            double gamma;
+            int warmup_epochs;
+        } schedule;
+        double bn_momentum, bn_eps, grad_clip; /* grad_clip 0 = off */
+    } train;
+    struct {
+        char out[CONFIG_PATH_MAX]; /* "runs/NAME": NAME is replaced by name */
+        int eval_every, checkpoint_every;
+        int eval_train, eval_test; /* log.eval_sets */
+    } log;
+} Config;
+
+/* SPEC §3's defaults (data.flip true; config_load resolves it per dataset). */
+void config_defaults(Config *c);
+
+/* Defaults, then the file at path (NULL: none), then the n_sets --set
+ * assignments in order ("key.path=value"; the value is parsed as JSON when
+ * it parses, else taken as a bare string, and string keys always take the
+ * text as written unless it is a quoted JSON string), then the checks.
+ * Errors are BN_ERR_USER with one line naming the file (or "--set") and the
+ * key path; BN_ERR_RUNTIME only when out of memory. */
+int config_load(Config *c, const char *path, char *const *sets, int n_sets, BnError *err);
+
+/* The resolved config, every key with its value, in a fixed key order.
+ * Caller frees with cJSON_Delete; NULL when out of memory. */
+cJSON *config_to_json(const Config *c);
+
+/* Writes config_to_json plus a "meta" member (meta may be NULL), pretty
+ * printed, to path via path.tmp, fsync and rename. BN_ERR_RUNTIME on I/O
+ * failure. */
+int config_write_resolved(const Config *c, const cJSON *meta, const char *path, BnError *err);
+
+/* FNV-1a 64 of the canonical JSON of the config without train.epochs and
+ * log.*: what a resume must not change (SPEC §4). */
+uint64_t config_hash(const Config *c);
+
+/* The data root after defaults ("" resolved per dataset). */
+const char *config_data_root(const Config *c);
+/* "cifar10", "fashion-mnist", ... for messages and metadata. */
+const char *config_dataset_name(DatasetKind kind);
+
+#endif

@@ -1,0 +1,321 @@
+/* bnshift run end to end, as a user runs it: exit codes and one-line
+ * messages for bad configs (no output directory left behind), the CSVs of a
+ * short synthetic run, and a run killed with SIGKILL during epoch 2 then
+ * resumed, whose CSVs must equal an uninterrupted run's but for timings. */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "suites.h"
+
+/* The binary under test: ./bnshift, or $BNSHIFT_BIN (the sanitizer build). */
+static const char *bin(void)
+{
+    const char *b = getenv("BNSHIFT_BIN");
+    return b && *b ? b : "./bnshift";
+}
+
+static char workdir[64];
+
+static void make_workdir(void)
+{
+    snprintf(workdir, sizeof workdir, "/tmp/bnshift-cli-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(workdir));
+}
+
+static void remove_workdir(void)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", workdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", workdir);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = calloc((size_t)n + 1, 1);
+    if (fread(buf, 1, (size_t)n, f) != (size_t)n)
+        buf[0] = 0;
+    fclose(f);
+    return buf;
+}
+
+/* Runs a shell command; returns its exit status, stderr text in *errtext. */
+static int run_cmd(const char *cmd, char **errtext)
+{
+    char full[2048], errpath[300];
+    snprintf(errpath, sizeof errpath, "%s/stderr.txt", workdir);
+    snprintf(full, sizeof full, "%s >/dev/null 2>%s", cmd, errpath);
+    int st = system(full);
+    if (errtext)
+        *errtext = slurp(errpath);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static const char *SMOKE =
+    "{\"name\": \"smoke\", \"seed\": 3,\n"
+    " \"data\": {\"dataset\": \"synthetic\", \"synthetic\": {\"train\": 192, \"test\": 96, \"size\": 12}},\n"
+    " \"model\": {\"arch\": \"resnet\", \"depth\": 8, \"width\": 8, \"norm\": \"%s\", \"groups\": 4},\n"
+    " \"train\": {\"epochs\": %d, \"batch_size\": 32, \"lr\": 0.05, \"schedule\": {\"type\": \"cosine\"}}}\n";
+
+static void write_smoke(const char *path, const char *norm, int epochs)
+{
+    char text[1024];
+    snprintf(text, sizeof text, SMOKE, norm, epochs);
+    write_file(path, text);
+}
+
+/* A bad config must exit 2 with one line containing `needle` and leave no
+ * output directory behind. */
+static void expect_config_error(const char *json, const char *extra, const char *needle)
+{
+    char cfg[300], out[300], cmd[1024];
+    snprintf(cfg, sizeof cfg, "%s/bad.json", workdir);
+    snprintf(out, sizeof out, "%s/out-bad", workdir);
+    write_file(cfg, json);
+    snprintf(cmd, sizeof cmd, "%s run %s --out %s %s", bin(), cfg, out, extra ? extra : "");
+    char *err = NULL;
+    int rc = run_cmd(cmd, &err);
+    ck_assert_msg(rc == 2, "exit %d for %s (stderr: %s)", rc, json, err ? err : "");
+    ck_assert_msg(err && strstr(err, needle), "stderr '%s' lacks '%s'", err ? err : "", needle);
+    ck_assert_msg(strchr(err, '\n') == err + strlen(err) - 1, "not one line: '%s'", err);
+    struct stat st;
+    ck_assert_msg(stat(out, &st) != 0, "output directory created for a bad config");
+    free(err);
+}
+
+START_TEST(config_errors_exit_2_with_one_line)
+{
+    make_workdir();
+    expect_config_error("{\"model\": {\"detph\": 20}}", NULL, "did you mean 'model.depth'");
+    expect_config_error("{\"model\": {\"depth\": \"20\"}}", NULL, "model.depth: expected an integer");
+    expect_config_error("{\"model\": {\"depth\": 21}}", NULL, "model.depth: 21 is not 6n+2");
+    expect_config_error("{\"train\": {\"batch_size\": 0}}", NULL, "train.batch_size");
+    expect_config_error("{\"train\": {\"lr\": -1}}", NULL, "train.lr");
+    expect_config_error("{\"model\": {\"arch\": \"mlp\", \"norm\": \"in\"}}", NULL, "model.norm");
+    expect_config_error("{\"data\": {\"dataset\": \"synthetic\"}, \"model\": {\"norm\": \"gn\", \"groups\": 3}}",
+                        NULL, "model.groups");
+    expect_config_error("{\"data\": {\"dataset\": \"cifar10\", \"root\": \"/nonexistent/cifar\"}}", NULL,
+                        "/nonexistent/cifar/data_batch_1.bin");
+    expect_config_error("{\"data\": {\"dataset\": \"synthetic\", \"train_subset\": 100000}}", NULL,
+                        "data.train_subset");
+    expect_config_error("{\"model\": {\"norm\": \"batch\"}}", NULL, "model.norm: \"batch\" is not one of");
+    expect_config_error("{\"train\": {\"epochs\": 5,}}", NULL, "malformed JSON at line 1");
+    expect_config_error("{}", "--set model.depth", "--set 'model.depth': expected key.path=value");
+    expect_config_error("{}", "--set model.widht=3", "did you mean 'model.width'");
+    remove_workdir();
+}
+END_TEST
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; s && *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+START_TEST(short_run_writes_spec_csvs)
+{
+    make_workdir();
+    char cfg[300], out[300], cmd[1024], path[400];
+    snprintf(cfg, sizeof cfg, "%s/smoke.json", workdir);
+    snprintf(out, sizeof out, "%s/run", workdir);
+    write_smoke(cfg, "xbnblock", 2);
+    snprintf(cmd, sizeof cmd, "%s run %s --out %s --threads 2 --quiet", bin(), cfg, out);
+    ck_assert_int_eq(run_cmd(cmd, NULL), 0);
+    snprintf(path, sizeof path, "%s/metrics.csv", out);
+    char *m = slurp(path);
+    ck_assert_ptr_nonnull(m);
+    const char *mh = "epoch,lr,train_batch_loss,train_batch_err,train_loss,train_err,test_loss,"
+                     "test_err,seconds,images_per_s\n";
+    ck_assert(!strncmp(m, mh, strlen(mh)));
+    ck_assert_int_eq(count_lines(m), 3);
+    snprintf(path, sizeof path, "%s/shift.csv", out);
+    char *s = slurp(path);
+    const char *sh = "epoch,set,layer,name,depth,channels,esm_mean,esm_std,esm_var,rms_mean,"
+                     "rms_std,nesm_mean,nesm_std\n";
+    ck_assert(!strncmp(s, sh, strlen(sh)));
+    /* ResNet-8 xbnblock: 9 norms, GN at the 3 blocks' first norm: 6 BN.
+     * 2 epochs x 2 sets x 6 layers. */
+    ck_assert_int_eq(count_lines(s), 1 + 2 * 2 * 6);
+    ck_assert_ptr_nonnull(strstr(s, "\n2,test,5,stage3.block1.shortcut.bn,9,32,"));
+    snprintf(path, sizeof path, "%s/config.resolved.json", out);
+    char *r = slurp(path);
+    ck_assert_ptr_nonnull(strstr(r, "\"meta\""));
+    ck_assert_ptr_nonnull(strstr(r, "\"bn_momentum\""));
+    /* A second run into the same directory is refused. */
+    char *err = NULL;
+    ck_assert_int_eq(run_cmd(cmd, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "--overwrite"));
+    free(err);
+    free(m);
+    free(s);
+    free(r);
+    remove_workdir();
+}
+END_TEST
+
+/* Drops the last two columns (seconds, images_per_s) of each line. */
+static void drop_timing(char *csv)
+{
+    char *out = csv;
+    for (char *line = csv; *line;) {
+        char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        size_t keep = len;
+        int commas = 0;
+        for (size_t i = 0; i < len; i++)
+            if (line[i] == ',' && ++commas == 8)
+                keep = i;
+        memmove(out, line, keep);
+        out += keep;
+        *out++ = '\n';
+        line += len + (end ? 1 : 0);
+    }
+    *out = 0;
+}
+
+/* Starts bnshift run in the background and SIGKILLs it once metrics.csv
+ * holds epoch 1 (so it dies during epoch 2). */
+static void run_and_kill_in_epoch2(const char *cfg, const char *out)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
+            _exit(99);
+        execl(bin(), bin(), "run", cfg, "--out", out, "--threads", "2", "--quiet", (char *)NULL);
+        _exit(127);
+    }
+    char path[400], ckpt[400];
+    snprintf(path, sizeof path, "%s/metrics.csv", out);
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.bin", out);
+    for (int i = 0; i < 6000; i++) {
+        char *m = slurp(path);
+        int lines = count_lines(m);
+        free(m);
+        if (lines >= 2 && access(ckpt, F_OK) == 0)
+            break;
+        usleep(1000);
+    }
+    usleep(20000); /* into epoch 2 */
+    kill(pid, SIGKILL);
+    int st;
+    waitpid(pid, &st, 0);
+    char *m = slurp(path);
+    ck_assert_msg(count_lines(m) == 2, "the kill missed epoch 2 (%d lines)", count_lines(m));
+    free(m);
+}
+
+START_TEST(sigkill_in_epoch2_then_resume_equals_uninterrupted)
+{
+    make_workdir();
+    char cfg[300], full[300], part[300], cmd[1024];
+    snprintf(cfg, sizeof cfg, "%s/smoke.json", workdir);
+    snprintf(full, sizeof full, "%s/full", workdir);
+    snprintf(part, sizeof part, "%s/part", workdir);
+    /* Epochs long enough (~0.5 s) to be killed in the middle of. */
+    write_file(cfg, "{\"name\": \"kill\", \"seed\": 5,\n"
+                    " \"data\": {\"dataset\": \"synthetic\", \"synthetic\": {\"train\": 1536, \"test\": 256, \"size\": 16}},\n"
+                    " \"model\": {\"arch\": \"resnet\", \"depth\": 8, \"width\": 16, \"norm\": \"gnbn\", \"groups\": 4},\n"
+                    " \"train\": {\"epochs\": 3, \"batch_size\": 32, \"lr\": 0.05}}\n");
+    snprintf(cmd, sizeof cmd, "%s run %s --out %s --threads 2 --quiet", bin(), cfg, full);
+    ck_assert_int_eq(run_cmd(cmd, NULL), 0);
+    run_and_kill_in_epoch2(cfg, part);
+    snprintf(cmd, sizeof cmd, "%s run %s --out %s --threads 2 --quiet --resume", bin(), cfg, part);
+    char *err = NULL;
+    int rc = run_cmd(cmd, &err);
+    ck_assert_msg(rc == 0, "resume exit %d: %s", rc, err ? err : "");
+    free(err);
+    const char *files[2] = {"metrics.csv", "shift.csv"};
+    for (int i = 0; i < 2; i++) {
+        char pa[400], pb[400];
+        snprintf(pa, sizeof pa, "%s/%s", full, files[i]);
+        snprintf(pb, sizeof pb, "%s/%s", part, files[i]);
+        char *a = slurp(pa), *b = slurp(pb);
+        if (i == 0) {
+            drop_timing(a);
+            drop_timing(b);
+        }
+        ck_assert_str_eq(b, a);
+        free(a);
+        free(b);
+    }
+    /* A changed config is refused without --force. */
+    snprintf(cmd, sizeof cmd, "%s run %s --out %s --quiet --resume --set train.lr=0.1", bin(), cfg, part);
+    ck_assert_int_eq(run_cmd(cmd, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "--force"));
+    free(err);
+    remove_workdir();
+}
+END_TEST
+
+START_TEST(sigint_stops_with_130_and_intact_csvs)
+{
+    make_workdir();
+    char cfg[300], out[300], path[400];
+    snprintf(cfg, sizeof cfg, "%s/smoke.json", workdir);
+    snprintf(out, sizeof out, "%s/run", workdir);
+    write_smoke(cfg, "bn", 200);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
+            _exit(99);
+        execl(bin(), bin(), "run", cfg, "--out", out, "--threads", "1", "--quiet", (char *)NULL);
+        _exit(127);
+    }
+    snprintf(path, sizeof path, "%s/metrics.csv", out);
+    for (int i = 0; i < 6000; i++) {
+        char *m = slurp(path);
+        int lines = count_lines(m);
+        free(m);
+        if (lines >= 2)
+            break;
+        usleep(1000);
+    }
+    kill(pid, SIGINT);
+    int st;
+    waitpid(pid, &st, 0);
+    ck_assert(WIFEXITED(st));
+    ck_assert_int_eq(WEXITSTATUS(st), 130);
+    char *m = slurp(path);
+    ck_assert(m && m[strlen(m) - 1] == '\n'); /* whole rows only */
+    ck_assert_int_lt(count_lines(m), 201);
+    free(m);
+    remove_workdir();
+}
+END_TEST
+
+Suite *cli_suite(void)
+{
+    Suite *s = suite_create("cli");
+    TCase *tc = tcase_create("run");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, config_errors_exit_2_with_one_line);
+    tcase_add_test(tc, short_run_writes_spec_csvs);
+    tcase_add_test(tc, sigkill_in_epoch2_then_resume_equals_uninterrupted);
+    tcase_add_test(tc, sigint_stops_with_130_and_intact_csvs);
+    suite_add_tcase(s, tc);
+    return s;
+}
