@@ -81,7 +81,7 @@ native:
 # Recursive make: deps may have just installed what pkg-config reports.
 demo: deps
 	$(MAKE) --no-print-directory bnshift
-	./bnshift demo
+	scripts/demo.sh
 
 # Regenerates the PyTorch golden fixtures (needs Debian's python3-torch).
 fixtures:

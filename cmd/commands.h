@@ -2,7 +2,6 @@
 #ifndef BN_COMMANDS_H
 #define BN_COMMANDS_H
 
-int cmd_demo(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 

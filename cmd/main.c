@@ -19,7 +19,6 @@ static const struct {
 } commands[] = {
     {"run", "train a configured network and log per-layer estimation shift to CSV", cmd_run},
     {"info", "print the model a config builds: layers, norm types, parameters, MACs", cmd_info},
-    {"demo", "train a small BN network on Fashion-MNIST and report train/test error", cmd_demo},
 };
 
 int cli_error(int code, const char *fmt, ...)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "suites.h"
+#include "test_util.h"
 
 /* The binary under test: ./bnshift, or $BNSHIFT_BIN (the sanitizer build). */
 static const char *bin(void)
@@ -44,21 +45,6 @@ static void write_file(const char *path, const char *text)
     fclose(f);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = calloc((size_t)n + 1, 1);
-    if (fread(buf, 1, (size_t)n, f) != (size_t)n)
-        buf[0] = 0;
-    fclose(f);
-    return buf;
-}
-
 /* Runs a shell command; returns its exit status, stderr text in *errtext. */
 static int run_cmd(const char *cmd, char **errtext)
 {
@@ -67,7 +53,7 @@ static int run_cmd(const char *cmd, char **errtext)
     snprintf(full, sizeof full, "%s >/dev/null 2>%s", cmd, errpath);
     int st = system(full);
     if (errtext)
-        *errtext = slurp(errpath);
+        *errtext = slurp_file(errpath);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
@@ -126,14 +112,6 @@ START_TEST(config_errors_exit_2_with_one_line)
 }
 END_TEST
 
-static int count_lines(const char *s)
-{
-    int n = 0;
-    for (; s && *s; s++)
-        n += *s == '\n';
-    return n;
-}
-
 START_TEST(short_run_writes_spec_csvs)
 {
     make_workdir();
@@ -144,14 +122,14 @@ START_TEST(short_run_writes_spec_csvs)
     snprintf(cmd, sizeof cmd, "%s run %s --out %s --threads 2 --quiet", bin(), cfg, out);
     ck_assert_int_eq(run_cmd(cmd, NULL), 0);
     snprintf(path, sizeof path, "%s/metrics.csv", out);
-    char *m = slurp(path);
+    char *m = slurp_file(path);
     ck_assert_ptr_nonnull(m);
     const char *mh = "epoch,lr,train_batch_loss,train_batch_err,train_loss,train_err,test_loss,"
                      "test_err,seconds,images_per_s\n";
     ck_assert(!strncmp(m, mh, strlen(mh)));
     ck_assert_int_eq(count_lines(m), 3);
     snprintf(path, sizeof path, "%s/shift.csv", out);
-    char *s = slurp(path);
+    char *s = slurp_file(path);
     const char *sh = "epoch,set,layer,name,depth,channels,esm_mean,esm_std,esm_var,rms_mean,"
                      "rms_std,nesm_mean,nesm_std\n";
     ck_assert(!strncmp(s, sh, strlen(sh)));
@@ -160,7 +138,7 @@ START_TEST(short_run_writes_spec_csvs)
     ck_assert_int_eq(count_lines(s), 1 + 2 * 2 * 6);
     ck_assert_ptr_nonnull(strstr(s, "\n2,test,5,stage3.block1.shortcut.bn,9,32,"));
     snprintf(path, sizeof path, "%s/config.resolved.json", out);
-    char *r = slurp(path);
+    char *r = slurp_file(path);
     ck_assert_ptr_nonnull(strstr(r, "\"meta\""));
     ck_assert_ptr_nonnull(strstr(r, "\"bn_momentum\""));
     /* A second run into the same directory is refused. */
@@ -174,26 +152,6 @@ START_TEST(short_run_writes_spec_csvs)
     remove_workdir();
 }
 END_TEST
-
-/* Drops the last two columns (seconds, images_per_s) of each line. */
-static void drop_timing(char *csv)
-{
-    char *out = csv;
-    for (char *line = csv; *line;) {
-        char *end = strchr(line, '\n');
-        size_t len = end ? (size_t)(end - line) : strlen(line);
-        size_t keep = len;
-        int commas = 0;
-        for (size_t i = 0; i < len; i++)
-            if (line[i] == ',' && ++commas == 8)
-                keep = i;
-        memmove(out, line, keep);
-        out += keep;
-        *out++ = '\n';
-        line += len + (end ? 1 : 0);
-    }
-    *out = 0;
-}
 
 /* Starts bnshift run in the background and SIGKILLs it once metrics.csv
  * holds epoch 1 (so it dies during epoch 2). */
@@ -211,7 +169,7 @@ static void run_and_kill_in_epoch2(const char *cfg, const char *out)
     snprintf(path, sizeof path, "%s/metrics.csv", out);
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.bin", out);
     for (int i = 0; i < 6000; i++) {
-        char *m = slurp(path);
+        char *m = slurp_file(path);
         int lines = count_lines(m);
         free(m);
         if (lines >= 2 && access(ckpt, F_OK) == 0)
@@ -222,7 +180,7 @@ static void run_and_kill_in_epoch2(const char *cfg, const char *out)
     kill(pid, SIGKILL);
     int st;
     waitpid(pid, &st, 0);
-    char *m = slurp(path);
+    char *m = slurp_file(path);
     ck_assert_msg(count_lines(m) == 2, "the kill missed epoch 2 (%d lines)", count_lines(m));
     free(m);
 }
@@ -247,20 +205,7 @@ START_TEST(sigkill_in_epoch2_then_resume_equals_uninterrupted)
     int rc = run_cmd(cmd, &err);
     ck_assert_msg(rc == 0, "resume exit %d: %s", rc, err ? err : "");
     free(err);
-    const char *files[2] = {"metrics.csv", "shift.csv"};
-    for (int i = 0; i < 2; i++) {
-        char pa[400], pb[400];
-        snprintf(pa, sizeof pa, "%s/%s", full, files[i]);
-        snprintf(pb, sizeof pb, "%s/%s", part, files[i]);
-        char *a = slurp(pa), *b = slurp(pb);
-        if (i == 0) {
-            drop_timing(a);
-            drop_timing(b);
-        }
-        ck_assert_str_eq(b, a);
-        free(a);
-        free(b);
-    }
+    ck_assert_runs_equal(full, part);
     /* A changed config is refused without --force. */
     snprintf(cmd, sizeof cmd, "%s run %s --out %s --quiet --resume --set train.lr=0.1", bin(), cfg, part);
     ck_assert_int_eq(run_cmd(cmd, &err), 2);
@@ -287,7 +232,7 @@ START_TEST(sigint_stops_with_130_and_intact_csvs)
     }
     snprintf(path, sizeof path, "%s/metrics.csv", out);
     for (int i = 0; i < 6000; i++) {
-        char *m = slurp(path);
+        char *m = slurp_file(path);
         int lines = count_lines(m);
         free(m);
         if (lines >= 2)
@@ -299,7 +244,7 @@ START_TEST(sigint_stops_with_130_and_intact_csvs)
     waitpid(pid, &st, 0);
     ck_assert(WIFEXITED(st));
     ck_assert_int_eq(WEXITSTATUS(st), 130);
-    char *m = slurp(path);
+    char *m = slurp_file(path);
     ck_assert(m && m[strlen(m) - 1] == '\n'); /* whole rows only */
     ck_assert_int_lt(count_lines(m), 201);
     free(m);

@@ -1,6 +1,9 @@
 #include "test_util.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 void fill_uniform(Rng *r, float *x, size_t n, float lo, float hi)
 {
@@ -74,4 +77,65 @@ size_t gradcheck_count_bad(LossFn f, void *ctx, float *x, const float *g, size_t
     for (size_t i = 0; i < n; i++)
         bad += entry_error(f, ctx, x, g[i], i, h) > tol;
     return bad;
+}
+
+char *slurp_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = calloc((size_t)(n > 0 ? n : 0) + 1, 1);
+    if (buf && n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n)
+        buf[0] = 0;
+    fclose(f);
+    return buf;
+}
+
+int count_lines(const char *s)
+{
+    int n = 0;
+    for (; s && *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+void csv_drop_timing(char *csv)
+{
+    char *out = csv;
+    for (char *line = csv; *line;) {
+        char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        size_t keep = len;
+        int commas = 0;
+        for (size_t i = 0; i < len; i++)
+            if (line[i] == ',' && ++commas == 8)
+                keep = i;
+        memmove(out, line, keep);
+        out += keep;
+        *out++ = '\n';
+        line += len + (end ? 1 : 0);
+    }
+    *out = 0;
+}
+
+void ck_assert_runs_equal(const char *dir_a, const char *dir_b)
+{
+    const char *files[2] = {"metrics.csv", "shift.csv"};
+    for (int i = 0; i < 2; i++) {
+        char pa[1024], pb[1024];
+        snprintf(pa, sizeof pa, "%s/%s", dir_a, files[i]);
+        snprintf(pb, sizeof pb, "%s/%s", dir_b, files[i]);
+        char *a = slurp_file(pa), *b = slurp_file(pb);
+        ck_assert_msg(a && b, "cannot read %s or %s", pa, pb);
+        if (i == 0) {
+            csv_drop_timing(a);
+            csv_drop_timing(b);
+        }
+        ck_assert_str_eq(b, a);
+        free(a);
+        free(b);
+    }
 }

@@ -17,6 +17,18 @@ double max_abs(const float *x, size_t n);
 /* Sum of out[i]*weights[i] in double: the scalar a gradient check differentiates. */
 double dot_double(const float *out, const float *weights, size_t n);
 
+/* A whole file as a string (NULL when unreadable). Caller frees. */
+char *slurp_file(const char *path);
+/* Newlines in s (0 for NULL). */
+int count_lines(const char *s);
+/* Cuts the last two columns (seconds, images_per_s) from every line of a
+ * metrics.csv text in place: the columns a resumed run may differ in. */
+void csv_drop_timing(char *csv);
+
+/* Asserts that two run directories hold the same metrics.csv (but for the
+ * timing columns) and the same shift.csv. */
+void ck_assert_runs_equal(const char *dir_a, const char *dir_b);
+
 /* Loss as a function of the current contents of the tensors it reads. */
 typedef double (*LossFn)(void *ctx);
 

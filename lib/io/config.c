@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -8,92 +9,119 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/mem.h"
+/* Enum fields are written through the generic key table as ints. */
+_Static_assert(sizeof(DatasetKind) == sizeof(int), "enum size");
+_Static_assert(sizeof(SetSource) == sizeof(int), "enum size");
+_Static_assert(sizeof(Arch) == sizeof(int), "enum size");
+_Static_assert(sizeof(ShortcutKind) == sizeof(int), "enum size");
+_Static_assert(sizeof(NormVariant) == sizeof(int), "enum size");
+_Static_assert(sizeof(StemNorm) == sizeof(int), "enum size");
+_Static_assert(sizeof(OptimizerKind) == sizeof(int), "enum size");
+_Static_assert(sizeof(ScheduleType) == sizeof(int), "enum size");
 
-/* ---- the schema: one row per key ------------------------------------- */
+/* ---- the schema: one row per key ---------------------------------------- */
+
+/* Indexed by the enum values, so the names cannot drift from the enums. */
+static const char *const DATASETS[] = {[DS_CIFAR10] = "cifar10",   [DS_CIFAR100] = "cifar100",
+                                       [DS_FASHION_MNIST] = "fashion-mnist", [DS_MNIST] = "mnist",
+                                       [DS_IMAGEFOLDER] = "imagefolder", [DS_SYNTHETIC] = "synthetic",
+                                       NULL};
+static const char *const SOURCES[] = {[FROM_TRAIN] = "train", [FROM_TEST] = "test", NULL};
+static const char *const ARCHS[] = {[ARCH_RESNET] = "resnet", [ARCH_VGG] = "vgg", [ARCH_MLP] = "mlp", NULL};
+static const char *const SHORTCUTS[] = {[SHORTCUT_PROJECTION] = "projection", [SHORTCUT_IDENTITY] = "identity",
+                                        NULL};
+static const char *const NORMS[] = {[VARIANT_BN] = "bn", [VARIANT_GNBN] = "gnbn", [VARIANT_XBNBLOCK] = "xbnblock",
+                                    [VARIANT_GN] = "gn", [VARIANT_LN] = "ln",     [VARIANT_IN] = "in",
+                                    [VARIANT_NONE] = "none", NULL};
+static const char *const STEMS[] = {[STEM_AUTO] = "auto", [STEM_BN] = "bn", [STEM_GN] = "gn", [STEM_NONE] = "none",
+                                    NULL};
+static const char *const SCHEDULES[] = {[SCHED_CONSTANT] = "constant", [SCHED_MULTISTEP] = "multistep",
+                                        [SCHED_COSINE] = "cosine", NULL};
+static const char *const OPTIMIZERS[] = {[OPTIMIZER_SGD] = "sgd", NULL};
 
 typedef enum { K_INT, K_FLOAT, K_BOOL, K_STRING, K_ENUM, K_INT_LIST, K_SETS } KeyType;
 
-static const char *const DATASETS[] = {"cifar10", "cifar100", "fashion-mnist", "mnist", "imagefolder", "synthetic", NULL};
-static const char *const SOURCES[] = {"train", "test", NULL};
-static const char *const ARCHS[] = {"resnet", "vgg", "mlp", NULL};
-static const char *const SHORTCUTS[] = {"projection", "identity", NULL};
-static const char *const NORMS[] = {"bn", "gnbn", "xbnblock", "gn", "ln", "in", "none", NULL};
-static const char *const STEMS[] = {"auto", "bn", "gn", "none", NULL};
-static const char *const SCHEDULES[] = {"constant", "multistep", "cosine", NULL};
-static const char *const OPTIMIZERS[] = {"sgd", NULL};
+enum { OPEN_LO = 1, OPEN_HI = 2 }; /* a range bound that is excluded */
 
 typedef struct {
     const char *path;
     KeyType type;
-    size_t off, count_off; /* count_off: list length (K_INT_LIST) */
-    double lo, hi;         /* numeric range, inclusive */
-    const char *const *names; /* K_ENUM values; K_INT_LIST: non-NULL allows "M" */
+    size_t off, off2;         /* off2: K_INT_LIST length, K_SETS the "test" flag */
+    double lo, hi;            /* allowed values (list entries); HUGE_VAL: no upper bound */
+    int open;                 /* OPEN_LO | OPEN_HI */
+    const char *const *names; /* K_ENUM values */
     size_t cap;               /* K_STRING buffer size, K_INT_LIST capacity */
+    int allow_m;              /* K_INT_LIST: "M" allowed (vgg max-pool) */
 } Key;
 
 #define F(field) offsetof(Config, field)
-#define BIG 1e9
-static const char *const ALLOW_M[] = {"M", NULL};
+#define INT_KEY(p, f, l, h) {.path = p, .type = K_INT, .off = F(f), .lo = l, .hi = h}
+#define FLT_KEY(p, f, l, h, o) {.path = p, .type = K_FLOAT, .off = F(f), .lo = l, .hi = h, .open = o}
+#define BOOL_KEY(p, f) {.path = p, .type = K_BOOL, .off = F(f)}
+#define STR_KEY(p, f) {.path = p, .type = K_STRING, .off = F(f), .cap = sizeof(((Config *)0)->f)}
+#define ENUM_KEY(p, f, n) {.path = p, .type = K_ENUM, .off = F(f), .names = n}
+#define LIST_KEY(p, f, nf, l, h, m)                                                                     \
+    {.path = p, .type = K_INT_LIST, .off = F(f), .off2 = F(nf), .lo = l, .hi = h,                     \
+     .cap = sizeof(((Config *)0)->f) / sizeof(int), .allow_m = m}
+#define NOLIM HUGE_VAL
+#define IMAX ((double)INT_MAX)
 
+/* The order here is the order of config.resolved.json and of the hash. */
 static const Key KEYS[] = {
-    {"name", K_STRING, F(name), 0, 0, 0, NULL, sizeof(((Config *)0)->name)},
-    {"seed", K_INT, F(seed), 0, 0, 2147483647.0, NULL, 0},
-    {"data.dataset", K_ENUM, F(data.dataset), 0, 0, 0, DATASETS, 0},
-    {"data.root", K_STRING, F(data.root), 0, 0, 0, NULL, CONFIG_PATH_MAX},
-    {"data.train_from", K_ENUM, F(data.train_from), 0, 0, 0, SOURCES, 0},
-    {"data.train_subset", K_INT, F(data.train_subset), 0, 0, BIG, NULL, 0},
-    {"data.test_from", K_ENUM, F(data.test_from), 0, 0, 0, SOURCES, 0},
-    {"data.augment", K_BOOL, F(data.augment), 0, 0, 0, NULL, 0},
-    {"data.flip", K_BOOL, F(data.flip), 0, 0, 0, NULL, 0},
-    {"data.normalize", K_BOOL, F(data.normalize), 0, 0, 0, NULL, 0},
-    {"data.eval_subset", K_INT, F(data.eval_subset), 0, 0, BIG, NULL, 0},
-    {"data.synthetic.train", K_INT, F(data.synthetic.train), 0, 2, 10000000, NULL, 0},
-    {"data.synthetic.test", K_INT, F(data.synthetic.test), 0, 1, 10000000, NULL, 0},
-    {"data.synthetic.channels", K_INT, F(data.synthetic.channels), 0, 1, 64, NULL, 0},
-    {"data.synthetic.size", K_INT, F(data.synthetic.size), 0, 1, 1024, NULL, 0},
-    {"data.synthetic.classes", K_INT, F(data.synthetic.classes), 0, 2, 1000, NULL, 0},
-    {"data.synthetic.noise", K_FLOAT, F(data.synthetic.noise), 0, 0, 100, NULL, 0},
-    {"model.arch", K_ENUM, F(model.arch), 0, 0, 0, ARCHS, 0},
-    {"model.depth", K_INT, F(model.depth), 0, 1, 10000, NULL, 0},
-    {"model.width", K_INT, F(model.width), 0, 1, 4096, NULL, 0},
-    {"model.shortcut", K_ENUM, F(model.shortcut), 0, 0, 0, SHORTCUTS, 0},
-    {"model.norm", K_ENUM, F(model.norm), 0, 0, 0, NORMS, 0},
-    {"model.groups", K_INT, F(model.groups), 0, 1, 4096, NULL, 0},
-    {"model.stem_norm", K_ENUM, F(model.stem_norm), 0, 0, 0, STEMS, 0},
-    {"model.hidden", K_INT_LIST, F(model.hidden), F(model.n_hidden), 1, 1 << 20, NULL, CONFIG_MAX_LIST},
-    {"model.channels", K_INT_LIST, F(model.channels), F(model.n_channels), 1, 4096, ALLOW_M, CONFIG_MAX_LIST},
-    {"model.num_classes", K_INT, F(model.num_classes), 0, 0, 100000, NULL, 0},
-    {"train.epochs", K_INT, F(train.epochs), 0, 1, 100000, NULL, 0},
-    {"train.batch_size", K_INT, F(train.batch_size), 0, 2, 65536, NULL, 0},
-    {"train.optimizer", K_ENUM, F(train.optimizer), 0, 0, 0, OPTIMIZERS, 0},
-    {"train.lr", K_FLOAT, F(train.lr), 0, 1e-12, 1e6, NULL, 0},
-    {"train.momentum", K_FLOAT, F(train.momentum), 0, 0, 0.999999, NULL, 0},
-    {"train.nesterov", K_BOOL, F(train.nesterov), 0, 0, 0, NULL, 0},
-    {"train.weight_decay", K_FLOAT, F(train.weight_decay), 0, 0, 1, NULL, 0},
-    {"train.wd_norm", K_BOOL, F(train.wd_norm), 0, 0, 0, NULL, 0},
-    {"train.schedule.type", K_ENUM, F(train.schedule.type), 0, 0, 0, SCHEDULES, 0},
-    {"train.schedule.milestones", K_INT_LIST, F(train.schedule.milestones), F(train.schedule.n_milestones), 0, 100000, NULL, SCHED_MAX_MILESTONES},
-    {"train.schedule.gamma", K_FLOAT, F(train.schedule.gamma), 0, 1e-12, 1e6, NULL, 0},
-    {"train.schedule.warmup_epochs", K_INT, F(train.schedule.warmup_epochs), 0, 0, 100000, NULL, 0},
-    {"train.bn_momentum", K_FLOAT, F(train.bn_momentum), 0, 0, 1, NULL, 0},
-    {"train.bn_eps", K_FLOAT, F(train.bn_eps), 0, 1e-30, 1, NULL, 0},
-    {"train.grad_clip", K_FLOAT, F(train.grad_clip), 0, 0, 1e12, NULL, 0},
-    {"log.out", K_STRING, F(log.out), 0, 0, 0, NULL, CONFIG_PATH_MAX},
-    {"log.eval_every", K_INT, F(log.eval_every), 0, 1, 100000, NULL, 0},
-    {"log.eval_sets", K_SETS, F(log.eval_train), F(log.eval_test), 0, 0, SOURCES, 0},
-    {"log.checkpoint_every", K_INT, F(log.checkpoint_every), 0, 1, 100000, NULL, 0},
+    STR_KEY("name", name),
+    INT_KEY("seed", seed, 0, IMAX),
+    ENUM_KEY("data.dataset", data.dataset, DATASETS),
+    STR_KEY("data.root", data.root),
+    ENUM_KEY("data.train_from", data.train_from, SOURCES),
+    INT_KEY("data.train_subset", data.train_subset, 0, IMAX),
+    ENUM_KEY("data.test_from", data.test_from, SOURCES),
+    BOOL_KEY("data.augment", data.augment),
+    BOOL_KEY("data.flip", data.flip),
+    BOOL_KEY("data.normalize", data.normalize),
+    INT_KEY("data.eval_subset", data.eval_subset, 0, IMAX),
+    INT_KEY("data.synthetic.train", data.synthetic.train, 2, 10000000),
+    INT_KEY("data.synthetic.test", data.synthetic.test, 1, 10000000),
+    INT_KEY("data.synthetic.channels", data.synthetic.channels, 1, 64),
+    INT_KEY("data.synthetic.size", data.synthetic.size, 1, 1024),
+    INT_KEY("data.synthetic.classes", data.synthetic.classes, 2, 1000),
+    FLT_KEY("data.synthetic.noise", data.synthetic.noise, 0, NOLIM, 0),
+    ENUM_KEY("model.arch", model.arch, ARCHS),
+    INT_KEY("model.depth", model.depth, 1, 10000),
+    INT_KEY("model.width", model.width, 1, 4096),
+    ENUM_KEY("model.shortcut", model.shortcut, SHORTCUTS),
+    ENUM_KEY("model.norm", model.norm, NORMS),
+    INT_KEY("model.groups", model.groups, 1, 65536),
+    ENUM_KEY("model.stem_norm", model.stem_norm, STEMS),
+    LIST_KEY("model.hidden", model.hidden, model.n_hidden, 1, 1 << 20, 0),
+    LIST_KEY("model.channels", model.channels, model.n_channels, 1, 65536, 1),
+    INT_KEY("model.num_classes", model.num_classes, 0, 100000),
+    INT_KEY("train.epochs", train.epochs, 1, 100000),
+    INT_KEY("train.batch_size", train.batch_size, 2, 1 << 20),
+    ENUM_KEY("train.optimizer", train.optimizer, OPTIMIZERS),
+    FLT_KEY("train.lr", train.lr, 0, NOLIM, OPEN_LO),
+    FLT_KEY("train.momentum", train.momentum, 0, 1, OPEN_HI),
+    BOOL_KEY("train.nesterov", train.nesterov),
+    FLT_KEY("train.weight_decay", train.weight_decay, 0, NOLIM, 0),
+    BOOL_KEY("train.wd_norm", train.wd_norm),
+    ENUM_KEY("train.schedule.type", train.schedule.type, SCHEDULES),
+    LIST_KEY("train.schedule.milestones", train.schedule.milestones, train.schedule.n_milestones, 0, 100000, 0),
+    FLT_KEY("train.schedule.gamma", train.schedule.gamma, 0, NOLIM, OPEN_LO),
+    INT_KEY("train.schedule.warmup_epochs", train.schedule.warmup_epochs, 0, 100000),
+    FLT_KEY("train.bn_momentum", train.bn_momentum, 0, 1, 0),
+    FLT_KEY("train.bn_eps", train.bn_eps, 0, NOLIM, OPEN_LO),
+    FLT_KEY("train.grad_clip", train.grad_clip, 0, NOLIM, 0),
+    STR_KEY("log.out", log.out),
+    INT_KEY("log.eval_every", log.eval_every, 1, 100000),
+    {.path = "log.eval_sets", .type = K_SETS, .off = F(log.eval_train), .off2 = F(log.eval_test), .names = SOURCES},
+    INT_KEY("log.checkpoint_every", log.checkpoint_every, 1, 100000),
 };
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
-
-/* The enum fields are ints except train.optimizer, a string of one choice. */
-static int is_string_enum(const Key *k) { return k->off == F(train.optimizer); }
 
 void config_defaults(Config *c)
 {
     static const int hidden[] = {256, 256, 256, 256};
     static const int channels[] = {64, 64, ARCH_MAXPOOL, 128, 128, ARCH_MAXPOOL, 256, 256, ARCH_MAXPOOL};
-    memset(c, 0, sizeof *c);
+    memset(c, 0, sizeof *c); /* also zeroes padding, so equal configs compare equal bytewise */
     snprintf(c->name, sizeof c->name, "resnet20-bn-cifar10");
     c->seed = 1;
     c->data.dataset = DS_CIFAR10;
@@ -109,16 +137,17 @@ void config_defaults(Config *c)
     c->model.arch = ARCH_RESNET;
     c->model.depth = 20;
     c->model.width = 16;
+    c->model.shortcut = SHORTCUT_PROJECTION;
     c->model.norm = VARIANT_BN;
     c->model.groups = 32;
     c->model.stem_norm = STEM_AUTO;
     memcpy(c->model.hidden, hidden, sizeof hidden);
-    c->model.n_hidden = 4;
+    c->model.n_hidden = (int)(sizeof hidden / sizeof hidden[0]);
     memcpy(c->model.channels, channels, sizeof channels);
-    c->model.n_channels = 9;
+    c->model.n_channels = (int)(sizeof channels / sizeof channels[0]);
     c->train.epochs = 160;
     c->train.batch_size = 128;
-    snprintf(c->train.optimizer, sizeof c->train.optimizer, "sgd");
+    c->train.optimizer = OPTIMIZER_SGD;
     c->train.lr = 0.1;
     c->train.momentum = 0.9;
     c->train.weight_decay = 1e-4;
@@ -136,25 +165,298 @@ void config_defaults(Config *c)
     c->log.eval_train = c->log.eval_test = 1;
 }
 
-/* ---- reading ------------------------------------------------------------ */
+/* Field access by offset; memcpy keeps it free of aliasing questions. */
+static int get_int(const Config *c, size_t off)
+{
+    int v;
+    memcpy(&v, (const char *)c + off, sizeof v);
+    return v;
+}
+static void put_int(Config *c, size_t off, int v) { memcpy((char *)c + off, &v, sizeof v); }
+static double get_double(const Config *c, size_t off)
+{
+    double v;
+    memcpy(&v, (const char *)c + off, sizeof v);
+    return v;
+}
+static void put_double(Config *c, size_t off, double v) { memcpy((char *)c + off, &v, sizeof v); }
+
+/* ---- messages ----------------------------------------------------------- */
+
+/* Where values came from, so a message can blame the file or a --set. */
+typedef struct {
+    const char *file; /* the config path, or "config" without a file */
+    char *const *sets;
+    int n_sets;
+    BnError *err;
+} Ctx;
+
+/* "--set" when the last assignment covering path (itself, a section above
+ * it, or the list it indexes) was a --set, else the file. */
+static const char *where(const Ctx *x, const char *path)
+{
+    for (int i = x->n_sets - 1; i >= 0; i--) {
+        const char *eq = strchr(x->sets[i], '=');
+        size_t n = eq ? (size_t)(eq - x->sets[i]) : 0;
+        if (n && !strncmp(x->sets[i], path, n) && strchr(".[", path[n]))
+            return "--set";
+    }
+    return x->file;
+}
 
 static int edit_distance(const char *a, const char *b)
 {
-    int la = (int)strlen(a), lb = (int)strlen(b);
-    if (la > 63 || lb > 63)
-        return 99;
-    int d[64][64];
-    for (int i = 0; i <= la; i++)
-        d[i][0] = i;
-    for (int j = 0; j <= lb; j++)
-        d[0][j] = j;
-    for (int i = 1; i <= la; i++)
-        for (int j = 1; j <= lb; j++) {
-            int sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-            int del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
-            d[i][j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+    enum { MAXLEN = 127 };
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > MAXLEN || lb > MAXLEN)
+        return INT_MAX / 2;
+    int prev[MAXLEN + 1], cur[MAXLEN + 1];
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = (int)i;
+        for (size_t j = 1; j <= lb; j++) {
+            int sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            int del = prev[j] + 1, ins = cur[j - 1] + 1;
+            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
         }
-    return d[la][lb];
+        memcpy(prev, cur, sizeof(int) * (lb + 1));
+    }
+    return prev[lb];
+}
+
+static const char *leaf_of(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+    return dot ? dot + 1 : path;
+}
+
+/* How far path is from the known name cand. A right leaf in the wrong
+ * section ("depth" at the top level) counts as one edit. */
+static int key_distance(const char *path, const char *cand)
+{
+    int d = edit_distance(path, cand);
+    int dl = edit_distance(leaf_of(path), leaf_of(cand)) + 1;
+    return dl < d ? dl : d;
+}
+
+/* The known key or section closest to path into *best (a buffer of cap),
+ * or "" when none is close enough to be a likely typo. */
+static void closest_key(const char *path, char *best, size_t cap)
+{
+    int best_d = INT_MAX;
+    best[0] = 0;
+    for (size_t i = 0; i < N_KEYS; i++) {
+        /* the key itself, then each section above it ("train.schedule", "train") */
+        char cand[128];
+        snprintf(cand, sizeof cand, "%s", KEYS[i].path);
+        for (char *dot = cand;; *dot = 0) {
+            int d = key_distance(path, cand);
+            if (d < best_d) {
+                best_d = d;
+                snprintf(best, cap, "%s", cand);
+            }
+            if (!(dot = strrchr(cand, '.')))
+                break;
+        }
+    }
+    if (best_d > 1 + (int)strlen(leaf_of(path)) / 3)
+        best[0] = 0;
+}
+
+static int unknown_key(const char *src, const char *path, BnError *err)
+{
+    char best[128];
+    closest_key(path, best, sizeof best);
+    if (best[0])
+        return bn_fail(err, BN_ERR_USER, "%s: unknown key '%s' (did you mean '%s'?)", src, path, best);
+    return bn_fail(err, BN_ERR_USER, "%s: unknown key '%s'", src, path);
+}
+
+/* The value as JSON text, shortened: what the user wrote. */
+static void value_text(const cJSON *v, char *buf, size_t cap)
+{
+    char *s = cJSON_PrintUnformatted(v);
+    if (!s)
+        snprintf(buf, cap, "(unprintable)");
+    else if (strlen(s) >= cap)
+        snprintf(buf, cap, "%.*s...", (int)cap - 4, s);
+    else
+        snprintf(buf, cap, "%s", s);
+    cJSON_free(s);
+}
+
+static int type_error(const Ctx *x, const char *path, const char *want, const cJSON *v)
+{
+    char got[64];
+    value_text(v, got, sizeof got);
+    return bn_fail(x->err, BN_ERR_USER, "%s: %s: expected %s, got %s", where(x, path), path, want, got);
+}
+
+static int in_range(const Key *k, double v)
+{
+    int lo_ok = (k->open & OPEN_LO) ? v > k->lo : v >= k->lo;
+    int hi_ok = (k->open & OPEN_HI) ? v < k->hi : v <= k->hi;
+    return lo_ok && hi_ok;
+}
+
+static int range_error(const Ctx *x, const char *path, const Key *k, const cJSON *v)
+{
+    char want[96], got[64];
+    const char *lo_op = (k->open & OPEN_LO) ? ">" : ">=";
+    if (k->hi == NOLIM || (k->hi == IMAX && v->valuedouble < k->lo))
+        snprintf(want, sizeof want, "%s %.10g", lo_op, k->lo);
+    else
+        snprintf(want, sizeof want, "in %c%.10g, %.10g%c", (k->open & OPEN_LO) ? '(' : '[', k->lo, k->hi,
+                 (k->open & OPEN_HI) ? ')' : ']');
+    value_text(v, got, sizeof got);
+    return bn_fail(x->err, BN_ERR_USER, "%s: %s: must be %s, got %s", where(x, path), path, want, got);
+}
+
+/* ---- reading values ----------------------------------------------------- */
+
+static int read_int(const Ctx *x, const char *path, const Key *k, const cJSON *v, int *out)
+{
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble != floor(v->valuedouble))
+        return type_error(x, path, "an integer", v);
+    if (!in_range(k, v->valuedouble))
+        return range_error(x, path, k, v);
+    *out = (int)v->valuedouble;
+    return BN_OK;
+}
+
+static int read_float(const Ctx *x, const char *path, const Key *k, const cJSON *v, double *out)
+{
+    if (!cJSON_IsNumber(v))
+        return type_error(x, path, "a number", v);
+    if (!isfinite(v->valuedouble))
+        return bn_fail(x->err, BN_ERR_USER, "%s: %s: must be finite", where(x, path), path);
+    if (!in_range(k, v->valuedouble))
+        return range_error(x, path, k, v);
+    *out = v->valuedouble;
+    return BN_OK;
+}
+
+/* Index of v's string in names, or an error listing them (and the closest). */
+static int read_enum(const Ctx *x, const char *path, const char *const *names, const cJSON *v, int *out)
+{
+    if (!cJSON_IsString(v))
+        return type_error(x, path, "a string", v);
+    int best = 0, best_d = INT_MAX;
+    char allowed[192] = "";
+    for (int i = 0; names[i]; i++) {
+        if (!strcmp(v->valuestring, names[i])) {
+            *out = i;
+            return BN_OK;
+        }
+        int d = edit_distance(v->valuestring, names[i]);
+        if (d < best_d) {
+            best_d = d;
+            best = i;
+        }
+        size_t n = strlen(allowed);
+        snprintf(allowed + n, sizeof allowed - n, "%s\"%s\"", i ? ", " : "", names[i]);
+    }
+    char got[64], hint[64] = "";
+    value_text(v, got, sizeof got);
+    if (best_d <= 2 && best_d < (int)strlen(names[best]))
+        snprintf(hint, sizeof hint, " (did you mean \"%s\"?)", names[best]);
+    return bn_fail(x->err, BN_ERR_USER, "%s: %s: %s is not one of %s%s", where(x, path), path, got, allowed, hint);
+}
+
+static int read_string(const Ctx *x, const char *path, const Key *k, const cJSON *v, char *out)
+{
+    if (!cJSON_IsString(v))
+        return type_error(x, path, "a string", v);
+    if (strlen(v->valuestring) >= k->cap)
+        return bn_fail(x->err, BN_ERR_USER, "%s: %s: longer than %zu characters", where(x, path), path, k->cap - 1);
+    memset(out, 0, k->cap); /* no stale bytes after the string: configs compare bytewise */
+    memcpy(out, v->valuestring, strlen(v->valuestring));
+    return BN_OK;
+}
+
+static int read_list(const Ctx *x, const Key *k, const cJSON *v, Config *c)
+{
+    const char *want = k->allow_m ? "an array of integers and \"M\"" : "an array of integers";
+    if (!cJSON_IsArray(v))
+        return type_error(x, k->path, want, v);
+    int n = cJSON_GetArraySize(v);
+    if (n > (int)k->cap)
+        return bn_fail(x->err, BN_ERR_USER, "%s: %s: %d entries, at most %zu", where(x, k->path), k->path, n, k->cap);
+    int vals[CONFIG_MAX_LIST] = {0};
+    int i = 0;
+    for (const cJSON *e = v->child; e; e = e->next, i++) {
+        char path[128];
+        snprintf(path, sizeof path, "%s[%d]", k->path, i);
+        if (k->allow_m && cJSON_IsString(e) && !strcmp(e->valuestring, "M"))
+            vals[i] = ARCH_MAXPOOL;
+        else if (k->allow_m && !cJSON_IsNumber(e))
+            return type_error(x, path, "an integer or \"M\"", e);
+        else if (read_int(x, path, k, e, &vals[i]))
+            return x->err->code;
+    }
+    memcpy((char *)c + k->off, vals, sizeof(int) * k->cap); /* zero past n: bytewise-equal configs */
+    put_int(c, k->off2, n);
+    return BN_OK;
+}
+
+static int read_sets(const Ctx *x, const Key *k, const cJSON *v, Config *c)
+{
+    if (!cJSON_IsArray(v))
+        return type_error(x, k->path, "an array of \"train\" and/or \"test\"", v);
+    int flags[2] = {0, 0}, i = 0;
+    for (const cJSON *e = v->child; e; e = e->next, i++) {
+        char path[128];
+        int which;
+        snprintf(path, sizeof path, "%s[%d]", k->path, i);
+        if (read_enum(x, path, k->names, e, &which))
+            return x->err->code;
+        if (flags[which])
+            return bn_fail(x->err, BN_ERR_USER, "%s: %s: \"%s\" is listed twice", where(x, k->path), k->path,
+                           k->names[which]);
+        flags[which] = 1;
+    }
+    if (!flags[FROM_TRAIN] && !flags[FROM_TEST])
+        return bn_fail(x->err, BN_ERR_USER, "%s: %s: must name at least one of \"train\", \"test\"",
+                       where(x, k->path), k->path);
+    put_int(c, k->off, flags[FROM_TRAIN]);
+    put_int(c, k->off2, flags[FROM_TEST]);
+    return BN_OK;
+}
+
+static int apply_value(const Ctx *x, const Key *k, const cJSON *v, Config *c)
+{
+    int i = 0;
+    double d = 0;
+    switch (k->type) {
+    case K_INT:
+        if (read_int(x, k->path, k, v, &i))
+            return x->err->code;
+        put_int(c, k->off, i);
+        return BN_OK;
+    case K_FLOAT:
+        if (read_float(x, k->path, k, v, &d))
+            return x->err->code;
+        put_double(c, k->off, d);
+        return BN_OK;
+    case K_BOOL:
+        if (!cJSON_IsBool(v))
+            return type_error(x, k->path, "true or false", v);
+        put_int(c, k->off, cJSON_IsTrue(v));
+        return BN_OK;
+    case K_STRING:
+        return read_string(x, k->path, k, v, (char *)c + k->off);
+    case K_ENUM:
+        if (read_enum(x, k->path, k->names, v, &i))
+            return x->err->code;
+        put_int(c, k->off, i);
+        return BN_OK;
+    case K_INT_LIST:
+        return read_list(x, k, v, c);
+    case K_SETS:
+        return read_sets(x, k, v, c);
+    }
+    return BN_OK;
 }
 
 static const Key *find_key(const char *path)
@@ -165,188 +467,56 @@ static const Key *find_key(const char *path)
     return NULL;
 }
 
-/* Whether path names an object that holds keys (e.g. "data", "train.schedule"). */
+/* Whether path names an object that holds keys ("data", "train.schedule"). */
 static int is_section(const char *path)
 {
     size_t n = strlen(path);
     for (size_t i = 0; i < N_KEYS; i++)
-        if (!strncmp(KEYS[i].path, path, n) && KEYS[i].path[n] == '.')
+        if (n && !strncmp(KEYS[i].path, path, n) && KEYS[i].path[n] == '.')
             return 1;
     return 0;
 }
 
-static int unknown_key(const char *src, const char *path, BnError *err)
+/* cJSON keeps both copies of a repeated key; a silent "last one wins" would
+ * hide a typo'd edit, so it is an error. */
+static int repeated(const cJSON *obj, const cJSON *m)
 {
-    const char *best = NULL;
-    int best_d = 1 << 30;
-    for (size_t i = 0; i < N_KEYS; i++) {
-        int d = edit_distance(path, KEYS[i].path);
-        if (d < best_d) {
-            best_d = d;
-            best = KEYS[i].path;
-        }
-    }
-    if (best && best_d <= 3 + (int)strlen(path) / 4)
-        return bn_fail(err, BN_ERR_USER, "%s: unknown key '%s' (did you mean '%s'?)", src, path, best);
-    return bn_fail(err, BN_ERR_USER, "%s: unknown key '%s'", src, path);
-}
-
-static const char *json_type_name(const cJSON *v)
-{
-    if (cJSON_IsBool(v))
-        return "a boolean";
-    if (cJSON_IsNumber(v))
-        return "a number";
-    if (cJSON_IsString(v))
-        return "a string";
-    if (cJSON_IsArray(v))
-        return "an array";
-    if (cJSON_IsObject(v))
-        return "an object";
-    return "null";
-}
-
-static int type_error(const char *src, const Key *k, const char *want, const cJSON *v, BnError *err)
-{
-    return bn_fail(err, BN_ERR_USER, "%s: %s: expected %s, got %s", src, k->path, want, json_type_name(v));
-}
-
-static int read_int(const char *src, const Key *k, const cJSON *v, double lo, double hi, int *out, BnError *err)
-{
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble))
-        return cJSON_IsNumber(v)
-                   ? bn_fail(err, BN_ERR_USER, "%s: %s: expected an integer, got %g", src, k->path, v->valuedouble)
-                   : type_error(src, k, "an integer", v, err);
-    if (v->valuedouble < lo || v->valuedouble > hi)
-        return bn_fail(err, BN_ERR_USER, "%s: %s: %g is out of range [%g, %g]", src, k->path,
-                       v->valuedouble, lo, hi);
-    *out = (int)v->valuedouble;
-    return BN_OK;
-}
-
-static int read_enum(const char *src, const Key *k, const cJSON *v, int *out, BnError *err)
-{
-    if (!cJSON_IsString(v))
-        return type_error(src, k, "a string", v, err);
-    for (int i = 0; k->names[i]; i++)
-        if (!strcmp(v->valuestring, k->names[i])) {
-            *out = i;
-            return BN_OK;
-        }
-    char allowed[256] = "";
-    for (int i = 0; k->names[i]; i++)
-        snprintf(allowed + strlen(allowed), sizeof allowed - strlen(allowed), "%s%s", i ? ", " : "", k->names[i]);
-    return bn_fail(err, BN_ERR_USER, "%s: %s: \"%s\" is not one of %s", src, k->path, v->valuestring, allowed);
-}
-
-static int read_list(const char *src, const Key *k, const cJSON *v, char *base, BnError *err)
-{
-    if (!cJSON_IsArray(v))
-        return type_error(src, k, "an array", v, err);
-    int n = cJSON_GetArraySize(v);
-    if (n > (int)k->cap)
-        return bn_fail(err, BN_ERR_USER, "%s: %s: %d entries, at most %zu", src, k->path, n, k->cap);
-    int *dst = (int *)(base + k->off);
-    int i = 0;
-    for (const cJSON *e = v->child; e; e = e->next, i++) {
-        if (k->names && cJSON_IsString(e) && !strcmp(e->valuestring, "M")) {
-            dst[i] = ARCH_MAXPOOL;
-            continue;
-        }
-        if (read_int(src, k, e, k->lo, k->hi, &dst[i], err))
-            return err->code;
-    }
-    *(int *)(base + k->count_off) = n;
-    return BN_OK;
-}
-
-static int read_sets(const char *src, const Key *k, const cJSON *v, char *base, BnError *err)
-{
-    if (!cJSON_IsArray(v))
-        return type_error(src, k, "an array of \"train\"/\"test\"", v, err);
-    int flags[2] = {0, 0};
-    for (const cJSON *e = v->child; e; e = e->next) {
-        int which;
-        if (read_enum(src, k, e, &which, err))
-            return err->code;
-        flags[which] = 1;
-    }
-    if (!flags[0] && !flags[1])
-        return bn_fail(err, BN_ERR_USER, "%s: %s: must name at least one of \"train\", \"test\"", src, k->path);
-    *(int *)(base + k->off) = flags[0];
-    *(int *)(base + k->count_off) = flags[1];
-    return BN_OK;
-}
-
-static int apply_value(const char *src, const Key *k, const cJSON *v, Config *c, BnError *err)
-{
-    char *base = (char *)c;
-    switch (k->type) {
-    case K_INT:
-        return read_int(src, k, v, k->lo, k->hi, (int *)(base + k->off), err);
-    case K_FLOAT:
-        if (!cJSON_IsNumber(v))
-            return type_error(src, k, "a number", v, err);
-        if (!isfinite(v->valuedouble) || v->valuedouble < k->lo || v->valuedouble > k->hi)
-            return bn_fail(err, BN_ERR_USER, "%s: %s: %g is out of range [%g, %g]", src, k->path,
-                           v->valuedouble, k->lo, k->hi);
-        *(double *)(base + k->off) = v->valuedouble;
-        return BN_OK;
-    case K_BOOL:
-        if (!cJSON_IsBool(v))
-            return type_error(src, k, "true or false", v, err);
-        *(int *)(base + k->off) = cJSON_IsTrue(v);
-        if (k->off == F(data.flip))
-            c->data.flip_given = 1;
-        return BN_OK;
-    case K_STRING:
-        if (!cJSON_IsString(v))
-            return type_error(src, k, "a string", v, err);
-        if (strlen(v->valuestring) >= k->cap)
-            return bn_fail(err, BN_ERR_USER, "%s: %s: longer than %zu characters", src, k->path, k->cap - 1);
-        snprintf(base + k->off, k->cap, "%s", v->valuestring);
-        return BN_OK;
-    case K_ENUM: {
-        int idx;
-        if (read_enum(src, k, v, &idx, err))
-            return err->code;
-        if (is_string_enum(k))
-            snprintf(base + k->off, sizeof c->train.optimizer, "%s", k->names[idx]);
-        else
-            *(int *)(base + k->off) = idx;
-        return BN_OK;
-    }
-    case K_INT_LIST:
-        return read_list(src, k, v, base, err);
-    case K_SETS:
-        return read_sets(src, k, v, base, err);
-    }
-    return BN_OK;
+    for (const cJSON *p = obj->child; p != m; p = p->next)
+        if (!strcmp(p->string, m->string))
+            return 1;
+    return 0;
 }
 
 /* Walks an object, applying each member at prefix.name. */
-static int apply_object(const char *src, const cJSON *obj, const char *prefix, Config *c, BnError *err)
+static int apply_object(const Ctx *x, const cJSON *obj, const char *prefix, Config *c)
 {
     for (const cJSON *m = obj->child; m; m = m->next) {
         char path[256];
         snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", m->string);
+        if (!*prefix && !strcmp(m->string, "meta"))
+            continue; /* config.resolved.json's run metadata */
+        if (repeated(obj, m))
+            return bn_fail(x->err, BN_ERR_USER, "%s: %s: key given twice", where(x, path), path);
         const Key *k = find_key(path);
         if (k) {
-            if (apply_value(src, k, m, c, err))
-                return err->code;
+            if (apply_value(x, k, m, c))
+                return x->err->code;
         } else if (is_section(path)) {
             if (!cJSON_IsObject(m))
-                return bn_fail(err, BN_ERR_USER, "%s: %s: expected an object, got %s", src, path, json_type_name(m));
-            if (apply_object(src, m, path, c, err))
-                return err->code;
+                return type_error(x, path, "an object", m);
+            if (apply_object(x, m, path, c))
+                return x->err->code;
         } else {
-            return unknown_key(src, path, err);
+            return unknown_key(where(x, path), path, x->err);
         }
     }
     return BN_OK;
 }
 
-static char *read_file(const char *path, BnError *err)
+/* ---- the file ----------------------------------------------------------- */
+
+/* The whole file, NUL-terminated; *len its size. */
+static char *read_text(const char *path, size_t *len, BnError *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -354,58 +524,78 @@ static char *read_file(const char *path, BnError *err)
         return NULL;
     }
     char *buf = NULL;
-    size_t len = 0, cap = 0, n;
+    size_t cap = 0, n;
     char chunk[8192];
+    *len = 0;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (len + n + 1 > cap) {
-            cap = (len + n + 1) * 2;
+        if (*len + n + 1 > cap) {
+            cap = (*len + n + 1) * 2;
             char *p = realloc(buf, cap);
             if (!p) {
                 free(buf);
                 fclose(f);
-                bn_fail(err, BN_ERR_RUNTIME, "out of memory reading %s", path);
+                bn_fail(err, BN_ERR_RUNTIME, "%s: out of memory reading the config", path);
                 return NULL;
             }
             buf = p;
         }
-        memcpy(buf + len, chunk, n);
-        len += n;
+        memcpy(buf + *len, chunk, n);
+        *len += n;
     }
+    int failed = ferror(f), e = errno;
     fclose(f);
-    if (!buf)
-        buf = calloc(1, 1);
+    if (failed) { /* e.g. a directory */
+        free(buf);
+        bn_fail(err, BN_ERR_USER, "%s: cannot read config: %s", path, strerror(e));
+        return NULL;
+    }
+    char *text = buf ? buf : malloc(1);
+    if (!text)
+        bn_fail(err, BN_ERR_RUNTIME, "%s: out of memory reading the config", path);
     else
-        buf[len] = 0;
-    return buf;
+        text[*len] = 0;
+    return text;
 }
 
-/* Line and column of position `at` in text, for parse errors. */
-static void line_col(const char *text, const char *at, int *line, int *col)
+/* "line L, column C near 'text'" for the parse error at `at`. */
+static void describe_position(const char *text, const char *at, char *buf, size_t cap)
 {
-    *line = 1;
-    *col = 1;
+    int line = 1, col = 1;
     for (const char *p = text; p < at && *p; p++) {
         if (*p == '\n') {
-            (*line)++;
-            *col = 1;
+            line++;
+            col = 1;
         } else {
-            (*col)++;
+            col++;
         }
     }
+    char near[24];
+    size_t n = 0;
+    for (const char *p = at; *p && *p != '\n' && *p != '\r' && n < sizeof near - 1; p++)
+        near[n++] = (*p >= 32 && *p < 127) ? *p : '?';
+    near[n] = 0;
+    if (n)
+        snprintf(buf, cap, "line %d, column %d near '%s'", line, col, near);
+    else
+        snprintf(buf, cap, "line %d, column %d (unexpected end)", line, col);
 }
 
 static cJSON *parse_file(const char *path, BnError *err)
 {
-    char *text = read_file(path, err);
+    size_t len;
+    char *text = read_text(path, &len, err);
     if (!text)
         return NULL;
+    cJSON *root = NULL;
     const char *end = NULL;
-    cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
-    if (!root) {
-        int line, col;
-        const char *at = end ? end : cJSON_GetErrorPtr();
-        line_col(text, at ? at : text, &line, &col);
-        bn_fail(err, BN_ERR_USER, "%s: malformed JSON at line %d, column %d", path, line, col);
+    if (strlen(text) != len) {
+        bn_fail(err, BN_ERR_USER, "%s: not a JSON text (contains a NUL byte)", path);
+    } else if (strspn(text, " \t\r\n") == len) {
+        bn_fail(err, BN_ERR_USER, "%s: empty file, expected a JSON object", path);
+    } else if (!(root = cJSON_ParseWithOpts(text, &end, 1))) {
+        char pos[96];
+        describe_position(text, end ? end : text, pos, sizeof pos);
+        bn_fail(err, BN_ERR_USER, "%s: malformed JSON at %s", path, pos);
     } else if (!cJSON_IsObject(root)) {
         bn_fail(err, BN_ERR_USER, "%s: expected a JSON object at the top level", path);
         cJSON_Delete(root);
@@ -415,65 +605,125 @@ static cJSON *parse_file(const char *path, BnError *err)
     return root;
 }
 
-/* Puts value at dotted path inside root, creating objects on the way. */
-static int set_path(cJSON *root, const char *path, cJSON *value, BnError *err)
+/* ---- --set -------------------------------------------------------------- */
+
+/* Moves src's members into dst, recursing where both hold an object, so
+ * `--set train.schedule={"gamma":0.2}` edits one key, not the section. */
+static void merge_objects(cJSON *dst, cJSON *src)
 {
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", path);
-    cJSON *obj = root;
-    char *save = NULL;
-    char *part = strtok_r(buf, ".", &save);
-    while (part) {
-        char *next = strtok_r(NULL, ".", &save);
-        if (!next) {
-            cJSON_DeleteItemFromObjectCaseSensitive(obj, part);
-            cJSON_AddItemToObject(obj, part, value);
-            return BN_OK;
+    while (src->child) {
+        cJSON *m = cJSON_DetachItemViaPointer(src, src->child);
+        cJSON *old = cJSON_GetObjectItemCaseSensitive(dst, m->string);
+        if (old && cJSON_IsObject(old) && cJSON_IsObject(m)) {
+            merge_objects(old, m);
+            cJSON_Delete(m);
+            continue;
         }
+        while (cJSON_GetObjectItemCaseSensitive(dst, m->string))
+            cJSON_DeleteItemFromObjectCaseSensitive(dst, m->string);
+        cJSON_AddItemToObject(dst, m->string, m); /* cJSON copies the name */
+    }
+}
+
+/* Puts value at the dotted key inside root, creating sections on the way.
+ * Takes ownership of value. */
+static int put_path(cJSON *root, char *key, cJSON *value, BnError *err)
+{
+    cJSON *obj = root;
+    char *part = key, *dot;
+    while ((dot = strchr(part, '.'))) {
+        *dot = 0;
         cJSON *child = cJSON_GetObjectItemCaseSensitive(obj, part);
         if (!child || !cJSON_IsObject(child)) {
-            cJSON_DeleteItemFromObjectCaseSensitive(obj, part);
+            while (cJSON_GetObjectItemCaseSensitive(obj, part))
+                cJSON_DeleteItemFromObjectCaseSensitive(obj, part);
             child = cJSON_AddObjectToObject(obj, part);
         }
+        if (!child) {
+            cJSON_Delete(value);
+            return bn_fail(err, BN_ERR_RUNTIME, "out of memory applying --set");
+        }
         obj = child;
-        part = next;
+        part = dot + 1;
     }
-    cJSON_Delete(value);
-    return bn_fail(err, BN_ERR_USER, "--set %s: empty key", path);
+    cJSON *old = cJSON_GetObjectItemCaseSensitive(obj, part);
+    if (old && cJSON_IsObject(old) && cJSON_IsObject(value)) {
+        merge_objects(old, value);
+        cJSON_Delete(value);
+        return BN_OK;
+    }
+    while (cJSON_GetObjectItemCaseSensitive(obj, part))
+        cJSON_DeleteItemFromObjectCaseSensitive(obj, part);
+    if (!cJSON_AddItemToObject(obj, part, value)) {
+        cJSON_Delete(value);
+        return bn_fail(err, BN_ERR_RUNTIME, "out of memory applying --set");
+    }
+    return BN_OK;
+}
+
+/* The value as JSON when it parses whole, else the bare text; string keys
+ * take the text as written unless it is quoted (`--set name=123`). */
+static cJSON *set_value(const Key *k, const char *text)
+{
+    if (k && k->type == K_STRING && text[0] != '"')
+        return cJSON_CreateString(text);
+    cJSON *v = cJSON_ParseWithOpts(text, NULL, 1);
+    return v ? v : cJSON_CreateString(text);
 }
 
 static int apply_set(cJSON *root, const char *assignment, BnError *err)
 {
     const char *eq = strchr(assignment, '=');
-    if (!eq || eq == assignment || (size_t)(eq - assignment) >= 256 || eq[-1] == '.' || assignment[0] == '.')
+    if (!eq)
         return bn_fail(err, BN_ERR_USER, "--set '%s': expected key.path=value", assignment);
     char key[256];
-    snprintf(key, sizeof key, "%.*s", (int)(eq - assignment), assignment);
-    if (strstr(key, ".."))
-        return bn_fail(err, BN_ERR_USER, "--set '%s': expected key.path=value", assignment);
-    cJSON *value = cJSON_Parse(eq + 1);
+    size_t n = (size_t)(eq - assignment);
+    if (n == 0)
+        return bn_fail(err, BN_ERR_USER, "--set '%s': empty key, expected key.path=value", assignment);
+    if (n >= sizeof key)
+        return bn_fail(err, BN_ERR_USER, "--set: key '%.40s...' is too long", assignment);
+    memcpy(key, assignment, n);
+    key[n] = 0;
+    const Key *k = find_key(key);
+    if (!k && !is_section(key))
+        return unknown_key("--set", key, err);
+    cJSON *value = set_value(k, eq + 1);
     if (!value)
-        value = cJSON_CreateString(eq + 1); /* a bare word: --set model.norm=gnbn */
-    return set_path(root, key, value, err);
+        return bn_fail(err, BN_ERR_RUNTIME, "out of memory applying --set");
+    return put_path(root, key, value, err);
 }
 
-static int validate(const char *src, Config *c, BnError *err)
+/* ---- checks across keys ------------------------------------------------- */
+
+static int flip_given(const cJSON *root)
 {
-    if (c->model.arch == ARCH_RESNET && (c->model.depth < 8 || (c->model.depth - 2) % 6 != 0))
-        return bn_fail(err, BN_ERR_USER, "%s: model.depth: %d is not 6n+2 with n >= 1 (20, 32, 44, 56, 110)",
-                       src, c->model.depth);
-    if (c->model.arch == ARCH_MLP && c->model.norm == VARIANT_IN)
-        return bn_fail(err, BN_ERR_USER, "%s: model.norm: \"in\" on an mlp normalizes one value per group; use ln or gn", src);
-    if (c->model.arch != ARCH_RESNET && c->model.norm == VARIANT_XBNBLOCK)
-        return bn_fail(err, BN_ERR_USER, "%s: model.norm: xbnblock needs model.arch \"resnet\"", src);
-    for (int i = 1; i < c->train.schedule.n_milestones; i++)
-        if (c->train.schedule.milestones[i] <= c->train.schedule.milestones[i - 1])
-            return bn_fail(err, BN_ERR_USER, "%s: train.schedule.milestones: must be increasing", src);
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
+    return cJSON_GetObjectItemCaseSensitive(data, "flip") != NULL;
+}
+
+static int validate(const Ctx *x, const cJSON *root, Config *c)
+{
+    BnError *err = x->err;
     if (!c->name[0])
-        return bn_fail(err, BN_ERR_USER, "%s: name: must not be empty", src);
+        return bn_fail(err, BN_ERR_USER, "%s: name: must not be empty", where(x, "name"));
     if (!c->log.out[0])
-        return bn_fail(err, BN_ERR_USER, "%s: log.out: must not be empty", src);
-    if (!c->data.flip_given)
+        return bn_fail(err, BN_ERR_USER, "%s: log.out: must not be empty", where(x, "log.out"));
+    if (c->model.arch == ARCH_RESNET && (c->model.depth < 8 || (c->model.depth - 2) % 6 != 0))
+        return bn_fail(err, BN_ERR_USER, "%s: model.depth: %d is not 6n+2 for a resnet (8, 14, 20, 32, 44, 56, 110)",
+                       where(x, "model.depth"), c->model.depth);
+    if (c->model.arch == ARCH_MLP && c->model.norm == VARIANT_IN)
+        return bn_fail(err, BN_ERR_USER,
+                       "%s: model.norm: \"in\" on an mlp would normalize one value per group; use \"ln\" or \"gn\"",
+                       where(x, "model.norm"));
+    if (c->model.arch != ARCH_RESNET && c->model.norm == VARIANT_XBNBLOCK)
+        return bn_fail(err, BN_ERR_USER, "%s: model.norm: \"xbnblock\" needs model.arch \"resnet\"",
+                       where(x, "model.norm"));
+    const int *ms = c->train.schedule.milestones;
+    for (int i = 1; i < c->train.schedule.n_milestones; i++)
+        if (ms[i] <= ms[i - 1])
+            return bn_fail(err, BN_ERR_USER, "%s: train.schedule.milestones: must be increasing, got %d after %d",
+                           where(x, "train.schedule.milestones"), ms[i], ms[i - 1]);
+    if (!flip_given(root))
         c->data.flip = c->data.dataset != DS_MNIST; /* digits must not be mirrored */
     return BN_OK;
 }
@@ -481,101 +731,149 @@ static int validate(const char *src, Config *c, BnError *err)
 int config_load(Config *c, const char *path, char *const *sets, int n_sets, BnError *err)
 {
     config_defaults(c);
-    const char *src = path ? path : "config";
+    Ctx x = {path ? path : "config", sets, n_sets, err};
     cJSON *root = path ? parse_file(path, err) : cJSON_CreateObject();
     if (!root)
-        return err->code ? err->code : bn_fail(err, BN_ERR_RUNTIME, "out of memory");
-    for (int i = 0; i < n_sets && err->code == BN_OK; i++)
-        apply_set(root, sets[i], err);
-    if (err->code == BN_OK)
-        apply_object(src, root, "", c, err);
+        return path ? err->code : bn_fail(err, BN_ERR_RUNTIME, "out of memory");
+    int rc = BN_OK;
+    for (int i = 0; i < n_sets && rc == BN_OK; i++)
+        rc = apply_set(root, sets[i], err);
+    if (rc == BN_OK)
+        rc = apply_object(&x, root, "", c);
+    if (rc == BN_OK)
+        rc = validate(&x, root, c);
     cJSON_Delete(root);
-    return err->code ? err->code : validate(src, c, err);
+    return rc;
 }
 
 /* ---- writing ------------------------------------------------------------ */
 
-/* The object at prefix of path (creating sections); *leaf gets the last part. */
-static cJSON *section_for(cJSON *root, const char *path, char *leaf, size_t cap)
+/* Adds item to obj (array when name is NULL); frees it when that fails. */
+static int add(cJSON *obj, const char *name, cJSON *item)
 {
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", path);
+    if (obj && item && (name ? cJSON_AddItemToObject(obj, name, item) : cJSON_AddItemToArray(obj, item)))
+        return 1;
+    cJSON_Delete(item);
+    return 0;
+}
+
+/* The object for path's sections (created as needed); *leaf its last part. */
+static cJSON *section_for(cJSON *root, const char *path, const char **leaf)
+{
     cJSON *obj = root;
-    char *dot;
-    char *part = buf;
-    while ((dot = strchr(part, '.'))) {
-        *dot = 0;
-        cJSON *child = cJSON_GetObjectItemCaseSensitive(obj, part);
-        obj = child ? child : cJSON_AddObjectToObject(obj, part);
+    const char *part = path, *dot;
+    while (obj && (dot = strchr(part, '.'))) {
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)(dot - part), part);
+        cJSON *child = cJSON_GetObjectItemCaseSensitive(obj, name);
+        obj = child ? child : cJSON_AddObjectToObject(obj, name);
         part = dot + 1;
     }
-    snprintf(leaf, cap, "%s", part);
+    *leaf = part;
     return obj;
+}
+
+static cJSON *list_json(const Key *k, const Config *c)
+{
+    cJSON *a = cJSON_CreateArray();
+    const int n = get_int(c, k->off2);
+    for (int i = 0; a && i < n; i++) {
+        int v = get_int(c, k->off + sizeof(int) * (size_t)i);
+        if (!add(a, NULL, v == ARCH_MAXPOOL && k->allow_m ? cJSON_CreateString("M") : cJSON_CreateNumber(v))) {
+            cJSON_Delete(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+static cJSON *sets_json(const Key *k, const Config *c)
+{
+    cJSON *a = cJSON_CreateArray();
+    int ok = a != NULL;
+    if (ok && get_int(c, k->off))
+        ok = add(a, NULL, cJSON_CreateString(SOURCES[FROM_TRAIN]));
+    if (ok && get_int(c, k->off2))
+        ok = add(a, NULL, cJSON_CreateString(SOURCES[FROM_TEST]));
+    if (!ok) {
+        cJSON_Delete(a);
+        return NULL;
+    }
+    return a;
 }
 
 static cJSON *value_json(const Key *k, const Config *c)
 {
-    const char *base = (const char *)c;
     switch (k->type) {
     case K_INT:
-        return cJSON_CreateNumber(*(const int *)(base + k->off));
+        return cJSON_CreateNumber(get_int(c, k->off));
     case K_FLOAT:
-        return cJSON_CreateNumber(*(const double *)(base + k->off));
+        return cJSON_CreateNumber(get_double(c, k->off));
     case K_BOOL:
-        return cJSON_CreateBool(*(const int *)(base + k->off));
+        return cJSON_CreateBool(get_int(c, k->off));
     case K_STRING:
-        return cJSON_CreateString(base + k->off);
+        return cJSON_CreateString((const char *)c + k->off);
     case K_ENUM:
-        return cJSON_CreateString(is_string_enum(k) ? base + k->off : k->names[*(const int *)(base + k->off)]);
-    case K_INT_LIST: {
-        cJSON *a = cJSON_CreateArray();
-        const int *v = (const int *)(base + k->off);
-        for (int i = 0; i < *(const int *)(base + k->count_off); i++)
-            cJSON_AddItemToArray(a, v[i] == ARCH_MAXPOOL ? cJSON_CreateString("M") : cJSON_CreateNumber(v[i]));
-        return a;
+        return cJSON_CreateString(k->names[get_int(c, k->off)]);
+    case K_INT_LIST:
+        return list_json(k, c);
+    case K_SETS:
+        return sets_json(k, c);
     }
-    case K_SETS: {
-        cJSON *a = cJSON_CreateArray();
-        if (*(const int *)(base + k->off))
-            cJSON_AddItemToArray(a, cJSON_CreateString("train"));
-        if (*(const int *)(base + k->count_off))
-            cJSON_AddItemToArray(a, cJSON_CreateString("test"));
-        return a;
-    }
-    }
-    return cJSON_CreateNull();
+    return NULL;
 }
 
 cJSON *config_to_json(const Config *c)
 {
     cJSON *root = cJSON_CreateObject();
-    for (size_t i = 0; i < N_KEYS; i++) {
-        char leaf[256];
-        cJSON *obj = section_for(root, KEYS[i].path, leaf, sizeof leaf);
-        cJSON_AddItemToObject(obj, leaf, value_json(&KEYS[i], c));
+    for (size_t i = 0; root && i < N_KEYS; i++) {
+        const char *leaf;
+        cJSON *obj = section_for(root, KEYS[i].path, &leaf);
+        if (!add(obj, leaf, value_json(&KEYS[i], c))) {
+            cJSON_Delete(root);
+            return NULL;
+        }
     }
     return root;
+}
+
+static int write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    int ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    int e = errno;
+    ok = fclose(f) == 0 && ok;
+    if (!ok)
+        errno = e ? e : EIO;
+    return ok ? 0 : -1;
 }
 
 int config_write_resolved(const Config *c, const cJSON *meta, const char *path, BnError *err)
 {
     cJSON *root = config_to_json(c);
-    if (meta)
-        cJSON_AddItemToObject(root, "meta", cJSON_Duplicate(meta, 1));
-    char *text = cJSON_Print(root);
-    cJSON_Delete(root);
-    char tmp[CONFIG_PATH_MAX + 8];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = text ? fopen(tmp, "w") : NULL;
-    int ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
-    ok = f && fclose(f) == 0 && ok;
-    free(text);
-    if (!ok || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return bn_fail(err, BN_ERR_RUNTIME, "%s: cannot write: %s", path, strerror(e));
+    if (root && meta && !add(root, "meta", cJSON_Duplicate(meta, 1))) {
+        cJSON_Delete(root);
+        root = NULL;
     }
-    return BN_OK;
+    char *text = root ? cJSON_Print(root) : NULL;
+    cJSON_Delete(root);
+    char *tmp = malloc(strlen(path) + 5);
+    if (!text || !tmp) {
+        cJSON_free(text);
+        free(tmp);
+        return bn_fail(err, BN_ERR_RUNTIME, "%s: out of memory", path);
+    }
+    sprintf(tmp, "%s.tmp", path);
+    int rc = BN_OK;
+    if (write_text(tmp, text) != 0 || rename(tmp, path) != 0) {
+        rc = bn_fail(err, BN_ERR_RUNTIME, "%s: cannot write: %s", path, strerror(errno));
+        unlink(tmp);
+    }
+    cJSON_free(text);
+    free(tmp);
+    return rc;
 }
 
 uint64_t config_hash(const Config *c)
@@ -583,16 +881,19 @@ uint64_t config_hash(const Config *c)
     cJSON *root = config_to_json(c);
     cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "train"), "epochs");
     cJSON_DeleteItemFromObjectCaseSensitive(root, "log");
-    char *text = cJSON_PrintUnformatted(root);
+    char *text = root ? cJSON_PrintUnformatted(root) : NULL;
     cJSON_Delete(root);
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a 64 */
     for (const char *p = text ? text : ""; *p; p++)
         h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    free(text);
+    cJSON_free(text);
     return h;
 }
 
-const char *config_dataset_name(int kind) { return DATASETS[kind]; }
+const char *config_dataset_name(DatasetKind kind)
+{
+    return (unsigned)kind < sizeof DATASETS / sizeof DATASETS[0] - 1 ? DATASETS[kind] : "?";
+}
 
 const char *config_data_root(const Config *c)
 {
@@ -600,14 +901,17 @@ const char *config_data_root(const Config *c)
         return c->data.root;
     switch (c->data.dataset) {
     case DS_FASHION_MNIST:
-        return "/usr/share/datasets/fashion-mnist";
+        return "/usr/share/datasets/fashion-mnist"; /* Debian's dataset-fashion-mnist */
     case DS_CIFAR10:
         return "data/cifar-10-batches-bin";
     case DS_CIFAR100:
         return "data/cifar-100-binary";
     case DS_MNIST:
         return "data/mnist";
-    default:
+    case DS_IMAGEFOLDER:
         return "data/images";
+    case DS_SYNTHETIC:
+        break;
     }
+    return "";
 }
