@@ -153,6 +153,20 @@ START_TEST(short_run_writes_spec_csvs)
 }
 END_TEST
 
+/* Polls (every ms, up to 2 minutes: sanitizer builds are slow) until
+ * metrics.csv holds epoch 1 and, if given, the checkpoint file exists. */
+static void wait_for_epoch1(const char *metrics, const char *ckpt)
+{
+    for (int i = 0; i < 120000; i++) {
+        char *m = slurp_file(metrics);
+        int lines = count_lines(m);
+        free(m);
+        if (lines >= 2 && (!ckpt || access(ckpt, F_OK) == 0))
+            return;
+        usleep(1000);
+    }
+}
+
 /* Starts bnshift run in the background and SIGKILLs it once metrics.csv
  * holds epoch 1 (so it dies during epoch 2). */
 static void run_and_kill_in_epoch2(const char *cfg, const char *out)
@@ -168,14 +182,7 @@ static void run_and_kill_in_epoch2(const char *cfg, const char *out)
     char path[400], ckpt[400];
     snprintf(path, sizeof path, "%s/metrics.csv", out);
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.bin", out);
-    for (int i = 0; i < 6000; i++) {
-        char *m = slurp_file(path);
-        int lines = count_lines(m);
-        free(m);
-        if (lines >= 2 && access(ckpt, F_OK) == 0)
-            break;
-        usleep(1000);
-    }
+    wait_for_epoch1(path, ckpt);
     usleep(20000); /* into epoch 2 */
     kill(pid, SIGKILL);
     int st;
@@ -231,14 +238,7 @@ START_TEST(sigint_stops_with_130_and_intact_csvs)
         _exit(127);
     }
     snprintf(path, sizeof path, "%s/metrics.csv", out);
-    for (int i = 0; i < 6000; i++) {
-        char *m = slurp_file(path);
-        int lines = count_lines(m);
-        free(m);
-        if (lines >= 2)
-            break;
-        usleep(1000);
-    }
+    wait_for_epoch1(path, NULL);
     kill(pid, SIGINT);
     int st;
     waitpid(pid, &st, 0);
@@ -252,6 +252,59 @@ START_TEST(sigint_stops_with_130_and_intact_csvs)
 }
 END_TEST
 
+START_TEST(nan_stops_with_exit_1_naming_epoch_and_layer)
+{
+    make_workdir();
+    char cfg[300], out[300], cmd[1024];
+    snprintf(cfg, sizeof cfg, "%s/smoke.json", workdir);
+    snprintf(out, sizeof out, "%s/run", workdir);
+    write_smoke(cfg, "bn", 3);
+    snprintf(cmd, sizeof cmd, "%s run %s --out %s --quiet --set train.lr=1e30", bin(), cfg, out);
+    char *err = NULL;
+    int rc = run_cmd(cmd, &err);
+    ck_assert_msg(rc == 1, "exit %d: %s", rc, err ? err : "");
+    ck_assert_msg(strstr(err, "non-finite") && strstr(err, "epoch 1"), "message: %s", err);
+    ck_assert_msg(strstr(err, "layer ") || strstr(err, "loss"), "no layer named: %s", err);
+    free(err);
+    char path[400];
+    snprintf(path, sizeof path, "%s/metrics.csv", out);
+    char *m = slurp_file(path);
+    ck_assert_int_eq(count_lines(m), 1); /* header only: no epoch finished */
+    free(m);
+    remove_workdir();
+}
+END_TEST
+
+START_TEST(corrupt_idx_file_exit_2_naming_it)
+{
+    make_workdir();
+    char dir[300], path[400], cfg[300], cmd[1024];
+    snprintf(dir, sizeof dir, "%s/fmnist", workdir);
+    ck_assert_int_eq(mkdir(dir, 0777), 0);
+    /* A labels file with a bad magic and an images file cut short. */
+    const unsigned char bad_labels[8] = {0, 0, 9, 1, 0, 0, 0, 1};
+    const unsigned char short_images[12] = {0, 0, 8, 3, 0, 0, 0, 5, 0, 0, 0, 28};
+    snprintf(path, sizeof path, "%s/train-labels-idx1-ubyte", dir);
+    FILE *f = fopen(path, "wb");
+    fwrite(bad_labels, 1, sizeof bad_labels, f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte", dir);
+    f = fopen(path, "wb");
+    fwrite(short_images, 1, sizeof short_images, f);
+    fclose(f);
+    snprintf(cfg, sizeof cfg, "%s/c.json", workdir);
+    char json[600];
+    snprintf(json, sizeof json, "{\"data\": {\"dataset\": \"fashion-mnist\", \"root\": \"%s\"}}", dir);
+    write_file(cfg, json);
+    snprintf(cmd, sizeof cmd, "%s run %s --out %s/out", bin(), cfg, workdir);
+    char *err = NULL;
+    ck_assert_int_eq(run_cmd(cmd, &err), 2);
+    ck_assert_msg(strstr(err, dir) && strstr(err, "idx"), "message: %s", err);
+    free(err);
+    remove_workdir();
+}
+END_TEST
+
 Suite *cli_suite(void)
 {
     Suite *s = suite_create("cli");
@@ -261,6 +314,8 @@ Suite *cli_suite(void)
     tcase_add_test(tc, short_run_writes_spec_csvs);
     tcase_add_test(tc, sigkill_in_epoch2_then_resume_equals_uninterrupted);
     tcase_add_test(tc, sigint_stops_with_130_and_intact_csvs);
+    tcase_add_test(tc, nan_stops_with_exit_1_naming_epoch_and_layer);
+    tcase_add_test(tc, corrupt_idx_file_exit_2_naming_it);
     suite_add_tcase(s, tc);
     return s;
 }

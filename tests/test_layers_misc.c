@@ -8,6 +8,7 @@
 #include "layers/activation.h"
 #include "layers/add.h"
 #include "layers/pool.h"
+#include "layers/shortcut.h"
 #include "layers/softmax_xent.h"
 #include "suites.h"
 #include "test_util.h"
@@ -177,6 +178,81 @@ START_TEST(softmax_xent_gradcheck)
 }
 END_TEST
 
+/* ReLU, global average pool and the option-A shortcut are piecewise linear:
+ * finite differences must reproduce their backward exactly away from kinks. */
+typedef struct {
+    int which; /* 0 relu, 1 avgpool, 2 shortcut */
+    PadShortcut sc;
+    float *in, *out, *r;
+    size_t n_out;
+} PiecewiseCtx;
+
+static void piecewise_forward(PiecewiseCtx *c)
+{
+    if (c->which == 0)
+        relu_forward(c->in, c->out, c->n_out);
+    else if (c->which == 1)
+        avgpool_forward(c->in, c->out, 2, 3, 16);
+    else
+        shortcut_forward(&c->sc, c->in, c->out, 2);
+}
+
+static double piecewise_loss(void *vctx)
+{
+    PiecewiseCtx *c = vctx;
+    piecewise_forward(c);
+    return dot_double(c->out, c->r, c->n_out);
+}
+
+START_TEST(piecewise_layers_gradcheck)
+{
+    Rng r;
+    rng_seed(&r, 21);
+    const size_t n_in = 2 * 3 * 16; /* N=2, C=3, 4x4 */
+    for (int which = 0; which < 3; which++) {
+        PiecewiseCtx c = {.which = which};
+        shortcut_init(&c.sc, 3, 6, 4, 4, 2); /* 3 -> 6 channels, 4x4 -> 2x2 */
+        c.n_out = which == 0 ? n_in : which == 1 ? 2 * 3 : 2 * 6 * 4;
+        c.in = malloc(sizeof(float) * n_in);
+        c.out = malloc(sizeof(float) * c.n_out);
+        c.r = malloc(sizeof(float) * c.n_out);
+        float *din = malloc(sizeof(float) * n_in);
+        /* |x| >= 0.1, so a 1e-2 step never crosses ReLU's kink. */
+        for (size_t i = 0; i < n_in; i++)
+            c.in[i] = (rng_uniform(&r) < 0.5f ? -1.0f : 1.0f) * (0.1f + rng_uniform(&r));
+        fill_uniform(&r, c.r, c.n_out, -1, 1);
+        piecewise_forward(&c);
+        if (which == 0)
+            relu_backward(c.out, c.r, din, n_in);
+        else if (which == 1)
+            avgpool_backward(c.r, din, 2, 3, 16);
+        else
+            shortcut_backward(&c.sc, c.r, din, 2);
+        const char *names[3] = {"relu input", "avgpool input", "shortcut input"};
+        ck_gradcheck(piecewise_loss, &c, c.in, din, n_in, 1e-2f, 1e-4, names[which]);
+        free(c.in);
+        free(c.out);
+        free(c.r);
+        free(din);
+    }
+}
+END_TEST
+
+START_TEST(shortcut_subsamples_and_pads_channels)
+{
+    /* 1 sample, 2 channels of 2x2 -> 4 channels of 1x1: pad one zero channel
+     * on each side, keep the top-left pixel. */
+    float in[8] = {1, 2, 3, 4, 5, 6, 7, 8}, out[4];
+    PadShortcut sc;
+    shortcut_init(&sc, 2, 4, 2, 2, 2);
+    shortcut_forward(&sc, in, out, 1);
+    ck_assert_float_eq(out[0], 0);
+    ck_assert_float_eq(out[1], 1);
+    ck_assert_float_eq(out[2], 5);
+    ck_assert_float_eq(out[3], 0);
+}
+END_TEST
+
 Suite *layers_misc_suite(void)
 {
     Suite *s = suite_create("layers_misc");
@@ -190,6 +266,8 @@ Suite *layers_misc_suite(void)
     tcase_add_test(tc, softmax_xent_hand_case);
     tcase_add_test(tc, softmax_xent_large_logits_stay_finite);
     tcase_add_test(tc, softmax_xent_gradcheck);
+    tcase_add_test(tc, piecewise_layers_gradcheck);
+    tcase_add_test(tc, shortcut_subsamples_and_pads_channels);
     suite_add_tcase(s, tc);
     return s;
 }
