@@ -18,6 +18,7 @@ static const struct {
     int (*fn)(int, char **);
 } commands[] = {
     {"run", "train a configured network and log per-layer estimation shift to CSV", cmd_run},
+    {"eval", "evaluate a run's checkpoint; --recalibrate re-estimates BN statistics first", cmd_eval},
     {"info", "print the model a config builds: layers, norm types, parameters, MACs", cmd_info},
 };
 

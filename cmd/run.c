@@ -188,46 +188,31 @@ static void print_epoch(void *ctx, const EpochReport *r)
 }
 
 typedef struct {
-    Config cfg;
-    ExperimentData data;
-    Model model;
-    Optimizer opt;
+    Experiment e;
     Schedule sched;
     Rng rng;
-    float *x;
-    int *y, *order;
+    int *order;
 } Run;
 
 static int build_run(Run *r, const RunArgs *a, BnError *err)
 {
-    if (config_load(&r->cfg, a->config, a->sets, a->n_sets, err) || setup_data(&r->cfg, &r->data, err) ||
-        setup_model(&r->cfg, &r->data, &r->model, err))
+    if (experiment_open(&r->e, a->config, a->sets, a->n_sets, err))
         return err->code;
-    const Config *c = &r->cfg;
-    SgdConfig sgd = {.momentum = (float)c->train.momentum, .nesterov = c->train.nesterov};
-    if (optimizer_init(&r->opt, &r->model, sgd, (float)c->train.weight_decay, c->train.wd_norm, err))
-        return err->code;
+    const Config *c = &r->e.cfg;
     r->sched = (Schedule){.type = (ScheduleType)c->train.schedule.type, .base_lr = (float)c->train.lr,
                           .gamma = (float)c->train.schedule.gamma,
                           .n_milestones = c->train.schedule.n_milestones, .total_epochs = c->train.epochs,
                           .warmup_epochs = c->train.schedule.warmup_epochs};
     memcpy(r->sched.milestones, c->train.schedule.milestones, sizeof(int) * (size_t)r->sched.n_milestones);
     rng_seed(&r->rng, (uint64_t)c->seed + 0x7a11ULL);
-    size_t sample = tensor_numel(&r->model.tensors[0]);
-    r->x = bn_alloc(sizeof(float) * sample * (size_t)c->train.batch_size, err);
-    r->y = bn_alloc(sizeof(int) * (size_t)c->train.batch_size, err);
-    r->order = bn_alloc(sizeof(int) * (size_t)r->data.n_train, err);
-    return r->x && r->y && r->order ? BN_OK : err->code;
+    r->order = bn_alloc(sizeof(int) * (size_t)r->e.data.n_train, err);
+    return r->order ? BN_OK : err->code;
 }
 
 static void free_run(Run *r)
 {
-    bn_free(r->x);
-    bn_free(r->y);
     bn_free(r->order);
-    optimizer_free(&r->opt);
-    model_free(&r->model);
-    setup_data_free(&r->data);
+    experiment_close(&r->e);
 }
 
 /* Loads the checkpoint after checking its config hash and thread count. */
@@ -238,14 +223,14 @@ static int resume_from(Run *r, const char *dir, const RunArgs *a, int threads, C
     path_in(path, sizeof path, dir, "checkpoint.bin");
     if (checkpoint_peek(path, meta, err))
         return err->code;
-    if (meta->config_hash != config_hash(&r->cfg) && !a->force)
+    if (meta->config_hash != config_hash(&r->e.cfg) && !a->force)
         return bn_fail(err, BN_ERR_USER,
                        "%s: the config differs from the checkpoint's beyond train.epochs and log.* "
                        "(use --force to resume anyway)", path);
     if (meta->threads != threads)
         fprintf(stderr, "bnshift: warning: checkpoint was written with %d threads, resuming with %d: "
                         "numbers may differ from an uninterrupted run\n", meta->threads, threads);
-    if (checkpoint_load(path, &r->model, &r->opt, meta, err))
+    if (checkpoint_load(path, &r->e.model, &r->e.opt, meta, err))
         return err->code;
     r->rng = meta->rng;
     return BN_OK;
@@ -272,7 +257,7 @@ int cmd_run(int argc, char **argv)
     CheckpointMeta meta = {0};
     /* Everything the user supplied is checked before the directory is touched. */
     if (build_run(&r, &a, &err) == BN_OK) {
-        setup_out_dir(&r.cfg, a.out, dir, sizeof dir);
+        setup_out_dir(&r.e.cfg, a.out, dir, sizeof dir);
         if (prepare_out_dir(dir, &a, &err) == BN_OK && a.resume)
             resume_from(&r, dir, &a, threads, &meta, &err);
     }
@@ -280,39 +265,40 @@ int cmd_run(int argc, char **argv)
         char path[4200];
         path_in(path, sizeof path, dir, "config.resolved.json");
         cJSON *m = run_meta(threads);
-        config_write_resolved(&r.cfg, m, path, &err);
+        config_write_resolved(&r.e.cfg, m, path, &err);
         cJSON_Delete(m);
     }
     if (err.code != BN_OK) {
         free_run(&r);
         return cli_error(err.code, "%s", err.msg);
     }
-    const Config *c = &r.cfg;
+    const Config *c = &r.e.cfg;
+    Experiment *e = &r.e;
     Console con = {.quiet = a.quiet, .has_test = c->log.eval_test ? 1 + c->log.eval_train : 0};
     progress_init(&con.progress, stderr, c->train.epochs, c->train.batch_size, a.quiet);
-    Runner run = {.trainer = {.m = &r.model, .o = &r.opt, .sched = &r.sched, .d = r.data.src[0],
-                              .idx = r.data.train_idx, .n = r.data.n_train,
-                              .mean = r.data.normalize ? r.data.mean : NULL,
-                              .std = r.data.normalize ? r.data.std : NULL,
+    Runner run = {.trainer = {.m = &e->model, .o = &e->opt, .sched = &r.sched, .d = e->data.src[0],
+                              .idx = e->data.train_idx, .n = e->data.n_train,
+                              .mean = e->data.normalize ? e->data.mean : NULL,
+                              .std = e->data.normalize ? e->data.std : NULL,
                               .batch = c->train.batch_size, .augment = c->data.augment,
                               .flip = c->data.flip, .grad_clip = (float)c->train.grad_clip,
-                              .rng = &r.rng, .x = r.x, .y = r.y, .order = r.order,
+                              .rng = &r.rng, .x = e->x, .y = e->y, .order = r.order,
                               .progress = progress_batch, .progress_ctx = &con.progress,
                               .stop = &stop_signal},
                   .epochs = c->train.epochs, .eval_every = c->log.eval_every,
                   .checkpoint_every = c->log.checkpoint_every, .out_dir = dir,
                   .config_hash = config_hash(c), .threads = threads, .on_epoch = print_epoch, .ctx = &con};
     if (c->log.eval_train)
-        run.eval[run.n_eval++] = (EvalSet){"train", setup_eval_set(&r.data, 0)};
+        run.eval[run.n_eval++] = (EvalSet){"train", setup_eval_set(&e->data, 0)};
     if (c->log.eval_test)
-        run.eval[run.n_eval++] = (EvalSet){"test", setup_eval_set(&r.data, 1)};
+        run.eval[run.n_eval++] = (EvalSet){"test", setup_eval_set(&e->data, 1)};
     if (!a.quiet)
         printf("%s: %s %s-%d (%s), %zu parameters; %s: %d training samples; %d threads; writing %s/\n",
                c->name, config_dataset_name(c->data.dataset),
                c->model.arch == ARCH_RESNET ? "resnet" : c->model.arch == ARCH_VGG ? "vgg" : "mlp",
-               c->model.arch == ARCH_RESNET ? c->model.depth : model_norm_count(&r.model),
-               norm_variant_name((NormVariant)c->model.norm), r.model.n_params,
-               c->data.dataset == DS_SYNTHETIC ? "generated" : config_data_root(c), r.data.n_train, threads, dir);
+               c->model.arch == ARCH_RESNET ? c->model.depth : model_norm_count(&e->model),
+               norm_variant_name((NormVariant)c->model.norm), e->model.n_params,
+               c->data.dataset == DS_SYNTHETIC ? "generated" : config_data_root(c), e->data.n_train, threads, dir);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     struct timespec t0, t1;

@@ -164,3 +164,28 @@ void setup_out_dir(const Config *c, const char *override, char *out, size_t cap)
     else
         snprintf(out, cap, "%s", c->log.out);
 }
+
+int experiment_open(Experiment *e, const char *config_path, char *const *sets, int n_sets, BnError *err)
+{
+    memset(e, 0, sizeof *e);
+    if (config_load(&e->cfg, config_path, sets, n_sets, err) || setup_data(&e->cfg, &e->data, err) ||
+        setup_model(&e->cfg, &e->data, &e->model, err))
+        return err->code;
+    const Config *c = &e->cfg;
+    SgdConfig sgd = {.momentum = (float)c->train.momentum, .nesterov = c->train.nesterov};
+    if (optimizer_init(&e->opt, &e->model, sgd, (float)c->train.weight_decay, c->train.wd_norm, err))
+        return err->code;
+    size_t sample = tensor_numel(&e->model.tensors[0]);
+    e->x = bn_alloc(sizeof(float) * sample * (size_t)c->train.batch_size, err);
+    e->y = bn_alloc(sizeof(int) * (size_t)c->train.batch_size, err);
+    return e->x && e->y ? BN_OK : err->code;
+}
+
+void experiment_close(Experiment *e)
+{
+    bn_free(e->x);
+    bn_free(e->y);
+    optimizer_free(&e->opt);
+    model_free(&e->model);
+    setup_data_free(&e->data);
+}

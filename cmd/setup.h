@@ -8,6 +8,7 @@
 #include "io/config.h"
 #include "models/arch.h"
 #include "train/evaluate.h"
+#include "train/optimizer.h"
 
 typedef struct {
     Dataset train_src, test_src;
@@ -28,6 +29,19 @@ SampleSet setup_eval_set(const ExperimentData *x, int which);
 /* The model spec of the config for images of shape c x h x w. */
 ModelSpec setup_model_spec(const Config *c, int in_c, int in_h, int in_w, int num_classes);
 int setup_model(const Config *c, const ExperimentData *x, Model *m, BnError *err);
+
+/* A config made real: data, model, optimizer, one batch of scratch. */
+typedef struct {
+    Config cfg;
+    ExperimentData data;
+    Model model;
+    Optimizer opt;
+    float *x; /* [batch_size][sample] */
+    int *y;
+} Experiment;
+
+int experiment_open(Experiment *e, const char *config_path, char *const *sets, int n_sets, BnError *err);
+void experiment_close(Experiment *e);
 
 /* log.out with NAME replaced by the config's name, or override if non-NULL. */
 void setup_out_dir(const Config *c, const char *override, char *out, size_t cap);

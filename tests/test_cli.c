@@ -305,6 +305,66 @@ START_TEST(corrupt_idx_file_exit_2_naming_it)
 }
 END_TEST
 
+/* esm_mean (column 12) of every eval.csv row of `stage` on `set`: the
+ * largest, and how many rows there were. */
+static double max_esm_mean(const char *csv, const char *stage, const char *set, int *rows)
+{
+    char key[64];
+    snprintf(key, sizeof key, ",%s,%s,", stage, set);
+    double worst = 0;
+    *rows = 0;
+    for (const char *line = strchr(csv, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
+        const char *p = line + 1;
+        const char *end = strchr(p, '\n');
+        const char *hit = strstr(p, key);
+        if (!hit || (end && hit > end))
+            continue;
+        for (int col = 1; col < 12; col++)
+            p = strchr(p, ',') + 1;
+        double v = strtod(p, NULL);
+        worst = v > worst ? v : worst;
+        (*rows)++;
+    }
+    return worst;
+}
+
+START_TEST(eval_recalibration_removes_the_shift)
+{
+    make_workdir();
+    char cfg[300], out[300], cmd[1024], path[400];
+    snprintf(cfg, sizeof cfg, "%s/smoke.json", workdir);
+    snprintf(out, sizeof out, "%s/run", workdir);
+    write_smoke(cfg, "bn", 2);
+    snprintf(cmd, sizeof cmd, "%s run %s --out %s --quiet", bin(), cfg, out);
+    ck_assert_int_eq(run_cmd(cmd, NULL), 0);
+    snprintf(cmd, sizeof cmd, "%s eval %s --recalibrate test", bin(), out);
+    char *err = NULL;
+    int rc = run_cmd(cmd, &err);
+    ck_assert_msg(rc == 0, "eval exit %d: %s", rc, err ? err : "");
+    free(err);
+    snprintf(path, sizeof path, "%s/eval.csv", out);
+    char *csv = slurp_file(path);
+    ck_assert_ptr_nonnull(csv);
+    const char *head = "checkpoint_epoch,recalibrated_on,stage,set,loss,err,batch_stats_err,";
+    ck_assert(!strncmp(csv, head, strlen(head)));
+    int rows_before, rows_after;
+    double before = max_esm_mean(csv, "before", "test", &rows_before);
+    double after = max_esm_mean(csv, "after", "test", &rows_after);
+    ck_assert_int_eq(rows_before, 9); /* ResNet-8 bn: 9 BN layers */
+    ck_assert_int_eq(rows_after, 9);
+    ck_assert_msg(before > 1e-2, "no shift before recalibration (%g)", before);
+    ck_assert_msg(after < 1e-3, "shift left after recalibration on the test set: %g", after);
+    free(csv);
+    snprintf(cmd, sizeof cmd, "%s eval %s --recalibrate valid", bin(), out);
+    ck_assert_int_eq(run_cmd(cmd, NULL), 2);
+    snprintf(cmd, sizeof cmd, "%s eval %s/nonexistent", bin(), workdir);
+    ck_assert_int_eq(run_cmd(cmd, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "nonexistent"));
+    free(err);
+    remove_workdir();
+}
+END_TEST
+
 Suite *cli_suite(void)
 {
     Suite *s = suite_create("cli");
@@ -316,6 +376,7 @@ Suite *cli_suite(void)
     tcase_add_test(tc, sigint_stops_with_130_and_intact_csvs);
     tcase_add_test(tc, nan_stops_with_exit_1_naming_epoch_and_layer);
     tcase_add_test(tc, corrupt_idx_file_exit_2_naming_it);
+    tcase_add_test(tc, eval_recalibration_removes_the_shift);
     suite_add_tcase(s, tc);
     return s;
 }

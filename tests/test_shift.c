@@ -117,22 +117,17 @@ START_TEST(stats_match_naive_two_pass)
 }
 END_TEST
 
-/* ESM of every BN layer on the set, from the current running statistics. */
+/* ESM of every BN layer on the set, from the current running statistics;
+ * mu_norm gets each layer's ||mu||. */
 static void esm_all(Fixture *f, ShiftStats *st, Esm *out, double *mu_norm)
 {
     EvalResult res;
     evaluate(&f->m, &f->set, f->x, f->y, st, &res);
     for (int l = 0; l < st->n_layers; l++) {
-        const Op *op = &f->m.ops[st->op_index[l]];
-        int C = op->u.bn.C;
         double mu[64], var[64], nrm = 0;
-        for (int c = 0; c < C; c++) {
-            mu[c] = shift_stats_mean(st, l, c);
-            var[c] = shift_stats_var(st, l, c);
+        shift_stats_esm(st, &f->m, l, mu, var, &out[l]);
+        for (int c = 0; c < st->channels[l]; c++)
             nrm += mu[c] * mu[c];
-        }
-        const float *rm = f->m.stats + op->stat_off;
-        esm_compute(rm, rm + C, mu, var, C, &out[l]);
         mu_norm[l] = sqrt(nrm);
     }
 }

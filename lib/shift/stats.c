@@ -107,3 +107,11 @@ int shift_stats_max_channels(const ShiftStats *s)
         m = s->channels[l] > m ? s->channels[l] : m;
     return m;
 }
+
+void shift_stats_esm(const ShiftStats *s, const Model *m, int l, double *mu, double *var, Esm *out)
+{
+    const Op *op = &m->ops[s->op_index[l]];
+    const float *run_mean = m->stats + op->stat_off;
+    shift_stats_layer(s, l, mu, var);
+    esm_compute(run_mean, run_mean + op->u.bn.C, mu, var, op->u.bn.C, out);
+}

@@ -8,6 +8,7 @@
 #define BN_STATS_H
 
 #include "models/model.h"
+#include "shift/esm.h"
 
 typedef struct {
     int n_layers;   /* BN ops, in forward order */
@@ -32,5 +33,8 @@ double shift_stats_mean(const ShiftStats *s, int l, int c);
 void shift_stats_layer(const ShiftStats *s, int l, double *mu, double *var);
 /* The widest BN layer's channel count (for scratch arrays). */
 int shift_stats_max_channels(const ShiftStats *s);
+/* ESM of BN layer l: its running estimates in m against the statistics
+ * accumulated here. mu/var are scratch of shift_stats_max_channels(). */
+void shift_stats_esm(const ShiftStats *s, const Model *m, int l, double *mu, double *var, Esm *out);
 
 #endif

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "core/mem.h"
+
 static int batch_at(const Model *m, const SampleSet *set, int start, float *x, int *y)
 {
     int nb = set->n - start < m->max_batch ? set->n - start : m->max_batch;
@@ -46,4 +48,30 @@ void recalibrate_bn(Model *m, const SampleSet *set, float *x, int *y, ShiftStats
             rv[c] = (float)shift_stats_var(stats, l, c);
         }
     }
+}
+
+int evaluate_batch_stats(Model *m, const SampleSet *set, float *x, int *y, EvalResult *res,
+                         BnError *err)
+{
+    float *saved = bn_alloc(sizeof(float) * (m->n_stats ? m->n_stats : 1), err);
+    if (!saved)
+        return err->code;
+    memcpy(saved, m->stats, sizeof(float) * m->n_stats);
+    double loss = 0;
+    long hits = 0, n = 0;
+    for (int s = 0; s < set->n; s += m->max_batch) {
+        int nb = batch_at(m, set, s, x, y), c;
+        if (nb < 2)
+            break;
+        model_forward(m, x, nb, 1);
+        loss += model_loss(m, y, nb, &c, 0) * nb;
+        hits += c;
+        n += nb;
+    }
+    memcpy(m->stats, saved, sizeof(float) * m->n_stats);
+    bn_free(saved);
+    res->n = n;
+    res->loss = n ? loss / n : 0;
+    res->err = n ? 1.0 - (double)hits / n : 0;
+    return BN_OK;
 }

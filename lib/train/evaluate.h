@@ -26,6 +26,13 @@ typedef struct {
 void evaluate(Model *m, const SampleSet *set, float *x, int *y, ShiftStats *stats,
               EvalResult *res);
 
+/* The error with BN in training mode (batch statistics of batches of
+ * m->max_batch, as during training) on the same samples, the running
+ * statistics left untouched: the reference that isolates what the running
+ * estimates cost. A last batch of one sample is skipped (no batch variance). */
+int evaluate_batch_stats(Model *m, const SampleSet *set, float *x, int *y, EvalResult *res,
+                         BnError *err);
+
 /* Sets every BN's running mean/var to the exact mean and population variance
  * of its input on `set`, layer by layer in forward order (inference mode, so
  * each layer sees the inputs produced by the already recalibrated layers

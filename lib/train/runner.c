@@ -34,10 +34,8 @@ static double write_shift_rows(RunState *st, const Model *m, int epoch, const ch
     for (int l = 0; l < s->n_layers; l++) {
         const Op *op = &m->ops[s->op_index[l]];
         const int C = op->u.bn.C;
-        const float *rm = m->stats + op->stat_off;
         Esm e;
-        shift_stats_layer(s, l, st->mu, st->var);
-        esm_compute(rm, rm + C, st->mu, st->var, C, &e);
+        shift_stats_esm(s, m, l, st->mu, st->var, &e);
         *skipped += e.skipped;
         sum += e.esm_mean;
         csv_printf(&st->shift, "%d,%s,%d,%s,%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g\n", epoch, set, l,
