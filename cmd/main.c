@@ -20,6 +20,7 @@ static const struct {
     {"run", "train a configured network and log per-layer estimation shift to CSV", cmd_run},
     {"eval", "evaluate a run's checkpoint; --recalibrate re-estimates BN statistics first", cmd_eval},
     {"info", "print the model a config builds: layers, norm types, parameters, MACs", cmd_info},
+    {"plot-data", "turn run logs into gnuplot-ready tables and summary CSVs", cmd_plot_data},
 };
 
 int cli_error(int code, const char *fmt, ...)

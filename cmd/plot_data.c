@@ -1,0 +1,559 @@
+/* `bnshift plot-data RUN_DIR... [--out DIR] [--epochs LIST]`: turns the logs
+ * of one or more runs into gnuplot-ready tables (one block per run, blocks
+ * separated by two blank lines so `index N` picks run N) and two summary
+ * CSVs, the second grouping runs that differ only in seed. Every run is
+ * read (and checked) before anything is written. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "commands.h"
+#include "io/runlog.h"
+
+#define MAX_EPOCHS_ARG 64
+#define MAX_FILES 8
+#define PATH_LEN (CONFIG_PATH_MAX + 64)
+
+typedef struct {
+    const char *out;
+    int epochs[MAX_EPOCHS_ARG], n_epochs; /* --epochs; 0 = first, middle, last */
+    char files[MAX_FILES][PATH_LEN];      /* written, for the closing list */
+    int n_files;
+} PlotCtx;
+
+/* The per-run numbers both summary files use; NAN = not available. */
+enum { RS_FINAL_ERR, RS_BEST_ERR, RS_ESM_FIRST, RS_ESM_LAST, RS_SLOPE, RS_N };
+typedef struct {
+    double v[RS_N];
+} RunSummary;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: bnshift plot-data RUN_DIR... [--out DIR] [--epochs LIST]\n"
+               "Writes gnuplot-ready tables of the runs' logs into DIR (default plots/):\n"
+               "  shift_vs_epoch_<set>.dat  esm_mean and esm_std of every BN layer per epoch\n"
+               "  shift_vs_depth_<set>.dat  per-layer shift vs depth at chosen epochs\n"
+               "                            (first, middle, last evaluated; or --epochs 1,5,10)\n"
+               "  errors.dat                train_batch_err, train_err, test_err, gap per epoch\n"
+               "  summary.csv               one row per run\n"
+               "  summary_grouped.csv       runs differing only in seed, mean and std\n"
+               "Each .dat holds one block per run (gnuplot `index`), headed by '# <name>'.\n");
+}
+
+/* "1,5,10" into ctx->epochs. */
+static int parse_epochs(PlotCtx *ctx, const char *list)
+{
+    const char *p = list;
+    ctx->n_epochs = 0;
+    for (;;) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 1 || v > 1000000000L || ctx->n_epochs == MAX_EPOCHS_ARG ||
+            (*end && *end != ','))
+            return cli_error(BN_ERR_USER, "plot-data: --epochs '%s': expected a list like 1,5,10", list);
+        ctx->epochs[ctx->n_epochs++] = (int)v;
+        if (!*end)
+            return 0;
+        p = end + 1;
+    }
+}
+
+/* mkdir -p: every missing component of path. */
+static int make_dirs(const char *path)
+{
+    char buf[PATH_LEN];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1;; p++) {
+        char c = *p;
+        if (c != '/' && c != '\0')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) && errno != EEXIST)
+            return -1;
+        *p = c;
+        if (!c)
+            break;
+    }
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
+}
+
+static FILE *open_out(PlotCtx *ctx, const char *name, BnError *err)
+{
+    char *path = ctx->files[ctx->n_files];
+    snprintf(path, PATH_LEN, "%s/%s", ctx->out, name);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        bn_fail(err, BN_ERR_RUNTIME, "%s: cannot write (%s)", path, strerror(errno));
+    return f;
+}
+
+/* Closes f and records its name; write errors are runtime failures. */
+static int close_out(PlotCtx *ctx, FILE *f, BnError *err)
+{
+    int bad = ferror(f);
+    if (fclose(f) || bad)
+        return bn_fail(err, BN_ERR_RUNTIME, "%s: write failed", ctx->files[ctx->n_files]);
+    ctx->n_files++;
+    return 0;
+}
+
+/* A value for a whitespace table: NaN when missing (gnuplot skips it). */
+static void put_num(FILE *f, double v)
+{
+    if (isnan(v))
+        fputs(" NaN", f);
+    else
+        fprintf(f, " %.15g", v); /* round-trips the logs' %.9g digits exactly */
+}
+
+/* A value for a CSV: empty when missing. */
+static void put_csv_num(FILE *f, double v)
+{
+    if (!isnan(v))
+        fprintf(f, "%.15g", v);
+}
+
+/* A CSV text field, quoted when it holds a comma or quote. */
+static void put_csv_text(FILE *f, const char *s)
+{
+    if (!strpbrk(s, ",\"\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void block_start(FILE *f, int index, const char *label)
+{
+    if (index > 0)
+        fputs("\n\n", f);
+    fprintf(f, "# %s\n", label);
+}
+
+static const char *layer_name(const RunLog *r, int set, int layer)
+{
+    for (int i = 0; i < r->n_shift; i++)
+        if (r->shift[i].set == set && r->shift[i].layer == layer)
+            return r->shift[i].name;
+    return "?";
+}
+
+static int any_rows(const RunLog *runs, int n, int set)
+{
+    for (int i = 0; i < n; i++)
+        if (runlog_n_layers(&runs[i], set) > 0)
+            return 1;
+    return 0;
+}
+
+/* All of r's evaluated epochs on set (caller frees); *n gets the count. */
+static int *epochs_of(const RunLog *r, int set, int *n)
+{
+    *n = runlog_epochs(r, set, NULL, 0);
+    int *e = malloc(((size_t)*n + 1) * sizeof *e);
+    if (e)
+        runlog_epochs(r, set, e, *n);
+    return e;
+}
+
+static void shift_epoch_block(FILE *f, const RunLog *r, int set, int *ep, int n_ep)
+{
+    int L = runlog_n_layers(r, set);
+    fputs("# epoch", f);
+    for (int k = 0; k < 2; k++)
+        for (int l = 0; l < L; l++)
+            fprintf(f, " %s:%s", k ? "std" : "mean", layer_name(r, set, l));
+    fputc('\n', f);
+    for (int i = 0; i < n_ep; i++) {
+        fprintf(f, "%d", ep[i]);
+        for (int k = 0; k < 2; k++)
+            for (int l = 0; l < L; l++) {
+                const ShiftRow *s = runlog_find(r, ep[i], set, l);
+                put_num(f, s ? s->v[k ? SV_ESM_STD : SV_ESM_MEAN] : NAN);
+            }
+        fputc('\n', f);
+    }
+}
+
+static int write_shift_vs_epoch(PlotCtx *ctx, const RunLog *runs, int n, int set, BnError *err)
+{
+    char name[64];
+    snprintf(name, sizeof name, "shift_vs_epoch_%s.dat", runlog_set_name(set));
+    FILE *f = open_out(ctx, name, err);
+    if (!f)
+        return err->code;
+    for (int i = 0; i < n; i++) {
+        block_start(f, i, runs[i].cfg.name);
+        int n_ep;
+        int *ep = epochs_of(&runs[i], set, &n_ep);
+        if (!ep) {
+            fclose(f);
+            return bn_fail(err, BN_ERR_RUNTIME, "out of memory");
+        }
+        shift_epoch_block(f, &runs[i], set, ep, n_ep);
+        free(ep);
+    }
+    return close_out(ctx, f, err);
+}
+
+/* The epochs a shift_vs_depth block is written for: --epochs (those the run
+ * has, warning about the others), or its first, middle and last. */
+static int depth_epochs(const PlotCtx *ctx, const RunLog *r, int set, const int *ep, int n_ep,
+                        int *out)
+{
+    int n = 0;
+    if (!ctx->n_epochs) {
+        int pick[3] = {0, (n_ep - 1) / 2, n_ep - 1};
+        for (int k = 0; k < 3 && n_ep > 0; k++)
+            if (n == 0 || out[n - 1] != ep[pick[k]])
+                out[n++] = ep[pick[k]];
+        return n;
+    }
+    for (int k = 0; k < ctx->n_epochs; k++) {
+        int found = 0;
+        for (int i = 0; i < n_ep && !found; i++)
+            found = ep[i] == ctx->epochs[k];
+        if (found)
+            out[n++] = ctx->epochs[k];
+        else
+            fprintf(stderr, "bnshift: warning: %s has no %s shift rows for epoch %d; skipped\n",
+                    r->dir, runlog_set_name(set), ctx->epochs[k]);
+    }
+    return n;
+}
+
+static void shift_depth_block(FILE *f, const RunLog *r, int set, int epoch, int blocks)
+{
+    if (blocks > 0)
+        fputs("\n\n", f);
+    fprintf(f, "# %s epoch %d\n", r->cfg.name, epoch); /* the label line, with its epoch */
+    fputs("# depth layer name esm_mean esm_std rms_mean rms_std nesm_mean nesm_std\n", f);
+    static const int cols[] = {SV_ESM_MEAN, SV_ESM_STD, SV_RMS_MEAN, SV_RMS_STD, SV_NESM_MEAN, SV_NESM_STD};
+    for (int l = 0; l < runlog_n_layers(r, set); l++) {
+        const ShiftRow *s = runlog_find(r, epoch, set, l);
+        if (!s)
+            continue;
+        fprintf(f, "%d %d %s", s->depth, s->layer, s->name);
+        for (size_t c = 0; c < sizeof cols / sizeof cols[0]; c++)
+            put_num(f, s->v[cols[c]]);
+        fputc('\n', f);
+    }
+}
+
+static int write_shift_vs_depth(PlotCtx *ctx, const RunLog *runs, int n, int set, BnError *err)
+{
+    char name[64];
+    snprintf(name, sizeof name, "shift_vs_depth_%s.dat", runlog_set_name(set));
+    FILE *f = open_out(ctx, name, err);
+    if (!f)
+        return err->code;
+    int blocks = 0;
+    for (int i = 0; i < n; i++) {
+        if (runlog_n_layers(&runs[i], set) == 0)
+            continue; /* no BN layers (gn, none): nothing to plot, nothing to warn about */
+        int n_ep;
+        int *ep = epochs_of(&runs[i], set, &n_ep);
+        int *chosen = ep ? malloc(((size_t)n_ep + MAX_EPOCHS_ARG) * sizeof *chosen) : NULL;
+        if (!chosen) {
+            free(ep);
+            fclose(f);
+            return bn_fail(err, BN_ERR_RUNTIME, "out of memory");
+        }
+        int n_chosen = depth_epochs(ctx, &runs[i], set, ep, n_ep, chosen);
+        for (int k = 0; k < n_chosen; k++)
+            shift_depth_block(f, &runs[i], set, chosen[k], blocks++);
+        free(chosen);
+        free(ep);
+    }
+    return close_out(ctx, f, err);
+}
+
+static int write_errors(PlotCtx *ctx, const RunLog *runs, int n, BnError *err)
+{
+    FILE *f = open_out(ctx, "errors.dat", err);
+    if (!f)
+        return err->code;
+    for (int i = 0; i < n; i++) {
+        block_start(f, i, runs[i].cfg.name);
+        fputs("# epoch train_batch_err train_err test_err gap\n", f);
+        for (int k = 0; k < runs[i].n_metrics; k++) {
+            const MetricRow *m = &runs[i].metrics[k];
+            fprintf(f, "%d", m->epoch);
+            put_num(f, m->train_batch_err);
+            put_num(f, m->train_err);
+            put_num(f, m->test_err);
+            put_num(f, m->test_err - m->train_batch_err); /* NaN when either is */
+            fputc('\n', f);
+        }
+    }
+    return close_out(ctx, f, err);
+}
+
+/* Mean over BN layers of esm_mean at (epoch, set). */
+static double mean_esm(const RunLog *r, int set, int epoch)
+{
+    double sum = 0;
+    int n = 0;
+    for (int i = 0; i < r->n_shift; i++)
+        if (r->shift[i].set == set && r->shift[i].epoch == epoch) {
+            sum += r->shift[i].v[SV_ESM_MEAN];
+            n++;
+        }
+    return n ? sum / n : NAN;
+}
+
+/* Least-squares slope of esm_mean against depth at (epoch, set). */
+static double depth_slope(const RunLog *r, int set, int epoch)
+{
+    double sx = 0, sy = 0, sxx = 0, sxy = 0;
+    int n = 0;
+    for (int i = 0; i < r->n_shift; i++) {
+        const ShiftRow *s = &r->shift[i];
+        if (s->set != set || s->epoch != epoch)
+            continue;
+        sx += s->depth;
+        sy += s->v[SV_ESM_MEAN];
+        sxx += (double)s->depth * s->depth;
+        sxy += s->depth * s->v[SV_ESM_MEAN];
+        n++;
+    }
+    double den = n * sxx - sx * sx;
+    return n >= 2 && den != 0 ? (n * sxy - sx * sy) / den : NAN;
+}
+
+static RunSummary summarize(const RunLog *r)
+{
+    RunSummary s = {{NAN, NAN, NAN, NAN, NAN}};
+    for (int k = 0; k < r->n_metrics; k++) {
+        double e = r->metrics[k].test_err;
+        if (isnan(e))
+            continue;
+        s.v[RS_FINAL_ERR] = e;
+        if (isnan(s.v[RS_BEST_ERR]) || e < s.v[RS_BEST_ERR])
+            s.v[RS_BEST_ERR] = e;
+    }
+    /* The test set's shift (the train set's when the test set was not evaluated). */
+    int set = runlog_n_layers(r, RUNLOG_TEST) > 0 ? RUNLOG_TEST : RUNLOG_TRAIN;
+    int n_ep;
+    int *ep = epochs_of(r, set, &n_ep);
+    if (ep && n_ep > 0) {
+        s.v[RS_ESM_FIRST] = mean_esm(r, set, ep[0]);
+        s.v[RS_ESM_LAST] = mean_esm(r, set, ep[n_ep - 1]);
+        s.v[RS_SLOPE] = depth_slope(r, set, ep[n_ep - 1]);
+    }
+    free(ep);
+    return s;
+}
+
+static const char *from_name(SetSource s)
+{
+    return s == FROM_TEST ? "test" : "train";
+}
+
+/* label,norm,setting,train_size: the columns both summaries start with. */
+static void put_run_columns(FILE *f, const Config *c)
+{
+    put_csv_text(f, c->name);
+    fprintf(f, ",%s,%s->%s,", norm_variant_name(c->model.norm), from_name(c->data.train_from),
+            from_name(c->data.test_from));
+    if (c->data.train_subset)
+        fprintf(f, "%d", c->data.train_subset);
+    else
+        fputs("all", f);
+}
+
+static int write_summary(PlotCtx *ctx, const RunLog *runs, const RunSummary *sum, int n, BnError *err)
+{
+    FILE *f = open_out(ctx, "summary.csv", err);
+    if (!f)
+        return err->code;
+    fputs("label,norm,setting,train_size,seed,final_test_err,best_test_err,mean_esm_first,"
+          "mean_esm_last,esm_depth_slope\n", f);
+    for (int i = 0; i < n; i++) {
+        put_run_columns(f, &runs[i].cfg);
+        fprintf(f, ",%d", runs[i].cfg.seed);
+        for (int k = 0; k < RS_N; k++) {
+            fputc(',', f);
+            put_csv_num(f, sum[i].v[k]);
+        }
+        fputc('\n', f);
+    }
+    return close_out(ctx, f, err);
+}
+
+/* The resolved config without seed, name and log.*: equal keys = runs that
+ * differ only in seed. Caller frees; NULL when out of memory. */
+static char *group_key(const Config *c)
+{
+    cJSON *j = config_to_json(c);
+    if (!j)
+        return NULL;
+    cJSON_DeleteItemFromObject(j, "seed");
+    cJSON_DeleteItemFromObject(j, "name");
+    cJSON_DeleteItemFromObject(j, "log");
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return s;
+}
+
+/* ",mean,std" of the present (non-NaN) values of summary column c over the
+ * runs of group g; sample std (n-1), 0 for one value, empty for none. */
+static void put_group_stat(FILE *f, const RunSummary *sum, const int *group, int n, int g, int c)
+{
+    double s = 0, ss = 0;
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        double v = sum[i].v[c];
+        if (group[i] != g || isnan(v))
+            continue;
+        s += v;
+        k++;
+    }
+    double mean = k ? s / k : NAN;
+    for (int i = 0; i < n; i++) {
+        double v = sum[i].v[c];
+        if (group[i] == g && !isnan(v))
+            ss += (v - mean) * (v - mean);
+    }
+    fputc(',', f);
+    put_csv_num(f, mean);
+    fputc(',', f);
+    put_csv_num(f, k > 1 ? sqrt(ss / (k - 1)) : k == 1 ? 0.0 : NAN);
+}
+
+/* group[i] = index of the first run with run i's key. */
+static int assign_groups(const RunLog *runs, int n, int *group, BnError *err)
+{
+    char **keys = calloc((size_t)n, sizeof *keys);
+    int rc = keys ? 0 : bn_fail(err, BN_ERR_RUNTIME, "out of memory");
+    for (int i = 0; i < n && !rc; i++) {
+        keys[i] = group_key(&runs[i].cfg);
+        if (!keys[i]) {
+            rc = bn_fail(err, BN_ERR_RUNTIME, "out of memory");
+            break;
+        }
+        group[i] = i;
+        for (int j = 0; j < i; j++)
+            if (!strcmp(keys[i], keys[j])) {
+                group[i] = group[j];
+                break;
+            }
+    }
+    for (int i = 0; keys && i < n; i++)
+        free(keys[i]);
+    free(keys);
+    return rc;
+}
+
+static int write_grouped(PlotCtx *ctx, const RunLog *runs, const RunSummary *sum, int n, BnError *err)
+{
+    int *group = malloc((size_t)n * sizeof *group);
+    if (!group)
+        return bn_fail(err, BN_ERR_RUNTIME, "out of memory");
+    FILE *f = NULL;
+    if (assign_groups(runs, n, group, err) || !(f = open_out(ctx, "summary_grouped.csv", err))) {
+        free(group);
+        return err->code;
+    }
+    fputs("label,norm,setting,train_size,n_seeds,final_test_err_mean,final_test_err_std,"
+          "best_test_err_mean,best_test_err_std,mean_esm_last_mean,mean_esm_last_std,"
+          "esm_depth_slope_mean,esm_depth_slope_std\n", f);
+    for (int g = 0; g < n; g++) {
+        if (group[g] != g)
+            continue; /* not the first run of its group */
+        int k = 0;
+        for (int i = 0; i < n; i++)
+            k += group[i] == g;
+        put_run_columns(f, &runs[g].cfg);
+        fprintf(f, ",%d", k);
+        static const int cols[] = {RS_FINAL_ERR, RS_BEST_ERR, RS_ESM_LAST, RS_SLOPE};
+        for (size_t c = 0; c < sizeof cols / sizeof cols[0]; c++)
+            put_group_stat(f, sum, group, n, g, cols[c]);
+        fputc('\n', f);
+    }
+    free(group);
+    return close_out(ctx, f, err);
+}
+
+static int write_all(PlotCtx *ctx, const RunLog *runs, int n, BnError *err)
+{
+    for (int set = 0; set < RUNLOG_NSETS; set++)
+        if (any_rows(runs, n, set) &&
+            (write_shift_vs_epoch(ctx, runs, n, set, err) || write_shift_vs_depth(ctx, runs, n, set, err)))
+            return err->code;
+    if (write_errors(ctx, runs, n, err))
+        return err->code;
+    RunSummary *sum = malloc((size_t)n * sizeof *sum);
+    if (!sum)
+        return bn_fail(err, BN_ERR_RUNTIME, "out of memory");
+    for (int i = 0; i < n; i++)
+        sum[i] = summarize(&runs[i]);
+    int rc = write_summary(ctx, runs, sum, n, err) || write_grouped(ctx, runs, sum, n, err);
+    free(sum);
+    return rc ? err->code : 0;
+}
+
+/* Parses the options; run directories are collected into dirs[*n_dirs]. */
+static int parse_args(PlotCtx *ctx, int argc, char **argv, char **dirs, int *n_dirs)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--out") && i + 1 < argc)
+            ctx->out = argv[++i];
+        else if (!strcmp(argv[i], "--epochs") && i + 1 < argc) {
+            if (parse_epochs(ctx, argv[++i]))
+                return BN_ERR_USER;
+        } else if (argv[i][0] != '-' || !argv[i][1])
+            dirs[(*n_dirs)++] = argv[i];
+        else
+            return cli_error(BN_ERR_USER, "plot-data: unexpected argument '%s' (see bnshift plot-data --help)",
+                             argv[i]);
+    }
+    if (!*n_dirs)
+        return cli_error(BN_ERR_USER, "plot-data: missing RUN_DIR (see bnshift plot-data --help)");
+    return 0;
+}
+
+int cmd_plot_data(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        }
+    PlotCtx ctx = {.out = "plots"};
+    char **dirs = malloc((size_t)argc * sizeof *dirs);
+    int n = 0;
+    if (!dirs)
+        return cli_error(BN_ERR_RUNTIME, "plot-data: out of memory");
+    int rc = parse_args(&ctx, argc, argv, dirs, &n);
+    RunLog *runs = rc ? NULL : calloc((size_t)n, sizeof *runs);
+    if (!rc && !runs)
+        rc = cli_error(BN_ERR_RUNTIME, "plot-data: out of memory");
+    BnError err = {0};
+    int loaded = 0;
+    for (; !rc && loaded < n; loaded++)
+        if (runlog_load(&runs[loaded], dirs[loaded], &err))
+            rc = cli_error(err.code, "%s", err.msg);
+    if (!rc && make_dirs(ctx.out))
+        rc = cli_error(BN_ERR_RUNTIME, "%s: cannot create output directory (%s)", ctx.out, strerror(errno));
+    if (!rc && write_all(&ctx, runs, n, &err))
+        rc = cli_error(err.code, "%s", err.msg);
+    for (int i = 0; !rc && i < ctx.n_files; i++)
+        printf("wrote %s\n", ctx.files[i]);
+    for (int i = 0; i < loaded; i++)
+        runlog_free(&runs[i]);
+    free(runs);
+    free(dirs);
+    return rc;
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Experiment 1 (paper Fig. 2): train and evaluate on the same samples
+# (test_from: train, no augmentation) with a small batch; BN's running
+# estimates drift from the statistics of the very samples it trained on, and
+# the drift grows with depth. GNBN runs of the same settings feed experiment 3.
+source "$(dirname "$0")/common.sh"
+exp=experiments/accumulation
+timer_start
+for norm in bn gnbn; do
+  run_cfg runs/accumulation/mlp-$norm-b16 $exp/mlp.json --set model.norm=$norm --set name=acc-mlp-$norm-b16
+  run_cfg runs/accumulation/resnet20-$norm-b16 $exp/resnet20.json --set model.norm=$norm --set name=acc-resnet20-$norm-b16
+done
+run_cfg runs/accumulation/mlp-bn-b128 $exp/mlp.json --set train.batch_size=128 --set name=acc-mlp-bn-b128
+"$BNSHIFT" plot-data runs/accumulation/* --out $exp/data
+mkdir -p $exp/figures
+# shift_vs_depth rows: depth layer name esm_mean esm_std rms_mean rms_std nesm_mean nesm_std
+scripts/plot_series.sh $exp/data/shift_vs_depth_test.dat 1 6 "depth (position among all norms)" \
+  "RMS |running mean - true mean|" "Accumulation: per-layer shift of the mean (S' = S)" \
+  $exp/figures/esm_mean_vs_depth.png --match 'bn-b16.* epoch'
+scripts/plot_series.sh $exp/data/shift_vs_depth_test.dat 1 9 "depth (position among all norms)" \
+  "RMS (running mean - true mean)/sigma" "Accumulation: scale-free shift of the mean (S' = S)" \
+  $exp/figures/nesm_mean_vs_depth.png --match 'mlp.* epoch'
+# errors rows: epoch train_batch_err train_err test_err gap
+scripts/plot_series.sh $exp/data/errors.dat 1 5 "epoch" "test_err - train_batch_err" \
+  "Accumulation: inference-mode minus training-mode error on the same samples" \
+  $exp/figures/gap.png
+timer_report "accumulation"

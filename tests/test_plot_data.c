@@ -1,0 +1,376 @@
+/* bnshift plot-data end to end: three tiny synthetic runs (two BN runs that
+ * differ only in seed, one GNBN run) made once with the binary, then the
+ * tables checked cell by cell against the runs' own CSVs, the summaries'
+ * row and group counts, and exit 2 with the file named for bad input. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "suites.h"
+#include "test_util.h"
+
+static const char *bin(void)
+{
+    const char *b = getenv("BNSHIFT_BIN");
+    return b && *b ? b : "./bnshift";
+}
+
+/* Set once by the unchecked fixture (in the parent, before any fork). */
+static char workdir[64];
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Runs a shell command; its exit status, stderr text in *errtext. */
+static int run_cmd(const char *cmd, char **errtext)
+{
+    char full[4096], errpath[300];
+    snprintf(errpath, sizeof errpath, "%s/stderr.txt", workdir);
+    snprintf(full, sizeof full, "%s >/dev/null 2>%s", cmd, errpath);
+    int st = system(full);
+    if (errtext)
+        *errtext = slurp_file(errpath);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static const char *TINY =
+    "{\"name\": \"%s\", \"seed\": %d,\n"
+    " \"data\": {\"dataset\": \"synthetic\", \"synthetic\": {\"train\": 128, \"test\": 64, \"size\": 12}},\n"
+    " \"model\": {\"arch\": \"resnet\", \"depth\": 8, \"width\": 4, \"norm\": \"%s\", \"groups\": 2},\n"
+    " \"train\": {\"epochs\": 2, \"batch_size\": 32, \"lr\": 0.05}}\n";
+
+static void make_run(const char *name, int seed, const char *norm)
+{
+    char cfg[300], text[1024], cmd[1024];
+    snprintf(cfg, sizeof cfg, "%s/%s.json", workdir, name);
+    snprintf(text, sizeof text, TINY, name, seed, norm);
+    write_file(cfg, text);
+    snprintf(cmd, sizeof cmd, "%s run %s --out %s/%s --threads 2 --quiet", bin(), cfg, workdir, name);
+    ck_assert_int_eq(run_cmd(cmd, NULL), 0);
+}
+
+static void runs_setup(void)
+{
+    snprintf(workdir, sizeof workdir, "/tmp/bnshift-pd-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(workdir));
+    make_run("bn-s1", 1, "bn");
+    make_run("bn-s2", 2, "bn");
+    make_run("gnbn", 1, "gnbn");
+}
+
+static void runs_teardown(void)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", workdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", workdir);
+}
+
+/* plot-data over the three runs into workdir/out (extra: more options). */
+static int plot(const char *out, const char *extra, char **errtext)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s plot-data %s/bn-s1 %s/bn-s2 %s/gnbn --out %s/%s %s", bin(), workdir,
+             workdir, workdir, workdir, out, extra);
+    return run_cmd(cmd, errtext);
+}
+
+static char *read_out(const char *out, const char *name)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/%s/%s", workdir, out, name);
+    char *s = slurp_file(path);
+    ck_assert_msg(s != NULL, "%s missing", path);
+    return s;
+}
+
+/* The first line at or after `from` that starts with prefix, or NULL. */
+static const char *find_line(const char *text, const char *from, const char *prefix)
+{
+    for (const char *p = from; p && *p;) {
+        if ((p == text || p[-1] == '\n') && !strncmp(p, prefix, strlen(prefix)))
+            return p;
+        p = strchr(p, '\n');
+        p = p ? p + 1 : NULL;
+    }
+    return NULL;
+}
+
+/* Splits the line at p into fields on sep (empty fields kept); copies into
+ * buf. Returns the field count. */
+static int split(const char *p, char sep, char *buf, size_t cap, char **f, int max)
+{
+    size_t len = strcspn(p, "\n");
+    ck_assert_uint_lt(len, cap);
+    memcpy(buf, p, len);
+    buf[len] = '\0';
+    int n = 0;
+    for (char *s = buf; n < max;) {
+        f[n++] = s;
+        char *e = strchr(s, sep);
+        if (!e)
+            break;
+        *e = '\0';
+        s = e + 1;
+        while (sep == ' ' && *s == ' ')
+            s++;
+    }
+    return n;
+}
+
+/* Field i of the first line after `from` starting with prefix, as a number. */
+static double num_at(const char *text, const char *from, const char *prefix, char sep, int i)
+{
+    const char *p = find_line(text, from, prefix);
+    ck_assert_msg(p != NULL, "no line starting '%s'", prefix);
+    char buf[4096], *f[256];
+    int n = split(p, sep, buf, sizeof buf, f, 256);
+    ck_assert_int_gt(n, i);
+    char *end;
+    double v = strtod(f[i], &end);
+    ck_assert_msg(*f[i] && !*end, "field %d of '%s' is '%s'", i, prefix, f[i]);
+    return v;
+}
+
+/* Asserts text begins with prefix. */
+static void ck_assert_starts(const char *text, const char *prefix)
+{
+    ck_assert_msg(!strncmp(text, prefix, strlen(prefix)), "'%.200s' does not start with '%s'", text, prefix);
+}
+
+static void file_exists(const char *out, const char *name)
+{
+    char path[400];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s/%s", workdir, out, name);
+    ck_assert_msg(stat(path, &st) == 0 && st.st_size > 0, "%s missing or empty", path);
+}
+
+START_TEST(writes_every_file_with_headers)
+{
+    char *err = NULL;
+    int rc = plot("plots", "", &err);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, err ? err : "");
+    free(err);
+    const char *names[] = {"shift_vs_epoch_train.dat", "shift_vs_epoch_test.dat", "shift_vs_depth_train.dat",
+                           "shift_vs_depth_test.dat", "errors.dat", "summary.csv", "summary_grouped.csv"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        file_exists("plots", names[i]);
+    char *e = read_out("plots", "shift_vs_epoch_test.dat");
+    ck_assert_starts(e, "# bn-s1\n# epoch mean:stem.bn mean:stage1.block1.bn1 ");
+    ck_assert_ptr_nonnull(strstr(e, " std:stem.bn std:stage1.block1.bn1 "));
+    /* Three blocks, separated by two blank lines, each headed by its label. */
+    ck_assert_ptr_nonnull(strstr(e, "\n\n\n# bn-s2\n# epoch "));
+    ck_assert_ptr_nonnull(strstr(e, "\n\n\n# gnbn\n# epoch "));
+    char *d = read_out("plots", "shift_vs_depth_test.dat");
+    ck_assert_starts(d, "# bn-s1 epoch 1\n# depth layer name esm_mean esm_std rms_mean rms_std "
+                          "nesm_mean nesm_std\n1 0 stem.bn ");
+    ck_assert_ptr_nonnull(strstr(d, "\n\n\n# gnbn epoch 2\n"));
+    char *r = read_out("plots", "errors.dat");
+    ck_assert_starts(r, "# bn-s1\n# epoch train_batch_err train_err test_err gap\n1 ");
+    free(e);
+    free(d);
+    free(r);
+}
+END_TEST
+
+START_TEST(tables_hold_the_logged_numbers)
+{
+    ck_assert_int_eq(plot("plots", "", NULL), 0);
+    char path[400];
+    snprintf(path, sizeof path, "%s/bn-s2/shift.csv", workdir);
+    char *shift = slurp_file(path);
+    snprintf(path, sizeof path, "%s/bn-s2/metrics.csv", workdir);
+    char *metrics = slurp_file(path);
+    ck_assert(shift && metrics);
+    char *e = read_out("plots", "shift_vs_epoch_test.dat");
+    const char *blk = strstr(e, "# bn-s2\n");
+    ck_assert_ptr_nonnull(blk);
+    /* ResNet-8 bn: 9 BN layers; columns epoch, 9 means, 9 stds. */
+    const int L = 9;
+    for (int layer = 0; layer < L; layer += 4) {
+        char pre[32];
+        snprintf(pre, sizeof pre, "2,test,%d,", layer);
+        ck_assert_double_eq(num_at(e, blk, "2 ", ' ', 1 + layer), num_at(shift, shift, pre, ',', 6));
+        ck_assert_double_eq(num_at(e, blk, "2 ", ' ', 1 + L + layer), num_at(shift, shift, pre, ',', 7));
+    }
+    ck_assert_double_eq(num_at(e, blk, "1 ", ' ', 1), num_at(shift, shift, "1,test,0,", ',', 6));
+    char *t = read_out("plots", "shift_vs_epoch_train.dat");
+    ck_assert_double_eq(num_at(t, strstr(t, "# bn-s2\n"), "2 ", ' ', 3), num_at(shift, shift, "2,train,2,", ',', 6));
+    /* shift_vs_depth: depth layer name esm_mean esm_std rms_mean rms_std nesm_mean nesm_std */
+    char *d = read_out("plots", "shift_vs_depth_test.dat");
+    const char *db = strstr(d, "# bn-s2 epoch 2\n");
+    ck_assert_ptr_nonnull(db);
+    static const int csv_col[] = {4, 2, -1, 6, 7, 9, 10, 11, 12};
+    for (int c = 0; c < 9; c++)
+        if (csv_col[c] >= 0)
+            ck_assert_double_eq(num_at(d, db, "6 5 ", ' ', c), num_at(shift, shift, "2,test,5,", ',', csv_col[c]));
+    /* errors.dat: epoch train_batch_err train_err test_err gap */
+    char *r = read_out("plots", "errors.dat");
+    const char *rb = strstr(r, "# bn-s2\n");
+    ck_assert_ptr_nonnull(rb);
+    double tbe = num_at(metrics, metrics, "2,", ',', 3);
+    ck_assert_double_eq(num_at(r, rb, "2 ", ' ', 1), tbe);
+    ck_assert_double_eq(num_at(r, rb, "2 ", ' ', 2), num_at(metrics, metrics, "2,", ',', 5));
+    double te = num_at(metrics, metrics, "2,", ',', 7);
+    ck_assert_double_eq(num_at(r, rb, "2 ", ' ', 3), te);
+    ck_assert_double_eq_tol(num_at(r, rb, "2 ", ' ', 4), te - tbe, 1e-12);
+    free(shift);
+    free(metrics);
+    free(e);
+    free(t);
+    free(d);
+    free(r);
+}
+END_TEST
+
+START_TEST(summaries_have_runs_and_seed_groups)
+{
+    ck_assert_int_eq(plot("plots", "", NULL), 0);
+    char *s = read_out("plots", "summary.csv");
+    ck_assert_starts(s, "label,norm,setting,train_size,seed,final_test_err,best_test_err,mean_esm_first,"
+                          "mean_esm_last,esm_depth_slope\n");
+    ck_assert_int_eq(count_lines(s), 4);
+    ck_assert_ptr_nonnull(find_line(s, s, "bn-s1,bn,train->test,all,1,"));
+    ck_assert_ptr_nonnull(find_line(s, s, "bn-s2,bn,train->test,all,2,"));
+    ck_assert_ptr_nonnull(find_line(s, s, "gnbn,gnbn,train->test,all,1,"));
+    char path[400];
+    snprintf(path, sizeof path, "%s/gnbn/metrics.csv", workdir);
+    char *m = slurp_file(path);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_double_eq(num_at(s, s, "gnbn,", ',', 5), num_at(m, m, "2,", ',', 7));
+    /* mean_esm_last: the mean of the test set's layer esm_means at epoch 2. */
+    snprintf(path, sizeof path, "%s/bn-s1/shift.csv", workdir);
+    char *sh = slurp_file(path);
+    double sum = 0;
+    for (int l = 0; l < 9; l++) {
+        char pre[32];
+        snprintf(pre, sizeof pre, "2,test,%d,", l);
+        sum += num_at(sh, sh, pre, ',', 6);
+    }
+    ck_assert_double_eq_tol(num_at(s, s, "bn-s1,", ',', 8), sum / 9, 1e-12);
+    char *g = read_out("plots", "summary_grouped.csv");
+    ck_assert_starts(g, "label,norm,setting,train_size,n_seeds,final_test_err_mean,");
+    ck_assert_int_eq(count_lines(g), 3);
+    ck_assert_ptr_nonnull(find_line(g, g, "bn-s1,bn,train->test,all,2,"));
+    ck_assert_ptr_nonnull(find_line(g, g, "gnbn,gnbn,train->test,all,1,"));
+    ck_assert_double_eq(num_at(g, g, "gnbn,", ',', 6), 0.0); /* one seed: std 0 */
+    double e1 = num_at(s, s, "bn-s1,", ',', 5), e2 = num_at(s, s, "bn-s2,", ',', 5);
+    ck_assert_double_eq_tol(num_at(g, g, "bn-s1,", ',', 5), (e1 + e2) / 2, 1e-12);
+    ck_assert_double_eq_tol(num_at(g, g, "bn-s1,", ',', 6), fabs(e1 - e2) / sqrt(2.0), 1e-12);
+    free(s);
+    free(m);
+    free(sh);
+    free(g);
+}
+END_TEST
+
+START_TEST(epochs_option_picks_and_warns)
+{
+    char *err = NULL;
+    ck_assert_int_eq(plot("sel", "--epochs 2,9", &err), 0);
+    ck_assert_ptr_nonnull(strstr(err, "epoch 9"));
+    free(err);
+    char *d = read_out("sel", "shift_vs_depth_test.dat");
+    ck_assert_ptr_nonnull(strstr(d, "# bn-s1 epoch 2\n"));
+    ck_assert_ptr_null(strstr(d, "epoch 1\n"));
+    free(d);
+    ck_assert_int_eq(plot("sel", "--epochs 2,x", NULL), 2);
+}
+END_TEST
+
+/* cmd must exit 2 with one stderr line containing needle. */
+static void expect_user_error(const char *cmd, const char *needle)
+{
+    char *err = NULL;
+    int rc = run_cmd(cmd, &err);
+    ck_assert_msg(rc == 2, "exit %d for %s (stderr: %s)", rc, cmd, err ? err : "");
+    ck_assert_msg(err && strstr(err, needle), "stderr '%s' lacks '%s'", err ? err : "", needle);
+    ck_assert_msg(strchr(err, '\n') == err + strlen(err) - 1, "not one line: '%s'", err);
+    free(err);
+}
+
+/* Copies run bn-s1 to workdir/name and replaces one of its files. */
+static void bad_copy(const char *name, const char *file, const char *text)
+{
+    char cmd[1024], path[400];
+    snprintf(cmd, sizeof cmd, "rm -rf %s/%s && cp -r %s/bn-s1 %s/%s", workdir, name, workdir, workdir, name);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(path, sizeof path, "%s/%s/%s", workdir, name, file);
+    write_file(path, text);
+}
+
+START_TEST(bad_input_exits_2_naming_the_file)
+{
+    char cmd[2048], path[400], needle[400];
+    /* shift.csv cut in the middle of its last row. */
+    snprintf(path, sizeof path, "%s/bn-s1/shift.csv", workdir);
+    char *s = slurp_file(path);
+    ck_assert_ptr_nonnull(s);
+    int lines = count_lines(s);
+    s[strlen(s) - 7] = '\0';
+    bad_copy("trunc", "shift.csv", s);
+    free(s);
+    snprintf(cmd, sizeof cmd, "%s plot-data %s/bn-s2 %s/trunc --out %s/bad", bin(), workdir, workdir, workdir);
+    snprintf(needle, sizeof needle, "%s/trunc/shift.csv:%d", workdir, lines);
+    expect_user_error(cmd, needle);
+    /* A row with a field missing. */
+    bad_copy("short", "shift.csv", "epoch,set,layer,name,depth,channels,esm_mean,esm_std,esm_var,rms_mean,"
+                                   "rms_std,nesm_mean,nesm_std\n1,test,0,stem.bn,1,4,0.1,0.2,0.3,0.4,0.5,0.6\n");
+    snprintf(cmd, sizeof cmd, "%s plot-data %s/short", bin(), workdir);
+    snprintf(needle, sizeof needle, "%s/short/shift.csv:2: expected 13 fields", workdir);
+    expect_user_error(cmd, needle);
+    /* metrics.csv with a wrong header. */
+    bad_copy("hdr", "metrics.csv", "epoch,lr,loss\n1,0.1,2.3\n");
+    snprintf(cmd, sizeof cmd, "%s plot-data %s/hdr", bin(), workdir);
+    snprintf(needle, sizeof needle, "%s/hdr/metrics.csv:1: bad header", workdir);
+    expect_user_error(cmd, needle);
+    /* A number that does not parse. */
+    bad_copy("num", "metrics.csv", "epoch,lr,train_batch_loss,train_batch_err,train_loss,train_err,test_loss,"
+                                   "test_err,seconds,images_per_s\n1,0.1,2.3,0.9x,,,,,1.0,100\n");
+    snprintf(cmd, sizeof cmd, "%s plot-data %s/num", bin(), workdir);
+    snprintf(needle, sizeof needle, "%s/num/metrics.csv:2: field 4", workdir);
+    expect_user_error(cmd, needle);
+    /* A missing run directory, a missing config, no RUN_DIR at all. */
+    snprintf(cmd, sizeof cmd, "%s plot-data %s/bn-s1 %s/nope", bin(), workdir, workdir);
+    snprintf(needle, sizeof needle, "%s/nope", workdir);
+    expect_user_error(cmd, needle);
+    snprintf(cmd, sizeof cmd, "rm %s/num/config.resolved.json", workdir);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s plot-data %s/num", bin(), workdir);
+    expect_user_error(cmd, "config.resolved.json");
+    snprintf(cmd, sizeof cmd, "%s plot-data --out %s/bad", bin(), workdir);
+    expect_user_error(cmd, "missing RUN_DIR");
+    /* Nothing was written for the failures; --help succeeds. */
+    struct stat st;
+    snprintf(path, sizeof path, "%s/bad", workdir);
+    ck_assert_int_ne(stat(path, &st), 0);
+    snprintf(cmd, sizeof cmd, "%s plot-data --help", bin());
+    ck_assert_int_eq(run_cmd(cmd, NULL), 0);
+}
+END_TEST
+
+Suite *plot_data_suite(void)
+{
+    Suite *s = suite_create("plot_data");
+    TCase *tc = tcase_create("plot_data");
+    tcase_set_timeout(tc, 600); /* a hang guard; a loaded machine can be slow */
+    tcase_add_unchecked_fixture(tc, runs_setup, runs_teardown);
+    tcase_add_test(tc, writes_every_file_with_headers);
+    tcase_add_test(tc, tables_hold_the_logged_numbers);
+    tcase_add_test(tc, summaries_have_runs_and_seed_groups);
+    tcase_add_test(tc, epochs_option_picks_and_warns);
+    tcase_add_test(tc, bad_input_exits_2_naming_the_file);
+    suite_add_tcase(s, tc);
+    return s;
+}
