@@ -17,9 +17,12 @@ mkdir -p $exp/figures
 scripts/plot_series.sh $exp/data/shift_vs_depth_test.dat 1 6 "depth (position among all norms)" \
   "RMS |running mean - true mean|" "Accumulation: per-layer shift of the mean (S' = S)" \
   $exp/figures/esm_mean_vs_depth.png --match 'bn-b16.* epoch'
-scripts/plot_series.sh $exp/data/shift_vs_depth_test.dat 1 9 "depth (position among all norms)" \
+scripts/plot_series.sh $exp/data/shift_vs_depth_test.dat 1 8 "depth (position among all norms)" \
   "RMS (running mean - true mean)/sigma" "Accumulation: scale-free shift of the mean (S' = S)" \
   $exp/figures/nesm_mean_vs_depth.png --match 'mlp.* epoch'
+scripts/plot_series.sh $exp/data/shift_vs_depth_test.dat 1 9 "depth (position among all norms)" \
+  "RMS (running sigma / true sigma - 1)" "Accumulation: scale-free shift of the std (S' = S)" \
+  $exp/figures/nesm_std_vs_depth.png --match 'mlp.* epoch'
 # errors rows: epoch train_batch_err train_err test_err gap
 scripts/plot_series.sh $exp/data/errors.dat 1 5 "epoch" "test_err - train_batch_err" \
   "Accumulation: inference-mode minus training-mode error on the same samples" \

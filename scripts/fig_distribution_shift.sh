@@ -17,6 +17,9 @@ mkdir -p $exp/figures
 scripts/plot_series.sh $exp/data/shift_vs_depth_test.dat 1 6 "depth (position among all norms)" \
   "RMS |running mean - true mean| on S'" "Distribution shift: per-layer shift of the mean, last epoch" \
   $exp/figures/esm_mean_vs_depth.png --match 'bn-n[0-9]+ epoch 30$'
+scripts/plot_series.sh $exp/data/shift_vs_depth_test.dat 1 9 "depth (position among all norms)" \
+  "RMS (running sigma / true sigma - 1) on S'" "Distribution shift: scale-free shift of the std, last epoch" \
+  $exp/figures/nesm_std_vs_depth.png --match '(bn|gnbn)-n[0-9]+ epoch 30$'
 scripts/plot_series.sh $exp/data/errors.dat 1 4 "epoch" "test error on S'" \
   "Distribution shift: test error, BN vs none vs GNBN" $exp/figures/test_err.png
 timer_report "distribution shift"

@@ -16,3 +16,6 @@ scripts/plot_series.sh $exp/data-accumulation/shift_vs_depth_test.dat 1 6 "depth
 scripts/plot_series.sh $exp/data-shift/shift_vs_depth_test.dat 1 6 "depth (position among all norms)" \
   "RMS |running mean - true mean| on S'" "BN vs GNBN under distribution shift, last epoch" \
   $exp/figures/shift_depth.png --match 'n(500|5000) epoch 30$'
+scripts/plot_series.sh $exp/data-accumulation/shift_vs_depth_test.dat 1 9 "depth (position among all norms)" \
+  "RMS (running sigma / true sigma - 1)" "BN vs GNBN, same samples (S' = S): scale-free std shift" \
+  $exp/figures/accumulation_nesm_std.png --match 'mlp.*epoch 30$'
