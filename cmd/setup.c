@@ -90,6 +90,12 @@ int setup_data(const Config *c, ExperimentData *x, BnError *err)
         int *idx = bn_alloc(sizeof(int) * (size_t)(n ? n : 1), err);
         if (!idx)
             return err->code;
+        if (which == 1 && same_as_s) { /* S' = S: the very samples "train" evaluates */
+            memcpy(idx, x->eval_idx[0], sizeof(int) * (size_t)x->n_eval[0]);
+            x->eval_idx[1] = idx;
+            x->n_eval[1] = x->n_eval[0];
+            continue;
+        }
         if (same_as_s)
             memcpy(idx, x->train_idx, sizeof(int) * (size_t)n);
         else

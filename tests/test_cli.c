@@ -305,6 +305,34 @@ START_TEST(corrupt_idx_file_exit_2_naming_it)
 }
 END_TEST
 
+START_TEST(same_samples_setting_evaluates_one_subset_twice)
+{
+    /* test_from: train with eval_subset: "train" and "test" must be the same
+     * sampled subset of S, so their shift rows agree exactly. */
+    make_workdir();
+    char cfg[300], out[300], cmd[1024], path[400];
+    snprintf(cfg, sizeof cfg, "%s/smoke.json", workdir);
+    snprintf(out, sizeof out, "%s/run", workdir);
+    write_smoke(cfg, "bn", 1);
+    snprintf(cmd, sizeof cmd,
+             "%s run %s --out %s --quiet --set data.test_from=train --set data.eval_subset=50", bin(), cfg, out);
+    ck_assert_int_eq(run_cmd(cmd, NULL), 0);
+    snprintf(path, sizeof path, "%s/shift.csv", out);
+    char *csv = slurp_file(path);
+    ck_assert_ptr_nonnull(csv);
+    int layers = 0;
+    for (char *t = strstr(csv, "\n1,train,"); t; t = strstr(t + 1, "\n1,train,")) {
+        char want[256], *end = strchr(t + 1, '\n');
+        snprintf(want, sizeof want, "\n1,test,%.*s", (int)(end - t - 9), t + 9);
+        ck_assert_msg(strstr(csv, want), "no test row equal to %.*s", (int)(end - t), t);
+        layers++;
+    }
+    ck_assert_int_eq(layers, 9);
+    free(csv);
+    remove_workdir();
+}
+END_TEST
+
 /* esm_mean (column 12) of every eval.csv row of `stage` on `set`: the
  * largest, and how many rows there were. */
 static double max_esm_mean(const char *csv, const char *stage, const char *set, int *rows)
@@ -377,6 +405,7 @@ Suite *cli_suite(void)
     tcase_add_test(tc, nan_stops_with_exit_1_naming_epoch_and_layer);
     tcase_add_test(tc, corrupt_idx_file_exit_2_naming_it);
     tcase_add_test(tc, eval_recalibration_removes_the_shift);
+    tcase_add_test(tc, same_samples_setting_evaluates_one_subset_twice);
     suite_add_tcase(s, tc);
     return s;
 }
