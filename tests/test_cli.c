@@ -14,13 +14,6 @@
 #include "suites.h"
 #include "test_util.h"
 
-/* The binary under test: ./bnshift, or $BNSHIFT_BIN (the sanitizer build). */
-static const char *bin(void)
-{
-    const char *b = getenv("BNSHIFT_BIN");
-    return b && *b ? b : "./bnshift";
-}
-
 static char workdir[64];
 
 static void make_workdir(void)
@@ -37,26 +30,6 @@ static void remove_workdir(void)
         fprintf(stderr, "could not remove %s\n", workdir);
 }
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-}
-
-/* Runs a shell command; returns its exit status, stderr text in *errtext. */
-static int run_cmd(const char *cmd, char **errtext)
-{
-    char full[2048], errpath[300];
-    snprintf(errpath, sizeof errpath, "%s/stderr.txt", workdir);
-    snprintf(full, sizeof full, "%s >/dev/null 2>%s", cmd, errpath);
-    int st = system(full);
-    if (errtext)
-        *errtext = slurp_file(errpath);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 static const char *SMOKE =
     "{\"name\": \"smoke\", \"seed\": 3,\n"
     " \"data\": {\"dataset\": \"synthetic\", \"synthetic\": {\"train\": 192, \"test\": 96, \"size\": 12}},\n"
@@ -67,7 +40,7 @@ static void write_smoke(const char *path, const char *norm, int epochs)
 {
     char text[1024];
     snprintf(text, sizeof text, SMOKE, norm, epochs);
-    write_file(path, text);
+    write_text_file(path, text);
 }
 
 /* A bad config must exit 2 with one line containing `needle` and leave no
@@ -77,10 +50,10 @@ static void expect_config_error(const char *json, const char *extra, const char 
     char cfg[300], out[300], cmd[1024];
     snprintf(cfg, sizeof cfg, "%s/bad.json", workdir);
     snprintf(out, sizeof out, "%s/out-bad", workdir);
-    write_file(cfg, json);
-    snprintf(cmd, sizeof cmd, "%s run %s --out %s %s", bin(), cfg, out, extra ? extra : "");
+    write_text_file(cfg, json);
+    snprintf(cmd, sizeof cmd, "%s run %s --out %s %s", bnshift_bin(), cfg, out, extra ? extra : "");
     char *err = NULL;
-    int rc = run_cmd(cmd, &err);
+    int rc = run_in(workdir, cmd, &err);
     ck_assert_msg(rc == 2, "exit %d for %s (stderr: %s)", rc, json, err ? err : "");
     ck_assert_msg(err && strstr(err, needle), "stderr '%s' lacks '%s'", err ? err : "", needle);
     ck_assert_msg(strchr(err, '\n') == err + strlen(err) - 1, "not one line: '%s'", err);
@@ -119,8 +92,8 @@ START_TEST(short_run_writes_spec_csvs)
     snprintf(cfg, sizeof cfg, "%s/smoke.json", workdir);
     snprintf(out, sizeof out, "%s/run", workdir);
     write_smoke(cfg, "xbnblock", 2);
-    snprintf(cmd, sizeof cmd, "%s run %s --out %s --threads 2 --quiet", bin(), cfg, out);
-    ck_assert_int_eq(run_cmd(cmd, NULL), 0);
+    snprintf(cmd, sizeof cmd, "%s run %s --out %s --threads 2 --quiet", bnshift_bin(), cfg, out);
+    ck_assert_int_eq(run_in(workdir, cmd, NULL), 0);
     snprintf(path, sizeof path, "%s/metrics.csv", out);
     char *m = slurp_file(path);
     ck_assert_ptr_nonnull(m);
@@ -143,7 +116,7 @@ START_TEST(short_run_writes_spec_csvs)
     ck_assert_ptr_nonnull(strstr(r, "\"bn_momentum\""));
     /* A second run into the same directory is refused. */
     char *err = NULL;
-    ck_assert_int_eq(run_cmd(cmd, &err), 2);
+    ck_assert_int_eq(run_in(workdir, cmd, &err), 2);
     ck_assert_ptr_nonnull(strstr(err, "--overwrite"));
     free(err);
     free(m);
@@ -176,7 +149,7 @@ static void run_and_kill_in_epoch2(const char *cfg, const char *out)
     if (pid == 0) {
         if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
             _exit(99);
-        execl(bin(), bin(), "run", cfg, "--out", out, "--threads", "2", "--quiet", (char *)NULL);
+        execl(bnshift_bin(), bnshift_bin(), "run", cfg, "--out", out, "--threads", "2", "--quiet", (char *)NULL);
         _exit(127);
     }
     char path[400], ckpt[400];
@@ -200,22 +173,22 @@ START_TEST(sigkill_in_epoch2_then_resume_equals_uninterrupted)
     snprintf(full, sizeof full, "%s/full", workdir);
     snprintf(part, sizeof part, "%s/part", workdir);
     /* Epochs long enough (~0.5 s) to be killed in the middle of. */
-    write_file(cfg, "{\"name\": \"kill\", \"seed\": 5,\n"
+    write_text_file(cfg, "{\"name\": \"kill\", \"seed\": 5,\n"
                     " \"data\": {\"dataset\": \"synthetic\", \"synthetic\": {\"train\": 1536, \"test\": 256, \"size\": 16}},\n"
                     " \"model\": {\"arch\": \"resnet\", \"depth\": 8, \"width\": 16, \"norm\": \"gnbn\", \"groups\": 4},\n"
                     " \"train\": {\"epochs\": 3, \"batch_size\": 32, \"lr\": 0.05}}\n");
-    snprintf(cmd, sizeof cmd, "%s run %s --out %s --threads 2 --quiet", bin(), cfg, full);
-    ck_assert_int_eq(run_cmd(cmd, NULL), 0);
+    snprintf(cmd, sizeof cmd, "%s run %s --out %s --threads 2 --quiet", bnshift_bin(), cfg, full);
+    ck_assert_int_eq(run_in(workdir, cmd, NULL), 0);
     run_and_kill_in_epoch2(cfg, part);
-    snprintf(cmd, sizeof cmd, "%s run %s --out %s --threads 2 --quiet --resume", bin(), cfg, part);
+    snprintf(cmd, sizeof cmd, "%s run %s --out %s --threads 2 --quiet --resume", bnshift_bin(), cfg, part);
     char *err = NULL;
-    int rc = run_cmd(cmd, &err);
+    int rc = run_in(workdir, cmd, &err);
     ck_assert_msg(rc == 0, "resume exit %d: %s", rc, err ? err : "");
     free(err);
     ck_assert_runs_equal(full, part);
     /* A changed config is refused without --force. */
-    snprintf(cmd, sizeof cmd, "%s run %s --out %s --quiet --resume --set train.lr=0.1", bin(), cfg, part);
-    ck_assert_int_eq(run_cmd(cmd, &err), 2);
+    snprintf(cmd, sizeof cmd, "%s run %s --out %s --quiet --resume --set train.lr=0.1", bnshift_bin(), cfg, part);
+    ck_assert_int_eq(run_in(workdir, cmd, &err), 2);
     ck_assert_ptr_nonnull(strstr(err, "--force"));
     free(err);
     remove_workdir();
@@ -234,7 +207,7 @@ START_TEST(sigint_stops_with_130_and_intact_csvs)
     if (pid == 0) {
         if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
             _exit(99);
-        execl(bin(), bin(), "run", cfg, "--out", out, "--threads", "1", "--quiet", (char *)NULL);
+        execl(bnshift_bin(), bnshift_bin(), "run", cfg, "--out", out, "--threads", "1", "--quiet", (char *)NULL);
         _exit(127);
     }
     snprintf(path, sizeof path, "%s/metrics.csv", out);
@@ -259,9 +232,9 @@ START_TEST(nan_stops_with_exit_1_naming_epoch_and_layer)
     snprintf(cfg, sizeof cfg, "%s/smoke.json", workdir);
     snprintf(out, sizeof out, "%s/run", workdir);
     write_smoke(cfg, "bn", 3);
-    snprintf(cmd, sizeof cmd, "%s run %s --out %s --quiet --set train.lr=1e30", bin(), cfg, out);
+    snprintf(cmd, sizeof cmd, "%s run %s --out %s --quiet --set train.lr=1e30", bnshift_bin(), cfg, out);
     char *err = NULL;
-    int rc = run_cmd(cmd, &err);
+    int rc = run_in(workdir, cmd, &err);
     ck_assert_msg(rc == 1, "exit %d: %s", rc, err ? err : "");
     ck_assert_msg(strstr(err, "non-finite") && strstr(err, "epoch 1"), "message: %s", err);
     ck_assert_msg(strstr(err, "layer ") || strstr(err, "loss"), "no layer named: %s", err);
@@ -295,10 +268,10 @@ START_TEST(corrupt_idx_file_exit_2_naming_it)
     snprintf(cfg, sizeof cfg, "%s/c.json", workdir);
     char json[600];
     snprintf(json, sizeof json, "{\"data\": {\"dataset\": \"fashion-mnist\", \"root\": \"%s\"}}", dir);
-    write_file(cfg, json);
-    snprintf(cmd, sizeof cmd, "%s run %s --out %s/out", bin(), cfg, workdir);
+    write_text_file(cfg, json);
+    snprintf(cmd, sizeof cmd, "%s run %s --out %s/out", bnshift_bin(), cfg, workdir);
     char *err = NULL;
-    ck_assert_int_eq(run_cmd(cmd, &err), 2);
+    ck_assert_int_eq(run_in(workdir, cmd, &err), 2);
     ck_assert_msg(strstr(err, dir) && strstr(err, "idx"), "message: %s", err);
     free(err);
     remove_workdir();
@@ -315,8 +288,8 @@ START_TEST(same_samples_setting_evaluates_one_subset_twice)
     snprintf(out, sizeof out, "%s/run", workdir);
     write_smoke(cfg, "bn", 1);
     snprintf(cmd, sizeof cmd,
-             "%s run %s --out %s --quiet --set data.test_from=train --set data.eval_subset=50", bin(), cfg, out);
-    ck_assert_int_eq(run_cmd(cmd, NULL), 0);
+             "%s run %s --out %s --quiet --set data.test_from=train --set data.eval_subset=50", bnshift_bin(), cfg, out);
+    ck_assert_int_eq(run_in(workdir, cmd, NULL), 0);
     snprintf(path, sizeof path, "%s/shift.csv", out);
     char *csv = slurp_file(path);
     ck_assert_ptr_nonnull(csv);
@@ -363,11 +336,11 @@ START_TEST(eval_recalibration_removes_the_shift)
     snprintf(cfg, sizeof cfg, "%s/smoke.json", workdir);
     snprintf(out, sizeof out, "%s/run", workdir);
     write_smoke(cfg, "bn", 2);
-    snprintf(cmd, sizeof cmd, "%s run %s --out %s --quiet", bin(), cfg, out);
-    ck_assert_int_eq(run_cmd(cmd, NULL), 0);
-    snprintf(cmd, sizeof cmd, "%s eval %s --recalibrate test", bin(), out);
+    snprintf(cmd, sizeof cmd, "%s run %s --out %s --quiet", bnshift_bin(), cfg, out);
+    ck_assert_int_eq(run_in(workdir, cmd, NULL), 0);
+    snprintf(cmd, sizeof cmd, "%s eval %s --recalibrate test", bnshift_bin(), out);
     char *err = NULL;
-    int rc = run_cmd(cmd, &err);
+    int rc = run_in(workdir, cmd, &err);
     ck_assert_msg(rc == 0, "eval exit %d: %s", rc, err ? err : "");
     free(err);
     snprintf(path, sizeof path, "%s/eval.csv", out);
@@ -383,10 +356,10 @@ START_TEST(eval_recalibration_removes_the_shift)
     ck_assert_msg(before > 1e-2, "no shift before recalibration (%g)", before);
     ck_assert_msg(after < 1e-3, "shift left after recalibration on the test set: %g", after);
     free(csv);
-    snprintf(cmd, sizeof cmd, "%s eval %s --recalibrate valid", bin(), out);
-    ck_assert_int_eq(run_cmd(cmd, NULL), 2);
-    snprintf(cmd, sizeof cmd, "%s eval %s/nonexistent", bin(), workdir);
-    ck_assert_int_eq(run_cmd(cmd, &err), 2);
+    snprintf(cmd, sizeof cmd, "%s eval %s --recalibrate valid", bnshift_bin(), out);
+    ck_assert_int_eq(run_in(workdir, cmd, NULL), 2);
+    snprintf(cmd, sizeof cmd, "%s eval %s/nonexistent", bnshift_bin(), workdir);
+    ck_assert_int_eq(run_in(workdir, cmd, &err), 2);
     ck_assert_ptr_nonnull(strstr(err, "nonexistent"));
     free(err);
     remove_workdir();

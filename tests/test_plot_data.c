@@ -14,34 +14,8 @@
 #include "suites.h"
 #include "test_util.h"
 
-static const char *bin(void)
-{
-    const char *b = getenv("BNSHIFT_BIN");
-    return b && *b ? b : "./bnshift";
-}
-
 /* Set once by the unchecked fixture (in the parent, before any fork). */
 static char workdir[64];
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-}
-
-/* Runs a shell command; its exit status, stderr text in *errtext. */
-static int run_cmd(const char *cmd, char **errtext)
-{
-    char full[4096], errpath[300];
-    snprintf(errpath, sizeof errpath, "%s/stderr.txt", workdir);
-    snprintf(full, sizeof full, "%s >/dev/null 2>%s", cmd, errpath);
-    int st = system(full);
-    if (errtext)
-        *errtext = slurp_file(errpath);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
 
 static const char *TINY =
     "{\"name\": \"%s\", \"seed\": %d,\n"
@@ -54,9 +28,9 @@ static void make_run(const char *name, int seed, const char *norm)
     char cfg[300], text[1024], cmd[1024];
     snprintf(cfg, sizeof cfg, "%s/%s.json", workdir, name);
     snprintf(text, sizeof text, TINY, name, seed, norm);
-    write_file(cfg, text);
-    snprintf(cmd, sizeof cmd, "%s run %s --out %s/%s --threads 2 --quiet", bin(), cfg, workdir, name);
-    ck_assert_int_eq(run_cmd(cmd, NULL), 0);
+    write_text_file(cfg, text);
+    snprintf(cmd, sizeof cmd, "%s run %s --out %s/%s --threads 2 --quiet", bnshift_bin(), cfg, workdir, name);
+    ck_assert_int_eq(run_in(workdir, cmd, NULL), 0);
 }
 
 static void runs_setup(void)
@@ -80,9 +54,9 @@ static void runs_teardown(void)
 static int plot(const char *out, const char *extra, char **errtext)
 {
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s plot-data %s/bn-s1 %s/bn-s2 %s/gnbn --out %s/%s %s", bin(), workdir,
+    snprintf(cmd, sizeof cmd, "%s plot-data %s/bn-s1 %s/bn-s2 %s/gnbn --out %s/%s %s", bnshift_bin(), workdir,
              workdir, workdir, workdir, out, extra);
-    return run_cmd(cmd, errtext);
+    return run_in(workdir, cmd, errtext);
 }
 
 static char *read_out(const char *out, const char *name)
@@ -293,7 +267,7 @@ END_TEST
 static void expect_user_error(const char *cmd, const char *needle)
 {
     char *err = NULL;
-    int rc = run_cmd(cmd, &err);
+    int rc = run_in(workdir, cmd, &err);
     ck_assert_msg(rc == 2, "exit %d for %s (stderr: %s)", rc, cmd, err ? err : "");
     ck_assert_msg(err && strstr(err, needle), "stderr '%s' lacks '%s'", err ? err : "", needle);
     ck_assert_msg(strchr(err, '\n') == err + strlen(err) - 1, "not one line: '%s'", err);
@@ -307,7 +281,7 @@ static void bad_copy(const char *name, const char *file, const char *text)
     snprintf(cmd, sizeof cmd, "rm -rf %s/%s && cp -r %s/bn-s1 %s/%s", workdir, name, workdir, workdir, name);
     ck_assert_int_eq(system(cmd), 0);
     snprintf(path, sizeof path, "%s/%s/%s", workdir, name, file);
-    write_file(path, text);
+    write_text_file(path, text);
 }
 
 START_TEST(bad_input_exits_2_naming_the_file)
@@ -321,42 +295,42 @@ START_TEST(bad_input_exits_2_naming_the_file)
     s[strlen(s) - 7] = '\0';
     bad_copy("trunc", "shift.csv", s);
     free(s);
-    snprintf(cmd, sizeof cmd, "%s plot-data %s/bn-s2 %s/trunc --out %s/bad", bin(), workdir, workdir, workdir);
+    snprintf(cmd, sizeof cmd, "%s plot-data %s/bn-s2 %s/trunc --out %s/bad", bnshift_bin(), workdir, workdir, workdir);
     snprintf(needle, sizeof needle, "%s/trunc/shift.csv:%d", workdir, lines);
     expect_user_error(cmd, needle);
     /* A row with a field missing. */
     bad_copy("short", "shift.csv", "epoch,set,layer,name,depth,channels,esm_mean,esm_std,esm_var,rms_mean,"
                                    "rms_std,nesm_mean,nesm_std\n1,test,0,stem.bn,1,4,0.1,0.2,0.3,0.4,0.5,0.6\n");
-    snprintf(cmd, sizeof cmd, "%s plot-data %s/short", bin(), workdir);
+    snprintf(cmd, sizeof cmd, "%s plot-data %s/short", bnshift_bin(), workdir);
     snprintf(needle, sizeof needle, "%s/short/shift.csv:2: expected 13 fields", workdir);
     expect_user_error(cmd, needle);
     /* metrics.csv with a wrong header. */
     bad_copy("hdr", "metrics.csv", "epoch,lr,loss\n1,0.1,2.3\n");
-    snprintf(cmd, sizeof cmd, "%s plot-data %s/hdr", bin(), workdir);
+    snprintf(cmd, sizeof cmd, "%s plot-data %s/hdr", bnshift_bin(), workdir);
     snprintf(needle, sizeof needle, "%s/hdr/metrics.csv:1: bad header", workdir);
     expect_user_error(cmd, needle);
     /* A number that does not parse. */
     bad_copy("num", "metrics.csv", "epoch,lr,train_batch_loss,train_batch_err,train_loss,train_err,test_loss,"
                                    "test_err,seconds,images_per_s\n1,0.1,2.3,0.9x,,,,,1.0,100\n");
-    snprintf(cmd, sizeof cmd, "%s plot-data %s/num", bin(), workdir);
+    snprintf(cmd, sizeof cmd, "%s plot-data %s/num", bnshift_bin(), workdir);
     snprintf(needle, sizeof needle, "%s/num/metrics.csv:2: field 4", workdir);
     expect_user_error(cmd, needle);
     /* A missing run directory, a missing config, no RUN_DIR at all. */
-    snprintf(cmd, sizeof cmd, "%s plot-data %s/bn-s1 %s/nope", bin(), workdir, workdir);
+    snprintf(cmd, sizeof cmd, "%s plot-data %s/bn-s1 %s/nope", bnshift_bin(), workdir, workdir);
     snprintf(needle, sizeof needle, "%s/nope", workdir);
     expect_user_error(cmd, needle);
     snprintf(cmd, sizeof cmd, "rm %s/num/config.resolved.json", workdir);
     ck_assert_int_eq(system(cmd), 0);
-    snprintf(cmd, sizeof cmd, "%s plot-data %s/num", bin(), workdir);
+    snprintf(cmd, sizeof cmd, "%s plot-data %s/num", bnshift_bin(), workdir);
     expect_user_error(cmd, "config.resolved.json");
-    snprintf(cmd, sizeof cmd, "%s plot-data --out %s/bad", bin(), workdir);
+    snprintf(cmd, sizeof cmd, "%s plot-data --out %s/bad", bnshift_bin(), workdir);
     expect_user_error(cmd, "missing RUN_DIR");
     /* Nothing was written for the failures; --help succeeds. */
     struct stat st;
     snprintf(path, sizeof path, "%s/bad", workdir);
     ck_assert_int_ne(stat(path, &st), 0);
-    snprintf(cmd, sizeof cmd, "%s plot-data --help", bin());
-    ck_assert_int_eq(run_cmd(cmd, NULL), 0);
+    snprintf(cmd, sizeof cmd, "%s plot-data --help", bnshift_bin());
+    ck_assert_int_eq(run_in(workdir, cmd, NULL), 0);
 }
 END_TEST
 

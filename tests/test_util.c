@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 void fill_uniform(Rng *r, float *x, size_t n, float lo, float hi)
 {
@@ -138,4 +139,29 @@ void ck_assert_runs_equal(const char *dir_a, const char *dir_b)
         free(a);
         free(b);
     }
+}
+
+const char *bnshift_bin(void)
+{
+    const char *b = getenv("BNSHIFT_BIN");
+    return b && *b ? b : "./bnshift";
+}
+
+void write_text_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_msg(f != NULL, "cannot write %s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+int run_in(const char *dir, const char *cmd, char **errtext)
+{
+    char full[4096], errpath[1024];
+    snprintf(errpath, sizeof errpath, "%s/stderr.txt", dir);
+    snprintf(full, sizeof full, "%s >/dev/null 2>%s", cmd, errpath);
+    int st = system(full);
+    if (errtext)
+        *errtext = slurp_file(errpath);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }

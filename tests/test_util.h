@@ -25,6 +25,16 @@ int count_lines(const char *s);
  * metrics.csv text in place: the columns a resumed run may differ in. */
 void csv_drop_timing(char *csv);
 
+/* The binary the CLI tests run: ./bnshift, or $BNSHIFT_BIN (the sanitizer
+ * build under `make sanitize`). */
+const char *bnshift_bin(void);
+/* Writes text to path (asserting success). */
+void write_text_file(const char *path, const char *text);
+/* Runs a shell command with stdout discarded and stderr saved in
+ * dir/stderr.txt; returns its exit status (128+signal if killed) and, if
+ * errtext, the stderr text (caller frees). */
+int run_in(const char *dir, const char *cmd, char **errtext);
+
 /* Asserts that two run directories hold the same metrics.csv (but for the
  * timing columns) and the same shift.csv. */
 void ck_assert_runs_equal(const char *dir_a, const char *dir_b);
