@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
 # Experiment 5: for the BN runs of experiments 1 and 2, re-estimate every BN's
 # running statistics exactly on the evaluation set and compare the shift and
-# the error gap before and after (bnshift eval --recalibrate test).
+# the errors before and after (bnshift eval --recalibrate test).
 source "$(dirname "$0")/common.sh"
 exp=experiments/recalibration
 mkdir -p $exp
 out=$exp/recalibration.txt
-: > "$out"
+timer_start
+{
+  echo "# per run: errors (inference mode, and with batch statistics), then the mean over BN"
+  echo "# layers of esm_mean and nesm_std on the test set, before and after recalibration"
+} > "$out"
 for run in runs/accumulation/mlp-bn-b16 runs/accumulation/resnet20-bn-b16 \
            runs/distribution_shift/mlp-bn-n500 runs/distribution_shift/mlp-bn-n5000; do
   [ -f "$run/checkpoint.bin" ] || { echo "missing $run: run scripts/fig_accumulation.sh and scripts/fig_distribution_shift.sh first" >&2; exit 2; }
   rm -f "$run/eval.csv"
   "$BNSHIFT" eval "$run" --recalibrate test --threads "$THREADS" | grep -v '^        ' | tee -a "$out"
+  # eval.csv: ...,stage(3),set(4),...,esm_mean(12),...,nesm_std(18)
+  awk -F, -v run="$run" 'NR > 1 && $4 == "test" { n[$3]++; m[$3] += $12; s[$3] += $18 }
+    END { printf "%s: mean esm_mean %.4g -> %.4g, mean nesm_std %.4g -> %.4g\n", run,
+          m["before"] / n["before"], m["after"] / n["after"], s["before"] / n["before"], s["after"] / n["after"] }' \
+    "$run/eval.csv" | tee -a "$out"
 done
+timer_report "recalibration" | tee -a "$out"
