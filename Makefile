@@ -34,7 +34,7 @@ DEPS := build-essential pkg-config libopenblas-openmp-dev libcjson-dev libpng-de
         zlib1g-dev check gnuplot-nox dataset-fashion-mnist cppcheck
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps test lint sanitize native demo fixtures clean
+.PHONY: all deps test test-scripts lint sanitize native demo fixtures clean
 all: bnshift
 
 # Copy-then-rename: works while an experiment is running the old binary.
@@ -62,8 +62,12 @@ deps:
 
 # Tests run with 2 threads unless told otherwise; OpenBLAS follows the same knob.
 # check's default 4 s per test is too tight on a loaded 2-core machine.
-test: $(BUILD)/run_tests bnshift
+# The experiment drivers' --smoke versions first (~35 s), then the check suites.
+test: $(BUILD)/run_tests bnshift test-scripts
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} CK_DEFAULT_TIMEOUT=$${CK_DEFAULT_TIMEOUT:-120} $(BUILD)/run_tests
+
+test-scripts: bnshift
+	scripts/smoke_drivers.sh
 
 lint:
 	$(MAKE) --no-print-directory BUILD=build/lint EXTRA_CFLAGS=-Werror build/lint/bnshift build/lint/run_tests

@@ -3,15 +3,16 @@
 # (test_from: train, no augmentation) with a small batch; BN's running
 # estimates drift from the statistics of the very samples it trained on, and
 # the drift grows with depth. GNBN runs of the same settings feed experiment 3.
+# Usage: scripts/fig_accumulation.sh [--smoke]
 source "$(dirname "$0")/common.sh"
-exp=experiments/accumulation
+cfg=experiments/accumulation exp=$EXPS/accumulation runs=$RUNS/accumulation
 timer_start
 for norm in bn gnbn; do
-  run_cfg runs/accumulation/mlp-$norm-b16 $exp/mlp.json --set model.norm=$norm --set name=acc-mlp-$norm-b16
-  run_cfg runs/accumulation/resnet20-$norm-b16 $exp/resnet20.json --set model.norm=$norm --set name=acc-resnet20-$norm-b16
+  run_cfg $runs/mlp-$norm-b16 $cfg/mlp.json --set model.norm=$norm --set name=acc-mlp-$norm-b16
+  run_cfg $runs/resnet20-$norm-b16 $cfg/resnet20.json --set model.norm=$norm --set name=acc-resnet20-$norm-b16
 done
-run_cfg runs/accumulation/mlp-bn-b128 $exp/mlp.json --set train.batch_size=128 --set name=acc-mlp-bn-b128
-"$BNSHIFT" plot-data runs/accumulation/* --out $exp/data
+run_cfg $runs/mlp-bn-b128 $cfg/mlp.json --set train.batch_size=128 --set name=acc-mlp-bn-b128
+"$BNSHIFT" plot-data $runs/* --out $exp/data
 mkdir -p $exp/figures
 # shift_vs_depth rows: depth layer name esm_mean esm_std rms_mean rms_std nesm_mean nesm_std
 scripts/plot_series.sh $exp/data/shift_vs_depth_test.dat 1 6 "depth (position among all norms)" \

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Experiment 5: for the BN runs of experiments 1 and 2, re-estimate every BN's
 # running statistics exactly on the evaluation set and compare the shift and
-# the errors before and after (bnshift eval --recalibrate test).
+# the errors before and after (bnshift eval --recalibrate test). Runs
+# experiments 1 and 2 first if their runs are missing.
+# Usage: scripts/fig_recalibration.sh [--smoke]
 source "$(dirname "$0")/common.sh"
-exp=experiments/recalibration
+exp=$EXPS/recalibration
+scripts/fig_accumulation.sh "${SMOKE_ARGS[@]}"
+scripts/fig_distribution_shift.sh "${SMOKE_ARGS[@]}"
 mkdir -p $exp
 out=$exp/recalibration.txt
 timer_start
@@ -11,9 +15,8 @@ timer_start
   echo "# per run: errors (inference mode, and with batch statistics), then the mean over BN"
   echo "# layers of esm_mean and nesm_std on the test set, before and after recalibration"
 } > "$out"
-for run in runs/accumulation/mlp-bn-b16 runs/accumulation/resnet20-bn-b16 \
-           runs/distribution_shift/mlp-bn-n500 runs/distribution_shift/mlp-bn-n5000; do
-  [ -f "$run/checkpoint.bin" ] || { echo "missing $run: run scripts/fig_accumulation.sh and scripts/fig_distribution_shift.sh first" >&2; exit 2; }
+for run in $RUNS/accumulation/mlp-bn-b16 $RUNS/accumulation/resnet20-bn-b16 \
+           $RUNS/distribution_shift/mlp-bn-n500 $RUNS/distribution_shift/mlp-bn-n5000; do
   rm -f "$run/eval.csv"
   "$BNSHIFT" eval "$run" --recalibrate test --threads "$THREADS" | grep -v '^        ' | tee -a "$out"
   # eval.csv: ...,stage(3),set(4),...,esm_mean(12),...,nesm_std(18)
