@@ -1,10 +1,15 @@
 # bnshift — build, test, lint, sanitize. See README.md.
-# The default build is portable x86-64 (no -march=native): binaries move
-# between machines. `make native` builds a tuned copy in build/native.
+# The default build targets x86-64-v3 (AVX2 + FMA: any x86 CPU since 2013;
+# FMA contraction stays off under -std=c11, so results do not depend on it).
+# `make ARCH=-march=x86-64` builds for older CPUs; `make native` a tuned copy
+# in build/native.
 
 CC      ?= gcc
-BUILD   ?= build
-OPT     ?= -O2 -g
+BACKEND ?= onednn
+# Each backend builds into its own folder (different flags, different objects).
+BUILD   ?= $(if $(filter reference,$(BACKEND)),build/ref,build)
+ARCH    ?= -march=x86-64-v3
+OPT     ?= -O3 -g $(ARCH)
 EXTRA_CFLAGS ?=
 EXTRA_LDFLAGS ?=
 
@@ -14,11 +19,20 @@ GIT_HASH := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 BLAS_INC := /usr/include/x86_64-linux-gnu/openblas-openmp
 BLAS_LIB := /usr/lib/x86_64-linux-gnu/openblas-openmp
 PKGS     := libcjson libpng zlib
+# Convolution backend: onednn (default: libdnnl-dev, faster, see
+# docs/PERFORMANCE.md) or reference (im2col + OpenBLAS only). Both builds can
+# still run the reference path with BNSHIFT_CONV=im2col.
+ifeq ($(BACKEND),onednn)
+  BACKEND_CPPFLAGS := -DBN_HAVE_ONEDNN
+  BACKEND_LIBS     := -ldnnl
+else ifneq ($(BACKEND),reference)
+  $(error BACKEND must be onednn or reference, not '$(BACKEND)')
+endif
 
 CPPFLAGS := -Ilib -I$(BLAS_INC) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
-            -D_GNU_SOURCE -DBN_VERSION=\"$(VERSION)\" -DBN_GIT_HASH=\"$(GIT_HASH)\"
+            $(BACKEND_CPPFLAGS) -D_GNU_SOURCE -DBN_VERSION=\"$(VERSION)\" -DBN_GIT_HASH=\"$(GIT_HASH)\"
 CFLAGS  := -std=c11 -Wall -Wextra -Wshadow -fopenmp -MMD -MP $(OPT) $(EXTRA_CFLAGS)
-LDLIBS  := -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas \
+LDLIBS  := $(BACKEND_LIBS) -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas \
            $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 LDFLAGS := -fopenmp $(EXTRA_LDFLAGS)
 
@@ -31,7 +45,7 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 # Debian packages a fresh Debian 12 machine needs to build, test and demo.
 DEPS := build-essential pkg-config libopenblas-openmp-dev libcjson-dev libpng-dev \
-        zlib1g-dev check gnuplot-nox dataset-fashion-mnist cppcheck
+        zlib1g-dev check gnuplot-nox dataset-fashion-mnist cppcheck libdnnl-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps test test-scripts lint sanitize native demo fixtures clean

@@ -6,16 +6,6 @@
 #include "commands.h"
 #include "setup.h"
 
-static long op_macs(const Model *m, const Op *op)
-{
-    if (op->kind == OP_CONV)
-        return conv2d_macs(&op->u.conv);
-    if (op->kind == OP_LINEAR)
-        return (long)op->u.lin.in_f * op->u.lin.out_f;
-    (void)m;
-    return 0;
-}
-
 int cmd_info(int argc, char **argv)
 {
     const char *path = NULL;
@@ -67,7 +57,7 @@ int cmd_info(int argc, char **argv)
             snprintf(kind, sizeof kind, "gn/%d", op->u.gn.G);
         else
             snprintf(kind, sizeof kind, "%s", op_kind_name(op->kind));
-        long macs = op_macs(&m, op);
+        long macs = op_macs(op);
         total_macs += macs;
         n_bn += op->kind == OP_BN;
         n_gn += op->kind == OP_GN;

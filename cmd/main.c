@@ -21,6 +21,7 @@ static const struct {
     {"eval", "evaluate a run's checkpoint; --recalibrate re-estimates BN statistics first", cmd_eval},
     {"info", "print the model a config builds: layers, norm types, parameters, MACs", cmd_info},
     {"plot-data", "turn run logs into gnuplot-ready tables and summary CSVs", cmd_plot_data},
+    {"bench", "time training steps: images/s, time by layer type, GFLOP/s vs sgemm", cmd_bench},
 };
 
 int cli_error(int code, const char *fmt, ...)

@@ -141,7 +141,7 @@ static int prepare_out_dir(const char *dir, const RunArgs *a, BnError *err)
     return BN_OK;
 }
 
-static cJSON *run_meta(int threads)
+static cJSON *run_meta(int threads, ConvBackend backend)
 {
     cJSON *meta = cJSON_CreateObject();
     char host[256] = "unknown", when[64];
@@ -152,7 +152,10 @@ static cJSON *run_meta(int threads)
     cJSON_AddStringToObject(meta, "bnshift_version", BN_VERSION);
     cJSON_AddStringToObject(meta, "git_hash", BN_GIT_HASH);
     cJSON_AddNumberToObject(meta, "threads", threads);
-    cJSON_AddStringToObject(meta, "conv_backend", "im2col+openblas");
+    char conv[64];
+    snprintf(conv, sizeof conv, "%s%s%s", conv_backend_name(backend),
+             backend == CONV_ONEDNN ? " " : "", backend == CONV_ONEDNN ? onednn_version() : "");
+    cJSON_AddStringToObject(meta, "conv_backend", conv);
     cJSON_AddStringToObject(meta, "blas_core", bn_blas_core());
     cJSON_AddStringToObject(meta, "host", host);
     cJSON_AddStringToObject(meta, "start_time", when);
@@ -264,7 +267,7 @@ int cmd_run(int argc, char **argv)
     if (err.code == BN_OK) {
         char path[4200];
         path_in(path, sizeof path, dir, "config.resolved.json");
-        cJSON *m = run_meta(threads);
+        cJSON *m = run_meta(threads, r.e.model.conv_backend);
         config_write_resolved(&r.e.cfg, m, path, &err);
         cJSON_Delete(m);
     }

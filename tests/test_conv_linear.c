@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "layers/conv2d.h"
+#include "layers/conv2d_onednn.h"
 #include "layers/linear.h"
 #include "test_util.h"
 
@@ -62,17 +63,52 @@ static const ConvCase conv_cases[] = {
 #define N_CONV_CASES ((int)(sizeof conv_cases / sizeof conv_cases[0]))
 
 /* One layer with inputs, parameters, an upstream gradient and outputs. */
+/* Every conv test runs on both backends: loop index i covers case
+ * i % N_CONV_CASES on backend i / N_CONV_CASES (0 reference, 1 oneDNN). */
+#define N_CONV_RUNS (2 * N_CONV_CASES)
+#define CONV_CASE(i) (&conv_cases[(i) % N_CONV_CASES])
+#define CONV_BACKEND(i) ((i) / N_CONV_CASES)
+
 typedef struct {
     Conv2d c;
     int N;
     size_t n_in, n_out, n_w;
     float *w, *b, *in, *dout, *out, *din, *dw, *db, *ws;
+    OneDnnEngine *engine; /* backend 1 */
+    OneDnnConv *dnnl;
 } ConvRig;
 
-static void conv_rig_init(ConvRig *r, const ConvCase *cc, int N, uint64_t seed)
+static void rig_forward(ConvRig *r, const float *b, float *out)
 {
+    if (r->dnnl)
+        ck_assert_msg(onednn_conv_forward(r->engine, r->dnnl, r->w, b, r->in, out, r->N),
+                      "oneDNN forward failed");
+    else
+        conv2d_forward(&r->c, r->w, b, r->in, out, r->N, r->ws);
+}
+
+static void rig_backward(ConvRig *r, float *din, float *dw, float *db)
+{
+    if (r->dnnl)
+        ck_assert_msg(onednn_conv_backward(r->engine, r->dnnl, r->w, r->in, r->dout, din, dw, db, r->N),
+                      "oneDNN backward failed");
+    else
+        conv2d_backward(&r->c, r->w, r->in, r->dout, din, dw, db, r->N, r->ws);
+}
+
+/* Returns 0 (and the test should stop) when backend 1 is not built in. */
+static int conv_rig_init(ConvRig *r, const ConvCase *cc, int N, uint64_t seed, int backend)
+{
+    memset(r, 0, sizeof *r);
+    if (backend == 1 && !onednn_available())
+        return 0;
     conv2d_init(&r->c, cc->in_c, cc->out_c, cc->k, cc->stride, cc->pad, cc->in_h,
                 cc->in_w, 1);
+    if (backend == 1) {
+        r->engine = onednn_engine_create();
+        r->dnnl = onednn_conv_create(&r->c);
+        ck_assert(r->engine && r->dnnl);
+    }
     r->N = N;
     r->n_in = (size_t)N * cc->in_c * cc->in_h * cc->in_w;
     r->n_out = (size_t)N * cc->out_c * r->c.out_h * r->c.out_w;
@@ -92,6 +128,7 @@ static void conv_rig_init(ConvRig *r, const ConvCase *cc, int N, uint64_t seed)
     fill_uniform(&rng, r->b, (size_t)cc->out_c, -1.0f, 1.0f);
     fill_uniform(&rng, r->in, r->n_in, -1.0f, 1.0f);
     fill_uniform(&rng, r->dout, r->n_out, -1.0f, 1.0f);
+    return 1;
 }
 
 static void conv_rig_free(ConvRig *r)
@@ -99,6 +136,8 @@ static void conv_rig_free(ConvRig *r)
     float *bufs[] = {r->w, r->b, r->in, r->dout, r->out, r->din, r->dw, r->db, r->ws};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
+    onednn_conv_destroy(r->dnnl);
+    onednn_engine_destroy(r->engine);
 }
 
 static size_t w_index(const Conv2d *c, int oc, int ic, int ky, int kx)
@@ -176,12 +215,13 @@ static void naive_conv_backward(const Conv2d *c, const float *w, const float *in
 START_TEST(test_conv_forward_vs_naive)
 {
     ConvRig r;
-    conv_rig_init(&r, &conv_cases[_i], 2 + _i % 2, 100 + (uint64_t)_i);
+    if (!conv_rig_init(&r, CONV_CASE(_i), 2 + _i % 2, 100 + (uint64_t)_i, CONV_BACKEND(_i)))
+        return;
     float *ref = falloc(r.n_out);
     for (int with_bias = 0; with_bias <= 1; with_bias++) {
         const float *b = with_bias ? r.b : NULL;
         fill_value(r.out, r.n_out, NAN); /* the output must be overwritten */
-        conv2d_forward(&r.c, r.w, b, r.in, r.out, r.N, r.ws);
+        rig_forward(&r, b, r.out);
         naive_conv_forward(&r.c, r.w, b, r.in, ref, r.N);
         assert_close(r.out, ref, r.n_out, REF_TOL, with_bias ? "out (bias)" : "out");
     }
@@ -195,7 +235,8 @@ END_TEST
 START_TEST(test_conv_backward_vs_naive)
 {
     ConvRig r;
-    conv_rig_init(&r, &conv_cases[_i], 2 + _i % 2, 200 + (uint64_t)_i);
+    if (!conv_rig_init(&r, CONV_CASE(_i), 2 + _i % 2, 200 + (uint64_t)_i, CONV_BACKEND(_i)))
+        return;
     const Conv2d *c = &r.c;
     NaiveGrads g = {calloc(r.n_in, sizeof(double)), calloc(r.n_w, sizeof(double)),
                     calloc((size_t)c->out_c, sizeof(double))};
@@ -210,7 +251,7 @@ START_TEST(test_conv_backward_vs_naive)
     for (int pass = 0; pass < 2; pass++) {
         fill_value(r.din, r.n_in, NAN);
         fill_value(r.ws, conv2d_workspace(c), NAN); /* scratch carries nothing */
-        conv2d_backward(c, r.w, r.in, r.dout, r.din, r.dw, r.db, r.N, r.ws);
+        rig_backward(&r, r.din, r.dw, r.db);
     }
     assert_close(r.din, ref_din, r.n_in, REF_TOL, "din");
     assert_close(r.dw, ref_dw, r.n_w, REF_TOL, "dw (2 passes)");
@@ -227,17 +268,18 @@ END_TEST
 START_TEST(test_conv_backward_null_grads)
 {
     ConvRig r;
-    conv_rig_init(&r, &conv_cases[_i], 2, 300 + (uint64_t)_i);
+    if (!conv_rig_init(&r, CONV_CASE(_i), 2, 300 + (uint64_t)_i, CONV_BACKEND(_i)))
+        return;
     const Conv2d *c = &r.c;
     float *din = falloc(r.n_in), *dw = falloc(r.n_w), *db = falloc((size_t)c->out_c);
-    conv2d_backward(c, r.w, r.in, r.dout, din, dw, db, r.N, r.ws);
+    rig_backward(&r, din, dw, db);
 
-    conv2d_backward(c, r.w, r.in, r.dout, NULL, r.dw, r.db, r.N, r.ws);
+    rig_backward(&r, NULL, r.dw, r.db);
     ck_assert_mem_eq(r.dw, dw, r.n_w * sizeof(float));
     ck_assert_mem_eq(r.db, db, (size_t)c->out_c * sizeof(float));
 
     fill_value(r.dw, r.n_w, 7.0f);
-    conv2d_backward(c, r.w, r.in, r.dout, r.din, NULL, NULL, r.N, r.ws);
+    rig_backward(&r, r.din, NULL, NULL);
     ck_assert_mem_eq(r.din, din, r.n_in * sizeof(float));
     ck_assert_float_eq(r.dw[0], 7.0f);
 
@@ -250,15 +292,16 @@ END_TEST
 static double conv_loss(void *ctx)
 {
     ConvRig *r = ctx;
-    conv2d_forward(&r->c, r->w, r->b, r->in, r->out, r->N, r->ws);
+    rig_forward(r, r->b, r->out);
     return dot_double(r->out, r->dout, r->n_out);
 }
 
 START_TEST(test_conv_gradcheck)
 {
     ConvRig r;
-    conv_rig_init(&r, &conv_cases[_i], 2, 400 + (uint64_t)_i);
-    conv2d_backward(&r.c, r.w, r.in, r.dout, r.din, r.dw, r.db, r.N, r.ws);
+    if (!conv_rig_init(&r, CONV_CASE(_i), 2, 400 + (uint64_t)_i, CONV_BACKEND(_i)))
+        return;
+    rig_backward(&r, r.din, r.dw, r.db);
     ck_gradcheck(conv_loss, &r, r.in, r.din, r.n_in, GRAD_H, GRAD_TOL, "conv input");
     ck_gradcheck(conv_loss, &r, r.w, r.dw, r.n_w, GRAD_H, GRAD_TOL, "conv weight");
     ck_gradcheck(conv_loss, &r, r.b, r.db, (size_t)r.c.out_c, GRAD_H, GRAD_TOL,
@@ -271,8 +314,8 @@ END_TEST
 START_TEST(test_gradcheck_catches_wrong_gradient)
 {
     ConvRig r;
-    conv_rig_init(&r, &conv_cases[0], 2, 500);
-    conv2d_backward(&r.c, r.w, r.in, r.dout, r.din, r.dw, r.db, r.N, r.ws);
+    conv_rig_init(&r, &conv_cases[0], 2, 500, 0);
+    rig_backward(&r, r.din, r.dw, r.db);
     r.dw[0] += 0.5f; /* gradcheck always samples entry 0 */
     double err = gradcheck(conv_loss, &r, r.w, r.dw, r.n_w, GRAD_H, 200);
     ck_assert_msg(err > GRAD_TOL, "perturbed dw passed: error %g", err);
@@ -301,13 +344,13 @@ START_TEST(test_conv_shapes)
 END_TEST
 
 /* Big enough that every OpenMP loop and sgemm split work between threads. */
-static void conv_run_once(const ConvCase *cc, float *out, float *din, float *dw, float *db)
+static void conv_run_once(const ConvCase *cc, int backend, float *out, float *din, float *dw, float *db)
 {
     ConvRig r;
-    conv_rig_init(&r, cc, 3, 600);
-    conv2d_forward(&r.c, r.w, r.b, r.in, out, r.N, r.ws);
-    conv2d_backward(&r.c, r.w, r.in, r.dout, din, dw, db, r.N, r.ws);
-    conv2d_backward(&r.c, r.w, r.in, r.dout, din, dw, db, r.N, r.ws);
+    conv_rig_init(&r, cc, 3, 600, backend);
+    rig_forward(&r, r.b, out);
+    rig_backward(&r, din, dw, db);
+    rig_backward(&r, din, dw, db);
     conv_rig_free(&r);
 }
 
@@ -315,7 +358,10 @@ START_TEST(test_conv_deterministic)
 {
     static const ConvCase big[] = {{8, 12, 3, 1, 1, 14, 10}, {6, 8, 3, 2, 1, 15, 13},
                                    {16, 8, 1, 1, 0, 9, 9}};
-    const ConvCase *cc = &big[_i];
+    const ConvCase *cc = &big[_i % 3];
+    const int backend = _i / 3;
+    if (backend == 1 && !onednn_available())
+        return;
     Conv2d c;
     conv2d_init(&c, cc->in_c, cc->out_c, cc->k, cc->stride, cc->pad, cc->in_h, cc->in_w, 1);
     const size_t n_in = 3 * (size_t)cc->in_c * cc->in_h * cc->in_w;
@@ -323,8 +369,8 @@ START_TEST(test_conv_deterministic)
     const size_t n_w = conv2d_num_weights(&c), n_b = (size_t)cc->out_c;
     float *a[4] = {falloc(n_out), falloc(n_in), falloc(n_w), falloc(n_b)};
     float *b[4] = {falloc(n_out), falloc(n_in), falloc(n_w), falloc(n_b)};
-    conv_run_once(cc, a[0], a[1], a[2], a[3]);
-    conv_run_once(cc, b[0], b[1], b[2], b[3]);
+    conv_run_once(cc, backend, a[0], a[1], a[2], a[3]);
+    conv_run_once(cc, backend, b[0], b[1], b[2], b[3]);
     ck_assert_mem_eq(a[0], b[0], n_out * sizeof(float));
     ck_assert_mem_eq(a[1], b[1], n_in * sizeof(float));
     ck_assert_mem_eq(a[2], b[2], n_w * sizeof(float));
@@ -523,12 +569,12 @@ Suite *conv_linear_suite(void)
     Suite *s = suite_create("conv_linear");
     TCase *conv = tcase_create("conv2d");
     tcase_add_test(conv, test_conv_shapes);
-    tcase_add_loop_test(conv, test_conv_forward_vs_naive, 0, N_CONV_CASES);
-    tcase_add_loop_test(conv, test_conv_backward_vs_naive, 0, N_CONV_CASES);
-    tcase_add_loop_test(conv, test_conv_backward_null_grads, 0, N_CONV_CASES);
-    tcase_add_loop_test(conv, test_conv_gradcheck, 0, N_CONV_CASES);
+    tcase_add_loop_test(conv, test_conv_forward_vs_naive, 0, N_CONV_RUNS);
+    tcase_add_loop_test(conv, test_conv_backward_vs_naive, 0, N_CONV_RUNS);
+    tcase_add_loop_test(conv, test_conv_backward_null_grads, 0, N_CONV_RUNS);
+    tcase_add_loop_test(conv, test_conv_gradcheck, 0, N_CONV_RUNS);
     tcase_add_test(conv, test_gradcheck_catches_wrong_gradient);
-    tcase_add_loop_test(conv, test_conv_deterministic, 0, 3);
+    tcase_add_loop_test(conv, test_conv_deterministic, 0, 6);
     suite_add_tcase(s, conv);
 
     TCase *lin = tcase_create("linear");

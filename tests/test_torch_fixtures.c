@@ -12,6 +12,7 @@
 #include "fixture.h"
 #include "layers/batchnorm.h"
 #include "layers/conv2d.h"
+#include "layers/conv2d_onednn.h"
 #include "layers/groupnorm.h"
 #include "layers/linear.h"
 #include "suites.h"
@@ -157,10 +158,41 @@ static const char *const conv_cases[] = {
     "conv2d_k3s1p1_bias", "conv2d_k3s2p1_nobias", "conv2d_k1s2p0",
     "conv2d_k1s1p0_bias", "conv2d_k5s1p0_rect",   "conv2d_k3s2p1_rect",
 };
+#define N_CONV_FIXTURES ((int)(sizeof conv_cases / sizeof conv_cases[0]))
 
+/* The layer on one backend: im2col + OpenBLAS (dnnl NULL) or oneDNN. */
+typedef struct {
+    const Conv2d *c;
+    float *ws;
+    OneDnnEngine *engine;
+    OneDnnConv *dnnl;
+} ConvUnderTest;
+
+static void cut_forward(const ConvUnderTest *u, const float *w, const float *b, const float *x,
+                        float *o, int N)
+{
+    if (u->dnnl)
+        ck_assert(onednn_conv_forward(u->engine, u->dnnl, w, b, x, o, N));
+    else
+        conv2d_forward(u->c, w, b, x, o, N, u->ws);
+}
+
+static void cut_backward(const ConvUnderTest *u, const float *w, const float *x, const float *dout,
+                         float *dx, float *dw, float *db, int N)
+{
+    if (u->dnnl)
+        ck_assert(onednn_conv_backward(u->engine, u->dnnl, w, x, dout, dx, dw, db, N));
+    else
+        conv2d_backward(u->c, w, x, dout, dx, dw, db, N, u->ws);
+}
+
+/* Loop index: fixture i % N_CONV_FIXTURES on backend i / N_CONV_FIXTURES. */
 START_TEST(test_conv2d)
 {
-    const char *name = conv_cases[_i];
+    const char *name = conv_cases[_i % N_CONV_FIXTURES];
+    const int backend = _i / N_CONV_FIXTURES;
+    if (backend == 1 && !onednn_available())
+        return;
     Fixture *f = load_case(name);
     BnError err = {0};
     const float *cfg = fixture_get(f, "cfg", 9, &err);
@@ -195,11 +227,17 @@ START_TEST(test_conv2d)
     Cmp cm;
     cmp_init(&cm, name);
     float *ws = alloc_floats(conv2d_workspace(&c));
+    ConvUnderTest u = {&c, ws, NULL, NULL};
+    if (backend == 1) {
+        u.engine = onednn_engine_create();
+        u.dnnl = onednn_conv_create(&c);
+        ck_assert(u.engine && u.dnnl);
+    }
     float *o = poisoned(no), *gx = poisoned(nx), *gw = alloc_floats(nw),
           *gb = alloc_floats((size_t)oc);
-    conv2d_forward(&c, wt, b, x, o, N, ws);
+    cut_forward(&u, wt, b, x, o, N);
     cmp_tensor(&cm, "out", o, out, no, TOL_LAYER);
-    conv2d_backward(&c, wt, x, dout, gx, gw, bias ? gb : NULL, N, ws);
+    cut_backward(&u, wt, x, dout, gx, gw, bias ? gb : NULL, N);
     cmp_tensor(&cm, "dx", gx, dx, nx, TOL_LAYER);
     cmp_tensor(&cm, "dw", gw, dw, nw, TOL_LAYER);
     if (bias)
@@ -211,11 +249,13 @@ START_TEST(test_conv2d)
         dw2[i] = 2 * dw[i];
     for (int i = 0; bias && i < oc; i++)
         db2[i] = 2 * db[i];
-    conv2d_backward(&c, wt, x, dout, NULL, gw, bias ? gb : NULL, N, ws);
+    cut_backward(&u, wt, x, dout, NULL, gw, bias ? gb : NULL, N);
     cmp_tensor(&cm, "dw (2 calls)", gw, dw2, nw, TOL_LAYER);
     if (bias)
         cmp_tensor(&cm, "db (2 calls)", gb, db2, (size_t)oc, TOL_LAYER);
 
+    onednn_conv_destroy(u.dnnl);
+    onednn_engine_destroy(u.engine);
     free(ws);
     free(o);
     free(gx);
@@ -580,7 +620,7 @@ Suite *torch_fixture_suite(void)
 {
     Suite *s = suite_create("torch_fixtures");
     TCase *tc = tcase_create("layers");
-    tcase_add_loop_test(tc, test_conv2d, 0, NCASES(conv_cases));
+    tcase_add_loop_test(tc, test_conv2d, 0, 2 * N_CONV_FIXTURES);
     tcase_add_loop_test(tc, test_linear, 0, NCASES(linear_cases));
     tcase_add_loop_test(tc, test_batchnorm, 0, NCASES(bn_cases));
     tcase_add_loop_test(tc, test_groupnorm, 0, NCASES(gn_cases));

@@ -122,15 +122,16 @@ static const float *columns(const Conv2d *c, const float *in_n, float *ws)
     return ws;
 }
 
-static void add_bias(const Conv2d *c, const float *b, float *out_n)
+void conv2d_add_bias(const Conv2d *c, const float *b, float *out, int N)
 {
     const int P = out_positions(c);
-#pragma omp parallel for schedule(static)
-    for (int oc = 0; oc < c->out_c; oc++) {
-        float *dst = out_n + (size_t)oc * P;
-        for (int p = 0; p < P; p++)
-            dst[p] += b[oc];
-    }
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < N; n++)
+        for (int oc = 0; oc < c->out_c; oc++) {
+            float *dst = out + ((size_t)n * c->out_c + oc) * P;
+            for (int p = 0; p < P; p++)
+                dst[p] += b[oc];
+        }
 }
 
 void conv2d_forward(const Conv2d *c, const float *w, const float *b,
@@ -145,14 +146,14 @@ void conv2d_forward(const Conv2d *c, const float *w, const float *b,
         /* out_n[out_c][P] = W[out_c][K] · col[K][P] */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->out_c, P, K,
                     1.0f, w, K, col, P, 0.0f, out_n, P);
-        if (b)
-            add_bias(c, b, out_n);
     }
+    if (b)
+        conv2d_add_bias(c, b, out, N);
 }
 
 /* db[oc] += sum over samples and positions; double keeps large batches
  * accurate, and each channel is summed by one thread in a fixed order. */
-static void bias_grad(const Conv2d *c, const float *dout, float *db, int N)
+void conv2d_bias_grad(const Conv2d *c, const float *dout, float *db, int N)
 {
     const int P = out_positions(c);
     const size_t out_sz = (size_t)c->out_c * P;
@@ -201,5 +202,5 @@ void conv2d_backward(const Conv2d *c, const float *w, const float *in,
             input_grad(c, w, dout_n, din + n * in_sz, ws);
     }
     if (db)
-        bias_grad(c, dout, db, N);
+        conv2d_bias_grad(c, dout, db, N);
 }

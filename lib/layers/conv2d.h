@@ -26,5 +26,9 @@ void conv2d_forward(const Conv2d *c, const float *w, const float *b,
 void conv2d_backward(const Conv2d *c, const float *w, const float *in,
                      const float *dout, float *din, float *dw, float *db,
                      int N, float *ws);
+/* Bias helpers shared with the oneDNN backend: out += b per channel;
+ * db += sum of dout over samples and positions. */
+void conv2d_add_bias(const Conv2d *c, const float *b, float *out, int N);
+void conv2d_bias_grad(const Conv2d *c, const float *dout, float *db, int N);
 
 #endif

@@ -1,6 +1,7 @@
 #include "model.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,23 @@ const char *op_kind_name(OpKind k)
 {
     static const char *names[] = {"conv", "linear", "bn", "gn", "relu", "maxpool", "avgpool", "add", "shortcut"};
     return names[k];
+}
+
+long op_macs(const Op *op)
+{
+    if (op->kind == OP_CONV)
+        return conv2d_macs(&op->u.conv);
+    if (op->kind == OP_LINEAR)
+        return (long)op->u.lin.in_f * op->u.lin.out_f;
+    return 0;
+}
+
+long model_macs(const Model *m)
+{
+    long macs = 0;
+    for (int i = 0; i < m->n_ops; i++)
+        macs += op_macs(&m->ops[i]);
+    return macs;
 }
 
 static int grow(void **arr, int *cap, int need, size_t elem)
@@ -279,11 +297,64 @@ int model_finish(Model *m, int output, int max_batch, Rng *init_rng, BnError *er
         return err->code;
     carve_activations(m);
     init_params(m, init_rng);
+    ConvBackend b;
+    if (conv_backend_default(&b, err) != BN_OK)
+        return err->code;
+    return model_set_conv_backend(m, b, err);
+}
+
+int conv_backend_default(ConvBackend *b, BnError *err)
+{
+    const char *env = getenv("BNSHIFT_CONV");
+    *b = onednn_available() ? CONV_ONEDNN : CONV_IM2COL;
+    if (!env || !*env)
+        return BN_OK;
+    if (!strcmp(env, "im2col"))
+        *b = CONV_IM2COL;
+    else if (!strcmp(env, "onednn") && onednn_available())
+        *b = CONV_ONEDNN;
+    else if (!strcmp(env, "onednn"))
+        return bn_fail(err, BN_ERR_USER, "BNSHIFT_CONV=onednn: this build has no oneDNN backend (build with make BACKEND=onednn)");
+    else
+        return bn_fail(err, BN_ERR_USER, "BNSHIFT_CONV='%s': expected im2col or onednn", env);
+    return BN_OK;
+}
+
+const char *conv_backend_name(ConvBackend b) { return b == CONV_ONEDNN ? "onednn" : "im2col+openblas"; }
+
+static void release_onednn(Model *m)
+{
+    for (int i = 0; i < m->n_ops; i++) {
+        onednn_conv_destroy(m->ops[i].dnnl);
+        m->ops[i].dnnl = NULL;
+    }
+    onednn_engine_destroy(m->dnnl);
+    m->dnnl = NULL;
+}
+
+int model_set_conv_backend(Model *m, ConvBackend b, BnError *err)
+{
+    release_onednn(m);
+    m->conv_backend = CONV_IM2COL;
+    if (b == CONV_IM2COL)
+        return BN_OK;
+    if (!onednn_available())
+        return bn_fail(err, BN_ERR_USER, "the oneDNN convolution backend is not built in (make BACKEND=onednn)");
+    m->dnnl = onednn_engine_create();
+    if (!m->dnnl)
+        return bn_fail(err, BN_ERR_RUNTIME, "oneDNN: cannot create a CPU engine");
+    for (int i = 0; i < m->n_ops; i++)
+        if (m->ops[i].kind == OP_CONV && !(m->ops[i].dnnl = onednn_conv_create(&m->ops[i].u.conv))) {
+            release_onednn(m);
+            return bn_fail(err, BN_ERR_RUNTIME, "out of memory");
+        }
+    m->conv_backend = CONV_ONEDNN;
     return BN_OK;
 }
 
 void model_free(Model *m)
 {
+    release_onednn(m);
     free(m->ops);
     free(m->tensors);
     bn_free(m->params);
@@ -305,7 +376,10 @@ static void op_forward(Model *m, const Op *op, int N, int train)
     const float *w = param(m, op->w_off), *b = param(m, op->b_off);
     switch (op->kind) {
     case OP_CONV:
-        conv2d_forward(&op->u.conv, w, b, ti->data, to->data, N, m->ws);
+        /* A oneDNN failure (rare: an unsupported shape) falls back to the
+         * reference path for that call. */
+        if (!op->dnnl || !onednn_conv_forward(m->dnnl, op->dnnl, w, b, ti->data, to->data, N))
+            conv2d_forward(&op->u.conv, w, b, ti->data, to->data, N, m->ws);
         break;
     case OP_LINEAR:
         linear_forward(&op->u.lin, w, b, ti->data, to->data, N);
@@ -343,8 +417,12 @@ static void op_forward(Model *m, const Op *op, int N, int train)
 void model_forward_until(Model *m, const float *x, int N, int train, int stop)
 {
     memcpy(m->tensors[0].data, x, sizeof(float) * tensor_numel(&m->tensors[0]) * N);
-    for (int i = 0; i < stop && i < m->n_ops; i++)
+    for (int i = 0; i < stop && i < m->n_ops; i++) {
+        double t0 = m->op_seconds ? omp_get_wtime() : 0;
         op_forward(m, &m->ops[i], N, train);
+        if (m->op_seconds)
+            m->op_seconds[i] += omp_get_wtime() - t0;
+    }
 }
 
 void model_forward(Model *m, const float *x, int N, int train)
@@ -387,7 +465,8 @@ static void op_backward(Model *m, const Op *op, int N, int train, unsigned char 
     size_t n_in = tensor_numel(ti) * N;
     switch (op->kind) {
     case OP_CONV:
-        conv2d_backward(&op->u.conv, w, ti->data, to->grad, din, gw, gb, N, m->ws);
+        if (!op->dnnl || !onednn_conv_backward(m->dnnl, op->dnnl, w, ti->data, to->grad, din, gw, gb, N))
+            conv2d_backward(&op->u.conv, w, ti->data, to->grad, din, gw, gb, N, m->ws);
         break;
     case OP_LINEAR:
         linear_backward(&op->u.lin, w, ti->data, to->grad, din, gw, gb, N);
@@ -442,8 +521,12 @@ static void op_backward(Model *m, const Op *op, int N, int train, unsigned char 
 void model_backward(Model *m, int N, int train)
 {
     memset(m->grad_written, 0, (size_t)m->n_tensors);
-    for (int i = m->n_ops - 1; i >= 0; i--)
+    for (int i = m->n_ops - 1; i >= 0; i--) {
+        double t0 = m->op_seconds ? omp_get_wtime() : 0;
         op_backward(m, &m->ops[i], N, train, m->grad_written);
+        if (m->op_seconds)
+            m->op_seconds[i] += omp_get_wtime() - t0;
+    }
 }
 
 static int all_finite(const float *x, size_t n)

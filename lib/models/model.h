@@ -13,6 +13,7 @@
 #include "core/rng.h"
 #include "layers/batchnorm.h"
 #include "layers/conv2d.h"
+#include "layers/conv2d_onednn.h"
 #include "layers/groupnorm.h"
 #include "layers/linear.h"
 #include "layers/pool.h"
@@ -29,6 +30,10 @@ typedef enum {
     OP_ADD,
     OP_SHORTCUT /* parameter-free option-A shortcut */
 } OpKind;
+
+/* How convolutions run: im2col + OpenBLAS (the reference every test
+ * compares against) or oneDNN (faster; only in `make BACKEND=onednn`). */
+typedef enum { CONV_IM2COL, CONV_ONEDNN } ConvBackend;
 
 typedef struct {
     OpKind kind;
@@ -48,6 +53,7 @@ typedef struct {
         PadShortcut sc;
     } u;
     float *save_mean, *save_invstd; /* norm statistics kept for backward */
+    OneDnnConv *dnnl;                /* conv under CONV_ONEDNN */
 } Op;
 
 typedef struct {
@@ -71,6 +77,9 @@ typedef struct {
     size_t n_stats;
 
     int max_batch;
+    ConvBackend conv_backend;
+    OneDnnEngine *dnnl;
+    double *op_seconds; /* if set (by `bench`): time per op, forward + backward */
     float *ws, *scratch; /* conv workspace; gradient scratch for forks */
     unsigned char *grad_written; /* per tensor, during backward */
     Arena arena;
@@ -98,8 +107,19 @@ int model_shortcut(Model *m, int in, int out_c, int stride);
 int model_finish(Model *m, int output, int max_batch, Rng *init_rng, BnError *err);
 void model_free(Model *m);
 
+/* The backend model_finish picks: $BNSHIFT_CONV ("im2col" or "onednn") if
+ * set, else oneDNN when built in. Fails (BN_ERR_USER) on a value it does
+ * not know or a backend this build lacks. */
+int conv_backend_default(ConvBackend *b, BnError *err);
+const char *conv_backend_name(ConvBackend b); /* "im2col+openblas", "onednn" */
+/* Switches every convolution to backend b (results change only by float
+ * reassociation). */
+int model_set_conv_backend(Model *m, ConvBackend b, BnError *err);
+
 size_t tensor_numel(const Tensor *t); /* per sample */
 const char *op_kind_name(OpKind k);   /* "conv", "bn", ... */
+long op_macs(const Op *op);           /* multiply-accumulates per image */
+long model_macs(const Model *m);      /* of one forward pass, per image */
 
 /* Forward pass on N samples of x (copied into tensor 0). train selects BN's
  * batch statistics (and running-stat update) or running statistics. */

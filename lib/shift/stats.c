@@ -61,12 +61,14 @@ void shift_stats_accumulate_layer(ShiftStats *s, const Model *m, int l, int N)
         double sum = 0, ss = 0;
         for (int n = 0; n < N; n++) {
             const float *p = x + ((size_t)n * C + c) * S;
+#pragma omp simd reduction(+ : sum) /* partial sums, not one serial chain */
             for (int i = 0; i < S; i++)
                 sum += p[i];
         }
         double bm = sum / nb;
         for (int n = 0; n < N; n++) {
             const float *p = x + ((size_t)n * C + c) * S;
+#pragma omp simd reduction(+ : ss)
             for (int i = 0; i < S; i++) {
                 double d = p[i] - bm;
                 ss += d * d;

@@ -1,0 +1,460 @@
+#include "conv2d_onednn.h"
+
+#ifndef BN_HAVE_ONEDNN
+
+int onednn_available(void) { return 0; }
+const char *onednn_version(void) { return ""; }
+OneDnnEngine *onednn_engine_create(void) { return NULL; }
+void onednn_engine_destroy(OneDnnEngine *e) { (void)e; }
+OneDnnConv *onednn_conv_create(const Conv2d *c) { (void)c; return NULL; }
+void onednn_conv_destroy(OneDnnConv *oc) { (void)oc; }
+int onednn_conv_forward(OneDnnEngine *e, OneDnnConv *oc, const float *w, const float *b,
+                        const float *in, float *out, int N)
+{
+    (void)e, (void)oc, (void)w, (void)b, (void)in, (void)out, (void)N;
+    return 0;
+}
+int onednn_conv_backward(OneDnnEngine *e, OneDnnConv *oc, const float *w, const float *in,
+                         const float *dout, float *din, float *dw, float *db, int N)
+{
+    (void)e, (void)oc, (void)w, (void)in, (void)dout, (void)din, (void)dw, (void)db, (void)N;
+    return 0;
+}
+const char *onednn_conv_impl(const OneDnnConv *oc) { (void)oc; return ""; }
+
+#else
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <oneapi/dnnl/dnnl.h>
+
+#define CHECK(call)                      \
+    do {                                 \
+        if ((call) != dnnl_success)      \
+            goto fail;                   \
+    } while (0)
+
+/* Scratch shared by all layers (convolutions run one at a time): the
+ * blocked copies of a layer's input-side and output-side tensors. */
+enum { SCR_IN, SCR_OUT, SCR_OUT2, N_SCRATCH };
+
+struct OneDnnEngine {
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+    void *scratch[N_SCRATCH];
+    size_t scratch_bytes[N_SCRATCH];
+};
+
+/* One tensor argument of a primitive: our plain buffer (user) and the
+ * layout the primitive wants (prim); `reorder` converts user -> prim for
+ * inputs and prim -> user for outputs, NULL when the layouts agree. */
+typedef struct {
+    dnnl_memory_t user, prim;
+    dnnl_primitive_t reorder;
+    int scratch;     /* which shared buffer holds prim, or -1: owned */
+    size_t bytes;    /* size of prim */
+} Port;
+
+/* Everything one layer needs at one batch size. */
+typedef struct {
+    int N;
+    dnnl_primitive_desc_t fwd_pd;
+    dnnl_primitive_t fwd;
+    Port f_src, f_w, f_dst;
+    int have_bwd;
+    dnnl_primitive_t bwd_data, bwd_weights;
+    Port d_ddst, d_w, d_dsrc;
+    Port w_src, w_ddst;
+    int w_ddst_reuses_d; /* bwd-weights reads the diff_dst bwd-data reordered */
+    dnnl_memory_t dw_prim, dw_user;
+    dnnl_primitive_t dw_accumulate; /* reorder with a sum post-op: dw += */
+    unsigned long last_use;
+} Plan;
+
+enum { N_PLANS = 3 }; /* training batch, eval batch, a last partial batch */
+
+struct OneDnnConv {
+    Conv2d c;
+    Plan plans[N_PLANS];
+    unsigned long clock;
+    char impl[64];
+};
+
+int onednn_available(void) { return 1; }
+
+const char *onednn_version(void)
+{
+    static char buf[32];
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(buf, sizeof buf, "%d.%d.%d", v->major, v->minor, v->patch);
+    return buf;
+}
+
+OneDnnEngine *onednn_engine_create(void)
+{
+    OneDnnEngine *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    if (dnnl_engine_create(&e->engine, dnnl_cpu, 0) != dnnl_success) {
+        free(e);
+        return NULL;
+    }
+    if (dnnl_stream_create(&e->stream, e->engine, dnnl_stream_default_flags) != dnnl_success) {
+        dnnl_engine_destroy(e->engine);
+        free(e);
+        return NULL;
+    }
+    return e;
+}
+
+void onednn_engine_destroy(OneDnnEngine *e)
+{
+    if (!e)
+        return;
+    for (int i = 0; i < N_SCRATCH; i++)
+        free(e->scratch[i]);
+    dnnl_stream_destroy(e->stream);
+    dnnl_engine_destroy(e->engine);
+    free(e);
+}
+
+/* Grows shared buffer i to at least `bytes` (only while making plans). */
+static int reserve_scratch(OneDnnEngine *e, int i, size_t bytes)
+{
+    if (bytes <= e->scratch_bytes[i])
+        return 1;
+    void *p = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!p)
+        return 0;
+    free(e->scratch[i]);
+    e->scratch[i] = p;
+    e->scratch_bytes[i] = bytes;
+    return 1;
+}
+
+static void port_free(Port *p)
+{
+    if (p->reorder)
+        dnnl_primitive_destroy(p->reorder);
+    if (p->prim && p->prim != p->user)
+        dnnl_memory_destroy(p->prim);
+    if (p->user)
+        dnnl_memory_destroy(p->user);
+    memset(p, 0, sizeof *p);
+}
+
+static void plan_free(Plan *pl)
+{
+    if (pl->fwd)
+        dnnl_primitive_destroy(pl->fwd);
+    if (pl->fwd_pd)
+        dnnl_primitive_desc_destroy(pl->fwd_pd);
+    if (pl->bwd_data)
+        dnnl_primitive_destroy(pl->bwd_data);
+    if (pl->bwd_weights)
+        dnnl_primitive_destroy(pl->bwd_weights);
+    if (pl->dw_accumulate)
+        dnnl_primitive_destroy(pl->dw_accumulate);
+    if (pl->dw_prim)
+        dnnl_memory_destroy(pl->dw_prim);
+    if (pl->dw_user)
+        dnnl_memory_destroy(pl->dw_user);
+    Port *ports[] = {&pl->f_src, &pl->f_w, &pl->f_dst, &pl->d_ddst, &pl->d_w,
+                     &pl->d_dsrc, &pl->w_src, &pl->w_ddst};
+    for (size_t i = 0; i < sizeof ports / sizeof *ports; i++)
+        port_free(ports[i]);
+    memset(pl, 0, sizeof *pl);
+}
+
+OneDnnConv *onednn_conv_create(const Conv2d *c)
+{
+    OneDnnConv *oc = calloc(1, sizeof *oc);
+    if (oc)
+        oc->c = *c;
+    return oc;
+}
+
+void onednn_conv_destroy(OneDnnConv *oc)
+{
+    if (!oc)
+        return;
+    for (int i = 0; i < N_PLANS; i++)
+        plan_free(&oc->plans[i]);
+    free(oc);
+}
+
+const char *onednn_conv_impl(const OneDnnConv *oc) { return oc ? oc->impl : ""; }
+
+/* Plain-layout descriptors of the layer's tensors at batch N. */
+static void plain_mds(const Conv2d *c, int N, dnnl_memory_desc_t *src, dnnl_memory_desc_t *w,
+                      dnnl_memory_desc_t *dst, dnnl_format_tag_t tag)
+{
+    dnnl_dims_t sd = {N, c->in_c, c->in_h, c->in_w};
+    dnnl_dims_t wd = {c->out_c, c->in_c, c->k, c->k};
+    dnnl_dims_t dd = {N, c->out_c, c->out_h, c->out_w};
+    dnnl_memory_desc_init_by_tag(src, 4, sd, dnnl_f32, tag);
+    dnnl_memory_desc_init_by_tag(w, 4, wd, dnnl_f32, tag == dnnl_nchw ? dnnl_oihw : tag);
+    dnnl_memory_desc_init_by_tag(dst, 4, dd, dnnl_f32, tag);
+}
+
+/* Sets up port p between the plain layout `user_md` and the primitive's
+ * layout `prim_md`; `input` says which way the reorder goes. The prim
+ * buffer is shared scratch `scratch` (>= 0) or owned (-1). */
+static int port_init(OneDnnEngine *e, Port *p, const dnnl_memory_desc_t *user_md,
+                     const dnnl_memory_desc_t *prim_md, int input, int scratch)
+{
+    p->scratch = -1;
+    if (dnnl_memory_create(&p->user, user_md, e->engine, DNNL_MEMORY_NONE) != dnnl_success)
+        return 0;
+    if (dnnl_memory_desc_equal(user_md, prim_md)) {
+        p->prim = p->user;
+        return 1;
+    }
+    p->bytes = dnnl_memory_desc_get_size(prim_md);
+    if (scratch >= 0) {
+        if (!reserve_scratch(e, scratch, p->bytes) ||
+            dnnl_memory_create(&p->prim, prim_md, e->engine, DNNL_MEMORY_NONE) != dnnl_success)
+            return 0;
+        p->scratch = scratch;
+    } else if (dnnl_memory_create(&p->prim, prim_md, e->engine, DNNL_MEMORY_ALLOCATE) != dnnl_success) {
+        return 0;
+    }
+    dnnl_primitive_desc_t rpd;
+    const dnnl_memory_desc_t *from = input ? user_md : prim_md, *to = input ? prim_md : user_md;
+    if (dnnl_reorder_primitive_desc_create(&rpd, from, e->engine, to, e->engine, NULL) != dnnl_success)
+        return 0;
+    dnnl_status_t st = dnnl_primitive_create(&p->reorder, rpd);
+    dnnl_primitive_desc_destroy(rpd);
+    return st == dnnl_success;
+}
+
+static const dnnl_memory_desc_t *query(const_dnnl_primitive_desc_t pd, dnnl_query_t what)
+{
+    return dnnl_primitive_desc_query_md(pd, what, 0);
+}
+
+static void conv_geometry(const Conv2d *c, dnnl_dims_t strides, dnnl_dims_t pad_l, dnnl_dims_t pad_r)
+{
+    strides[0] = strides[1] = c->stride;
+    pad_l[0] = pad_l[1] = c->pad;
+    /* Right padding so that the output size comes out as ours. */
+    pad_r[0] = (c->out_h - 1) * c->stride + c->k - c->in_h - c->pad;
+    pad_r[1] = (c->out_w - 1) * c->stride + c->k - c->in_w - c->pad;
+}
+
+static int plan_forward(OneDnnEngine *e, OneDnnConv *oc, Plan *pl, int N)
+{
+    const Conv2d *c = &oc->c;
+    dnnl_memory_desc_t src, w, dst, src_any, w_any, dst_any;
+    plain_mds(c, N, &src, &w, &dst, dnnl_nchw);
+    plain_mds(c, N, &src_any, &w_any, &dst_any, dnnl_format_tag_any);
+    dnnl_dims_t strides = {0}, pad_l = {0}, pad_r = {0};
+    conv_geometry(c, strides, pad_l, pad_r);
+    dnnl_convolution_desc_t cd;
+    CHECK(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct,
+                                             &src_any, &w_any, NULL, &dst_any, strides, pad_l, pad_r));
+    CHECK(dnnl_primitive_desc_create(&pl->fwd_pd, &cd, NULL, e->engine, NULL));
+    CHECK(dnnl_primitive_create(&pl->fwd, pl->fwd_pd));
+    if (!port_init(e, &pl->f_src, &src, query(pl->fwd_pd, dnnl_query_src_md), 1, SCR_IN) ||
+        !port_init(e, &pl->f_w, &w, query(pl->fwd_pd, dnnl_query_weights_md), 1, -1) ||
+        !port_init(e, &pl->f_dst, &dst, query(pl->fwd_pd, dnnl_query_dst_md), 0, SCR_OUT))
+        return 0;
+    const char *impl = NULL;
+    if (dnnl_primitive_desc_query(pl->fwd_pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl)
+        snprintf(oc->impl, sizeof oc->impl, "%s", impl);
+    pl->N = N;
+    return 1;
+fail:
+    return 0;
+}
+
+/* dw += dw_prim, converting the layout on the way (a reorder whose sum
+ * post-op adds to what dw already holds). */
+static int make_accumulate(OneDnnEngine *e, Plan *pl, const dnnl_memory_desc_t *prim_md,
+                           const dnnl_memory_desc_t *user_md)
+{
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_primitive_desc_t rpd = NULL;
+    int ok = 0;
+    CHECK(dnnl_memory_create(&pl->dw_prim, prim_md, e->engine, DNNL_MEMORY_ALLOCATE));
+    CHECK(dnnl_memory_create(&pl->dw_user, user_md, e->engine, DNNL_MEMORY_NONE));
+    CHECK(dnnl_primitive_attr_create(&attr));
+    CHECK(dnnl_post_ops_create(&po));
+    CHECK(dnnl_post_ops_append_sum(po, 1.0f));
+    CHECK(dnnl_primitive_attr_set_post_ops(attr, po));
+    CHECK(dnnl_reorder_primitive_desc_create(&rpd, prim_md, e->engine, user_md, e->engine, attr));
+    CHECK(dnnl_primitive_create(&pl->dw_accumulate, rpd));
+    ok = 1;
+fail:
+    if (rpd)
+        dnnl_primitive_desc_destroy(rpd);
+    if (po)
+        dnnl_post_ops_destroy(po);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return ok;
+}
+
+static int plan_backward(OneDnnEngine *e, OneDnnConv *oc, Plan *pl)
+{
+    const Conv2d *c = &oc->c;
+    const int N = pl->N;
+    dnnl_memory_desc_t src, w, dst, src_any, w_any, dst_any;
+    plain_mds(c, N, &src, &w, &dst, dnnl_nchw);
+    plain_mds(c, N, &src_any, &w_any, &dst_any, dnnl_format_tag_any);
+    dnnl_dims_t strides = {0}, pad_l = {0}, pad_r = {0};
+    conv_geometry(c, strides, pad_l, pad_r);
+    dnnl_convolution_desc_t dd, wd;
+    dnnl_primitive_desc_t dpd = NULL, wpd = NULL;
+    int ok = 0;
+    CHECK(dnnl_convolution_backward_data_desc_init(&dd, dnnl_convolution_direct, &src_any, &w_any,
+                                                   &dst_any, strides, pad_l, pad_r));
+    CHECK(dnnl_primitive_desc_create(&dpd, &dd, NULL, e->engine, pl->fwd_pd));
+    CHECK(dnnl_primitive_create(&pl->bwd_data, dpd));
+    CHECK(dnnl_convolution_backward_weights_desc_init(&wd, dnnl_convolution_direct, &src_any, &w_any,
+                                                      NULL, &dst_any, strides, pad_l, pad_r));
+    CHECK(dnnl_primitive_desc_create(&wpd, &wd, NULL, e->engine, pl->fwd_pd));
+    CHECK(dnnl_primitive_create(&pl->bwd_weights, wpd));
+    const dnnl_memory_desc_t *d_ddst = query(dpd, dnnl_query_diff_dst_md);
+    const dnnl_memory_desc_t *w_ddst = query(wpd, dnnl_query_diff_dst_md);
+    if (!port_init(e, &pl->d_ddst, &dst, d_ddst, 1, SCR_OUT) ||
+        !port_init(e, &pl->d_w, &w, query(dpd, dnnl_query_weights_md), 1, -1) ||
+        !port_init(e, &pl->d_dsrc, &src, query(dpd, dnnl_query_diff_src_md), 0, SCR_IN) ||
+        !port_init(e, &pl->w_src, &src, query(wpd, dnnl_query_src_md), 1, SCR_IN) ||
+        !port_init(e, &pl->w_ddst, &dst, w_ddst, 1, SCR_OUT2) ||
+        !make_accumulate(e, pl, query(wpd, dnnl_query_diff_weights_md), &w))
+        goto fail;
+    pl->w_ddst_reuses_d = pl->d_ddst.reorder && dnnl_memory_desc_equal(d_ddst, w_ddst);
+    pl->have_bwd = 1;
+    ok = 1;
+fail:
+    if (dpd)
+        dnnl_primitive_desc_destroy(dpd);
+    if (wpd)
+        dnnl_primitive_desc_destroy(wpd);
+    return ok;
+}
+
+/* The plan for batch N: cached, or made (replacing the least recently
+ * used one). NULL if oneDNN cannot make it. */
+static Plan *get_plan(OneDnnEngine *e, OneDnnConv *oc, int N)
+{
+    Plan *victim = &oc->plans[0];
+    for (int i = 0; i < N_PLANS; i++) {
+        Plan *pl = &oc->plans[i];
+        if (pl->N == N) {
+            pl->last_use = ++oc->clock;
+            return pl;
+        }
+        if (pl->last_use < victim->last_use)
+            victim = pl;
+    }
+    plan_free(victim);
+    if (!plan_forward(e, oc, victim, N)) {
+        plan_free(victim);
+        return NULL;
+    }
+    victim->last_use = ++oc->clock;
+    return victim;
+}
+
+static int exec2(OneDnnEngine *e, dnnl_primitive_t p, dnnl_memory_t from, dnnl_memory_t to)
+{
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+    return dnnl_primitive_execute(p, e->stream, 2, args) == dnnl_success;
+}
+
+/* Points the port at `data` (our plain buffer) and, for an input whose
+ * layouts differ, reorders it into the primitive's buffer. */
+static int port_in(OneDnnEngine *e, Port *p, const void *data)
+{
+    if (dnnl_memory_set_data_handle(p->user, (void *)data) != dnnl_success)
+        return 0;
+    if (!p->reorder)
+        return 1;
+    if (p->scratch >= 0 && dnnl_memory_set_data_handle(p->prim, e->scratch[p->scratch]) != dnnl_success)
+        return 0;
+    return exec2(e, p->reorder, p->user, p->prim);
+}
+
+/* Points an output port at `data`; port_out_finish copies the result there. */
+static int port_out(OneDnnEngine *e, Port *p, void *data)
+{
+    if (dnnl_memory_set_data_handle(p->user, data) != dnnl_success)
+        return 0;
+    return p->scratch < 0 || dnnl_memory_set_data_handle(p->prim, e->scratch[p->scratch]) == dnnl_success;
+}
+
+static int port_out_finish(OneDnnEngine *e, Port *p)
+{
+    return !p->reorder || exec2(e, p->reorder, p->prim, p->user);
+}
+
+int onednn_conv_forward(OneDnnEngine *e, OneDnnConv *oc, const float *w, const float *b,
+                        const float *in, float *out, int N)
+{
+    if (!e || !oc)
+        return 0;
+    Plan *pl = get_plan(e, oc, N);
+    if (!pl || !port_in(e, &pl->f_src, in) || !port_in(e, &pl->f_w, w) || !port_out(e, &pl->f_dst, out))
+        return 0;
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, pl->f_src.prim},
+                               {DNNL_ARG_WEIGHTS, pl->f_w.prim},
+                               {DNNL_ARG_DST, pl->f_dst.prim}};
+    if (dnnl_primitive_execute(pl->fwd, e->stream, 3, args) != dnnl_success ||
+        !port_out_finish(e, &pl->f_dst))
+        return 0;
+    if (b)
+        conv2d_add_bias(&oc->c, b, out, N);
+    return 1;
+}
+
+int onednn_conv_backward(OneDnnEngine *e, OneDnnConv *oc, const float *w, const float *in,
+                         const float *dout, float *din, float *dw, float *db, int N)
+{
+    if (!e || !oc)
+        return 0;
+    Plan *pl = get_plan(e, oc, N);
+    if (!pl || (!pl->have_bwd && !plan_backward(e, oc, pl)))
+        return 0;
+    if (din || pl->w_ddst_reuses_d) {
+        if (!port_in(e, &pl->d_ddst, dout))
+            return 0;
+    }
+    if (din) {
+        if (!port_in(e, &pl->d_w, w) || !port_out(e, &pl->d_dsrc, din))
+            return 0;
+        dnnl_exec_arg_t args[3] = {{DNNL_ARG_DIFF_DST, pl->d_ddst.prim},
+                                   {DNNL_ARG_WEIGHTS, pl->d_w.prim},
+                                   {DNNL_ARG_DIFF_SRC, pl->d_dsrc.prim}};
+        if (dnnl_primitive_execute(pl->bwd_data, e->stream, 3, args) != dnnl_success ||
+            !port_out_finish(e, &pl->d_dsrc))
+            return 0;
+    }
+    if (dw) {
+        /* The input's blocked copy goes into the scratch the diff_src used. */
+        if (!port_in(e, &pl->w_src, in))
+            return 0;
+        dnnl_memory_t ddst = pl->d_ddst.prim;
+        if (!pl->w_ddst_reuses_d) {
+            if (!port_in(e, &pl->w_ddst, dout))
+                return 0;
+            ddst = pl->w_ddst.prim;
+        }
+        dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, pl->w_src.prim},
+                                   {DNNL_ARG_DIFF_DST, ddst},
+                                   {DNNL_ARG_DIFF_WEIGHTS, pl->dw_prim}};
+        if (dnnl_primitive_execute(pl->bwd_weights, e->stream, 3, args) != dnnl_success ||
+            dnnl_memory_set_data_handle(pl->dw_user, dw) != dnnl_success ||
+            !exec2(e, pl->dw_accumulate, pl->dw_prim, pl->dw_user))
+            return 0;
+    }
+    if (db)
+        conv2d_bias_grad(&oc->c, dout, db, N);
+    return 1;
+}
+
+#endif

@@ -1,0 +1,37 @@
+/* 2-D convolution through oneDNN (libdnnl, C API): the fast backend. Same
+ * semantics and tensor layouts as conv2d.h (NCHW activations, OIHW weights,
+ * din overwritten, dw/db accumulated); oneDNN works in its own blocked
+ * layouts internally and the reorders to and from NCHW happen here.
+ * Primitives are made lazily for each batch size a layer meets (a few are
+ * cached), so steady-state steps allocate nothing.
+ *
+ * Built only with `make BACKEND=onednn` (BN_HAVE_ONEDNN); otherwise
+ * onednn_available() is 0 and the functions do nothing. Any oneDNN failure
+ * makes a call return 0 and the caller falls back to the reference path. */
+#ifndef BN_CONV2D_ONEDNN_H
+#define BN_CONV2D_ONEDNN_H
+
+#include "conv2d.h"
+
+typedef struct OneDnnEngine OneDnnEngine; /* engine, stream, shared scratch */
+typedef struct OneDnnConv OneDnnConv;     /* one layer's primitives */
+
+int onednn_available(void);
+/* oneDNN's version, e.g. "2.6.3", or "" when not built in. */
+const char *onednn_version(void);
+
+OneDnnEngine *onednn_engine_create(void);
+void onednn_engine_destroy(OneDnnEngine *e);
+OneDnnConv *onednn_conv_create(const Conv2d *c);
+void onednn_conv_destroy(OneDnnConv *oc);
+
+/* Return 1 on success, 0 if oneDNN failed (nothing useful was written). */
+int onednn_conv_forward(OneDnnEngine *e, OneDnnConv *oc, const float *w, const float *b,
+                        const float *in, float *out, int N);
+int onednn_conv_backward(OneDnnEngine *e, OneDnnConv *oc, const float *w, const float *in,
+                         const float *dout, float *din, float *dw, float *db, int N);
+/* The implementation oneDNN chose for the forward pass at batch N, e.g.
+ * "jit:avx512_core" (for benchmarks); "" if none is made yet. */
+const char *onednn_conv_impl(const OneDnnConv *oc);
+
+#endif

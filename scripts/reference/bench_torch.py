@@ -1,0 +1,105 @@
+#!/usr/bin/python3
+"""The PyTorch side of scripts/bench_vs_pytorch.sh: the same ResNet-20 as
+`bnshift bench` (3x3 convs without bias, projection shortcuts 1x1 conv + norm,
+global average pool, linear), timed the same way: warm-up steps, then K
+training steps (forward, loss, backward, SGD with momentum) on one fixed
+batch, and an inference pass over 1024 images in batches of B.
+Run with Debian's interpreter: /usr/bin/python3 (python3-torch)."""
+import argparse
+import resource
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def norm(kind, c, groups):
+    if kind == "gn":
+        return nn.GroupNorm(min(groups, c), c)
+    return nn.BatchNorm2d(c)
+
+
+class Block(nn.Module):
+    def __init__(self, cin, cout, stride, kind, groups):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = norm(kind, cout, groups)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = norm(kind, cout, groups)
+        self.shortcut = None
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), norm(kind, cout, groups))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + (self.shortcut(x) if self.shortcut is not None else x))
+
+
+class ResNet(nn.Module):
+    def __init__(self, depth, width, in_c, classes, kind, groups):
+        super().__init__()
+        n = (depth - 2) // 6
+        self.conv = nn.Conv2d(in_c, width, 3, 1, 1, bias=False)
+        self.bn = norm(kind, width, groups)
+        layers, cin = [], width
+        for stage in range(3):
+            cout = width << stage
+            for b in range(n):
+                layers.append(Block(cin, cout, 2 if stage > 0 and b == 0 else 1, kind, groups))
+                cin = cout
+        self.blocks = nn.Sequential(*layers)
+        self.fc = nn.Linear(cin, classes)
+
+    def forward(self, x):
+        x = self.blocks(F.relu(self.bn(self.conv(x))))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--norm", default="bn", choices=["bn", "gn"])
+    p.add_argument("--groups", type=int, default=32)
+    p.add_argument("--size", type=int, default=32)
+    p.add_argument("--channels", type=int, default=3)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(1)
+    model = ResNet(20, 16, a.channels, 10, a.norm, a.groups)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+    x = torch.randn(a.batch, a.channels, a.size, a.size)
+    y = torch.randint(0, 10, (a.batch,))
+
+    def step():
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    model.train()
+    for _ in range(3):
+        step()
+    t0 = time.perf_counter()
+    for _ in range(a.steps):
+        step()
+    t = (time.perf_counter() - t0) / a.steps
+    print(f"torch train step: {t * 1e3:.1f} ms, {a.batch / t:.1f} images/s")
+
+    model.eval()
+    xs = torch.randn(1024, a.channels, a.size, a.size)
+    with torch.no_grad():
+        for warm in (True, False):
+            t0 = time.perf_counter()
+            for i in range(0, 1024, a.batch):
+                model(xs[i:i + a.batch])
+            t = time.perf_counter() - t0
+    print(f"torch inference: {1024 / t:.1f} images/s")
+    print(f"torch peak resident memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MiB")
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, mkldnn {torch.backends.mkldnn.is_available()}")
+
+
+if __name__ == "__main__":
+    main()
