@@ -48,7 +48,7 @@ DEPS := build-essential pkg-config libopenblas-openmp-dev libcjson-dev libpng-de
         zlib1g-dev check gnuplot-nox dataset-fashion-mnist cppcheck libdnnl-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps test test-scripts lint sanitize native demo fixtures clean
+.PHONY: all deps test test-scripts bench lint sanitize native demo fixtures clean
 all: bnshift
 
 # Copy-then-rename: works while an experiment is running the old binary.
@@ -82,6 +82,12 @@ test: $(BUILD)/run_tests bnshift test-scripts
 
 test-scripts: bnshift
 	scripts/smoke_drivers.sh
+
+# Timing only, never part of `make test`: bnshift's own step benchmark, then
+# the side-by-side against PyTorch (installs python3-torch if missing).
+bench: bnshift
+	./bnshift bench
+	scripts/bench_vs_pytorch.sh
 
 lint:
 	$(MAKE) --no-print-directory BUILD=build/lint EXTRA_CFLAGS=-Werror build/lint/bnshift build/lint/run_tests

@@ -221,17 +221,48 @@ static void assign_param_offsets(Model *m)
 
 /* Carves every per-batch buffer out of the arena (or measures, when the
  * arena has no base yet). */
+/* A ReLU may overwrite its input when nothing else reads that tensor and
+ * the op that made it does not need its own output for backward (only ReLU
+ * does). Its gradient then aliases the input's gradient too (relu_backward
+ * works element by element in place). Saves one activation and one
+ * gradient buffer per ReLU. */
+static int relu_in_place(const Model *m, const Op *op, const Op *producer)
+{
+    return op->kind == OP_RELU && op->in != 0 && producer && producer->kind != OP_RELU &&
+           m->tensors[op->in].consumers == 1;
+}
+
 static void carve_activations(Model *m)
 {
     size_t ws = 0, biggest = 0;
+    /* alias[t]: the tensor whose buffers t shares, or -1. Tensors are made
+     * in topological order, so the source is always placed first. Without
+     * memory for the table every tensor simply gets its own buffers. */
+    int *alias = malloc(sizeof(int) * (size_t)m->n_tensors);
+    for (int i = 0; alias && i < m->n_tensors; i++)
+        alias[i] = -1;
+    for (int i = 0; alias && i < m->n_ops; i++) {
+        const Op *op = &m->ops[i], *producer = NULL;
+        for (int j = i - 1; j >= 0 && !producer; j--)
+            if (m->ops[j].out == op->in)
+                producer = &m->ops[j];
+        if (relu_in_place(m, op, producer))
+            alias[op->out] = op->in;
+    }
     for (int i = 0; i < m->n_tensors; i++) {
         Tensor *t = &m->tensors[i];
         size_t n = tensor_numel(t) * (size_t)m->max_batch;
-        t->data = arena_floats(&m->arena, n);
-        t->grad = i == 0 ? NULL : arena_floats(&m->arena, n);
         if (n > biggest)
             biggest = n;
+        if (alias && alias[i] >= 0) {
+            t->data = m->tensors[alias[i]].data;
+            t->grad = m->tensors[alias[i]].grad;
+            continue;
+        }
+        t->data = arena_floats(&m->arena, n);
+        t->grad = i == 0 ? NULL : arena_floats(&m->arena, n);
     }
+    free(alias);
     for (int i = 0; i < m->n_ops; i++) {
         Op *op = &m->ops[i];
         if (op->kind == OP_CONV && conv2d_workspace(&op->u.conv) > ws)
