@@ -6,6 +6,7 @@
 # samples, 200 evaluation samples, fewer seeds) that writes its runs, tables
 # and figures under $SMOKE_DIR (a new temporary folder unless set) instead of
 # runs/ and experiments/, so `make test` keeps the scripts from rotting.
+# BNSHIFT_OUT=DIR moves full-size runs, tables and figures under DIR.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 BNSHIFT=${BNSHIFT:-./bnshift}
@@ -22,7 +23,9 @@ if [ $SMOKE = 1 ]; then
   RUNS=$SMOKE_DIR/runs EXPS=$SMOKE_DIR/experiments
   SMOKE_ARGS=(--smoke)
 else
-  RUNS=runs EXPS=experiments
+  # BNSHIFT_OUT=DIR: full-size runs, but written under DIR (e.g. to time a
+  # driver again without touching the recorded results).
+  RUNS=${BNSHIFT_OUT:+$BNSHIFT_OUT/}runs EXPS=${BNSHIFT_OUT:+$BNSHIFT_OUT/}experiments
   SMOKE_ARGS=()
 fi
 [ -x "$BNSHIFT" ] || make --no-print-directory bnshift

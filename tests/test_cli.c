@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "suites.h"
+#include "layers/conv2d_onednn.h"
 #include "test_util.h"
 
 static char workdir[64];
@@ -366,6 +367,43 @@ START_TEST(eval_recalibration_removes_the_shift)
 }
 END_TEST
 
+/* `bench` prints every figure issue 5 asks for, on both convolution
+ * backends (no timing is asserted), and rejects bad options with exit 2. */
+START_TEST(bench_prints_its_figures)
+{
+    make_workdir();
+    static const char *const backends[] = {"im2col", "onednn"};
+    static const char *const expected[] = {"images/s", "by op: conv", "GFLOP/s useful",
+                                           "of sgemm", "sgemm 1024^3:", "inference + ESM pass:",
+                                           "peak resident memory:"};
+    char cmd[1024], path[300];
+    snprintf(path, sizeof path, "%s/bench.txt", workdir);
+    for (int b = 0; b < 2; b++) {
+        if (b == 1 && !onednn_available())
+            break;
+        snprintf(cmd, sizeof cmd, "%s bench --steps 2 --batch 8 --threads 2 --backend %s "
+                 "--set model.depth=8 > %s", bnshift_bin(), backends[b], path);
+        ck_assert_int_eq(run_in(workdir, cmd, NULL), 0);
+        char *out = slurp_file(path);
+        ck_assert_ptr_nonnull(out);
+        for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++)
+            ck_assert_msg(strstr(out, expected[i]), "bench output lacks '%s':\n%s", expected[i], out);
+        ck_assert_ptr_nonnull(strstr(out, b ? "convolution: onednn" : "convolution: im2col+openblas"));
+        free(out);
+    }
+    char *err = NULL;
+    snprintf(cmd, sizeof cmd, "%s bench --steps 0", bnshift_bin());
+    ck_assert_int_eq(run_in(workdir, cmd, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "--steps expects an integer"));
+    free(err);
+    snprintf(cmd, sizeof cmd, "%s bench --backend cuda --steps 1", bnshift_bin());
+    ck_assert_int_eq(run_in(workdir, cmd, &err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "--backend expects im2col or onednn"));
+    free(err);
+    remove_workdir();
+}
+END_TEST
+
 Suite *cli_suite(void)
 {
     Suite *s = suite_create("cli");
@@ -379,6 +417,7 @@ Suite *cli_suite(void)
     tcase_add_test(tc, corrupt_idx_file_exit_2_naming_it);
     tcase_add_test(tc, eval_recalibration_removes_the_shift);
     tcase_add_test(tc, same_samples_setting_evaluates_one_subset_twice);
+    tcase_add_test(tc, bench_prints_its_figures);
     suite_add_tcase(s, tc);
     return s;
 }
