@@ -243,6 +243,80 @@ START_TEST(same_seed_same_threads_bit_identical)
 }
 END_TEST
 
+/* One training-mode forward/backward of build_net on the given backend;
+ * copies the logits and the parameter gradients out. */
+static void net_step(ConvBackend backend, float *logits, float *grads, size_t n_params)
+{
+    Model m;
+    build_net(&m, 4, 3, 1);
+    BnError err = {0};
+    ck_assert_int_eq(model_set_conv_backend(&m, backend, &err), BN_OK);
+    ck_assert_int_eq(m.conv_backend, backend);
+    Rng r;
+    rng_seed(&r, 23);
+    float x[4 * 2 * 36];
+    int y[4] = {1, 0, 2, 2};
+    fill_normal(&r, x, sizeof x / sizeof x[0], 1.0f);
+    model_forward(&m, x, 4, 1);
+    model_loss(&m, y, 4, NULL, 1);
+    model_zero_grad(&m);
+    model_backward(&m, 4, 1);
+    ck_assert_uint_eq(m.n_params, n_params);
+    memcpy(logits, m.tensors[m.output].data, sizeof(float) * 4 * 3);
+    memcpy(grads, m.grads, sizeof(float) * n_params);
+    model_free(&m);
+}
+
+/* The whole net (convs of three shapes, in-place ReLU and add, BN fused
+ * with ReLU) gives the same logits and gradients on both backends, up to
+ * float rounding. */
+START_TEST(backends_agree_on_a_whole_net)
+{
+    if (!onednn_available())
+        return;
+    Model m;
+    build_net(&m, 4, 3, 1);
+    const size_t n = m.n_params;
+    model_free(&m);
+    float la[12], lb[12], *ga = malloc(sizeof(float) * n), *gb = malloc(sizeof(float) * n);
+    net_step(CONV_IM2COL, la, ga, n);
+    net_step(CONV_ONEDNN, lb, gb, n);
+    ck_assert_msg(max_abs_diff(la, lb, 12) <= 1e-5 * fmax(1.0, max_abs(la, 12)), "logits differ");
+    ck_assert_msg(max_abs_diff(ga, gb, n) <= 1e-4 * fmax(1.0, max_abs(ga, n)), "gradients differ by %g",
+                  max_abs_diff(ga, gb, n));
+    free(ga);
+    free(gb);
+}
+END_TEST
+
+/* The memory plan: ReLU and the residual add write over their input when
+ * nothing else reads it (and BN then applies the ReLU itself); a ReLU on a
+ * tensor two ops read gets its own buffers. */
+START_TEST(in_place_ops_share_their_input_buffers)
+{
+    Model m;
+    build_net(&m, 4, 3, 1);
+    int shared = 0;
+    for (int i = 0; i < m.n_ops; i++) {
+        const Op *op = &m.ops[i];
+        const Tensor *ti = &m.tensors[op->in], *to = &m.tensors[op->out];
+        if (op->kind != OP_RELU && op->kind != OP_ADD)
+            continue;
+        if (ti->consumers == 1) {
+            ck_assert_ptr_eq(to->data, ti->data);
+            ck_assert_ptr_eq(to->grad, ti->grad);
+            shared++;
+        } else {
+            ck_assert_ptr_ne(to->data, ti->data);
+        }
+        if (op->kind == OP_RELU && op->fused)
+            ck_assert(m.ops[i - 1].kind == OP_BN && m.ops[i - 1].u.bn.relu_after);
+    }
+    ck_assert_int_eq(shared, 4); /* stem ReLU, block ReLU, the add, the ReLU after it */
+    model_free(&m);
+}
+END_TEST
+
 Suite *train_suite(void)
 {
     Suite *s = suite_create("train");
@@ -256,6 +330,8 @@ Suite *train_suite(void)
     tcase_add_test(tc, wd_norm_off_exempts_norm_and_bias);
     tcase_add_test(tc, tiny_net_learns_synthetic_task);
     tcase_add_test(tc, same_seed_same_threads_bit_identical);
+    tcase_add_test(tc, backends_agree_on_a_whole_net);
+    tcase_add_test(tc, in_place_ops_share_their_input_buffers);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -14,6 +14,7 @@ void batchnorm_init(BatchNorm *b, int C, int spatial, float eps, float momentum)
     b->spatial = spatial;
     b->eps = eps;
     b->momentum = momentum;
+    b->relu_after = 0;
 }
 
 /* Start of channel c of sample n. */
@@ -65,8 +66,14 @@ static void channel_affine(const BatchNorm *b, const float *in, float *out, int 
     const int S = b->spatial;
     for (int n = 0; n < N; n++) {
         const size_t o = plane_offset(b, n, c);
-        for (int s = 0; s < S; s++)
-            out[o + s] = (in[o + s] - mean) * scale + shift;
+        if (b->relu_after)
+            for (int s = 0; s < S; s++) {
+                const float y = (in[o + s] - mean) * scale + shift;
+                out[o + s] = y <= 0.0f ? 0.0f : y; /* as relu_forward */
+            }
+        else
+            for (int s = 0; s < S; s++)
+                out[o + s] = (in[o + s] - mean) * scale + shift;
     }
 }
 

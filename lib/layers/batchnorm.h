@@ -9,6 +9,10 @@
 typedef struct {
     int C, spatial;
     float eps, momentum;
+    /* The forward passes also apply ReLU (x <= 0 -> 0, NaN kept): set by the
+     * model when a ReLU follows in place, saving it a pass over memory. The
+     * backward is unchanged (the ReLU's own backward still runs). */
+    int relu_after;
 } BatchNorm;
 
 void batchnorm_init(BatchNorm *b, int C, int spatial, float eps, float momentum);

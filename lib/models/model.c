@@ -221,15 +221,15 @@ static void assign_param_offsets(Model *m)
 
 /* Carves every per-batch buffer out of the arena (or measures, when the
  * arena has no base yet). */
-/* A ReLU may overwrite its input when nothing else reads that tensor and
- * the op that made it does not need its own output for backward (only ReLU
- * does). Its gradient then aliases the input's gradient too (relu_backward
- * works element by element in place). Saves one activation and one
- * gradient buffer per ReLU. */
-static int relu_in_place(const Model *m, const Op *op, const Op *producer)
+/* A ReLU or a residual add may overwrite its (first) input when nothing
+ * else reads that tensor and the op that made it does not need its own
+ * output for backward (only ReLU does). The gradient then aliases the
+ * input's gradient too (both backwards work element by element in place).
+ * Saves one activation and one gradient buffer per op. */
+static int in_place(const Model *m, const Op *op, const Op *producer)
 {
-    return op->kind == OP_RELU && op->in != 0 && producer && producer->kind != OP_RELU &&
-           m->tensors[op->in].consumers == 1;
+    return (op->kind == OP_RELU || op->kind == OP_ADD) && op->in != 0 && producer &&
+           producer->kind != OP_RELU && m->tensors[op->in].consumers == 1;
 }
 
 static void carve_activations(Model *m)
@@ -242,12 +242,17 @@ static void carve_activations(Model *m)
     for (int i = 0; alias && i < m->n_tensors; i++)
         alias[i] = -1;
     for (int i = 0; alias && i < m->n_ops; i++) {
-        const Op *op = &m->ops[i], *producer = NULL;
+        Op *op = &m->ops[i], *producer = NULL;
         for (int j = i - 1; j >= 0 && !producer; j--)
             if (m->ops[j].out == op->in)
                 producer = &m->ops[j];
-        if (relu_in_place(m, op, producer))
+        if (in_place(m, op, producer)) {
             alias[op->out] = op->in;
+            /* BN -> in-place ReLU: BN's forward applies the ReLU itself. */
+            op->fused = op->kind == OP_RELU && producer->kind == OP_BN;
+            if (op->fused)
+                producer->u.bn.relu_after = 1;
+        }
     }
     for (int i = 0; i < m->n_tensors; i++) {
         Tensor *t = &m->tensors[i];
@@ -428,7 +433,8 @@ static void op_forward(Model *m, const Op *op, int N, int train)
         groupnorm_forward(&op->u.gn, w, b, ti->data, to->data, op->save_mean, op->save_invstd, N);
         break;
     case OP_RELU:
-        relu_forward(ti->data, to->data, tensor_numel(ti) * N);
+        if (!op->fused)
+            relu_forward(ti->data, to->data, tensor_numel(ti) * N);
         break;
     case OP_MAXPOOL:
         maxpool_forward(&op->u.pool, ti->data, to->data, N);
@@ -537,7 +543,7 @@ static void op_backward(Model *m, const Op *op, int N, int train, unsigned char 
             shortcut_backward(&op->u.sc, to->grad, din, N);
         break;
     case OP_ADD:
-        if (din)
+        if (din && din != to->grad) /* the same buffer when the add ran in place */
             memcpy(din, to->grad, sizeof(float) * n_in);
         commit_input_grad(m, op->in, written, N);
         din = input_grad_target(m, op->in2, written);

@@ -54,6 +54,7 @@ typedef struct {
     } u;
     float *save_mean, *save_invstd; /* norm statistics kept for backward */
     OneDnnConv *dnnl;                /* conv under CONV_ONEDNN */
+    int fused;                       /* ReLU applied by the BN before it */
 } Op;
 
 typedef struct {
