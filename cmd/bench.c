@@ -145,6 +145,23 @@ typedef struct {
     double kind_s[N_KINDS]; /* per op kind, forward + backward */
 } StepTimes;
 
+/* Splits the op times accumulated in m->op_seconds by kind, each divided
+ * by `per` (steps, or thousands of images). */
+static void split_times(const Model *m, double per, StepTimes *st)
+{
+    for (int i = 0; i < m->n_ops; i++) {
+        double t = m->op_seconds[i] / per;
+        OpKind k = m->ops[i].kind;
+        st->kind_s[k] += t;
+        if (k == OP_CONV)
+            st->conv_s += t;
+        else if (k == OP_BN || k == OP_GN)
+            st->norm_s += t;
+        else
+            st->other_ops_s += t;
+    }
+}
+
 static void time_steps(Experiment *e, int steps, StepTimes *st)
 {
     Model *m = &e->model;
@@ -161,33 +178,29 @@ static void time_steps(Experiment *e, int steps, StepTimes *st)
     double total = omp_get_wtime() - t0;
     memset(st, 0, sizeof *st);
     st->step_s = total / steps;
-    for (int i = 0; i < m->n_ops; i++) {
-        double t = m->op_seconds[i] / steps;
-        OpKind k = m->ops[i].kind;
-        st->kind_s[k] += t;
-        if (k == OP_CONV)
-            st->conv_s += t;
-        else if (k == OP_BN || k == OP_GN)
-            st->norm_s += t;
-        else
-            st->other_ops_s += t;
-    }
+    split_times(m, steps, st);
 }
 
-/* Images/s of the evaluation pass that also accumulates every BN input's
- * statistics (what `run` does each epoch), on the test set. */
-static double esm_pass_rate(Experiment *e, BnError *err)
+/* The evaluation pass that also accumulates every BN input's statistics
+ * (what `run` does each epoch), on the test set: images/s, and per 1000
+ * images the time by layer type (step_s: the whole pass). */
+static double esm_pass_rate(Experiment *e, StepTimes *st, BnError *err)
 {
+    Model *m = &e->model;
     ShiftStats stats;
-    if (shift_stats_init(&stats, &e->model, err))
+    if (shift_stats_init(&stats, m, err))
         return 0;
     SampleSet set = setup_eval_set(&e->data, 1);
     EvalResult res;
-    evaluate(&e->model, &set, e->x, e->y, &stats, &res); /* warm-up */
+    evaluate(m, &set, e->x, e->y, &stats, &res); /* warm-up */
+    memset(m->op_seconds, 0, sizeof(double) * (size_t)m->n_ops);
     double t0 = omp_get_wtime();
-    evaluate(&e->model, &set, e->x, e->y, getenv("XNOSTATS") ? NULL : &stats, &res);
+    evaluate(m, &set, e->x, e->y, &stats, &res);
     double t = omp_get_wtime() - t0;
     shift_stats_free(&stats);
+    memset(st, 0, sizeof *st);
+    st->step_s = t / (set.n / 1000.0);
+    split_times(m, set.n / 1000.0, st);
     return set.n / t;
 }
 
@@ -224,7 +237,8 @@ int cmd_bench(int argc, char **argv)
            bn_blas_core());
     StepTimes st;
     time_steps(&e, a.steps, &st);
-    double esm_rate = esm_pass_rate(&e, &err);
+    StepTimes inf;
+    double esm_rate = esm_pass_rate(&e, &inf, &err);
     double gemm = sgemm_gflops();
     double flops = 3.0 * 2.0 * (double)model_macs(m) * B;
     double step_gflops = flops / st.step_s / 1e9;
@@ -243,6 +257,9 @@ int cmd_bench(int argc, char **argv)
            gemm > 0 ? 100.0 * step_gflops / gemm : 0.0);
     printf("sgemm 1024^3: %.1f GFLOP/s\n", gemm);
     printf("inference + ESM pass: %.1f images/s\n", esm_rate);
+    printf("  per 1000 images: conv %.1f ms, norm %.1f ms, other layers %.1f ms, "
+           "BN-input statistics + data %.1f ms\n", inf.conv_s * 1e3, inf.norm_s * 1e3,
+           inf.other_ops_s * 1e3, (inf.step_s - inf.conv_s - inf.norm_s - inf.other_ops_s) * 1e3);
     printf("peak resident memory: %.1f MiB\n", ru.ru_maxrss / 1024.0);
     free(m->op_seconds);
     m->op_seconds = NULL;
