@@ -1,5 +1,7 @@
 #include "stats.h"
 
+#include <math.h>
+
 #include <string.h>
 
 int shift_stats_init(ShiftStats *s, const Model *m, BnError *err)
@@ -58,22 +60,22 @@ void shift_stats_accumulate_layer(ShiftStats *s, const Model *m, int l, int N)
     double *mean = s->mean + s->offset[l], *m2 = s->m2 + s->offset[l];
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
+        /* One pass: sums of x - K and (x - K)^2 about a value K of the
+         * channel itself, so that the difference below does not cancel
+         * (x - K is exact in double for float x and K). */
+        const double K = x[(size_t)c * S];
         double sum = 0, ss = 0;
         for (int n = 0; n < N; n++) {
             const float *p = x + ((size_t)n * C + c) * S;
-#pragma omp simd reduction(+ : sum) /* partial sums, not one serial chain */
-            for (int i = 0; i < S; i++)
-                sum += p[i];
-        }
-        double bm = sum / nb;
-        for (int n = 0; n < N; n++) {
-            const float *p = x + ((size_t)n * C + c) * S;
-#pragma omp simd reduction(+ : ss)
+#pragma omp simd reduction(+ : sum, ss) /* partial sums, not one serial chain */
             for (int i = 0; i < S; i++) {
-                double d = p[i] - bm;
+                const double d = p[i] - K;
+                sum += d;
                 ss += d * d;
             }
         }
+        const double bm = K + sum / nb;
+        ss = fmax(ss - sum * sum / nb, 0.0); /* the batch's sum of squared deviations */
         double delta = bm - mean[c];
         mean[c] += delta * nb / nt;
         m2[c] += ss + delta * delta * na * nb / nt;
