@@ -48,12 +48,14 @@ DEPS := build-essential pkg-config libopenblas-openmp-dev libcjson-dev libpng-de
         zlib1g-dev check gnuplot-nox dataset-fashion-mnist cppcheck libdnnl-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps test test-scripts bench lint sanitize native demo fixtures clean
+.PHONY: all bnshift deps test test-scripts bench lint sanitize native demo fixtures clean
 all: bnshift
 
 # Copy-then-rename: works while an experiment is running the old binary.
+# Phony and compared, so ./bnshift always is the build just asked for (a
+# `make BACKEND=reference` in between does not leave it stale).
 bnshift: $(BUILD)/bnshift
-	cp $< $@.tmp && mv -f $@.tmp $@
+	@cmp -s $< $@ || { cp $< $@.tmp && mv -f $@.tmp $@ && echo "./bnshift <- $<"; }
 
 $(BUILD)/lib/libbnshift.a: $(LIB_OBJ)
 	@mkdir -p $(@D)
@@ -77,11 +79,12 @@ deps:
 # Tests run with 2 threads unless told otherwise; OpenBLAS follows the same knob.
 # check's default 4 s per test is too tight on a loaded 2-core machine.
 # The experiment drivers' --smoke versions first (~35 s), then the check suites.
-test: $(BUILD)/run_tests bnshift test-scripts
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} CK_DEFAULT_TIMEOUT=$${CK_DEFAULT_TIMEOUT:-120} $(BUILD)/run_tests
+test: $(BUILD)/run_tests $(BUILD)/bnshift test-scripts
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} CK_DEFAULT_TIMEOUT=$${CK_DEFAULT_TIMEOUT:-120} \
+	  BNSHIFT_BIN=$${BNSHIFT_BIN:-$(BUILD)/bnshift} $(BUILD)/run_tests
 
-test-scripts: bnshift
-	scripts/smoke_drivers.sh
+test-scripts: $(BUILD)/bnshift
+	BNSHIFT=$(BUILD)/bnshift scripts/smoke_drivers.sh
 
 # Timing only, never part of `make test`: bnshift's own step benchmark, then
 # the side-by-side against PyTorch (installs python3-torch if missing).
