@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "suites.h"
@@ -165,6 +166,110 @@ static void run_and_kill_in_epoch2(const char *cfg, const char *out)
     ck_assert_msg(count_lines(m) == 2, "the kill missed epoch 2 (%d lines)", count_lines(m));
     free(m);
 }
+
+/* Starts `bnshift run CFG --out OUT --threads 2 --quiet MODE` in the
+ * background with BNSHIFT_FAULT set to fault (or unset if NULL). */
+static pid_t spawn_run(const char *cfg, const char *out, const char *mode, const char *fault)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
+            _exit(99);
+        if (fault)
+            setenv("BNSHIFT_FAULT", fault, 1);
+        else
+            unsetenv("BNSHIFT_FAULT");
+        execl(bnshift_bin(), bnshift_bin(), "run", cfg, "--out", out, "--threads", "2", "--quiet", mode,
+              (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Exit status (128 + signal when killed) of pid, SIGKILLed after usec
+ * microseconds unless it ends first (usec < 0: never). */
+static int finish_run(pid_t pid, long usec)
+{
+    int st;
+    for (long waited = 0; usec < 0 || waited < usec; waited += 1000) {
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        usleep(1000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int file_lines(const char *dir, const char *name)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char *m = slurp_file(path);
+    int n = count_lines(m);
+    free(m);
+    return n;
+}
+
+/* A run killed (SIGKILL, as a power cut) at many points: during the first
+ * checkpoint's write, after an epoch's CSV rows but before its checkpoint,
+ * during a later checkpoint's write, and at three random moments. Each time
+ * it resumes (or, with no checkpoint yet, starts over); the final CSVs must
+ * equal an uninterrupted run's in every column but the timing ones. */
+START_TEST(sigkill_at_many_points_then_resume_equals_uninterrupted)
+{
+    make_workdir();
+    char cfg[300], full[300], part[300], path[400];
+    snprintf(cfg, sizeof cfg, "%s/kill.json", workdir);
+    snprintf(full, sizeof full, "%s/full", workdir);
+    snprintf(part, sizeof part, "%s/part", workdir);
+    write_text_file(cfg, "{\"name\": \"kill\", \"seed\": 7,\n"
+                    " \"data\": {\"dataset\": \"synthetic\", \"synthetic\": {\"train\": 1024, \"test\": 256, \"size\": 16}},\n"
+                    " \"model\": {\"arch\": \"resnet\", \"depth\": 8, \"width\": 16, \"norm\": \"bn\"},\n"
+                    " \"train\": {\"epochs\": 6, \"batch_size\": 32, \"lr\": 0.05}}\n");
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ck_assert_int_eq(finish_run(spawn_run(cfg, full, "--overwrite", NULL), -1), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    const long full_us = (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000;
+
+    /* 1. Killed half-way through writing the first checkpoint: no
+     *    checkpoint.bin exists (only its temp file), so --resume refuses and
+     *    the run starts over. */
+    ck_assert_int_eq(finish_run(spawn_run(cfg, part, "--overwrite", "in-checkpoint:1"), -1), 128 + SIGKILL);
+    snprintf(path, sizeof path, "%s/checkpoint.bin", part);
+    ck_assert_int_ne(access(path, F_OK), 0);
+    snprintf(path, sizeof path, "%s/checkpoint.bin.tmp", part);
+    ck_assert_int_eq(access(path, F_OK), 0);
+    ck_assert_int_eq(finish_run(spawn_run(cfg, part, "--resume", NULL), -1), 2);
+    /* 2. Killed after epoch 2's rows reached the CSVs, before its checkpoint. */
+    ck_assert_int_eq(finish_run(spawn_run(cfg, part, "--overwrite", "after-csv:2"), -1), 128 + SIGKILL);
+    ck_assert_int_eq(file_lines(part, "metrics.csv"), 3);
+    /* 3. Resumed from epoch 1 (dropping epoch 2's rows), killed while
+     *    writing epoch 3's checkpoint (epoch 2's is intact). */
+    ck_assert_int_eq(finish_run(spawn_run(cfg, part, "--resume", "in-checkpoint:3"), -1), 128 + SIGKILL);
+    ck_assert_int_eq(file_lines(part, "metrics.csv"), 4);
+    /* 4-6. Random moments (seeded): resume and kill somewhere in the rest. */
+    unsigned seed = 12345;
+    int kills = 0;
+    for (int i = 0; i < 3; i++) {
+        long at = (long)(rand_r(&seed) % 1000) * (full_us / 4) / 1000 + full_us / 20;
+        int rc = finish_run(spawn_run(cfg, part, "--resume", NULL), at);
+        ck_assert_msg(rc == 0 || rc == 128 + SIGKILL, "resume %d: exit %d", i, rc);
+        kills += rc != 0;
+        if (rc == 0)
+            break;
+    }
+    ck_assert_int_ge(kills, 1);
+    int rc = finish_run(spawn_run(cfg, part, "--resume", NULL), -1);
+    if (rc == 2) /* the last random kill came before any checkpoint of this run */
+        rc = finish_run(spawn_run(cfg, part, "--overwrite", NULL), -1);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_runs_equal(full, part);
+    remove_workdir();
+}
+END_TEST
 
 START_TEST(sigkill_in_epoch2_then_resume_equals_uninterrupted)
 {
@@ -413,6 +518,7 @@ Suite *cli_suite(void)
     tcase_add_test(tc, config_errors_exit_2_with_one_line);
     tcase_add_test(tc, short_run_writes_spec_csvs);
     tcase_add_test(tc, sigkill_in_epoch2_then_resume_equals_uninterrupted);
+    tcase_add_test(tc, sigkill_at_many_points_then_resume_equals_uninterrupted);
     tcase_add_test(tc, sigint_stops_with_130_and_intact_csvs);
     tcase_add_test(tc, nan_stops_with_exit_1_naming_epoch_and_layer);
     tcase_add_test(tc, corrupt_idx_file_exit_2_naming_it);

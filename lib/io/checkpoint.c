@@ -8,6 +8,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "core/fault.h"
+
 static const char MAGIC[8] = {'B', 'N', 'S', 'H', 'C', 'K', 'P', 'T'};
 
 /* Fixed-width header; every field little-endian as written by x86-64. */
@@ -84,6 +86,7 @@ int checkpoint_save(const char *path, const Model *m, const Optimizer *o, const 
     fill_header(&h, m, o, meta);
     put(&w, &h, sizeof h);
     put_floats(&w, m->params, m->n_params);
+    bn_fault_point("in-checkpoint", meta->epoch, w.f);
     put_floats(&w, o->velocity, m->n_params);
     put_floats(&w, m->stats, m->n_stats);
     uint32_t crc = (uint32_t)w.crc;

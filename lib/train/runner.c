@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/fault.h"
 #include "io/checkpoint.h"
 
 typedef struct {
@@ -121,6 +122,7 @@ static int run_epoch(Runner *r, RunState *st, int epoch, BnError *err)
     long len;
     if (csv_commit(&st->metrics, &len, err) || csv_commit(&st->shift, &len, err))
         return err->code;
+    bn_fault_point("after-csv", epoch, NULL);
     if ((epoch % r->checkpoint_every == 0 || epoch == r->epochs) && save_checkpoint(r, st, epoch, err))
         return err->code;
     if (r->on_epoch)

@@ -1,0 +1,15 @@
+/* Fault injection for the crash-safety tests (tests/test_cli.c): with
+ * BNSHIFT_FAULT=<point>:<epoch> in the environment the process kills itself
+ * with SIGKILL when it reaches that point of that epoch, as a power cut
+ * would. Without the variable a fault point does nothing. Points:
+ *   after-csv      the epoch's CSV rows are synced, its checkpoint is not written
+ *   in-checkpoint  about half of the epoch's checkpoint temp file is on disk */
+#ifndef BN_FAULT_H
+#define BN_FAULT_H
+
+#include <stdio.h>
+
+/* flush (may be NULL) is flushed first, so a partial file reaches the disk. */
+void bn_fault_point(const char *point, int epoch, FILE *flush);
+
+#endif
