@@ -301,33 +301,57 @@ START_TEST(sigkill_in_epoch2_then_resume_equals_uninterrupted)
 }
 END_TEST
 
-START_TEST(sigint_stops_with_130_and_intact_csvs)
+/* SIGINT and SIGTERM finish the current step, keep whole CSV rows, exit
+ * 130/143 with one line saying how to resume, and the run resumes. */
+START_TEST(signals_stop_with_130_or_143_and_intact_csvs)
 {
-    make_workdir();
-    char cfg[300], out[300], path[400];
-    snprintf(cfg, sizeof cfg, "%s/smoke.json", workdir);
-    snprintf(out, sizeof out, "%s/run", workdir);
-    write_smoke(cfg, "bn", 200);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
-            _exit(99);
-        execl(bnshift_bin(), bnshift_bin(), "run", cfg, "--out", out, "--threads", "1", "--quiet", (char *)NULL);
-        _exit(127);
+    static const int sigs[] = {SIGINT, SIGTERM};
+    for (int k = 0; k < 2; k++) {
+        make_workdir();
+        char cfg[300], out[300], path[400], errpath[400], cmd[1024];
+        snprintf(cfg, sizeof cfg, "%s/smoke.json", workdir);
+        snprintf(out, sizeof out, "%s/run", workdir);
+        snprintf(errpath, sizeof errpath, "%s/child-stderr.txt", workdir);
+        write_smoke(cfg, "bn", 200);
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            if (!freopen("/dev/null", "w", stdout) || !freopen(errpath, "w", stderr))
+                _exit(99);
+            execl(bnshift_bin(), bnshift_bin(), "run", cfg, "--out", out, "--threads", "1", "--quiet",
+                  (char *)NULL);
+            _exit(127);
+        }
+        snprintf(path, sizeof path, "%s/metrics.csv", out);
+        wait_for_epoch1(path, NULL);
+        kill(pid, sigs[k]);
+        int st;
+        waitpid(pid, &st, 0);
+        ck_assert(WIFEXITED(st));
+        ck_assert_int_eq(WEXITSTATUS(st), sigs[k] == SIGINT ? 130 : 143);
+        char *m = slurp_file(path);
+        ck_assert(m && m[strlen(m) - 1] == '\n'); /* whole rows only */
+        ck_assert_int_lt(count_lines(m), 201);
+        free(m);
+        char *e = slurp_file(errpath);
+        ck_assert_int_eq(count_lines(e), 1);
+        ck_assert_ptr_nonnull(strstr(e, "--resume"));
+        free(e);
+        /* Resumable, here to one more epoch (train.epochs may change). */
+        m = slurp_file(path);
+        const int rows = count_lines(m) - 1;
+        free(m);
+        snprintf(cmd, sizeof cmd, "%s run %s --out %s --threads 1 --quiet --resume --set train.epochs=%d",
+                 bnshift_bin(), cfg, out, rows + 1);
+        char *err = NULL;
+        int rc = run_in(workdir, cmd, &err);
+        ck_assert_msg(rc == 0, "resume after signal %d: exit %d: %s", sigs[k], rc, err ? err : "");
+        free(err);
+        m = slurp_file(path);
+        ck_assert_int_eq(count_lines(m), rows + 2);
+        free(m);
+        remove_workdir();
     }
-    snprintf(path, sizeof path, "%s/metrics.csv", out);
-    wait_for_epoch1(path, NULL);
-    kill(pid, SIGINT);
-    int st;
-    waitpid(pid, &st, 0);
-    ck_assert(WIFEXITED(st));
-    ck_assert_int_eq(WEXITSTATUS(st), 130);
-    char *m = slurp_file(path);
-    ck_assert(m && m[strlen(m) - 1] == '\n'); /* whole rows only */
-    ck_assert_int_lt(count_lines(m), 201);
-    free(m);
-    remove_workdir();
 }
 END_TEST
 
@@ -519,7 +543,7 @@ Suite *cli_suite(void)
     tcase_add_test(tc, short_run_writes_spec_csvs);
     tcase_add_test(tc, sigkill_in_epoch2_then_resume_equals_uninterrupted);
     tcase_add_test(tc, sigkill_at_many_points_then_resume_equals_uninterrupted);
-    tcase_add_test(tc, sigint_stops_with_130_and_intact_csvs);
+    tcase_add_test(tc, signals_stop_with_130_or_143_and_intact_csvs);
     tcase_add_test(tc, nan_stops_with_exit_1_naming_epoch_and_layer);
     tcase_add_test(tc, corrupt_idx_file_exit_2_naming_it);
     tcase_add_test(tc, eval_recalibration_removes_the_shift);
