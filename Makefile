@@ -48,7 +48,8 @@ DEPS := build-essential pkg-config libopenblas-openmp-dev libcjson-dev libpng-de
         zlib1g-dev check gnuplot-nox dataset-fashion-mnist cppcheck libdnnl-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all bnshift deps test test-scripts bench lint sanitize native demo fixtures clean
+.PHONY: all bnshift deps test test-scripts bench lint sanitize fuzz fuzz-smoke fuzz-build native demo \
+        fixtures clean
 all: bnshift
 
 # Copy-then-rename: works while an experiment is running the old binary.
@@ -104,6 +105,51 @@ sanitize:
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 CK_FORK=no \
 	  OMP_NUM_THREADS=2 BNSHIFT_BIN=build/san/bnshift build/san/run_tests
 
+# libFuzzer harnesses for the input parsers (tests/fuzz/, docs/fuzzing.md).
+# The library is rebuilt with clang, coverage (fuzzer-no-link), ASan and
+# UBSan into build/fuzz; each harness then runs FUZZ_SECONDS on its seed
+# corpus tests/fuzz/corpus/<target>/, one after another on one core. New
+# inputs go to build/fuzz/corpus/<target>/ (the committed corpus stays
+# small), crashes to build/fuzz/artifacts/<target>-*, the log to
+# build/fuzz/logs/<target>.log; tests/fuzz/<target>.flags holds extra
+# libFuzzer flags (a dictionary, -max_len). Fails when any harness found
+# something.
+FUZZ_TARGETS := config idx cifar png checkpoint
+FUZZ_SECONDS ?= 600
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_SRC     := $(FUZZ_TARGETS:%=tests/fuzz/fuzz_%.c)
+
+fuzz-build:
+	$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang OPT="-O1 -g -fno-omit-frame-pointer" \
+	  EXTRA_CFLAGS="-fsanitize=fuzzer-no-link $(FUZZ_SAN) -Wno-pass-failed" EXTRA_LDFLAGS="$(FUZZ_SAN)" \
+	  $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+
+.PRECIOUS: $(BUILD)/tests/fuzz/fuzz_%.o
+$(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/lib/libbnshift.a
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz: fuzz-build
+	@mkdir -p build/fuzz/artifacts build/fuzz/logs; failed=; \
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build/fuzz/corpus/$$t; \
+	  flags=$$(cat tests/fuzz/$$t.flags 2>/dev/null); \
+	  echo "fuzz_$$t: $(FUZZ_SECONDS) s (log build/fuzz/logs/$$t.log)"; \
+	  if build/fuzz/fuzz_$$t build/fuzz/corpus/$$t tests/fuzz/corpus/$$t \
+	       -max_total_time=$(FUZZ_SECONDS) -timeout=20 -print_final_stats=1 \
+	       -artifact_prefix=build/fuzz/artifacts/$$t- $$flags \
+	       >build/fuzz/logs/$$t.log 2>&1; then \
+	    grep -E '^#[0-9]+.*(DONE|pulse|NEW|REDUCE)' build/fuzz/logs/$$t.log | tail -n 1; \
+	    grep -E '^stat::(number_of_executed_units|peak_rss_mb)' build/fuzz/logs/$$t.log; \
+	  else \
+	    tail -n 40 build/fuzz/logs/$$t.log; failed="$$failed $$t"; \
+	  fi; \
+	done; \
+	test -z "$$failed" || { echo "fuzz: findings in:$$failed (inputs in build/fuzz/artifacts/)"; exit 1; }
+
+# The same, 30 s per harness: a quick check for CI.
+fuzz-smoke:
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30
+
 native:
 	$(MAKE) --no-print-directory BUILD=build/native OPT="-O3 -march=native -g" build/native/bnshift
 
@@ -120,4 +166,4 @@ fixtures:
 clean:
 	rm -rf build bnshift
 
--include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(FUZZ_SRC:%.c=$(BUILD)/%.d)

@@ -49,9 +49,11 @@ static int parse_eval_args(int argc, char **argv, EvalArgs *a)
         } else if (!strcmp(s, "--set") && has_value && a->n_sets < 64) {
             a->sets[a->n_sets++] = argv[++i];
         } else if (!strcmp(s, "--threads") && has_value) {
-            a->threads = atoi(argv[++i]);
-            if (a->threads < 1)
-                return cli_error(BN_ERR_USER, "eval: --threads: '%s' is not a thread count", argv[i]);
+            char *end;
+            long t = strtol(argv[++i], &end, 10);
+            if (end == argv[i] || *end || t < 1 || t > 1024)
+                return cli_error(BN_ERR_USER, "eval: --threads: '%s' is not a thread count (1..1024)", argv[i]);
+            a->threads = (int)t;
         } else if (s[0] != '-' && !a->dir) {
             a->dir = s;
         } else {

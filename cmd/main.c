@@ -46,10 +46,8 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return BN_ERR_USER;
-    }
+    if (argc < 2) /* one line, like every failure (SPEC §2); --help has the list */
+        return cli_error(BN_ERR_USER, "missing COMMAND (see bnshift --help)");
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(stdout);
         return 0;

@@ -103,6 +103,21 @@ static int file_exists(const char *dir, const char *file)
 
 static const char *const RUN_FILES[] = {"metrics.csv", "shift.csv", "checkpoint.bin", "config.resolved.json"};
 
+/* Takes back a failed mkdir -p: removes path and its parents up to the
+ * first directory that was created (made = that one's length; 0 = none).
+ * rmdir leaves anything that is not empty alone. */
+static void remove_made_dirs(char *path, size_t made)
+{
+    for (size_t len = strlen(path); made && len >= made;) {
+        path[len] = 0;
+        rmdir(path);
+        const char *slash = strrchr(path, '/');
+        if (!slash)
+            break;
+        len = (size_t)(slash - path);
+    }
+}
+
 /* Checks the output directory against --resume/--overwrite; creates it. */
 static int prepare_out_dir(const char *dir, const RunArgs *a, BnError *err)
 {
@@ -117,15 +132,22 @@ static int prepare_out_dir(const char *dir, const RunArgs *a, BnError *err)
     if (holds_run && !a->overwrite)
         return bn_fail(err, BN_ERR_USER, "%s holds a run; use --resume to continue it or --overwrite to replace it", dir);
     char tmp[4200];
+    size_t made = 0; /* length of the first directory created here: a failure removes it again */
     snprintf(tmp, sizeof tmp, "%s", dir);
     for (char *p = tmp + 1; *p; p++) /* mkdir -p */
         if (*p == '/') {
             *p = 0;
-            mkdir(tmp, 0777);
+            if (mkdir(tmp, 0777) == 0 && !made)
+                made = strlen(tmp);
             *p = '/';
         }
-    if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
-        return bn_fail(err, BN_ERR_RUNTIME, "%s: cannot create the output directory: %s", dir, strerror(errno));
+    if (mkdir(tmp, 0777) == 0) {
+        made = made ? made : strlen(tmp);
+    } else if (errno != EEXIST) {
+        int e = errno;
+        remove_made_dirs(tmp, made);
+        return bn_fail(err, BN_ERR_RUNTIME, "%s: cannot create the output directory: %s", dir, strerror(e));
+    }
     for (size_t i = 0; i < sizeof RUN_FILES / sizeof RUN_FILES[0] && a->overwrite; i++) {
         char p[4200];
         path_in(p, sizeof p, dir, RUN_FILES[i]);
@@ -134,8 +156,11 @@ static int prepare_out_dir(const char *dir, const RunArgs *a, BnError *err)
     char probe[4200];
     path_in(probe, sizeof probe, dir, ".bnshift-write-test");
     FILE *f = fopen(probe, "w");
-    if (!f)
-        return bn_fail(err, BN_ERR_RUNTIME, "%s: output directory is not writable: %s", dir, strerror(errno));
+    if (!f) {
+        int e = errno;
+        remove_made_dirs(tmp, made);
+        return bn_fail(err, BN_ERR_RUNTIME, "%s: output directory is not writable: %s", dir, strerror(e));
+    }
     fclose(f);
     unlink(probe);
     return BN_OK;
@@ -230,11 +255,24 @@ static int resume_from(Run *r, const char *dir, const RunArgs *a, int threads, C
         return bn_fail(err, BN_ERR_USER,
                        "%s: the config differs from the checkpoint's beyond train.epochs and log.* "
                        "(use --force to resume anyway)", path);
+    if (checkpoint_load(path, &r->e.model, &r->e.opt, meta, err))
+        return err->code;
+    /* The CSVs must still hold what the checkpoint recorded; checked before
+     * anything in the directory is rewritten (config.resolved.json, the
+     * truncation of the logs), so that a refused resume changes nothing. */
+    const char *const logs[2] = {"metrics.csv", "shift.csv"};
+    const long lens[2] = {meta->metrics_len, meta->shift_len};
+    for (int i = 0; i < 2; i++) {
+        struct stat st;
+        path_in(path, sizeof path, dir, logs[i]);
+        if (stat(path, &st) != 0 || st.st_size < lens[i])
+            return bn_fail(err, BN_ERR_USER, "%s: missing or shorter than the %ld bytes its checkpoint recorded",
+                           path, lens[i]);
+    }
+    /* Only once nothing can fail here: a refusal stays one line. */
     if (meta->threads != threads)
         fprintf(stderr, "bnshift: warning: checkpoint was written with %d threads, resuming with %d: "
                         "numbers may differ from an uninterrupted run\n", meta->threads, threads);
-    if (checkpoint_load(path, &r->e.model, &r->e.opt, meta, err))
-        return err->code;
     r->rng = meta->rng;
     return BN_OK;
 }

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -31,24 +32,76 @@ static int read_exact(gzFile f, void *buf, size_t len)
     return 1;
 }
 
+/* zlib's reason for f's last failure and its code in *errnum (Z_OK when
+ * there was none). zlib's message starts with the path, which every
+ * message here already names, so that part is cut. */
+static const char *gz_reason(gzFile f, const char *path, int *errnum)
+{
+    *errnum = Z_OK;
+    const char *why = gzerror(f, errnum);
+    size_t len = strlen(path);
+    if (strncmp(why, path, len) == 0 && strncmp(why + len, ": ", 2) == 0)
+        why += len + 2;
+    return why;
+}
+
+/* A read that came up short. A read error (say, a directory where the file
+ * should be) or a corrupt gzip stream is named as such; otherwise the file
+ * just ended, and `truncated` says what was missing. */
+static int read_failed(gzFile f, const char *path, const char *truncated, BnError *err)
+{
+    int errnum;
+    const char *why = gz_reason(f, path, &errnum);
+    if (errnum == Z_ERRNO)
+        return bn_fail(err, BN_ERR_USER, "%s: cannot read IDX file: %s", path, why);
+    if (errnum != Z_OK) /* a cut-off stream is only a soft error (Z_BUF_ERROR) */
+        return bn_fail(err, BN_ERR_USER, "%s: corrupt or truncated gzip data (%s)", path, why);
+    return bn_fail(err, BN_ERR_USER, "%s: %s", path, truncated);
+}
+
 /* After the data the file must end, and a gzip trailer must check out:
  * extra bytes mean a wrong or corrupt file, not one to half-trust. */
 static int check_end(gzFile f, const char *path, BnError *err)
 {
     unsigned char byte;
-    int errnum = Z_OK;
+    int errnum;
     int got = gzread(f, &byte, 1);
     if (got > 0)
         return bn_fail(err, BN_ERR_USER, "%s: trailing data after the expected size (wrong size)",
                        path);
-    /* A cut-off stream is only a soft error (Z_BUF_ERROR) to gzread. zlib's
-     * message starts with the path, which is already there. */
-    const char *why = gzerror(f, &errnum);
-    size_t len = strlen(path);
-    if (strncmp(why, path, len) == 0 && strncmp(why + len, ": ", 2) == 0)
-        why += len + 2;
+    const char *why = gz_reason(f, path, &errnum);
     if (got < 0 || errnum != Z_OK)
         return bn_fail(err, BN_ERR_USER, "%s: corrupt or truncated gzip data (%s)", path, why);
+    return BN_OK;
+}
+
+/* Reads len bytes into a new buffer (*out, for free) that grows as the data
+ * arrives, so a header claiming gigabytes costs memory only when the file
+ * really holds them (it is checked before anything is sized by it). */
+static int read_grown(gzFile f, const char *path, size_t len, unsigned char **out, BnError *err)
+{
+    unsigned char *buf = NULL;
+    size_t have = 0;
+    while (have < len) {
+        size_t cap = have ? 2 * have : 1u << 20; /* 1 MiB, then doubling */
+        if (cap > len || (have && have > len - have))
+            cap = len;
+        unsigned char *p = realloc(buf, cap);
+        if (!p) {
+            free(buf);
+            return bn_fail(err, BN_ERR_RUNTIME, "%s: out of memory reading %zu pixel bytes", path,
+                           len);
+        }
+        buf = p;
+        if (!read_exact(f, buf + have, cap - have)) {
+            char what[64];
+            free(buf);
+            snprintf(what, sizeof what, "truncated (expected %zu pixel bytes)", len);
+            return read_failed(f, path, what, err);
+        }
+        have = cap;
+    }
+    *out = buf;
     return BN_OK;
 }
 
@@ -68,7 +121,7 @@ static gzFile open_idx(const char *path, int rank, unsigned *dims, BnError *err)
     }
     unsigned char hdr[16];
     if (!read_exact(f, hdr, 4 + 4 * (size_t)rank)) {
-        bn_fail(err, BN_ERR_USER, "%s: truncated IDX header", path);
+        read_failed(f, path, "truncated IDX header", err);
     } else if (hdr[0] || hdr[1] || hdr[2] != 0x08 || hdr[3] != rank) {
         bn_fail(err, BN_ERR_USER, "%s: bad IDX magic (expected unsigned-byte data of rank %d)",
                 path, rank);
@@ -85,6 +138,7 @@ int idx_load(Dataset *d, const char *dir, const char *prefix, BnError *err)
 {
     char ipath[1024], lpath[1024];
     unsigned idims[3], ldims[1];
+    unsigned char *pixels = NULL;
     find_file(ipath, sizeof ipath, dir, prefix, "images-idx3-ubyte");
     find_file(lpath, sizeof lpath, dir, prefix, "labels-idx1-ubyte");
     memset(d, 0, sizeof *d);
@@ -105,15 +159,17 @@ int idx_load(Dataset *d, const char *dir, const char *prefix, BnError *err)
     } else if (idims[0] != ldims[0]) {
         bn_fail(err, BN_ERR_USER, "%s: %u images of %ux%u do not match %u labels in %s", ipath,
                 idims[0], idims[1], idims[2], ldims[0], lpath);
+    } else if (read_grown(fi, ipath, (size_t)idims[0] * idims[1] * idims[2], &pixels, err)) {
+        /* err is set */
     } else if (dataset_alloc(d, (int)idims[0], 1, (int)idims[1], (int)idims[2], 10, err) == BN_OK) {
-        size_t bytes = (size_t)d->n * d->h * d->w;
+        memcpy(d->pixels, pixels, (size_t)d->n * d->h * d->w);
         unsigned char *labels = bn_alloc((size_t)d->n, err);
+        char what[64];
         if (!labels) {
             /* err is set */
-        } else if (!read_exact(fi, d->pixels, bytes)) {
-            bn_fail(err, BN_ERR_USER, "%s: truncated (expected %zu pixel bytes)", ipath, bytes);
         } else if (!read_exact(fl, labels, (size_t)d->n)) {
-            bn_fail(err, BN_ERR_USER, "%s: truncated (expected %d labels)", lpath, d->n);
+            snprintf(what, sizeof what, "truncated (expected %d labels)", d->n);
+            read_failed(fl, lpath, what, err);
         } else if (check_end(fi, ipath, err) == BN_OK && check_end(fl, lpath, err) == BN_OK) {
             for (int i = 0; i < d->n && err->code == BN_OK; i++) {
                 if (labels[i] >= 10)
@@ -124,6 +180,7 @@ int idx_load(Dataset *d, const char *dir, const char *prefix, BnError *err)
         }
         bn_free(labels);
     }
+    free(pixels);
     gzclose(fi);
     gzclose(fl);
     if (err->code != BN_OK)

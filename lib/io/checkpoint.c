@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -104,13 +105,26 @@ int checkpoint_save(const char *path, const Model *m, const Optimizer *o, const 
 
 static int read_header(FILE *f, const char *path, Header *h, BnError *err)
 {
-    if (fread(h, sizeof *h, 1, f) != 1)
+    if (fread(h, sizeof *h, 1, f) != 1) {
+        if (ferror(f)) /* e.g. a directory: not a short file */
+            return bn_fail(err, BN_ERR_USER, "%s: cannot read checkpoint: %s", path, strerror(errno));
         return bn_fail(err, BN_ERR_USER, "%s: truncated checkpoint header", path);
+    }
     if (memcmp(h->magic, MAGIC, sizeof MAGIC) != 0)
         return bn_fail(err, BN_ERR_USER, "%s: not a bnshift checkpoint (bad magic)", path);
     if (h->version != CHECKPOINT_VERSION || h->header_bytes != sizeof *h)
         return bn_fail(err, BN_ERR_USER, "%s: checkpoint version %u, this bnshift reads version %d",
                        path, h->version, CHECKPOINT_VERSION);
+    /* The CRC only says the bytes are intact: refuse what no run writes (a
+     * negative CSV length would make a resume recreate the logs). */
+    if (h->epoch < 0 || h->threads < 1 || h->opt_steps < 0 || h->metrics_len < 0 || h->shift_len < 0)
+        return bn_fail(err, BN_ERR_USER,
+                       "%s: corrupt checkpoint header (epoch %d, threads %d, steps %lld, CSV lengths "
+                       "%lld and %lld)",
+                       path, h->epoch, h->threads, (long long)h->opt_steps, (long long)h->metrics_len,
+                       (long long)h->shift_len);
+    if (!(h->rng[0] | h->rng[1] | h->rng[2] | h->rng[3]))
+        return bn_fail(err, BN_ERR_USER, "%s: corrupt checkpoint header (all-zero RNG state)", path);
     return BN_OK;
 }
 
@@ -146,6 +160,15 @@ static int read_floats(FILE *f, float *p, size_t n, uLong *crc)
     return 1;
 }
 
+/* A run never saves NaN/Inf (training stops on them first). */
+static int all_finite(const float *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(p[i]))
+            return 0;
+    return 1;
+}
+
 int checkpoint_load(const char *path, Model *m, Optimizer *o, CheckpointMeta *meta, BnError *err)
 {
     FILE *f = fopen(path, "rb");
@@ -157,8 +180,11 @@ int checkpoint_load(const char *path, Model *m, Optimizer *o, CheckpointMeta *me
     if (read_header(f, path, &h, err) != BN_OK) {
         /* err set */
     } else if (h.n_params != m->n_params || h.n_stats != m->n_stats) {
-        bn_fail(err, BN_ERR_USER, "%s: checkpoint holds %llu parameters, the configured model has %zu",
-                path, (unsigned long long)h.n_params, m->n_params);
+        bn_fail(err, BN_ERR_USER,
+                "%s: checkpoint holds %llu parameters and %llu running statistics, the configured "
+                "model has %zu and %zu",
+                path, (unsigned long long)h.n_params, (unsigned long long)h.n_stats, m->n_params,
+                m->n_stats);
     } else {
         crc = crc32(crc, (const Bytef *)&h, sizeof h);
         if (!read_floats(f, m->params, m->n_params, &crc) ||
@@ -167,6 +193,12 @@ int checkpoint_load(const char *path, Model *m, Optimizer *o, CheckpointMeta *me
             bn_fail(err, BN_ERR_USER, "%s: truncated checkpoint", path);
         else if (stored != (uint32_t)crc)
             bn_fail(err, BN_ERR_USER, "%s: checkpoint checksum mismatch (file corrupt)", path);
+        else if (fgetc(f) != EOF)
+            bn_fail(err, BN_ERR_USER, "%s: trailing data after the checkpoint checksum (wrong size)",
+                    path);
+        else if (!all_finite(m->params, m->n_params) || !all_finite(o->velocity, m->n_params) ||
+                 !all_finite(m->stats, m->n_stats))
+            bn_fail(err, BN_ERR_USER, "%s: checkpoint holds NaN or infinite values (file corrupt)", path);
         else {
             meta_from_header(&h, meta);
             o->steps = (long)h.opt_steps;
