@@ -17,6 +17,7 @@
 #include "data/idx.h"
 #include "data/imagefolder.h"
 #include "suites.h"
+#include "test_util.h"
 
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
 #define P 1024 /* fixture path buffers */
@@ -486,15 +487,7 @@ static void write_png(const char *path, int w, int h, png_uint_32 format, const 
                       const void *colormap, int entries)
 {
     mkparents(path);
-    png_image img;
-    memset(&img, 0, sizeof img);
-    img.version = PNG_IMAGE_VERSION;
-    img.width = (png_uint_32)w;
-    img.height = (png_uint_32)h;
-    img.format = format;
-    img.colormap_entries = (png_uint_32)entries;
-    ck_assert_msg(png_image_write_to_file(&img, path, 0, buf, 0, colormap), "%s: %s", path,
-                  img.message);
+    write_png_file(path, w, h, format, buf, colormap, entries);
 }
 
 /* The value of image `id` at (ch, y, x); alpha (ch 3) is never 255 so that

@@ -1,6 +1,7 @@
 #include "test_util.h"
 
 #include <math.h>
+#include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,4 +165,18 @@ int run_in(const char *dir, const char *cmd, char **errtext)
     if (errtext)
         *errtext = slurp_file(errpath);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+void write_png_file(const char *path, int w, int h, unsigned format, const void *pixels,
+                    const void *colormap, int entries)
+{
+    png_image img;
+    memset(&img, 0, sizeof img);
+    img.version = PNG_IMAGE_VERSION;
+    img.width = (png_uint_32)w;
+    img.height = (png_uint_32)h;
+    img.format = format;
+    img.colormap_entries = (png_uint_32)entries;
+    ck_assert_msg(png_image_write_to_file(&img, path, 0, pixels, 0, colormap), "%s: %s", path,
+                  img.message);
 }

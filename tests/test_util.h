@@ -62,4 +62,9 @@ size_t gradcheck_count_bad(LossFn f, void *ctx, float *x, const float *g, size_t
                       (double)(tol));                                                 \
     } while (0)
 
+/* Writes a w x h PNG (libpng's simplified API: format PNG_FORMAT_*, an
+ * optional colormap of `entries` colors), asserting success. */
+void write_png_file(const char *path, int w, int h, unsigned format, const void *pixels,
+                    const void *colormap, int entries);
+
 #endif
