@@ -715,6 +715,26 @@ START_TEST(imagefolder_bad_images)
     write_test_png(fixture_path(path, "if-cut/train/a/2.png"), 1, 40, 40, 3);
     truncate_to(path, file_size(path) / 2);
     expect_folder_error(root, path, "PNG");
+
+    /* An iTXt chunk after IHDR whose length field claims 2 GB (fuzz finding
+     * 6: libpng allocated the claim before reading the chunk). */
+    fixture_path(root, "if-claim");
+    write_test_png(fixture_path(path, "if-claim/train/a/1.png"), 0, 5, 4, 3);
+    write_test_png(fixture_path(path, "if-claim/train/a/2.png"), 1, 5, 4, 3);
+    long size = file_size(path);
+    uint8_t *png = malloc((size_t)size + 20);
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(png);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq((long)fread(png, 1, (size_t)size, f), size);
+    fclose(f);
+    static const uint8_t claim[20] = {0x78, 0x9c, 0x00, 0x10, 'i', 'T', 'X', 't', 'a', 'b',
+                                      'c',  0,    0,    0,    0,   0,   0,   0,   0,   0};
+    memmove(png + 33 + 20, png + 33, (size_t)size - 33); /* after the signature and IHDR */
+    memcpy(png + 33, claim, 20);
+    write_bytes(path, png, (size_t)size + 20);
+    free(png);
+    expect_folder_error(root, path, "runs past the end of the file");
 }
 END_TEST
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <png.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -109,10 +110,43 @@ static int channels_of(png_uint_32 format)
     return (format & PNG_FORMAT_FLAG_COLOR) ? 3 : 1;
 }
 
+/* libpng allocates what an ancillary chunk's length field claims before it
+ * reads the chunk (a 60-byte file asking for 2 GB for an iTXt), so every
+ * chunk up to IEND must first be seen to fit in the file. Files that are
+ * not PNG at all are left to libpng to name. */
+static int chunks_fit(const char *path, BnError *err)
+{
+    static const unsigned char SIG[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    unsigned char h[8];
+    if (!f)
+        return BN_OK; /* libpng says why */
+    if (fstat(fileno(f), &st) == 0 && fread(h, 1, 8, f) == 8 && memcmp(h, SIG, 8) == 0) {
+        for (off_t pos = 8; fseeko(f, pos, SEEK_SET) == 0 && fread(h, 1, 8, f) == 8;) {
+            off_t len = (off_t)h[0] << 24 | h[1] << 16 | h[2] << 8 | h[3];
+            if (len > st.st_size - pos - 12) {
+                bn_fail(err, BN_ERR_USER,
+                        "%s: corrupt or truncated PNG (a chunk of %lld bytes at offset %lld runs "
+                        "past the end of the file)",
+                        path, (long long)len, (long long)pos);
+                break;
+            }
+            if (memcmp(h + 4, "IEND", 4) == 0)
+                break;
+            pos += 12 + len;
+        }
+    }
+    fclose(f);
+    return err->code;
+}
+
 static int open_png(png_image *img, const char *path, BnError *err)
 {
     memset(img, 0, sizeof *img);
     img->version = PNG_IMAGE_VERSION;
+    if (chunks_fit(path, err) != BN_OK)
+        return err->code;
     if (png_image_begin_read_from_file(img, path))
         return BN_OK;
     bn_fail(err, BN_ERR_USER, "%s: not a readable PNG file (libpng: %s)", path, img->message);
