@@ -355,6 +355,60 @@ START_TEST(signals_stop_with_130_or_143_and_intact_csvs)
 }
 END_TEST
 
+/* A second signal does not wait for the step: the handler exits at once,
+ * so the "finish the step, print how to resume" path never runs. Both
+ * signals are queued while the run is stopped so that they surely arrive
+ * within one step. */
+START_TEST(second_signal_exits_at_once)
+{
+    make_workdir();
+    char cfg[300], out[300], path[400], ckpt[400], errpath[400], cmd[1024];
+    snprintf(cfg, sizeof cfg, "%s/smoke.json", workdir);
+    snprintf(out, sizeof out, "%s/run", workdir);
+    snprintf(errpath, sizeof errpath, "%s/child-stderr.txt", workdir);
+    write_smoke(cfg, "bn", 200);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stdout) || !freopen(errpath, "w", stderr))
+            _exit(99);
+        execl(bnshift_bin(), bnshift_bin(), "run", cfg, "--out", out, "--threads", "1", "--quiet",
+              (char *)NULL);
+        _exit(127);
+    }
+    snprintf(path, sizeof path, "%s/metrics.csv", out);
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.bin", out);
+    wait_for_epoch1(path, ckpt);
+    int st;
+    kill(pid, SIGSTOP);
+    ck_assert_int_eq(waitpid(pid, &st, WUNTRACED), pid);
+    ck_assert(WIFSTOPPED(st));
+    kill(pid, SIGINT);
+    kill(pid, SIGTERM);
+    kill(pid, SIGCONT);
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFEXITED(st));
+    ck_assert_msg(WEXITSTATUS(st) == 130 || WEXITSTATUS(st) == 143, "exit %d", WEXITSTATUS(st));
+    char *e = slurp_file(errpath);
+    ck_assert_msg(count_lines(e) == 0, "the graceful stop ran: %s", e);
+    free(e);
+    /* Still resumable: the last checkpoint and the CSV lengths it records. */
+    char *m = slurp_file(path);
+    const int rows = count_lines(m) - 1;
+    free(m);
+    snprintf(cmd, sizeof cmd, "%s run %s --out %s --threads 1 --quiet --resume --set train.epochs=%d",
+             bnshift_bin(), cfg, out, rows + 1);
+    char *err = NULL;
+    int rc = run_in(workdir, cmd, &err);
+    ck_assert_msg(rc == 0, "resume after two signals: exit %d: %s", rc, err ? err : "");
+    free(err);
+    m = slurp_file(path);
+    ck_assert_int_eq(count_lines(m), rows + 2);
+    free(m);
+    remove_workdir();
+}
+END_TEST
+
 START_TEST(nan_stops_with_exit_1_naming_epoch_and_layer)
 {
     make_workdir();
@@ -544,6 +598,7 @@ Suite *cli_suite(void)
     tcase_add_test(tc, sigkill_in_epoch2_then_resume_equals_uninterrupted);
     tcase_add_test(tc, sigkill_at_many_points_then_resume_equals_uninterrupted);
     tcase_add_test(tc, signals_stop_with_130_or_143_and_intact_csvs);
+    tcase_add_test(tc, second_signal_exits_at_once);
     tcase_add_test(tc, nan_stops_with_exit_1_naming_epoch_and_layer);
     tcase_add_test(tc, corrupt_idx_file_exit_2_naming_it);
     tcase_add_test(tc, eval_recalibration_removes_the_shift);

@@ -1,5 +1,6 @@
 /* Architectures and norm placement (SPEC §5). */
 #include <check.h>
+#include <math.h>
 #include <string.h>
 
 #include "models/arch.h"
@@ -230,6 +231,35 @@ START_TEST(bad_model_specs_are_user_errors)
 }
 END_TEST
 
+/* train.grad_clip: torch.nn.utils.clip_grad_norm_ over every gradient,
+ * coefficient max_norm / (norm + 1e-6), nothing changed at or below. */
+START_TEST(clip_grad_norm_scales_like_torch)
+{
+    Model m;
+    BnError err = {0};
+    ModelSpec s = resnet20(VARIANT_BN);
+    ck_assert_int_eq(build(&m, &s, &err), BN_OK);
+    double ss = 0;
+    for (size_t i = 0; i < m.n_params; i++) {
+        m.grads[i] = (float)((int)(i % 7) - 3) * 0.01f;
+        ss += (double)m.grads[i] * m.grads[i];
+    }
+    const double norm = sqrt(ss);
+    ck_assert_double_eq_tol(model_clip_grad_norm(&m, norm * 2), norm, 1e-9 * norm);
+    for (size_t i = 0; i < m.n_params; i++) /* below the limit: untouched */
+        ck_assert(m.grads[i] == (float)((int)(i % 7) - 3) * 0.01f);
+    ck_assert_double_eq_tol(model_clip_grad_norm(&m, norm / 4), norm, 1e-9 * norm);
+    const float coef = (float)(norm / 4 / (norm + 1e-6));
+    double after = 0;
+    for (size_t i = 0; i < m.n_params; i++) {
+        ck_assert(m.grads[i] == (float)((int)(i % 7) - 3) * 0.01f * coef);
+        after += (double)m.grads[i] * m.grads[i];
+    }
+    ck_assert_double_eq_tol(sqrt(after), norm / 4, 1e-5 * norm);
+    model_free(&m);
+}
+END_TEST
+
 Suite *models_suite(void)
 {
     Suite *s = suite_create("models");
@@ -242,6 +272,7 @@ Suite *models_suite(void)
     tcase_add_test(tc, identity_shortcut_has_no_params_or_norm);
     tcase_add_test(tc, vgg_and_mlp_place_a_norm_after_every_layer);
     tcase_add_test(tc, bad_model_specs_are_user_errors);
+    tcase_add_test(tc, clip_grad_norm_scales_like_torch);
     suite_add_tcase(s, tc);
     return s;
 }
