@@ -93,7 +93,7 @@ START_TEST(stats_match_naive_two_pass)
             int nb = 37 - s < 8 ? 37 - s : 8;
             dataset_gather(&f.d, f.idx + s, nb, f.mean, f.std, f.x, f.y);
             model_forward(&f.m, f.x, nb, 0);
-            memcpy(all + (size_t)s * C * S, f.m.tensors[op->in].data, sizeof(float) * nb * C * S);
+            tensor_copy_plain(&f.m.tensors[op->in], nb, all + (size_t)s * C * S);
         }
         for (int c = 0; c < C; c++) {
             double sum = 0, ss = 0;

@@ -2,6 +2,8 @@
 
 #include <math.h>
 
+#include "batchnorm_blocked.h"
+
 /* Every reduction of one channel runs on one thread in a fixed order, so
  * results are bit-identical for any thread count. Sums are in double so
  * that large N*spatial stays accurate; `omp simd reduction` lets the
@@ -15,6 +17,8 @@ void batchnorm_init(BatchNorm *b, int C, int spatial, float eps, float momentum)
     b->eps = eps;
     b->momentum = momentum;
     b->relu_after = 0;
+    b->blocked = 0;
+    b->partial = NULL;
 }
 
 /* Start of channel c of sample n. */
@@ -81,6 +85,10 @@ void batchnorm_forward_train(const BatchNorm *b, const float *gamma, const float
                              float *run_mean, float *run_var, const float *in, float *out,
                              float *save_mean, float *save_invstd, int N)
 {
+    if (b->blocked) {
+        bn_blocked_forward_train(b, gamma, beta, run_mean, run_var, in, out, save_mean, save_invstd, N);
+        return;
+    }
     const size_t M = batch_count(b, N);
     /* Bessel's correction for running_var; M < 2 is a caller error, but
      * never divide by zero. */
@@ -110,6 +118,10 @@ void batchnorm_forward_eval(const BatchNorm *b, const float *gamma, const float 
                             const float *run_mean, const float *run_var,
                             const float *in, float *out, int N)
 {
+    if (b->blocked) {
+        bn_blocked_forward_eval(b, gamma, beta, run_mean, run_var, in, out, N);
+        return;
+    }
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < b->C; c++)
         channel_affine(b, in, out, c, N, run_mean[c], gamma[c] * eval_invstd(b, run_var, c),
@@ -138,6 +150,10 @@ void batchnorm_backward_train(const BatchNorm *b, const float *gamma, const floa
                               const float *save_mean, const float *save_invstd,
                               const float *dout, float *din, float *dgamma, float *dbeta, int N)
 {
+    if (b->blocked) {
+        bn_blocked_backward_train(b, gamma, in, save_mean, save_invstd, dout, din, dgamma, dbeta, N);
+        return;
+    }
     const double M = (double)batch_count(b, N);
     const int S = b->spatial;
 #pragma omp parallel for schedule(static)
@@ -165,6 +181,10 @@ void batchnorm_backward_eval(const BatchNorm *b, const float *gamma, const float
                              const float *run_var, const float *in, const float *dout,
                              float *din, float *dgamma, float *dbeta, int N)
 {
+    if (b->blocked) {
+        bn_blocked_backward_eval(b, gamma, run_mean, run_var, in, dout, din, dgamma, dbeta, N);
+        return;
+    }
     const int S = b->spatial;
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < b->C; c++) {

@@ -13,7 +13,14 @@ typedef struct {
      * model when a ReLU follows in place, saving it a pass over memory. The
      * backward is unchanged (the ReLU's own backward still runs). */
     int relu_after;
+    /* Activations in nChw16c (blocked.h) instead of NCHW; then `partial`
+     * must hold batchnorm_partial_size(C, N) doubles of scratch. */
+    int blocked;
+    double *partial;
 } BatchNorm;
+
+/* Doubles of BatchNorm.partial a blocked layer needs at batch N. */
+static inline size_t batchnorm_partial_size(int C, int N) { return (2 * (size_t)N + 8) * (size_t)C; }
 
 void batchnorm_init(BatchNorm *b, int C, int spatial, float eps, float momentum);
 

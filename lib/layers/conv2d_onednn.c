@@ -21,6 +21,10 @@ int onednn_conv_backward(OneDnnEngine *e, OneDnnConv *oc, const float *w, const 
     return 0;
 }
 const char *onednn_conv_impl(const OneDnnConv *oc) { (void)oc; return ""; }
+void onednn_conv_set_layouts(OneDnnConv *oc, int src_blocked, int dst_blocked)
+{
+    (void)oc, (void)src_blocked, (void)dst_blocked;
+}
 
 #else
 
@@ -29,6 +33,8 @@ const char *onednn_conv_impl(const OneDnnConv *oc) { (void)oc; return ""; }
 #include <string.h>
 
 #include <oneapi/dnnl/dnnl.h>
+
+#include "blocked.h"
 
 #define CHECK(call)                      \
     do {                                 \
@@ -77,6 +83,7 @@ enum { N_PLANS = 3 }; /* training batch, eval batch, a last partial batch */
 
 struct OneDnnConv {
     Conv2d c;
+    int src_blocked, dst_blocked; /* our tensors' layouts: nChw16c, else NCHW */
     Plan plans[N_PLANS];
     unsigned long clock;
     char impl[64];
@@ -187,16 +194,29 @@ void onednn_conv_destroy(OneDnnConv *oc)
 
 const char *onednn_conv_impl(const OneDnnConv *oc) { return oc ? oc->impl : ""; }
 
-/* Plain-layout descriptors of the layer's tensors at batch N. */
-static void plain_mds(const Conv2d *c, int N, dnnl_memory_desc_t *src, dnnl_memory_desc_t *w,
-                      dnnl_memory_desc_t *dst, dnnl_format_tag_t tag)
+void onednn_conv_set_layouts(OneDnnConv *oc, int src_blocked, int dst_blocked)
 {
+    if (!oc || (oc->src_blocked == src_blocked && oc->dst_blocked == dst_blocked))
+        return;
+    for (int i = 0; i < N_PLANS; i++)
+        plan_free(&oc->plans[i]);
+    oc->src_blocked = src_blocked;
+    oc->dst_blocked = dst_blocked;
+}
+
+/* Descriptors of the layer's tensors at batch N: ours (user: the tensors'
+ * layouts, OIHW weights) or, with `any`, left to the primitive to choose. */
+static void tensor_mds(const OneDnnConv *oc, int N, dnnl_memory_desc_t *src, dnnl_memory_desc_t *w,
+                       dnnl_memory_desc_t *dst, int any)
+{
+    const Conv2d *c = &oc->c;
     dnnl_dims_t sd = {N, c->in_c, c->in_h, c->in_w};
     dnnl_dims_t wd = {c->out_c, c->in_c, c->k, c->k};
     dnnl_dims_t dd = {N, c->out_c, c->out_h, c->out_w};
-    dnnl_memory_desc_init_by_tag(src, 4, sd, dnnl_f32, tag);
-    dnnl_memory_desc_init_by_tag(w, 4, wd, dnnl_f32, tag == dnnl_nchw ? dnnl_oihw : tag);
-    dnnl_memory_desc_init_by_tag(dst, 4, dd, dnnl_f32, tag);
+    const dnnl_format_tag_t a = dnnl_format_tag_any;
+    dnnl_memory_desc_init_by_tag(src, 4, sd, dnnl_f32, any ? a : oc->src_blocked ? dnnl_nChw16c : dnnl_nchw);
+    dnnl_memory_desc_init_by_tag(w, 4, wd, dnnl_f32, any ? a : dnnl_oihw);
+    dnnl_memory_desc_init_by_tag(dst, 4, dd, dnnl_f32, any ? a : oc->dst_blocked ? dnnl_nChw16c : dnnl_nchw);
 }
 
 /* Sets up port p between the plain layout `user_md` and the primitive's
@@ -248,8 +268,8 @@ static int plan_forward(OneDnnEngine *e, OneDnnConv *oc, Plan *pl, int N)
 {
     const Conv2d *c = &oc->c;
     dnnl_memory_desc_t src, w, dst, src_any, w_any, dst_any;
-    plain_mds(c, N, &src, &w, &dst, dnnl_nchw);
-    plain_mds(c, N, &src_any, &w_any, &dst_any, dnnl_format_tag_any);
+    tensor_mds(oc, N, &src, &w, &dst, 0);
+    tensor_mds(oc, N, &src_any, &w_any, &dst_any, 1);
     dnnl_dims_t strides = {0}, pad_l = {0}, pad_r = {0};
     conv_geometry(c, strides, pad_l, pad_r);
     dnnl_convolution_desc_t cd;
@@ -303,8 +323,8 @@ static int plan_backward(OneDnnEngine *e, OneDnnConv *oc, Plan *pl)
     const Conv2d *c = &oc->c;
     const int N = pl->N;
     dnnl_memory_desc_t src, w, dst, src_any, w_any, dst_any;
-    plain_mds(c, N, &src, &w, &dst, dnnl_nchw);
-    plain_mds(c, N, &src_any, &w_any, &dst_any, dnnl_format_tag_any);
+    tensor_mds(oc, N, &src, &w, &dst, 0);
+    tensor_mds(oc, N, &src_any, &w_any, &dst_any, 1);
     dnnl_dims_t strides = {0}, pad_l = {0}, pad_r = {0};
     conv_geometry(c, strides, pad_l, pad_r);
     dnnl_convolution_desc_t dd, wd;
@@ -407,7 +427,9 @@ int onednn_conv_forward(OneDnnEngine *e, OneDnnConv *oc, const float *w, const f
     if (dnnl_primitive_execute(pl->fwd, e->stream, 3, args) != dnnl_success ||
         !port_out_finish(e, &pl->f_dst))
         return 0;
-    if (b)
+    if (b && oc->dst_blocked)
+        blocked_add_bias(b, out, N, oc->c.out_c, oc->c.out_h * oc->c.out_w);
+    else if (b)
         conv2d_add_bias(&oc->c, b, out, N);
     return 1;
 }
@@ -452,7 +474,9 @@ int onednn_conv_backward(OneDnnEngine *e, OneDnnConv *oc, const float *w, const 
             !exec2(e, pl->dw_accumulate, pl->dw_prim, pl->dw_user))
             return 0;
     }
-    if (db)
+    if (db && oc->dst_blocked)
+        blocked_bias_grad(dout, db, N, oc->c.out_c, oc->c.out_h * oc->c.out_w);
+    else if (db)
         conv2d_bias_grad(&oc->c, dout, db, N);
     return 1;
 }

@@ -1,5 +1,7 @@
 #include "pool.h"
 
+#include "blocked.h"
+
 #include <string.h>
 
 void maxpool_init(MaxPool2d *p, int C, int in_h, int in_w, int k, int stride)
@@ -79,4 +81,40 @@ void avgpool_backward(const float *dout, float *din, int N, int C, int spatial)
         for (int i = 0; i < spatial; i++)
             dst[i] = g;
     }
+}
+
+/* The same over nChw16c input (blocked.h); out and dout are [N][C] either
+ * way. Each channel is summed in the same order as above. */
+void avgpool_forward_blocked(const float *in, float *out, int N, int C, int spatial)
+{
+    const int CB = C / BLOCK;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < N; n++)
+        for (int cb = 0; cb < CB; cb++) {
+            const float *x = in + blocked_tile(C, spatial, n, cb);
+            double acc[BLOCK] = {0};
+            for (int i = 0; i < spatial; i++)
+#pragma omp simd
+                for (int l = 0; l < BLOCK; l++)
+                    acc[l] += x[i * BLOCK + l];
+            for (int l = 0; l < BLOCK; l++)
+                out[(size_t)n * C + cb * BLOCK + l] = (float)(acc[l] / spatial);
+        }
+}
+
+void avgpool_backward_blocked(const float *dout, float *din, int N, int C, int spatial)
+{
+    const int CB = C / BLOCK;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < N; n++)
+        for (int cb = 0; cb < CB; cb++) {
+            float g[BLOCK];
+            for (int l = 0; l < BLOCK; l++)
+                g[l] = dout[(size_t)n * C + cb * BLOCK + l] / (float)spatial;
+            float *dx = din + blocked_tile(C, spatial, n, cb);
+            for (int i = 0; i < spatial; i++)
+#pragma omp simd
+                for (int l = 0; l < BLOCK; l++)
+                    dx[i * BLOCK + l] = g[l];
+        }
 }

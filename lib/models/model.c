@@ -9,11 +9,20 @@
 
 #include "layers/activation.h"
 #include "layers/add.h"
+#include "layers/blocked.h"
 #include "layers/softmax_xent.h"
 
 void model_init(Model *m) { memset(m, 0, sizeof *m); }
 
 size_t tensor_numel(const Tensor *t) { return (size_t)t->c * t->h * t->w; }
+
+void tensor_copy_plain(const Tensor *t, int N, float *out)
+{
+    if (t->blocked)
+        blocked_to_plain(t->data, out, N, t->c, t->h * t->w);
+    else
+        memcpy(out, t->data, sizeof(float) * tensor_numel(t) * (size_t)N);
+}
 
 const char *op_kind_name(OpKind k)
 {
@@ -268,8 +277,17 @@ static void carve_activations(Model *m)
         t->grad = i == 0 ? NULL : arena_floats(&m->arena, n);
     }
     free(alias);
+    size_t partial = 0;
+    for (int i = 0; i < m->n_ops; i++) {
+        const Op *op = &m->ops[i];
+        if (op->kind == OP_BN && batchnorm_partial_size(op->u.bn.C, m->max_batch) > partial)
+            partial = batchnorm_partial_size(op->u.bn.C, m->max_batch);
+    }
+    m->bn_partial = partial ? arena_alloc(&m->arena, sizeof(double) * partial) : NULL;
     for (int i = 0; i < m->n_ops; i++) {
         Op *op = &m->ops[i];
+        if (op->kind == OP_BN)
+            op->u.bn.partial = m->bn_partial;
         if (op->kind == OP_CONV && conv2d_workspace(&op->u.conv) > ws)
             ws = conv2d_workspace(&op->u.conv);
         size_t nstat = op->kind == OP_BN   ? (size_t)op->u.bn.C
@@ -372,6 +390,7 @@ int model_set_conv_backend(Model *m, ConvBackend b, BnError *err)
 {
     release_onednn(m);
     m->conv_backend = CONV_IM2COL;
+    model_plan_layouts(m);
     if (b == CONV_IM2COL)
         return BN_OK;
     if (!onednn_available())
@@ -385,6 +404,7 @@ int model_set_conv_backend(Model *m, ConvBackend b, BnError *err)
             return bn_fail(err, BN_ERR_RUNTIME, "out of memory");
         }
     m->conv_backend = CONV_ONEDNN;
+    model_plan_layouts(m);
     return BN_OK;
 }
 
@@ -405,6 +425,60 @@ void model_zero_grad(Model *m) { memset(m->grads, 0, sizeof(float) * m->n_params
 static float *param(const Model *m, size_t off) { return off == SIZE_MAX ? NULL : m->params + off; }
 static float *grad(const Model *m, size_t off) { return off == SIZE_MAX ? NULL : m->grads + off; }
 
+/* A plain (NCHW) view of tensor t's first N samples for the reference
+ * convolution: the data itself, or a converted copy (then `*copy` is set
+ * and the caller frees it). Only reached when oneDNN fails on a blocked
+ * tensor, so a malloc here costs nothing in normal steps. */
+static float *plain_view(const Tensor *t, const float *x, int N, int convert, float **copy)
+{
+    *copy = NULL;
+    if (!t->blocked)
+        return (float *)x;
+    size_t n = tensor_numel(t) * (size_t)N;
+    *copy = malloc(sizeof(float) * (n ? n : 1));
+    if (!*copy) {
+        fprintf(stderr, "bnshift: out of memory converting a tensor of %zu floats\n", n);
+        exit(BN_ERR_RUNTIME);
+    }
+    if (convert)
+        blocked_to_plain(x, *copy, N, t->c, t->h * t->w);
+    return *copy;
+}
+
+/* Copies a plain result back into blocked tensor t and frees the copy. */
+static void plain_done(const Tensor *t, float *x, float *copy, int N)
+{
+    if (copy && x)
+        blocked_from_plain(copy, x, N, t->c, t->h * t->w);
+    free(copy);
+}
+
+/* The reference convolution on tensors of either layout. */
+static void conv_reference_forward(Model *m, const Op *op, const float *w, const float *b, int N)
+{
+    const Tensor *ti = &m->tensors[op->in], *to = &m->tensors[op->out];
+    float *ci, *co;
+    const float *in = plain_view(ti, ti->data, N, 1, &ci);
+    float *out = plain_view(to, to->data, N, 0, &co);
+    conv2d_forward(&op->u.conv, w, b, in, out, N, m->ws);
+    free(ci);
+    plain_done(to, to->data, co, N);
+}
+
+static void conv_reference_backward(Model *m, const Op *op, const float *w, float *din, float *gw,
+                                    float *gb, int N)
+{
+    const Tensor *ti = &m->tensors[op->in], *to = &m->tensors[op->out];
+    float *ci, *cg, *cd;
+    const float *in = plain_view(ti, ti->data, N, 1, &ci);
+    const float *dout = plain_view(to, to->grad, N, 1, &cg);
+    float *dx = din ? plain_view(ti, din, N, 0, &cd) : (cd = NULL);
+    conv2d_backward(&op->u.conv, w, in, dout, dx, gw, gb, N, m->ws);
+    free(ci);
+    free(cg);
+    plain_done(ti, din, cd, N);
+}
+
 static void op_forward(Model *m, const Op *op, int N, int train)
 {
     const Tensor *ti = &m->tensors[op->in];
@@ -415,7 +489,7 @@ static void op_forward(Model *m, const Op *op, int N, int train)
         /* A oneDNN failure (rare: an unsupported shape) falls back to the
          * reference path for that call. */
         if (!op->dnnl || !onednn_conv_forward(m->dnnl, op->dnnl, w, b, ti->data, to->data, N))
-            conv2d_forward(&op->u.conv, w, b, ti->data, to->data, N, m->ws);
+            conv_reference_forward(m, op, w, b, N);
         break;
     case OP_LINEAR:
         linear_forward(&op->u.lin, w, b, ti->data, to->data, N);
@@ -440,7 +514,8 @@ static void op_forward(Model *m, const Op *op, int N, int train)
         maxpool_forward(&op->u.pool, ti->data, to->data, N);
         break;
     case OP_AVGPOOL:
-        avgpool_forward(ti->data, to->data, N, ti->c, ti->h * ti->w);
+        (ti->blocked ? avgpool_forward_blocked : avgpool_forward)(ti->data, to->data, N, ti->c,
+                                                                  ti->h * ti->w);
         break;
     case OP_ADD:
         add_forward(ti->data, m->tensors[op->in2].data, to->data, tensor_numel(ti) * N);
@@ -503,7 +578,7 @@ static void op_backward(Model *m, const Op *op, int N, int train, unsigned char 
     switch (op->kind) {
     case OP_CONV:
         if (!op->dnnl || !onednn_conv_backward(m->dnnl, op->dnnl, w, ti->data, to->grad, din, gw, gb, N))
-            conv2d_backward(&op->u.conv, w, ti->data, to->grad, din, gw, gb, N, m->ws);
+            conv_reference_backward(m, op, w, din, gw, gb, N);
         break;
     case OP_LINEAR:
         linear_backward(&op->u.lin, w, ti->data, to->grad, din, gw, gb, N);
@@ -536,7 +611,8 @@ static void op_backward(Model *m, const Op *op, int N, int train, unsigned char 
         break;
     case OP_AVGPOOL:
         if (din)
-            avgpool_backward(to->grad, din, N, ti->c, ti->h * ti->w);
+            (ti->blocked ? avgpool_backward_blocked : avgpool_backward)(to->grad, din, N, ti->c,
+                                                                        ti->h * ti->w);
         break;
     case OP_SHORTCUT:
         if (din)

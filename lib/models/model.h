@@ -59,6 +59,7 @@ typedef struct {
 
 typedef struct {
     int c, h, w;         /* per-sample shape */
+    int blocked;         /* data and grad in nChw16c (layers/blocked.h), else NCHW */
     int consumers;       /* ops reading it; >1 means gradients accumulate */
     float *data, *grad;  /* [max_batch][c][h][w], in the arena */
 } Tensor;
@@ -82,6 +83,7 @@ typedef struct {
     OneDnnEngine *dnnl;
     double *op_seconds; /* if set (by `bench`): time per op, forward + backward */
     float *ws, *scratch; /* conv workspace; gradient scratch for forks */
+    double *bn_partial;  /* per-tile sums of blocked BN layers (shared) */
     unsigned char *grad_written; /* per tensor, during backward */
     Arena arena;
     int build_failed;
@@ -114,10 +116,19 @@ void model_free(Model *m);
 int conv_backend_default(ConvBackend *b, BnError *err);
 const char *conv_backend_name(ConvBackend b); /* "im2col+openblas", "onednn" */
 /* Switches every convolution to backend b (results change only by float
- * reassociation). */
+ * reassociation) and plans the activation layouts for it. */
 int model_set_conv_backend(Model *m, ConvBackend b, BnError *err);
+/* Decides which tensors are kept in nChw16c (layout_plan.c): under oneDNN,
+ * every group of tensors joined by BN, ReLU and add whose channel counts are
+ * multiples of 16 and whose producers and consumers all handle the blocked
+ * layout (oneDNN convs, BN, ReLU, add, global average pool). NCHW elsewhere,
+ * and everywhere under im2col. Data already in the tensors is not
+ * converted: run a forward pass after changing it. */
+void model_plan_layouts(Model *m);
 
 size_t tensor_numel(const Tensor *t); /* per sample */
+/* Tensor t's data for the first N samples in NCHW order, whatever its layout. */
+void tensor_copy_plain(const Tensor *t, int N, float *out);
 const char *op_kind_name(OpKind k);   /* "conv", "bn", ... */
 long op_macs(const Op *op);           /* multiply-accumulates per image */
 long model_macs(const Model *m);      /* of one forward pass, per image */

@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "layers/blocked.h"
+
 int shift_stats_init(ShiftStats *s, const Model *m, BnError *err)
 {
     memset(s, 0, sizeof *s);
@@ -51,10 +53,62 @@ void shift_stats_reset(ShiftStats *s)
     memset(s->m2, 0, sizeof(double) * total);
 }
 
+/* Merges a batch's sum of x - K and of (x - K)^2 (nb values) into channel
+ * c's running mean and sum of squared deviations (Chan et al.). */
+static void merge_batch(double *mean, double *m2, double K, double sum, double ss, double na,
+                        double nb)
+{
+    const double nt = na + nb, bm = K + sum / nb;
+    ss = fmax(ss - sum * sum / nb, 0.0); /* the batch's sum of squared deviations */
+    const double delta = bm - *mean;
+    *mean += delta * nb / nt;
+    *m2 += ss + delta * delta * na * nb / nt;
+}
+
+/* The same sums over nChw16c input, tile by tile (partial sums of each
+ * (sample, block) in the BN layer's scratch, then added in sample order). */
+static void accumulate_blocked(ShiftStats *s, const Op *op, const float *x, int l, int N)
+{
+    const int C = op->u.bn.C, S = op->u.bn.spatial, CB = C / BLOCK;
+    double *ps = op->u.bn.partial, *pss = ps + (size_t)N * C;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < N; n++)
+        for (int cb = 0; cb < CB; cb++) {
+            const float *t = x + blocked_tile(C, S, n, cb), *K = x + blocked_tile(C, S, 0, cb);
+            double sum[BLOCK] = {0}, ss[BLOCK] = {0};
+            for (int i = 0; i < S; i++)
+#pragma omp simd
+                for (int k = 0; k < BLOCK; k++) {
+                    const double d = (double)t[i * BLOCK + k] - K[k];
+                    sum[k] += d;
+                    ss[k] += d * d;
+                }
+            for (int k = 0; k < BLOCK; k++) {
+                ps[(size_t)n * C + cb * BLOCK + k] = sum[k];
+                pss[(size_t)n * C + cb * BLOCK + k] = ss[k];
+            }
+        }
+    double *mean = s->mean + s->offset[l], *m2 = s->m2 + s->offset[l];
+    for (int c = 0; c < C; c++) {
+        double sum = 0, ss = 0;
+        for (int n = 0; n < N; n++) {
+            sum += ps[(size_t)n * C + c];
+            ss += pss[(size_t)n * C + c];
+        }
+        merge_batch(&mean[c], &m2[c], x[blocked_index(C, S, 0, c, 0)], sum, ss, s->count[l],
+                    (double)N * S);
+    }
+    s->count[l] += (double)N * S;
+}
+
 void shift_stats_accumulate_layer(ShiftStats *s, const Model *m, int l, int N)
 {
     const Op *op = &m->ops[s->op_index[l]];
     const float *x = m->tensors[op->in].data;
+    if (op->u.bn.blocked) {
+        accumulate_blocked(s, op, x, l, N);
+        return;
+    }
     const int C = op->u.bn.C, S = op->u.bn.spatial;
     const double nb = (double)N * S, na = s->count[l], nt = na + nb;
     double *mean = s->mean + s->offset[l], *m2 = s->m2 + s->offset[l];
@@ -74,11 +128,7 @@ void shift_stats_accumulate_layer(ShiftStats *s, const Model *m, int l, int N)
                 ss += d * d;
             }
         }
-        const double bm = K + sum / nb;
-        ss = fmax(ss - sum * sum / nb, 0.0); /* the batch's sum of squared deviations */
-        double delta = bm - mean[c];
-        mean[c] += delta * nb / nt;
-        m2[c] += ss + delta * delta * na * nb / nt;
+        merge_batch(&mean[c], &m2[c], K, sum, ss, na, nb);
     }
     s->count[l] = nt;
 }

@@ -1,0 +1,228 @@
+#include "batchnorm_blocked.h"
+
+#include <math.h>
+
+#include "blocked.h"
+
+/* BatchNorm.partial holds two [N][C] arrays of per-tile sums (which 0, 1),
+ * then per-channel arrays of C values each (chan 0..7). */
+static double *part_of(const BatchNorm *b, int which, int N)
+{
+    return b->partial + (size_t)which * (size_t)N * (size_t)b->C;
+}
+
+enum { CH_MEAN, CH_VAR, CH_DEV, CH_SUM_DY, CH_SUM_DY_XC, CH_SCALE, CH_MEAN_DY, CH_K };
+
+static double *chan(const BatchNorm *b, int N, int j)
+{
+    return b->partial + (2 * (size_t)N + (size_t)j) * (size_t)b->C;
+}
+
+/* Lanes l of block cb of a per-channel array of float values kept in doubles. */
+static void lanes(float *dst, const double *src, int cb)
+{
+    for (int l = 0; l < BLOCK; l++)
+        dst[l] = (float)src[cb * BLOCK + l];
+}
+
+/* total[c] = sum over samples of part[n * C + c], in sample order. */
+static void sum_over_samples(const double *part, double *total, int N, int C)
+{
+    for (int c = 0; c < C; c++)
+        total[c] = 0;
+    for (int n = 0; n < N; n++)
+#pragma omp simd
+        for (int c = 0; c < C; c++)
+            total[c] += part[(size_t)n * C + c];
+}
+
+/* Mean and biased variance of every channel, two passes as in batchnorm.c
+ * (the second also sums the deviations to correct the mean's rounding). */
+static void blocked_moments(const BatchNorm *b, const float *in, int N, double *mean, double *var)
+{
+    const int C = b->C, S = b->spatial, CB = C / BLOCK;
+    double *p0 = part_of(b, 0, N), *p1 = part_of(b, 1, N);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < N; n++)
+        for (int cb = 0; cb < CB; cb++) {
+            const float *x = in + blocked_tile(C, S, n, cb);
+            double acc[BLOCK] = {0};
+            for (int s = 0; s < S; s++)
+#pragma omp simd
+                for (int l = 0; l < BLOCK; l++)
+                    acc[l] += x[s * BLOCK + l];
+            for (int l = 0; l < BLOCK; l++)
+                p0[(size_t)n * C + cb * BLOCK + l] = acc[l];
+        }
+    const double M = (double)N * S;
+    sum_over_samples(p0, mean, N, C);
+    for (int c = 0; c < C; c++)
+        mean[c] /= M;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < N; n++)
+        for (int cb = 0; cb < CB; cb++) {
+            const float *x = in + blocked_tile(C, S, n, cb);
+            const double *m = mean + cb * BLOCK;
+            double dev[BLOCK] = {0}, sq[BLOCK] = {0};
+            for (int s = 0; s < S; s++)
+#pragma omp simd
+                for (int l = 0; l < BLOCK; l++) {
+                    const double d = x[s * BLOCK + l] - m[l];
+                    dev[l] += d;
+                    sq[l] += d * d;
+                }
+            for (int l = 0; l < BLOCK; l++) {
+                p0[(size_t)n * C + cb * BLOCK + l] = dev[l];
+                p1[(size_t)n * C + cb * BLOCK + l] = sq[l];
+            }
+        }
+    sum_over_samples(p1, var, N, C);
+    double *dev = chan(b, N, CH_DEV);
+    sum_over_samples(p0, dev, N, C);
+    for (int c = 0; c < C; c++)
+        var[c] = fmax((var[c] - dev[c] * dev[c] / M) / M, 0.0);
+}
+
+/* y = (x - mean[c])·scale[c] + shift[c] (then ReLU if asked), tile by tile;
+ * scale holds float values. */
+static void blocked_affine(const BatchNorm *b, const float *in, float *out, int N,
+                           const float *mean, const double *scale, const float *shift)
+{
+    const int C = b->C, S = b->spatial, CB = C / BLOCK, relu = b->relu_after;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < N; n++)
+        for (int cb = 0; cb < CB; cb++) {
+            const size_t t = blocked_tile(C, S, n, cb);
+            float k[BLOCK];
+            lanes(k, scale, cb);
+            const float *x = in + t, *m = mean + cb * BLOCK, *h = shift + cb * BLOCK;
+            float *y = out + t;
+            for (int s = 0; s < S; s++)
+#pragma omp simd
+                for (int l = 0; l < BLOCK; l++) {
+                    const float v = (x[s * BLOCK + l] - m[l]) * k[l] + h[l];
+                    y[s * BLOCK + l] = relu && v <= 0.0f ? 0.0f : v; /* as relu_forward */
+                }
+        }
+}
+
+void bn_blocked_forward_train(const BatchNorm *b, const float *gamma, const float *beta,
+                              float *run_mean, float *run_var, const float *in, float *out,
+                              float *save_mean, float *save_invstd, int N)
+{
+    const int C = b->C;
+    const size_t M = (size_t)N * (size_t)b->spatial;
+    const double unbias = M > 1 ? (double)M / (double)(M - 1) : 1.0, mom = b->momentum;
+    double *mean = chan(b, N, CH_MEAN), *var = chan(b, N, CH_VAR), *scale = chan(b, N, CH_SCALE);
+    blocked_moments(b, in, N, mean, var);
+    for (int c = 0; c < C; c++) {
+        const float invstd = (float)(1.0 / sqrt(var[c] + b->eps));
+        save_mean[c] = (float)mean[c];
+        save_invstd[c] = invstd;
+        run_mean[c] = (float)((1.0 - mom) * run_mean[c] + mom * mean[c]);
+        run_var[c] = (float)((1.0 - mom) * run_var[c] + mom * var[c] * unbias);
+        scale[c] = (float)(gamma[c] * invstd);
+    }
+    blocked_affine(b, in, out, N, save_mean, scale, beta);
+}
+
+void bn_blocked_forward_eval(const BatchNorm *b, const float *gamma, const float *beta,
+                             const float *run_mean, const float *run_var, const float *in,
+                             float *out, int N)
+{
+    double *scale = chan(b, N, CH_SCALE);
+    for (int c = 0; c < b->C; c++)
+        scale[c] = (float)(gamma[c] * (float)(1.0 / sqrt((double)run_var[c] + b->eps)));
+    blocked_affine(b, in, out, N, run_mean, scale, beta);
+}
+
+/* Σdy and Σdy·(x - mean) of every channel into sum_dy, sum_dy_xc [C]. */
+static void blocked_grad_sums(const BatchNorm *b, const float *in, const float *dout, int N,
+                              const float *mean, double *sum_dy, double *sum_dy_xc)
+{
+    const int C = b->C, S = b->spatial, CB = C / BLOCK;
+    double *p0 = part_of(b, 0, N), *p1 = part_of(b, 1, N);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < N; n++)
+        for (int cb = 0; cb < CB; cb++) {
+            const size_t t = blocked_tile(C, S, n, cb);
+            const float *x = in + t, *g = dout + t, *m = mean + cb * BLOCK;
+            double sd[BLOCK] = {0}, sdx[BLOCK] = {0};
+            for (int s = 0; s < S; s++)
+#pragma omp simd
+                for (int l = 0; l < BLOCK; l++) {
+                    sd[l] += g[s * BLOCK + l];
+                    sdx[l] += (double)g[s * BLOCK + l] * (double)(x[s * BLOCK + l] - m[l]);
+                }
+            for (int l = 0; l < BLOCK; l++) {
+                p0[(size_t)n * C + cb * BLOCK + l] = sd[l];
+                p1[(size_t)n * C + cb * BLOCK + l] = sdx[l];
+            }
+        }
+    sum_over_samples(p0, sum_dy, N, C);
+    sum_over_samples(p1, sum_dy_xc, N, C);
+}
+
+void bn_blocked_backward_train(const BatchNorm *b, const float *gamma, const float *in,
+                               const float *save_mean, const float *save_invstd,
+                               const float *dout, float *din, float *dgamma, float *dbeta, int N)
+{
+    const int C = b->C, S = b->spatial, CB = C / BLOCK;
+    const double M = (double)N * S;
+    double *sum_dy = chan(b, N, CH_SUM_DY), *sum_dy_xc = chan(b, N, CH_SUM_DY_XC);
+    double *scale = chan(b, N, CH_SCALE), *mean_dy = chan(b, N, CH_MEAN_DY), *k = chan(b, N, CH_K);
+    blocked_grad_sums(b, in, dout, N, save_mean, sum_dy, sum_dy_xc);
+    for (int c = 0; c < C; c++) {
+        const double invstd = save_invstd[c];
+        dgamma[c] += (float)(sum_dy_xc[c] * invstd);
+        dbeta[c] += (float)sum_dy[c];
+        scale[c] = (float)(gamma[c] * invstd);
+        mean_dy[c] = (float)(sum_dy[c] / M);
+        k[c] = (float)(sum_dy_xc[c] * invstd * invstd / M);
+    }
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < N; n++)
+        for (int cb = 0; cb < CB; cb++) {
+            const size_t t = blocked_tile(C, S, n, cb);
+            const float *x = in + t, *g = dout + t, *m = save_mean + cb * BLOCK;
+            float sc[BLOCK], md[BLOCK], kk[BLOCK];
+            lanes(sc, scale, cb);
+            lanes(md, mean_dy, cb);
+            lanes(kk, k, cb);
+            float *dx = din + t;
+            for (int s = 0; s < S; s++)
+#pragma omp simd
+                for (int l = 0; l < BLOCK; l++)
+                    dx[s * BLOCK + l] =
+                        sc[l] * (g[s * BLOCK + l] - md[l] - (x[s * BLOCK + l] - m[l]) * kk[l]);
+        }
+}
+
+void bn_blocked_backward_eval(const BatchNorm *b, const float *gamma, const float *run_mean,
+                              const float *run_var, const float *in, const float *dout,
+                              float *din, float *dgamma, float *dbeta, int N)
+{
+    const int C = b->C, S = b->spatial, CB = C / BLOCK;
+    double *sum_dy = chan(b, N, CH_SUM_DY), *sum_dy_xc = chan(b, N, CH_SUM_DY_XC);
+    double *scale = chan(b, N, CH_SCALE);
+    blocked_grad_sums(b, in, dout, N, run_mean, sum_dy, sum_dy_xc);
+    for (int c = 0; c < C; c++) {
+        const float invstd = (float)(1.0 / sqrt((double)run_var[c] + b->eps));
+        dgamma[c] += (float)(sum_dy_xc[c] * invstd);
+        dbeta[c] += (float)sum_dy[c];
+        scale[c] = (float)(gamma[c] * invstd);
+    }
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < N; n++)
+        for (int cb = 0; cb < CB; cb++) {
+            const size_t t = blocked_tile(C, S, n, cb);
+            float sc[BLOCK];
+            lanes(sc, scale, cb);
+            const float *g = dout + t;
+            float *dx = din + t;
+            for (int s = 0; s < S; s++)
+#pragma omp simd
+                for (int l = 0; l < BLOCK; l++)
+                    dx[s * BLOCK + l] = g[s * BLOCK + l] * sc[l];
+        }
+}

@@ -1,0 +1,71 @@
+#include <stdlib.h>
+
+#include "layers/blocked.h"
+#include "model.h"
+
+static int find(int *parent, int t)
+{
+    while (parent[t] != t)
+        t = parent[t] = parent[parent[t]];
+    return t;
+}
+
+static void join(int *parent, int a, int b) { parent[find(parent, a)] = find(parent, b); }
+
+/* Ops whose output has the layout of their input(s). */
+static int keeps_layout(OpKind k) { return k == OP_BN || k == OP_RELU || k == OP_ADD; }
+
+static int reads_blocked(const Op *op)
+{
+    return keeps_layout(op->kind) || op->kind == OP_AVGPOOL || (op->kind == OP_CONV && op->dnnl);
+}
+
+static int writes_blocked(const Op *op)
+{
+    return keeps_layout(op->kind) || (op->kind == OP_CONV && op->dnnl);
+}
+
+void model_plan_layouts(Model *m)
+{
+    int *parent = malloc(sizeof(int) * 2 * (size_t)m->n_tensors);
+    for (int t = 0; t < m->n_tensors; t++)
+        m->tensors[t].blocked = 0;
+    if (parent && m->conv_backend == CONV_ONEDNN) { /* without memory: all NCHW */
+        int *ok = parent + m->n_tensors;
+        for (int t = 0; t < m->n_tensors; t++) {
+            parent[t] = t;
+            ok[t] = 1;
+        }
+        for (int i = 0; i < m->n_ops; i++) {
+            const Op *op = &m->ops[i];
+            if (keeps_layout(op->kind))
+                join(parent, op->in, op->out);
+            if (op->kind == OP_ADD)
+                join(parent, op->in2, op->out);
+        }
+        ok[find(parent, 0)] = 0; /* the input images stay as given */
+        for (int t = 0; t < m->n_tensors; t++)
+            if (!blocked_fits(m->tensors[t].c))
+                ok[find(parent, t)] = 0;
+        for (int i = 0; i < m->n_ops; i++) {
+            const Op *op = &m->ops[i];
+            if (!writes_blocked(op) || (op->kind == OP_BN && !op->u.bn.partial))
+                ok[find(parent, op->out)] = 0;
+            if (!reads_blocked(op)) {
+                ok[find(parent, op->in)] = 0;
+                if (op->in2 >= 0)
+                    ok[find(parent, op->in2)] = 0;
+            }
+        }
+        for (int t = 0; t < m->n_tensors; t++)
+            m->tensors[t].blocked = ok[find(parent, t)];
+    }
+    free(parent);
+    for (int i = 0; i < m->n_ops; i++) {
+        Op *op = &m->ops[i];
+        if (op->kind == OP_BN)
+            op->u.bn.blocked = m->tensors[op->in].blocked;
+        if (op->kind == OP_CONV)
+            onednn_conv_set_layouts(op->dnnl, m->tensors[op->in].blocked, m->tensors[op->out].blocked);
+    }
+}
