@@ -19,13 +19,6 @@
 #include "suites.h"
 #include "test_util.h"
 
-static float *falloc(size_t n)
-{
-    float *p = calloc(n ? n : 1, sizeof(float));
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
-
 /* got (blocked) against want (NCHW), relative to max|want|. */
 static void assert_blocked_close(const float *got, const float *want, int N, int C, int S,
                                  double rtol, const char *what)
@@ -33,15 +26,8 @@ static void assert_blocked_close(const float *got, const float *want, int N, int
     const size_t n = (size_t)N * C * S;
     float *plain = falloc(n);
     blocked_to_plain(got, plain, N, C, S);
-    double err = max_abs_diff(plain, want, n), scale = fmax(max_abs(want, n), 1e-6);
-    ck_assert_msg(err <= rtol * scale, "%s: max diff %g > %g * %g", what, err, rtol, scale);
+    assert_close(plain, want, n, rtol, what);
     free(plain);
-}
-
-static void assert_close(const float *got, const float *want, size_t n, double rtol, const char *what)
-{
-    double err = max_abs_diff(got, want, n), scale = fmax(max_abs(want, n), 1e-6);
-    ck_assert_msg(err <= rtol * scale, "%s: max diff %g > %g * %g", what, err, rtol, scale);
 }
 
 START_TEST(conversions_round_trip_and_index)
@@ -62,16 +48,49 @@ END_TEST
 
 /* ---- BatchNorm ---- */
 
+/* The layer's inputs in NCHW: random, with a channel-dependent offset as
+ * real activations have. */
 typedef struct {
     int N, C, S;
-    float *in, *gamma, *beta, *dout, *out, *din, *dgamma, *dbeta, *rm, *rv, *sm, *si;
+    float *in, *dout, *gamma, *beta;
+} BnInputs;
+
+static BnInputs bn_inputs(int N, int C, int S, uint64_t seed)
+{
+    const size_t n = (size_t)N * C * S;
+    BnInputs a = {N, C, S, falloc(n), falloc(n), falloc(C), falloc(C)};
+    Rng rng;
+    rng_seed(&rng, seed);
+    fill_normal(&rng, a.in, n, 2.0f);
+    for (size_t i = 0; i < n; i++)
+        a.in[i] += (float)((i / S) % C) * 0.5f;
+    fill_normal(&rng, a.dout, n, 1.0f);
+    fill_uniform(&rng, a.gamma, C, 0.5f, 1.5f);
+    fill_uniform(&rng, a.beta, C, -0.5f, 0.5f);
+    return a;
+}
+
+static void bn_inputs_free(BnInputs *a)
+{
+    free(a->in);
+    free(a->dout);
+    free(a->gamma);
+    free(a->beta);
+}
+
+/* What one layout computed: train results in the first halves of out, din,
+ * dgamma, dbeta; eval results in the second. */
+typedef struct {
+    float *out, *din, *dgamma, *dbeta, *rm, *rv, *sm, *si;
 } BnRun;
 
-/* Train forward + backward, then eval forward + backward, of one layout. */
-static void bn_run(BnRun *r, int blocked, int relu_after, const float *in, const float *dout)
+/* Train forward + backward, then eval forward + backward, in one layout. */
+static BnRun bn_run(const BnInputs *a, int blocked, int relu_after)
 {
-    const int N = r->N, C = r->C, S = r->S;
+    const int N = a->N, C = a->C, S = a->S;
     const size_t n = (size_t)N * C * S;
+    BnRun r = {falloc(2 * n), falloc(2 * n), falloc(2 * (size_t)C), falloc(2 * (size_t)C),
+               falloc(C), falloc(C), falloc(C), falloc(C)};
     BatchNorm b;
     batchnorm_init(&b, C, S, 1e-5f, 0.1f);
     b.relu_after = relu_after;
@@ -80,74 +99,40 @@ static void bn_run(BnRun *r, int blocked, int relu_after, const float *in, const
     b.partial = partial;
     float *x = falloc(n), *g = falloc(n);
     if (blocked) {
-        blocked_from_plain(in, x, N, C, S);
-        blocked_from_plain(dout, g, N, C, S);
+        blocked_from_plain(a->in, x, N, C, S);
+        blocked_from_plain(a->dout, g, N, C, S);
     } else {
-        memcpy(x, in, n * sizeof(float));
-        memcpy(g, dout, n * sizeof(float));
+        memcpy(x, a->in, n * sizeof(float));
+        memcpy(g, a->dout, n * sizeof(float));
     }
     for (int c = 0; c < C; c++) {
-        r->rm[c] = 0.1f * (float)c;
-        r->rv[c] = 1.0f + 0.05f * (float)c;
+        r.rm[c] = 0.1f * (float)c;
+        r.rv[c] = 1.0f + 0.05f * (float)c;
     }
-    batchnorm_forward_train(&b, r->gamma, r->beta, r->rm, r->rv, x, r->out, r->sm, r->si, N);
-    batchnorm_backward_train(&b, r->gamma, x, r->sm, r->si, g, r->din, r->dgamma, r->dbeta, N);
-    /* eval results go to the second halves */
-    batchnorm_forward_eval(&b, r->gamma, r->beta, r->rm, r->rv, x, r->out + n, N);
-    batchnorm_backward_eval(&b, r->gamma, r->rm, r->rv, x, g, r->din + n, r->dgamma + C,
-                            r->dbeta + C, N);
+    batchnorm_forward_train(&b, a->gamma, a->beta, r.rm, r.rv, x, r.out, r.sm, r.si, N);
+    batchnorm_backward_train(&b, a->gamma, x, r.sm, r.si, g, r.din, r.dgamma, r.dbeta, N);
+    batchnorm_forward_eval(&b, a->gamma, a->beta, r.rm, r.rv, x, r.out + n, N);
+    batchnorm_backward_eval(&b, a->gamma, r.rm, r.rv, x, g, r.din + n, r.dgamma + C, r.dbeta + C, N);
     free(x);
     free(g);
     free(partial);
-}
-
-static void bn_run_alloc(BnRun *r, int N, int C, int S)
-{
-    const size_t n = (size_t)N * C * S;
-    *r = (BnRun){.N = N, .C = C, .S = S};
-    r->out = falloc(2 * n);
-    r->din = falloc(2 * n);
-    r->dgamma = falloc(2 * (size_t)C);
-    r->dbeta = falloc(2 * (size_t)C);
-    r->rm = falloc(C);
-    r->rv = falloc(C);
-    r->sm = falloc(C);
-    r->si = falloc(C);
+    return r;
 }
 
 static void bn_run_free(BnRun *r)
 {
-    free(r->out);
-    free(r->din);
-    free(r->dgamma);
-    free(r->dbeta);
-    free(r->rm);
-    free(r->rv);
-    free(r->sm);
-    free(r->si);
+    float *bufs[] = {r->out, r->din, r->dgamma, r->dbeta, r->rm, r->rv, r->sm, r->si};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        free(bufs[i]);
 }
 
 START_TEST(bn_blocked_matches_plain)
 {
     enum { N = 5, C = 32, S = 7 };
     const size_t n = (size_t)N * C * S;
-    Rng rng;
-    rng_seed(&rng, 11);
-    float *in = falloc(n), *dout = falloc(n), gamma[C], beta[C];
-    fill_normal(&rng, in, n, 2.0f);
-    for (size_t i = 0; i < n; i++) /* a channel-dependent offset, as real activations have */
-        in[i] += (float)((i / S) % C) * 0.5f;
-    fill_normal(&rng, dout, n, 1.0f);
-    fill_uniform(&rng, gamma, C, 0.5f, 1.5f);
-    fill_uniform(&rng, beta, C, -0.5f, 0.5f);
+    BnInputs a = bn_inputs(N, C, S, 11);
     for (int relu = 0; relu < 2; relu++) {
-        BnRun p, q;
-        bn_run_alloc(&p, N, C, S);
-        bn_run_alloc(&q, N, C, S);
-        p.gamma = q.gamma = gamma;
-        p.beta = q.beta = beta;
-        bn_run(&p, 0, relu, in, dout);
-        bn_run(&q, 1, relu, in, dout);
+        BnRun p = bn_run(&a, 0, relu), q = bn_run(&a, 1, relu);
         assert_blocked_close(q.out, p.out, N, C, S, 1e-6, "train forward");
         assert_blocked_close(q.out + n, p.out + n, N, C, S, 1e-6, "eval forward");
         assert_blocked_close(q.din, p.din, N, C, S, 1e-5, "train din");
@@ -161,8 +146,7 @@ START_TEST(bn_blocked_matches_plain)
         bn_run_free(&p);
         bn_run_free(&q);
     }
-    free(in);
-    free(dout);
+    bn_inputs_free(&a);
 }
 END_TEST
 
@@ -170,21 +154,12 @@ START_TEST(bn_blocked_thread_count_bit_identical)
 {
     enum { N = 6, C = 48, S = 9 };
     const size_t n = (size_t)N * C * S;
-    Rng rng;
-    rng_seed(&rng, 12);
-    float *in = falloc(n), *dout = falloc(n), gamma[C], beta[C];
-    fill_normal(&rng, in, n, 1.0f);
-    fill_normal(&rng, dout, n, 1.0f);
-    fill_uniform(&rng, gamma, C, 0.5f, 1.5f);
-    fill_uniform(&rng, beta, C, -0.5f, 0.5f);
+    BnInputs a = bn_inputs(N, C, S, 12);
     const int saved = bn_get_threads();
     BnRun r[2];
     for (int t = 0; t < 2; t++) {
         bn_set_threads(t + 1);
-        bn_run_alloc(&r[t], N, C, S);
-        r[t].gamma = gamma;
-        r[t].beta = beta;
-        bn_run(&r[t], 1, 0, in, dout);
+        r[t] = bn_run(&a, 1, 0);
     }
     bn_set_threads(saved);
     ck_assert_int_eq(memcmp(r[0].out, r[1].out, 2 * n * sizeof(float)), 0);
@@ -193,8 +168,7 @@ START_TEST(bn_blocked_thread_count_bit_identical)
     ck_assert_int_eq(memcmp(r[0].rv, r[1].rv, C * sizeof(float)), 0);
     bn_run_free(&r[0]);
     bn_run_free(&r[1]);
-    free(in);
-    free(dout);
+    bn_inputs_free(&a);
 }
 END_TEST
 
@@ -383,20 +357,6 @@ START_TEST(layout_plan_blocks_what_it_can)
 }
 END_TEST
 
-typedef struct {
-    Model *m;
-    const float *x;
-    const int *y;
-    int N, train;
-} NetCtx;
-
-static double net_loss(void *vctx)
-{
-    NetCtx *c = vctx;
-    model_forward(c->m, c->x, c->N, c->train);
-    return model_loss(c->m, c->y, c->N, NULL, 0);
-}
-
 /* Gradients of a blocked ResNet-8 (width 16) against finite differences,
  * in training and inference mode (ReLUs make a few entries cross kinks). */
 START_TEST(blocked_net_gradients_match_finite_differences)
@@ -412,20 +372,12 @@ START_TEST(blocked_net_gradients_match_finite_differences)
         float x[4 * 3 * IMG * IMG];
         int y[4] = {3, 1, 4, 1};
         fill_normal(&r, x, sizeof x / sizeof *x, 1.0f);
-        if (!train)
-            for (int i = 0; i < 3; i++)
-                model_forward(&m, x, 4, 1);
-        NetCtx c = {&m, x, y, 4, train};
-        net_loss(&c);
-        model_loss(&m, y, 4, NULL, 1);
-        model_zero_grad(&m);
-        model_backward(&m, 4, train);
-        float *g = malloc(sizeof(float) * m.n_params);
-        memcpy(g, m.grads, sizeof(float) * m.n_params);
+        ModelLossCtx c = {&m, x, y, 4, train};
+        float *g = model_analytic_grads(&c);
         /* Every 7th parameter (all layers, ~11k entries) keeps this fast. */
         size_t bad = 0, checked = 0;
         for (size_t i = 0; i < m.n_params; i += 7, checked++)
-            bad += gradcheck_count_bad(net_loss, &c, m.params + i, g + i, 1, 3e-3f, 5e-3);
+            bad += gradcheck_count_bad(model_loss_at, &c, m.params + i, g + i, 1, 3e-3f, 5e-3);
         ck_assert_msg(bad * 50 <= checked, "train=%d: %zu of %zu gradients off", train, bad, checked);
         free(g);
         model_free(&m);

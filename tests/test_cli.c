@@ -142,18 +142,53 @@ static void wait_for_epoch1(const char *metrics, const char *ckpt)
     }
 }
 
-/* Starts bnshift run in the background and SIGKILLs it once metrics.csv
- * holds epoch 1 (so it dies during epoch 2). */
-static void run_and_kill_in_epoch2(const char *cfg, const char *out)
+/* Starts `bnshift run CFG --out OUT --threads THREADS --quiet [MODE]` in the
+ * background, stdout discarded, stderr to errpath, with BNSHIFT_FAULT set
+ * to fault (or unset if NULL). */
+static pid_t spawn_bnshift_run(const char *cfg, const char *out, const char *threads,
+                               const char *errpath, const char *mode, const char *fault)
 {
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
+        if (!freopen("/dev/null", "w", stdout) || !freopen(errpath, "w", stderr))
             _exit(99);
-        execl(bnshift_bin(), bnshift_bin(), "run", cfg, "--out", out, "--threads", "2", "--quiet", (char *)NULL);
+        if (fault)
+            setenv("BNSHIFT_FAULT", fault, 1);
+        else
+            unsetenv("BNSHIFT_FAULT");
+        execl(bnshift_bin(), bnshift_bin(), "run", cfg, "--out", out, "--threads", threads, "--quiet",
+              mode, (char *)NULL); /* a NULL mode ends the list there */
         _exit(127);
     }
+    return pid;
+}
+
+/* Resumes the run in out to one epoch more than metrics.csv holds
+ * (train.epochs may change on resume) and checks that epoch was added. */
+static void resume_one_more_epoch(const char *cfg, const char *out, const char *after)
+{
+    char path[400], cmd[1024];
+    snprintf(path, sizeof path, "%s/metrics.csv", out);
+    char *m = slurp_file(path);
+    const int rows = count_lines(m) - 1;
+    free(m);
+    snprintf(cmd, sizeof cmd, "%s run %s --out %s --threads 1 --quiet --resume --set train.epochs=%d",
+             bnshift_bin(), cfg, out, rows + 1);
+    char *err = NULL;
+    int rc = run_in(workdir, cmd, &err);
+    ck_assert_msg(rc == 0, "resume after %s: exit %d: %s", after, rc, err ? err : "");
+    free(err);
+    m = slurp_file(path);
+    ck_assert_int_eq(count_lines(m), rows + 2);
+    free(m);
+}
+
+/* Starts bnshift run in the background and SIGKILLs it once metrics.csv
+ * holds epoch 1 (so it dies during epoch 2). */
+static void run_and_kill_in_epoch2(const char *cfg, const char *out)
+{
+    pid_t pid = spawn_bnshift_run(cfg, out, "2", "/dev/null", NULL, NULL);
     char path[400], ckpt[400];
     snprintf(path, sizeof path, "%s/metrics.csv", out);
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.bin", out);
@@ -167,24 +202,10 @@ static void run_and_kill_in_epoch2(const char *cfg, const char *out)
     free(m);
 }
 
-/* Starts `bnshift run CFG --out OUT --threads 2 --quiet MODE` in the
- * background with BNSHIFT_FAULT set to fault (or unset if NULL). */
+/* spawn_bnshift_run with 2 threads, stderr discarded. */
 static pid_t spawn_run(const char *cfg, const char *out, const char *mode, const char *fault)
 {
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
-            _exit(99);
-        if (fault)
-            setenv("BNSHIFT_FAULT", fault, 1);
-        else
-            unsetenv("BNSHIFT_FAULT");
-        execl(bnshift_bin(), bnshift_bin(), "run", cfg, "--out", out, "--threads", "2", "--quiet", mode,
-              (char *)NULL);
-        _exit(127);
-    }
-    return pid;
+    return spawn_bnshift_run(cfg, out, "2", "/dev/null", mode, fault);
 }
 
 /* Exit status (128 + signal when killed) of pid, SIGKILLed after usec
@@ -308,20 +329,12 @@ START_TEST(signals_stop_with_130_or_143_and_intact_csvs)
     static const int sigs[] = {SIGINT, SIGTERM};
     for (int k = 0; k < 2; k++) {
         make_workdir();
-        char cfg[300], out[300], path[400], errpath[400], cmd[1024];
+        char cfg[300], out[300], path[400], errpath[400];
         snprintf(cfg, sizeof cfg, "%s/smoke.json", workdir);
         snprintf(out, sizeof out, "%s/run", workdir);
         snprintf(errpath, sizeof errpath, "%s/child-stderr.txt", workdir);
         write_smoke(cfg, "bn", 200);
-        pid_t pid = fork();
-        ck_assert_int_ge(pid, 0);
-        if (pid == 0) {
-            if (!freopen("/dev/null", "w", stdout) || !freopen(errpath, "w", stderr))
-                _exit(99);
-            execl(bnshift_bin(), bnshift_bin(), "run", cfg, "--out", out, "--threads", "1", "--quiet",
-                  (char *)NULL);
-            _exit(127);
-        }
+        pid_t pid = spawn_bnshift_run(cfg, out, "1", errpath, NULL, NULL);
         snprintf(path, sizeof path, "%s/metrics.csv", out);
         wait_for_epoch1(path, NULL);
         kill(pid, sigs[k]);
@@ -337,19 +350,7 @@ START_TEST(signals_stop_with_130_or_143_and_intact_csvs)
         ck_assert_int_eq(count_lines(e), 1);
         ck_assert_ptr_nonnull(strstr(e, "--resume"));
         free(e);
-        /* Resumable, here to one more epoch (train.epochs may change). */
-        m = slurp_file(path);
-        const int rows = count_lines(m) - 1;
-        free(m);
-        snprintf(cmd, sizeof cmd, "%s run %s --out %s --threads 1 --quiet --resume --set train.epochs=%d",
-                 bnshift_bin(), cfg, out, rows + 1);
-        char *err = NULL;
-        int rc = run_in(workdir, cmd, &err);
-        ck_assert_msg(rc == 0, "resume after signal %d: exit %d: %s", sigs[k], rc, err ? err : "");
-        free(err);
-        m = slurp_file(path);
-        ck_assert_int_eq(count_lines(m), rows + 2);
-        free(m);
+        resume_one_more_epoch(cfg, out, sigs[k] == SIGINT ? "SIGINT" : "SIGTERM");
         remove_workdir();
     }
 }
@@ -362,20 +363,12 @@ END_TEST
 START_TEST(second_signal_exits_at_once)
 {
     make_workdir();
-    char cfg[300], out[300], path[400], ckpt[400], errpath[400], cmd[1024];
+    char cfg[300], out[300], path[400], ckpt[400], errpath[400];
     snprintf(cfg, sizeof cfg, "%s/smoke.json", workdir);
     snprintf(out, sizeof out, "%s/run", workdir);
     snprintf(errpath, sizeof errpath, "%s/child-stderr.txt", workdir);
     write_smoke(cfg, "bn", 200);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        if (!freopen("/dev/null", "w", stdout) || !freopen(errpath, "w", stderr))
-            _exit(99);
-        execl(bnshift_bin(), bnshift_bin(), "run", cfg, "--out", out, "--threads", "1", "--quiet",
-              (char *)NULL);
-        _exit(127);
-    }
+    pid_t pid = spawn_bnshift_run(cfg, out, "1", errpath, NULL, NULL);
     snprintf(path, sizeof path, "%s/metrics.csv", out);
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.bin", out);
     wait_for_epoch1(path, ckpt);
@@ -393,18 +386,7 @@ START_TEST(second_signal_exits_at_once)
     ck_assert_msg(count_lines(e) == 0, "the graceful stop ran: %s", e);
     free(e);
     /* Still resumable: the last checkpoint and the CSV lengths it records. */
-    char *m = slurp_file(path);
-    const int rows = count_lines(m) - 1;
-    free(m);
-    snprintf(cmd, sizeof cmd, "%s run %s --out %s --threads 1 --quiet --resume --set train.epochs=%d",
-             bnshift_bin(), cfg, out, rows + 1);
-    char *err = NULL;
-    int rc = run_in(workdir, cmd, &err);
-    ck_assert_msg(rc == 0, "resume after two signals: exit %d: %s", rc, err ? err : "");
-    free(err);
-    m = slurp_file(path);
-    ck_assert_int_eq(count_lines(m), rows + 2);
-    free(m);
+    resume_one_more_epoch(cfg, out, "two signals");
     remove_workdir();
 }
 END_TEST

@@ -16,25 +16,10 @@
 #define GRAD_H 1e-2f
 #define GRAD_TOL 1e-2
 
-static float *falloc(size_t n)
-{
-    float *p = calloc(n ? n : 1, sizeof(float));
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
-
 static void fill_value(float *x, size_t n, float v)
 {
     for (size_t i = 0; i < n; i++)
         x[i] = v;
-}
-
-static void assert_close(const float *got, const float *ref, size_t n, double rtol,
-                         const char *what)
-{
-    double err = max_abs_diff(got, ref, n), scale = fmax(max_abs(ref, n), 1e-6);
-    ck_assert_msg(err <= rtol * scale, "%s: max diff %g > %g * max|ref| %g", what, err,
-                  rtol, scale);
 }
 
 static void double_to_float(const double *src, float *dst, size_t n, double scale)

@@ -15,14 +15,7 @@
 #define EPS 1e-5f
 #define MOM 0.1f
 
-static float *falloc(size_t n)
-{
-    float *p = calloc(n, sizeof(float));
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
-
-static void assert_close(const float *got, const double *want, size_t n, double tol)
+static void assert_close_to(const float *got, const double *want, size_t n, double tol)
 {
     for (size_t i = 0; i < n; i++)
         ck_assert_msg(fabs((double)got[i] - want[i]) <= tol, "[%zu]: got %.9g want %.9g", i,
@@ -63,7 +56,7 @@ START_TEST(bn2d_hand_step)
     double want[8];
     hand_expect(mean, var, want);
     /* e.g. out[0] = 2·(1-4)/sqrt(5.00001) + 1 = -1.683277... */
-    assert_close(out, want, 8, 1e-6);
+    assert_close_to(out, want, 8, 1e-6);
     ck_assert_float_eq_tol(sm[0], 4, 1e-7);
     ck_assert_float_eq_tol(sm[1], 0, 1e-7);
     ck_assert_float_eq_tol(si[0], 1 / sqrt(5.00001), 1e-7);
@@ -80,7 +73,7 @@ START_TEST(bn2d_hand_step)
     const double rmean[2] = {0.4, 0}, rvar[2] = {0.9 + 2.0 / 3, 0.9 + 1.6 / 3};
     hand_expect(rmean, rvar, want);
     batchnorm_forward_eval(&b, hand_gamma, hand_beta, rm, rv, hand_in, out, 2);
-    assert_close(out, want, 8, 1e-6);
+    assert_close_to(out, want, 8, 1e-6);
 }
 END_TEST
 
@@ -119,7 +112,7 @@ START_TEST(bn1d_hand_step)
         const int c = i % 2;
         want[i] = gamma[c] * (in[i] - mean[c]) / sqrt(var[c] + 1e-5) + beta[c];
     }
-    assert_close(out, want, 8, 1e-6);
+    assert_close_to(out, want, 8, 1e-6);
     ck_assert_float_eq_tol(sm[0], 3, 1e-7);
     ck_assert_float_eq_tol(sm[1], 2, 1e-7);
     /* running: mean {0.3, 0.2}; var {0.9 + 1.4/3, 0.9 + 1.6/3} */
@@ -144,7 +137,7 @@ START_TEST(gn_hand_case)
     groupnorm_forward(&g, gamma, beta, in, out, sm, si, 1);
     const double i0 = 1 / sqrt(1.00001), i1 = 1 / sqrt(4.00001);
     const double want[4] = {-1 * i0, 2 * i0 + 1, -6 * i1, 8 * i1 - 1};
-    assert_close(out, want, 4, 1e-6);
+    assert_close_to(out, want, 4, 1e-6);
     ck_assert_float_eq_tol(sm[0], 2, 1e-7);
     ck_assert_float_eq_tol(sm[1], 4, 1e-7);
     ck_assert_float_eq_tol(si[0], i0, 1e-7);
@@ -192,8 +185,8 @@ START_TEST(gn_matches_naive_reference)
     groupnorm_forward(&g, gamma, beta, in, out, sm, si, N);
     double want[NE], wm[N * G], wi[N * G];
     gn_naive(N, C, G, S, gamma, beta, in, want, wm, wi);
-    assert_close(out, want, NE, 2e-6);
-    assert_close(sm, wm, N * G, 1e-6);
+    assert_close_to(out, want, NE, 2e-6);
+    assert_close_to(sm, wm, N * G, 1e-6);
     for (int i = 0; i < N * G; i++)
         ck_assert_float_eq_tol(si[i], wi[i], 1e-6 * wi[i]);
 }
@@ -222,9 +215,9 @@ START_TEST(torch_anchor_batchnorm2d)
     batchnorm_init(&b, 2, 3, EPS, MOM);
     float rm[2] = {0, 0}, rv[2] = {1, 1}, out[12], sm[2], si[2];
     batchnorm_forward_train(&b, gamma, beta, rm, rv, in, out, sm, si, 2);
-    assert_close(out, want, 12, 2e-6);
-    assert_close(rm, want_rm, 2, 1e-7);
-    assert_close(rv, want_rv, 2, 1e-6);
+    assert_close_to(out, want, 12, 2e-6);
+    assert_close_to(rm, want_rm, 2, 1e-7);
+    assert_close_to(rv, want_rv, 2, 1e-6);
 }
 END_TEST
 
@@ -247,7 +240,7 @@ START_TEST(torch_anchor_groupnorm)
     groupnorm_init(&g, 4, 2, 3, EPS);
     float out[12], sm[2], si[2];
     groupnorm_forward(&g, gamma, beta, in, out, sm, si, 1);
-    assert_close(out, want, 12, 2e-6);
+    assert_close_to(out, want, 12, 2e-6);
 }
 END_TEST
 

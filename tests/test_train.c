@@ -38,20 +38,6 @@ static void build_net(Model *m, int batch, uint64_t seed, int kinks)
     ck_assert_int_eq(model_finish(m, out, batch, &r, &err), BN_OK);
 }
 
-typedef struct {
-    Model *m;
-    const float *x;
-    const int *y;
-    int N, train;
-} NetCtx;
-
-static double net_loss(void *vctx)
-{
-    NetCtx *c = vctx;
-    model_forward(c->m, c->x, c->N, c->train);
-    return model_loss(c->m, c->y, c->N, NULL, 0);
-}
-
 static void check_model_grads(int train, int kinks)
 {
     Model m;
@@ -61,26 +47,18 @@ static void check_model_grads(int train, int kinks)
     float x[4 * 2 * 36];
     int y[4] = {0, 2, 1, 2};
     fill_normal(&r, x, sizeof x / sizeof x[0], 1.0f);
-    if (!train) /* give BN non-trivial running statistics first */
-        for (int i = 0; i < 3; i++)
-            model_forward(&m, x, 4, 1);
-    NetCtx c = {&m, x, y, 4, train};
-    net_loss(&c);
-    model_loss(&m, y, 4, NULL, 1);
-    model_zero_grad(&m);
-    model_backward(&m, 4, train);
-    float *g = malloc(sizeof(float) * m.n_params);
-    memcpy(g, m.grads, sizeof(float) * m.n_params);
+    ModelLossCtx c = {&m, x, y, 4, train};
+    float *g = model_analytic_grads(&c);
     /* Every parameter (a few hundred): the fork, the norms and the classifier
      * all have to route gradients right. A smooth net must match everywhere;
      * with ReLU/max-pool a perturbation may cross a kink, which only a few
      * entries may do, while a routing error would spoil whole layers. */
     if (kinks) {
-        size_t bad = gradcheck_count_bad(net_loss, &c, m.params, g, m.n_params, 3e-4f, 2e-3);
+        size_t bad = gradcheck_count_bad(model_loss_at, &c, m.params, g, m.n_params, 3e-4f, 2e-3);
         ck_assert_msg(bad * 50 <= m.n_params, "model gradcheck (train=%d, kinks): %zu of %zu off",
                       train, bad, m.n_params);
     } else {
-        double e = gradcheck(net_loss, &c, m.params, g, m.n_params, 1e-3f, 100000);
+        double e = gradcheck(model_loss_at, &c, m.params, g, m.n_params, 1e-3f, 100000);
         ck_assert_msg(e < 1e-3, "model gradcheck (train=%d): error %g", train, e);
     }
     free(g);

@@ -7,10 +7,46 @@
 #include <string.h>
 #include <sys/wait.h>
 
+float *falloc(size_t n)
+{
+    float *p = calloc(n ? n : 1, sizeof(float));
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+void assert_close(const float *got, const float *ref, size_t n, double rtol, const char *what)
+{
+    double err = max_abs_diff(got, ref, n), scale = fmax(max_abs(ref, n), 1e-6);
+    ck_assert_msg(err <= rtol * scale, "%s: max diff %g > %g * max|ref| %g", what, err, rtol, scale);
+}
+
 void fill_uniform(Rng *r, float *x, size_t n, float lo, float hi)
 {
     for (size_t i = 0; i < n; i++)
         x[i] = lo + (hi - lo) * rng_uniform(r);
+}
+
+double model_loss_at(void *vctx)
+{
+    ModelLossCtx *c = vctx;
+    model_forward(c->m, c->x, c->N, c->train);
+    return model_loss(c->m, c->y, c->N, NULL, 0);
+}
+
+float *model_analytic_grads(ModelLossCtx *c)
+{
+    Model *m = c->m;
+    if (!c->train)
+        for (int i = 0; i < 3; i++)
+            model_forward(m, c->x, c->N, 1);
+    model_loss_at(c);
+    model_loss(m, c->y, c->N, NULL, 1);
+    model_zero_grad(m);
+    model_backward(m, c->N, c->train);
+    float *g = malloc(sizeof(float) * m->n_params);
+    ck_assert_ptr_nonnull(g);
+    memcpy(g, m->grads, sizeof(float) * m->n_params);
+    return g;
 }
 
 void fill_normal(Rng *r, float *x, size_t n, float stddev)

@@ -7,6 +7,14 @@
 #include <stddef.h>
 
 #include "core/rng.h"
+#include "models/model.h"
+
+/* n zeroed floats (at least one), asserted allocated; free() them. */
+float *falloc(size_t n);
+
+/* Asserts max|got - ref| <= rtol * max|ref| (max|ref| at least 1e-6),
+ * naming `what` on failure. */
+void assert_close(const float *got, const float *ref, size_t n, double rtol, const char *what);
 
 /* Fills x[n] with uniform values in [lo, hi). */
 void fill_uniform(Rng *r, float *x, size_t n, float lo, float hi);
@@ -53,6 +61,21 @@ double gradcheck(LossFn f, void *ctx, float *x, const float *g, size_t n, float 
  * would fail most entries. */
 size_t gradcheck_count_bad(LossFn f, void *ctx, float *x, const float *g, size_t n, float h,
                            double tol);
+
+/* A model's loss on one fixed batch, for gradcheck over m->params. */
+typedef struct {
+    Model *m;
+    const float *x;
+    const int *y;
+    int N, train;
+} ModelLossCtx;
+
+double model_loss_at(void *ctx); /* forward (train or inference mode) + loss */
+
+/* The analytic parameter gradients of ctx's loss (a malloc'd copy the
+ * caller frees). In inference mode three training-mode forwards first give
+ * BN non-trivial running statistics. */
+float *model_analytic_grads(ModelLossCtx *c);
 
 /* Asserts gradcheck(...) <= tol and names the tensor on failure. */
 #define ck_gradcheck(f, ctx, x, g, n, h, tol, what)                                   \

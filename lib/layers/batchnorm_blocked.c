@@ -25,60 +25,17 @@ static void lanes(float *dst, const double *src, int cb)
         dst[l] = (float)src[cb * BLOCK + l];
 }
 
-/* total[c] = sum over samples of part[n * C + c], in sample order. */
-static void sum_over_samples(const double *part, double *total, int N, int C)
-{
-    for (int c = 0; c < C; c++)
-        total[c] = 0;
-    for (int n = 0; n < N; n++)
-#pragma omp simd
-        for (int c = 0; c < C; c++)
-            total[c] += part[(size_t)n * C + c];
-}
-
 /* Mean and biased variance of every channel, two passes as in batchnorm.c
  * (the second also sums the deviations to correct the mean's rounding). */
 static void blocked_moments(const BatchNorm *b, const float *in, int N, double *mean, double *var)
 {
-    const int C = b->C, S = b->spatial, CB = C / BLOCK;
-    double *p0 = part_of(b, 0, N), *p1 = part_of(b, 1, N);
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int n = 0; n < N; n++)
-        for (int cb = 0; cb < CB; cb++) {
-            const float *x = in + blocked_tile(C, S, n, cb);
-            double acc[BLOCK] = {0};
-            for (int s = 0; s < S; s++)
-#pragma omp simd
-                for (int l = 0; l < BLOCK; l++)
-                    acc[l] += x[s * BLOCK + l];
-            for (int l = 0; l < BLOCK; l++)
-                p0[(size_t)n * C + cb * BLOCK + l] = acc[l];
-        }
+    const int C = b->C, S = b->spatial;
     const double M = (double)N * S;
-    sum_over_samples(p0, mean, N, C);
+    double *dev = chan(b, N, CH_DEV);
+    blocked_centered_sums(in, N, C, S, NULL, b->partial, mean, var); /* var: scratch here */
     for (int c = 0; c < C; c++)
         mean[c] /= M;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int n = 0; n < N; n++)
-        for (int cb = 0; cb < CB; cb++) {
-            const float *x = in + blocked_tile(C, S, n, cb);
-            const double *m = mean + cb * BLOCK;
-            double dev[BLOCK] = {0}, sq[BLOCK] = {0};
-            for (int s = 0; s < S; s++)
-#pragma omp simd
-                for (int l = 0; l < BLOCK; l++) {
-                    const double d = x[s * BLOCK + l] - m[l];
-                    dev[l] += d;
-                    sq[l] += d * d;
-                }
-            for (int l = 0; l < BLOCK; l++) {
-                p0[(size_t)n * C + cb * BLOCK + l] = dev[l];
-                p1[(size_t)n * C + cb * BLOCK + l] = sq[l];
-            }
-        }
-    sum_over_samples(p1, var, N, C);
-    double *dev = chan(b, N, CH_DEV);
-    sum_over_samples(p0, dev, N, C);
+    blocked_centered_sums(in, N, C, S, mean, b->partial, dev, var);
     for (int c = 0; c < C; c++)
         var[c] = fmax((var[c] - dev[c] * dev[c] / M) / M, 0.0);
 }
@@ -159,8 +116,8 @@ static void blocked_grad_sums(const BatchNorm *b, const float *in, const float *
                 p1[(size_t)n * C + cb * BLOCK + l] = sdx[l];
             }
         }
-    sum_over_samples(p0, sum_dy, N, C);
-    sum_over_samples(p1, sum_dy_xc, N, C);
+    blocked_sum_over_samples(p0, sum_dy, N, C);
+    blocked_sum_over_samples(p1, sum_dy_xc, N, C);
 }
 
 void bn_blocked_backward_train(const BatchNorm *b, const float *gamma, const float *in,

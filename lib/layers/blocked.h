@@ -31,6 +31,16 @@ static inline size_t blocked_tile(int C, int S, int n, int cb)
 void blocked_from_plain(const float *plain, float *blocked, int N, int C, int S);
 void blocked_to_plain(const float *blocked, float *plain, int N, int C, int S);
 
+/* Per channel c over all samples and positions, in double:
+ * sum[c] = Σ(x − center[c]) and sq[c] = Σ(x − center[c])² (center NULL: 0).
+ * Each (sample, block) tile's sums go to part (2·N·C doubles) and are added
+ * per channel in sample order, so the result does not depend on the
+ * thread count. */
+void blocked_centered_sums(const float *x, int N, int C, int S, const double *center, double *part,
+                           double *sum, double *sq);
+/* total[c] = Σ over samples n of part[n·C + c], in sample order. */
+void blocked_sum_over_samples(const double *part, double *total, int N, int C);
+
 /* Conv bias in the blocked layout: out += b[c]; db[c] += sum of dout over
  * samples and positions (double, one fixed order per channel). */
 void blocked_add_bias(const float *b, float *out, int N, int C, int S);

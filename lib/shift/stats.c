@@ -1,7 +1,6 @@
 #include "stats.h"
 
 #include <math.h>
-
 #include <string.h>
 
 #include "layers/blocked.h"
@@ -65,39 +64,18 @@ static void merge_batch(double *mean, double *m2, double K, double sum, double s
     *m2 += ss + delta * delta * na * nb / nt;
 }
 
-/* The same sums over nChw16c input, tile by tile (partial sums of each
- * (sample, block) in the BN layer's scratch, then added in sample order). */
+/* The same sums over nChw16c input (blocked_centered_sums, with the BN
+ * layer's scratch: tile sums, then K, sum and sq per channel). */
 static void accumulate_blocked(ShiftStats *s, const Op *op, const float *x, int l, int N)
 {
-    const int C = op->u.bn.C, S = op->u.bn.spatial, CB = C / BLOCK;
-    double *ps = op->u.bn.partial, *pss = ps + (size_t)N * C;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int n = 0; n < N; n++)
-        for (int cb = 0; cb < CB; cb++) {
-            const float *t = x + blocked_tile(C, S, n, cb), *K = x + blocked_tile(C, S, 0, cb);
-            double sum[BLOCK] = {0}, ss[BLOCK] = {0};
-            for (int i = 0; i < S; i++)
-#pragma omp simd
-                for (int k = 0; k < BLOCK; k++) {
-                    const double d = (double)t[i * BLOCK + k] - K[k];
-                    sum[k] += d;
-                    ss[k] += d * d;
-                }
-            for (int k = 0; k < BLOCK; k++) {
-                ps[(size_t)n * C + cb * BLOCK + k] = sum[k];
-                pss[(size_t)n * C + cb * BLOCK + k] = ss[k];
-            }
-        }
+    const int C = op->u.bn.C, S = op->u.bn.spatial;
+    double *K = op->u.bn.partial + 2 * (size_t)N * C, *sum = K + C, *sq = sum + C;
+    for (int c = 0; c < C; c++)
+        K[c] = x[blocked_index(C, S, 0, c, 0)];
+    blocked_centered_sums(x, N, C, S, K, op->u.bn.partial, sum, sq);
     double *mean = s->mean + s->offset[l], *m2 = s->m2 + s->offset[l];
-    for (int c = 0; c < C; c++) {
-        double sum = 0, ss = 0;
-        for (int n = 0; n < N; n++) {
-            sum += ps[(size_t)n * C + c];
-            ss += pss[(size_t)n * C + c];
-        }
-        merge_batch(&mean[c], &m2[c], x[blocked_index(C, S, 0, c, 0)], sum, ss, s->count[l],
-                    (double)N * S);
-    }
+    for (int c = 0; c < C; c++)
+        merge_batch(&mean[c], &m2[c], K[c], sum[c], sq[c], s->count[l], (double)N * S);
     s->count[l] += (double)N * S;
 }
 
