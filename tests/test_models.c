@@ -231,6 +231,34 @@ START_TEST(bad_model_specs_are_user_errors)
 }
 END_TEST
 
+/* Every norm whose output only a ReLU reads applies that ReLU itself
+ * (the ReLU runs in place and its forward is skipped): in XBNBlock, the
+ * GroupNorm and BN layers followed by a ReLU. */
+START_TEST(norms_apply_the_relu_that_follows)
+{
+    Model m;
+    BnError err = {0};
+    ModelSpec s = resnet20(VARIANT_XBNBLOCK);
+    ck_assert_int_eq(build(&m, &s, &err), BN_OK);
+    int fused_gn = 0, fused_bn = 0;
+    for (int i = 1; i < m.n_ops; i++) {
+        const Op *op = &m.ops[i], *prev = &m.ops[i - 1];
+        if (op->kind != OP_RELU || prev->out != op->in)
+            continue;
+        if (prev->kind == OP_GN) {
+            ck_assert(op->fused && prev->u.gn.relu_after);
+            fused_gn++;
+        } else if (prev->kind == OP_BN) {
+            ck_assert(op->fused && prev->u.bn.relu_after);
+            fused_bn++;
+        }
+    }
+    ck_assert_int_eq(fused_gn, 9); /* the first norm of each of the 9 blocks */
+    ck_assert_int_eq(fused_bn, 1); /* the stem */
+    model_free(&m);
+}
+END_TEST
+
 /* train.grad_clip: torch.nn.utils.clip_grad_norm_ over every gradient,
  * coefficient max_norm / (norm + 1e-6), nothing changed at or below. */
 START_TEST(clip_grad_norm_scales_like_torch)
@@ -273,6 +301,7 @@ Suite *models_suite(void)
     tcase_add_test(tc, vgg_and_mlp_place_a_norm_after_every_layer);
     tcase_add_test(tc, bad_model_specs_are_user_errors);
     tcase_add_test(tc, clip_grad_norm_scales_like_torch);
+    tcase_add_test(tc, norms_apply_the_relu_that_follows);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/threads.h"
+#include "layers/activation.h"
 #include "layers/batchnorm.h"
 #include "layers/groupnorm.h"
 #include "suites.h"
@@ -551,6 +552,40 @@ START_TEST(gn_inplace_matches)
 }
 END_TEST
 
+/* A following ReLU applied by the forward (the model's fusion) gives what
+ * the norm and then relu_forward give. */
+START_TEST(norms_apply_relu_after_like_relu_forward)
+{
+    GnCase k;
+    gn_case_init(&k, 6, 3, 4, 2, 45);
+    gn_case_forward(&k);
+    float *want = falloc(k.n);
+    relu_forward(k.out, want, k.n);
+    k.g.relu_after = 1;
+    gn_case_forward(&k);
+    assert_same_bits(k.out, want, k.n, "groupnorm + relu");
+    int zeros = 0;
+    for (size_t i = 0; i < k.n; i++)
+        zeros += want[i] == 0.0f;
+    ck_assert_int_gt(zeros, 0); /* the ReLU did something */
+    free(want);
+    gn_case_free(&k);
+
+    BnCase b;
+    bn_case_init(&b, 4, 5, 3, 1, 46);
+    bn_case_forward(&b);
+    want = falloc(b.n);
+    relu_forward(b.out, want, b.n);
+    bn_case_free(&b);
+    bn_case_init(&b, 4, 5, 3, 1, 46); /* fresh running statistics */
+    b.b.relu_after = 1;
+    bn_case_forward(&b);
+    assert_same_bits(b.out, want, b.n, "batchnorm + relu");
+    free(want);
+    bn_case_free(&b);
+}
+END_TEST
+
 /* ------------------------------------------------------ thread determinism */
 
 /* Everything one forward+backward pass of each layer produces, concatenated. */
@@ -629,6 +664,7 @@ Suite *norm_suite(void)
     TCase *misc = tcase_create("aliasing_threads");
     tcase_add_test(misc, bn_inplace_matches);
     tcase_add_test(misc, gn_inplace_matches);
+    tcase_add_test(misc, norms_apply_relu_after_like_relu_forward);
     tcase_add_test(misc, thread_count_bit_identical);
     suite_add_tcase(s, misc);
     return s;

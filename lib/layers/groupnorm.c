@@ -13,6 +13,7 @@ void groupnorm_init(GroupNorm *g, int C, int G, int spatial, float eps)
     g->G = G;
     g->spatial = spatial;
     g->eps = eps;
+    g->relu_after = 0;
 }
 
 static int group_channels(const GroupNorm *g) { return g->C / g->G; }
@@ -66,8 +67,10 @@ void groupnorm_forward(const GroupNorm *g, const float *gamma, const float *beta
         for (int j = 0; j < Cg; j++) {
             const float scale = gamma[c0 + j] * invstd, shift = beta[c0 + j];
             const size_t p = o + (size_t)j * (size_t)S;
-            for (int s = 0; s < S; s++)
-                out[p + s] = (in[p + s] - m) * scale + shift;
+            for (int s = 0; s < S; s++) {
+                const float y = (in[p + s] - m) * scale + shift;
+                out[p + s] = g->relu_after && y <= 0.0f ? 0.0f : y; /* as relu_forward */
+            }
         }
     }
 }

@@ -7,6 +7,9 @@
 typedef struct {
     int C, G, spatial;
     float eps;
+    /* The forward also applies ReLU, as BatchNorm.relu_after (set by the
+     * model when a ReLU follows in place; its backward still runs). */
+    int relu_after;
 } GroupNorm;
 
 /* G must divide C (callers validate; config errors are reported there). */

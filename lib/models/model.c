@@ -257,10 +257,12 @@ static void carve_activations(Model *m)
                 producer = &m->ops[j];
         if (in_place(m, op, producer)) {
             alias[op->out] = op->in;
-            /* BN -> in-place ReLU: BN's forward applies the ReLU itself. */
-            op->fused = op->kind == OP_RELU && producer->kind == OP_BN;
-            if (op->fused)
+            /* BN or GN -> in-place ReLU: the norm's forward applies the ReLU. */
+            op->fused = op->kind == OP_RELU && (producer->kind == OP_BN || producer->kind == OP_GN);
+            if (op->fused && producer->kind == OP_BN)
                 producer->u.bn.relu_after = 1;
+            else if (op->fused)
+                producer->u.gn.relu_after = 1;
         }
     }
     for (int i = 0; i < m->n_tensors; i++) {
