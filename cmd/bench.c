@@ -210,8 +210,9 @@ int cmd_bench(int argc, char **argv)
     int rc = parse_args(argc, argv, &a);
     if (rc)
         return rc < 0 ? usage() : rc;
-    bn_set_threads(a.threads);
     BnError err = {0};
+    if (bn_threads_start(a.threads, &err))
+        return cli_error(err.code, "%s", err.msg);
     Experiment e;
     if (experiment_open(&e, a.config, a.sets, a.n_sets, &err) || pick_backend(a.backend, &e.model, &err)) {
         experiment_close(&e);

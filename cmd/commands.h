@@ -8,7 +8,25 @@ int cmd_eval(int argc, char **argv);
 int cmd_plot_data(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
-/* Prints "bnshift: <msg>" to stderr and returns code (one line per failure). */
+/* What an argument parser returns after printing --help: the command then
+ * exits 0 without doing anything else. */
+#define CLI_HELP_SHOWN (-1)
+
+/* argv[0] of bnshift, for commands printed as advice. */
+extern const char *cli_program;
+
+/* Prints "bnshift: <msg>" to stderr and returns code (one line per failure;
+ * control characters in the text are shown escaped). */
 int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "bnshift: warning: <msg>" and "bnshift: <msg>" (a note), one line each. */
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Whether cli_error has printed the failure line already. */
+int cli_error_was_printed(void);
+/* Whether s holds a control character (newline, tab, escape, ...). */
+int cli_has_control_chars(const char *s);
+/* arg quoted for a POSIX shell (as is when it needs no quotes) into
+ * buf[cap]; returns the length it needs. */
+size_t cli_shell_quote(char *buf, size_t cap, const char *arg);
 
 #endif

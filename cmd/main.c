@@ -1,6 +1,7 @@
 /* bnshift entry point: dispatch, --help, --version. */
-#include <stdarg.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
@@ -24,15 +25,34 @@ static const struct {
     {"bench", "time training steps: images/s, time by layer type, GFLOP/s vs sgemm", cmd_bench},
 };
 
-int cli_error(int code, const char *fmt, ...)
+const char *cli_program = "bnshift";
+
+/* Set when main returns: an exit() before that came from a library. */
+static int main_returned;
+
+/* OpenBLAS and libgomp end the process with exit(1) and a message of their
+ * own when they cannot get memory or threads; say what that means in
+ * bnshift's words too, so that their message is not the only one. */
+static void report_library_exit(void)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("bnshift: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return code;
+    if (!main_returned && !cli_error_was_printed())
+        fputs("bnshift: stopped by a library (its message is above): usually out of memory or threads; "
+              "check ulimit -v and ulimit -u, or use fewer --threads\n", stderr);
+}
+
+/* Every command's output is checked at exit: a full disk or a closed pipe
+ * on stdout is a runtime failure (exit 1), not a silent success. */
+static int finish(int rc)
+{
+    int bad = ferror(stdout), e = 0;
+    if (fflush(stdout) != 0) {
+        bad = 1;
+        e = errno;
+    }
+    if (bad && rc == 0)
+        rc = cli_error(BN_ERR_RUNTIME, "standard output: write failed: %s", e ? strerror(e) : "I/O error");
+    main_returned = 1;
+    return rc;
 }
 
 static void usage(FILE *f)
@@ -44,7 +64,7 @@ static void usage(FILE *f)
     fprintf(f, "\n  bnshift --version | --help | COMMAND --help\n");
 }
 
-int main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
     if (argc < 2) /* one line, like every failure (SPEC §2); --help has the list */
         return cli_error(BN_ERR_USER, "missing COMMAND (see bnshift --help)");
@@ -60,4 +80,11 @@ int main(int argc, char **argv)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].fn(argc - 1, argv + 1);
     return cli_error(BN_ERR_USER, "unknown command '%s' (see bnshift --help)", argv[1]);
+}
+
+int main(int argc, char **argv)
+{
+    cli_program = argc > 0 && argv[0][0] ? argv[0] : "bnshift";
+    atexit(report_library_exit);
+    return finish(dispatch(argc, argv));
 }

@@ -4,17 +4,23 @@
  * CSVs, the second grouping runs that differ only in seed. Every run is
  * read (and checked) before anything is written. */
 #include <errno.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include <unistd.h>
+
 #include "commands.h"
+#include "io/fsutil.h"
+#include "io/runlock.h"
 #include "io/runlog.h"
 
 #define MAX_EPOCHS_ARG 64
 #define MAX_FILES 8
+#define MAX_WARNINGS 32
 #define PATH_LEN (CONFIG_PATH_MAX + 64)
 
 typedef struct {
@@ -22,7 +28,22 @@ typedef struct {
     int epochs[MAX_EPOCHS_ARG], n_epochs; /* --epochs; 0 = first, middle, last */
     char files[MAX_FILES][PATH_LEN];      /* written, for the closing list */
     int n_files;
+    int opened; /* files[n_files] exists (being written) */
+    /* Printed only when everything was written: a failure stays one line. */
+    char warnings[MAX_WARNINGS][512];
+    int n_warnings;
 } PlotCtx;
+
+static void defer_warning(PlotCtx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void defer_warning(PlotCtx *ctx, const char *fmt, ...)
+{
+    if (ctx->n_warnings == MAX_WARNINGS)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->warnings[ctx->n_warnings++], sizeof ctx->warnings[0], fmt, ap);
+    va_end(ap);
+}
 
 /* The per-run numbers both summary files use; NAN = not available. */
 enum { RS_FINAL_ERR, RS_BEST_ERR, RS_ESM_FIRST, RS_ESM_LAST, RS_SLOPE, RS_N };
@@ -62,26 +83,6 @@ static int parse_epochs(PlotCtx *ctx, const char *list)
     }
 }
 
-/* mkdir -p: every missing component of path. */
-static int make_dirs(const char *path)
-{
-    char buf[PATH_LEN];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1;; p++) {
-        char c = *p;
-        if (c != '/' && c != '\0')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0777) && errno != EEXIST)
-            return -1;
-        *p = c;
-        if (!c)
-            break;
-    }
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
-}
-
 static FILE *open_out(PlotCtx *ctx, const char *name, BnError *err)
 {
     char *path = ctx->files[ctx->n_files];
@@ -89,17 +90,45 @@ static FILE *open_out(PlotCtx *ctx, const char *name, BnError *err)
     FILE *f = fopen(path, "w");
     if (!f)
         bn_fail(err, BN_ERR_RUNTIME, "%s: cannot write (%s)", path, strerror(errno));
+    ctx->opened = f != NULL;
     return f;
+}
+
+/* A write error so far (a full disk): stop at once rather than write on. */
+static int write_failed(PlotCtx *ctx, FILE *f, BnError *err)
+{
+    if (!ferror(f))
+        return 0;
+    int e = errno;
+    fclose(f);
+    return bn_fail(err, BN_ERR_RUNTIME, "%s: write failed: %s", ctx->files[ctx->n_files], strerror(e ? e : EIO));
 }
 
 /* Closes f and records its name; write errors are runtime failures. */
 static int close_out(PlotCtx *ctx, FILE *f, BnError *err)
 {
-    int bad = ferror(f);
-    if (fclose(f) || bad)
-        return bn_fail(err, BN_ERR_RUNTIME, "%s: write failed", ctx->files[ctx->n_files]);
+    int bad = ferror(f), e = errno;
+    if (fflush(f) != 0) {
+        bad = 1;
+        e = errno;
+    }
+    if (fclose(f) != 0 && !bad) {
+        bad = 1;
+        e = errno;
+    }
+    if (bad)
+        return bn_fail(err, BN_ERR_RUNTIME, "%s: write failed: %s", ctx->files[ctx->n_files], strerror(e ? e : EIO));
+    ctx->opened = 0;
     ctx->n_files++;
     return 0;
+}
+
+/* After a failure: removes every file this run of plot-data wrote. */
+static void remove_outputs(PlotCtx *ctx)
+{
+    for (int i = 0; i < ctx->n_files + ctx->opened; i++)
+        unlink(ctx->files[i]);
+    ctx->n_files = ctx->opened = 0;
 }
 
 /* A value for a whitespace table: NaN when missing (gnuplot skips it). */
@@ -203,13 +232,15 @@ static int write_shift_vs_epoch(PlotCtx *ctx, const RunLog *runs, int n, int set
         }
         shift_epoch_block(f, &runs[i], set, ep, n_ep);
         free(ep);
+        if (write_failed(ctx, f, err))
+            return err->code;
     }
     return close_out(ctx, f, err);
 }
 
 /* The epochs a shift_vs_depth block is written for: --epochs (those the run
  * has, warning about the others), or its first, middle and last. */
-static int depth_epochs(const PlotCtx *ctx, const RunLog *r, int set, const int *ep, int n_ep,
+static int depth_epochs(PlotCtx *ctx, const RunLog *r, int set, const int *ep, int n_ep,
                         int *out)
 {
     int n = 0;
@@ -227,8 +258,8 @@ static int depth_epochs(const PlotCtx *ctx, const RunLog *r, int set, const int 
         if (found)
             out[n++] = ctx->epochs[k];
         else
-            fprintf(stderr, "bnshift: warning: %s has no %s shift rows for epoch %d; skipped\n",
-                    r->dir, runlog_set_name(set), ctx->epochs[k]);
+            defer_warning(ctx, "%s has no %s shift rows for epoch %d; skipped", r->dir,
+                          runlog_set_name(set), ctx->epochs[k]);
     }
     return n;
 }
@@ -275,6 +306,8 @@ static int write_shift_vs_depth(PlotCtx *ctx, const RunLog *runs, int n, int set
             shift_depth_block(f, &runs[i], set, chosen[k], blocks++);
         free(chosen);
         free(ep);
+        if (write_failed(ctx, f, err))
+            return err->code;
     }
     return close_out(ctx, f, err);
 }
@@ -296,6 +329,8 @@ static int write_errors(PlotCtx *ctx, const RunLog *runs, int n, BnError *err)
             put_num(f, m->test_err - m->train_batch_err); /* NaN when either is */
             fputc('\n', f);
         }
+        if (write_failed(ctx, f, err))
+            return err->code;
     }
     return close_out(ctx, f, err);
 }
@@ -508,12 +543,16 @@ static int write_all(PlotCtx *ctx, const RunLog *runs, int n, BnError *err)
 static int parse_args(PlotCtx *ctx, int argc, char **argv, char **dirs, int *n_dirs)
 {
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--out") && i + 1 < argc)
+        if (!strcmp(argv[i], "--out") && i + 1 < argc) {
             ctx->out = argv[++i];
-        else if (!strcmp(argv[i], "--epochs") && i + 1 < argc) {
+            if (!ctx->out[0])
+                return cli_error(BN_ERR_USER, "plot-data: --out: empty path, expected a directory");
+        } else if (!strcmp(argv[i], "--epochs") && i + 1 < argc) {
             if (parse_epochs(ctx, argv[++i]))
                 return BN_ERR_USER;
-        } else if (argv[i][0] != '-' || !argv[i][1])
+        } else if (!argv[i][0])
+            return cli_error(BN_ERR_USER, "plot-data: RUN_DIR: empty path, expected a run directory");
+        else if (argv[i][0] != '-' || !argv[i][1])
             dirs[(*n_dirs)++] = argv[i];
         else
             return cli_error(BN_ERR_USER, "plot-data: unexpected argument '%s' (see bnshift plot-data --help)",
@@ -524,6 +563,22 @@ static int parse_args(PlotCtx *ctx, int argc, char **argv, char **dirs, int *n_d
     return 0;
 }
 
+/* Loads run i under a shared lock, or, when a writer holds its directory,
+ * up to its last whole epoch (noted once everything is written). */
+static int load_run(PlotCtx *ctx, RunLog *run, RunLock *lock, const char *dir, BnError *err)
+{
+    int writer = 0;
+    lock->fd = -1;
+    int live = !runlock_shared(lock, dir, &writer);
+    if (runlog_load(run, dir, live, err))
+        return err->code;
+    if (live)
+        defer_warning(ctx, "%s is being written by another bnshift process (pid %d): read up to its last whole "
+                           "epoch%s", dir, writer, run->dropped_shift_rows || run->dropped_partial_lines
+                           ? ", leaving out the rows still being written" : "");
+    return 0;
+}
+
 int cmd_plot_data(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
@@ -531,29 +586,46 @@ int cmd_plot_data(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-    PlotCtx ctx = {.out = "plots"};
+    PlotCtx *ctx = calloc(1, sizeof *ctx);
     char **dirs = malloc((size_t)argc * sizeof *dirs);
-    int n = 0;
-    if (!dirs)
+    if (!dirs || !ctx) {
+        free(ctx);
+        free(dirs);
         return cli_error(BN_ERR_RUNTIME, "plot-data: out of memory");
-    int rc = parse_args(&ctx, argc, argv, dirs, &n);
+    }
+    ctx->out = "plots";
+    int n = 0;
+    int rc = parse_args(ctx, argc, argv, dirs, &n);
     RunLog *runs = rc ? NULL : calloc((size_t)n, sizeof *runs);
-    if (!rc && !runs)
+    RunLock *locks = rc ? NULL : calloc((size_t)n, sizeof *locks);
+    if (!rc && (!runs || !locks))
         rc = cli_error(BN_ERR_RUNTIME, "plot-data: out of memory");
     BnError err = {0};
     int loaded = 0;
     for (; !rc && loaded < n; loaded++)
-        if (runlog_load(&runs[loaded], dirs[loaded], &err))
+        if (load_run(ctx, &runs[loaded], &locks[loaded], dirs[loaded], &err)) {
+            runlock_release(&locks[loaded]);
             rc = cli_error(err.code, "%s", err.msg);
-    if (!rc && make_dirs(ctx.out))
-        rc = cli_error(BN_ERR_RUNTIME, "%s: cannot create output directory (%s)", ctx.out, strerror(errno));
-    if (!rc && write_all(&ctx, runs, n, &err))
+        }
+    size_t made = 0;
+    if (!rc && fs_mkdir_p(ctx->out, &made, &err))
         rc = cli_error(err.code, "%s", err.msg);
-    for (int i = 0; !rc && i < ctx.n_files; i++)
-        printf("wrote %s\n", ctx.files[i]);
-    for (int i = 0; i < loaded; i++)
+    if (!rc && write_all(ctx, runs, n, &err)) {
+        remove_outputs(ctx); /* a failed --out leaves nothing it made */
+        fs_unmake_dirs(ctx->out, made);
+        rc = cli_error(err.code, "%s", err.msg);
+    }
+    for (int i = 0; !rc && i < ctx->n_warnings; i++)
+        cli_warn("%s", ctx->warnings[i]);
+    for (int i = 0; !rc && i < ctx->n_files; i++)
+        printf("wrote %s\n", ctx->files[i]);
+    for (int i = 0; i < loaded; i++) {
         runlog_free(&runs[i]);
+        runlock_release(&locks[i]);
+    }
+    free(locks);
     free(runs);
     free(dirs);
+    free(ctx);
     return rc;
 }

@@ -13,6 +13,9 @@
 #include "core/mem.h"
 #include "core/threads.h"
 #include "io/checkpoint.h"
+#include "io/fsutil.h"
+#include "io/runlock.h"
+#include "io/runlog.h"
 #include "io/progress.h"
 #include "setup.h"
 #include "train/runner.h"
@@ -32,14 +35,31 @@ static const char USAGE[] =
     "and checkpoint.bin into log.out (or --out). See SPEC.md §2-§4.\n";
 
 /* The signal that asked us to stop (0 = none). A signal handler can only
- * talk to the loop through a global; this is the only one in cmd/. */
+ * talk to the loop through globals; these are the only ones in cmd/. */
 static volatile sig_atomic_t stop_signal = 0;
+/* Seconds a first signal waits for the current step before stopping anyway. */
+#define STOP_GRACE_SECONDS 5
+/* Pre-formatted (a handler may only write()): the lines for a stop that
+ * could not wait for the step, by the second signal or the grace timer. */
+static char hard_stop_msg[2][8192];
+
+static void put_stderr(const char *s) { (void)!write(2, s, strlen(s)); }
 
 static void on_signal(int sig)
 {
-    if (stop_signal) /* second signal: exit at once */
-        _exit(128 + sig);
+    if (stop_signal) { /* second signal: exit at once */
+        put_stderr(hard_stop_msg[0]);
+        _exit(128 + stop_signal);
+    }
     stop_signal = sig;
+    alarm(STOP_GRACE_SECONDS);
+}
+
+static void on_grace_timeout(int sig)
+{
+    (void)sig;
+    put_stderr(hard_stop_msg[1]);
+    _exit(128 + stop_signal);
 }
 
 static int parse_run_args(int argc, char **argv, RunArgs *a)
@@ -51,9 +71,11 @@ static int parse_run_args(int argc, char **argv, RunArgs *a)
         int has_value = i + 1 < argc;
         if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
             fputs(USAGE, stdout);
-            exit(0);
+            return CLI_HELP_SHOWN;
         } else if (!strcmp(s, "--out") && has_value) {
             a->out = argv[++i];
+            if (!a->out[0])
+                return cli_error(BN_ERR_USER, "run: --out: empty path, expected a directory");
         } else if (!strcmp(s, "--set") && has_value) {
             if (a->n_sets == MAX_SETS)
                 return cli_error(BN_ERR_USER, "run: more than %d --set options", MAX_SETS);
@@ -82,6 +104,8 @@ static int parse_run_args(int argc, char **argv, RunArgs *a)
     }
     if (!a->config)
         return cli_error(BN_ERR_USER, "run: missing CONFIG.json (see bnshift run --help)");
+    if (!a->config[0])
+        return cli_error(BN_ERR_USER, "run: CONFIG.json: empty path, expected a config file");
     if (a->resume && a->overwrite)
         return cli_error(BN_ERR_USER, "run: --resume and --overwrite exclude each other");
     if (a->force && !a->resume)
@@ -101,68 +125,112 @@ static int file_exists(const char *dir, const char *file)
     return access(p, F_OK) == 0;
 }
 
-static const char *const RUN_FILES[] = {"metrics.csv", "shift.csv", "checkpoint.bin", "config.resolved.json"};
+/* Every file a run (and eval) writes: what --overwrite removes, and what
+ * makes a directory "hold a run". The lock file stays. */
+static const char *const RUN_FILES[] = {"metrics.csv", "shift.csv", "checkpoint.bin", "config.resolved.json",
+                                        "eval.csv", "checkpoint.bin.tmp", "config.resolved.json.tmp",
+                                        "eval.csv.tmp"};
+#define N_RUN_FILES (sizeof RUN_FILES / sizeof RUN_FILES[0])
 
-/* Takes back a failed mkdir -p: removes path and its parents up to the
- * first directory that was created (made = that one's length; 0 = none).
- * rmdir leaves anything that is not empty alone. */
-static void remove_made_dirs(char *path, size_t made)
+/* How a run starts in its directory. */
+typedef enum { START_NEW, START_FROM_CHECKPOINT, START_OVER } StartMode;
+
+/* The output directory, locked for this process for the whole run. */
+typedef struct {
+    char path[4096];
+    size_t made; /* fs_mkdir_p's record: what to remove again on refusal */
+    RunLock lock;
+    StartMode mode;
+} OutDir;
+
+static int holds_run(const char *dir)
 {
-    for (size_t len = strlen(path); made && len >= made;) {
-        path[len] = 0;
-        rmdir(path);
-        const char *slash = strrchr(path, '/');
-        if (!slash)
-            break;
-        len = (size_t)(slash - path);
-    }
+    for (size_t i = 0; i < N_RUN_FILES; i++)
+        if (file_exists(dir, RUN_FILES[i]))
+            return 1;
+    return 0;
 }
 
-/* Checks the output directory against --resume/--overwrite; creates it. */
-static int prepare_out_dir(const char *dir, const RunArgs *a, BnError *err)
+/* Takes a refused start back: the lock file and directories this process
+ * created go again, so a refusal leaves nothing behind. */
+static void abandon_out_dir(OutDir *o)
 {
-    int holds_run = 0;
-    for (size_t i = 0; i < sizeof RUN_FILES / sizeof RUN_FILES[0]; i++)
-        holds_run |= file_exists(dir, RUN_FILES[i]);
-    if (a->resume) {
-        if (!file_exists(dir, "checkpoint.bin"))
-            return bn_fail(err, BN_ERR_USER, "%s: no checkpoint.bin to resume from", dir);
+    runlock_abandon(&o->lock);
+    fs_unmake_dirs(o->path, o->made);
+    o->made = 0;
+}
+
+/* A run that stopped before its first checkpoint can only be started over;
+ * that is what --resume does then, after checking that the directory's
+ * config is this one (so --resume never replaces another run's logs). */
+static int check_start_over(const OutDir *o, const Config *c, int force, BnError *err)
+{
+    char path[4200];
+    path_in(path, sizeof path, o->path, "config.resolved.json");
+    if (force || access(path, F_OK) != 0)
         return BN_OK;
+    Config *old = malloc(sizeof *old);
+    if (!old)
+        return bn_fail(err, BN_ERR_RUNTIME, "out of memory");
+    int rc = config_load(old, path, NULL, 0, err);
+    if (rc == BN_OK && config_hash(old) != config_hash(c))
+        rc = bn_fail(err, BN_ERR_USER,
+                     "%s: the run there (stopped before its first checkpoint) has another config beyond "
+                     "train.epochs and log.* (use --force to start it over with this one, or --overwrite)",
+                     o->path);
+    free(old);
+    return rc;
+}
+
+/* Creates (or, for --resume, finds) the output directory, locks it, and
+ * decides how the run starts; checks --resume/--overwrite against what is
+ * there. Nothing of an earlier run is touched but by --overwrite. */
+static int prepare_out_dir(OutDir *o, const RunArgs *a, const Config *c, BnError *err)
+{
+    struct stat st;
+    if (a->resume) {
+        if (stat(o->path, &st) != 0 || !S_ISDIR(st.st_mode))
+            return bn_fail(err, BN_ERR_USER, "%s: no run to resume there (not a directory); start one without --resume",
+                           o->path);
+    } else if (fs_mkdir_p(o->path, &o->made, err)) {
+        return err->code;
     }
-    if (holds_run && !a->overwrite)
-        return bn_fail(err, BN_ERR_USER, "%s holds a run; use --resume to continue it or --overwrite to replace it", dir);
-    char tmp[4200];
-    size_t made = 0; /* length of the first directory created here: a failure removes it again */
-    snprintf(tmp, sizeof tmp, "%s", dir);
-    for (char *p = tmp + 1; *p; p++) /* mkdir -p */
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(tmp, 0777) == 0 && !made)
-                made = strlen(tmp);
-            *p = '/';
-        }
-    if (mkdir(tmp, 0777) == 0) {
-        made = made ? made : strlen(tmp);
-    } else if (errno != EEXIST) {
-        int e = errno;
-        remove_made_dirs(tmp, made);
-        return bn_fail(err, BN_ERR_RUNTIME, "%s: cannot create the output directory: %s", dir, strerror(e));
+    if (runlock_exclusive(&o->lock, o->path, err)) {
+        fs_unmake_dirs(o->path, o->made);
+        return err->code;
     }
-    for (size_t i = 0; i < sizeof RUN_FILES / sizeof RUN_FILES[0] && a->overwrite; i++) {
-        char p[4200];
-        path_in(p, sizeof p, dir, RUN_FILES[i]);
-        unlink(p);
+    int rc = BN_OK;
+    if (a->resume) {
+        if (file_exists(o->path, "checkpoint.bin"))
+            o->mode = START_FROM_CHECKPOINT;
+        else if (holds_run(o->path)) {
+            o->mode = START_OVER;
+            rc = check_start_over(o, c, a->force, err);
+        } else
+            rc = bn_fail(err, BN_ERR_USER, "%s: no run to resume there (no checkpoint.bin, no logs); start one without --resume",
+                         o->path);
+    } else if (holds_run(o->path) && !a->overwrite) {
+        rc = bn_fail(err, BN_ERR_USER, "%s holds a run; use --resume to continue it or --overwrite to replace it",
+                     o->path);
     }
     char probe[4200];
-    path_in(probe, sizeof probe, dir, ".bnshift-write-test");
-    FILE *f = fopen(probe, "w");
-    if (!f) {
-        int e = errno;
-        remove_made_dirs(tmp, made);
-        return bn_fail(err, BN_ERR_RUNTIME, "%s: output directory is not writable: %s", dir, strerror(e));
+    path_in(probe, sizeof probe, o->path, ".bnshift-write-test");
+    FILE *f = rc ? NULL : fopen(probe, "w");
+    if (!rc && !f)
+        rc = bn_fail(err, BN_ERR_RUNTIME, "%s: output directory is not writable: %s", o->path, strerror(errno));
+    if (f) {
+        fclose(f);
+        unlink(probe);
     }
-    fclose(f);
-    unlink(probe);
+    if (rc) {
+        abandon_out_dir(o);
+        return rc;
+    }
+    for (size_t i = 0; i < N_RUN_FILES && a->overwrite; i++) {
+        char p[4200];
+        path_in(p, sizeof p, o->path, RUN_FILES[i]);
+        unlink(p);
+    }
     return BN_OK;
 }
 
@@ -243,7 +311,12 @@ static void free_run(Run *r)
     experiment_close(&r->e);
 }
 
-/* Loads the checkpoint after checking its config hash and thread count. */
+/* Loads the checkpoint after checking everything a resume depends on: the
+ * config hash, train.epochs, and that each CSV is a regular file holding at
+ * least the bytes the checkpoint recorded, all of them whole LF-terminated
+ * rows under the right header. Only the model in memory changes here; the
+ * directory is rewritten (config.resolved.json, the truncation of the logs)
+ * after this returns BN_OK, so that a refused resume changes no file. */
 static int resume_from(Run *r, const char *dir, const RunArgs *a, int threads, CheckpointMeta *meta,
                        BnError *err)
 {
@@ -255,24 +328,22 @@ static int resume_from(Run *r, const char *dir, const RunArgs *a, int threads, C
         return bn_fail(err, BN_ERR_USER,
                        "%s: the config differs from the checkpoint's beyond train.epochs and log.* "
                        "(use --force to resume anyway)", path);
+    if (r->e.cfg.train.epochs < meta->epoch)
+        return bn_fail(err, BN_ERR_USER,
+                       "train.epochs: %d is below the %d epochs %s already holds (use --set train.epochs=%d or more)",
+                       r->e.cfg.train.epochs, meta->epoch, path, meta->epoch);
     if (checkpoint_load(path, &r->e.model, &r->e.opt, meta, err))
         return err->code;
-    /* The CSVs must still hold what the checkpoint recorded; checked before
-     * anything in the directory is rewritten (config.resolved.json, the
-     * truncation of the logs), so that a refused resume changes nothing. */
-    const char *const logs[2] = {"metrics.csv", "shift.csv"};
-    const long lens[2] = {meta->metrics_len, meta->shift_len};
-    for (int i = 0; i < 2; i++) {
-        struct stat st;
-        path_in(path, sizeof path, dir, logs[i]);
-        if (stat(path, &st) != 0 || st.st_size < lens[i])
-            return bn_fail(err, BN_ERR_USER, "%s: missing or shorter than the %ld bytes its checkpoint recorded",
-                           path, lens[i]);
-    }
+    path_in(path, sizeof path, dir, "metrics.csv");
+    if (runlog_check_prefix(path, RUNLOG_METRICS, meta->metrics_len, err))
+        return err->code;
+    path_in(path, sizeof path, dir, "shift.csv");
+    if (runlog_check_prefix(path, RUNLOG_SHIFT, meta->shift_len, err))
+        return err->code;
     /* Only once nothing can fail here: a refusal stays one line. */
     if (meta->threads != threads)
-        fprintf(stderr, "bnshift: warning: checkpoint was written with %d threads, resuming with %d: "
-                        "numbers may differ from an uninterrupted run\n", meta->threads, threads);
+        cli_warn("checkpoint was written with %d threads, resuming with %d: numbers may differ from an "
+                 "uninterrupted run", meta->threads, threads);
     r->rng = meta->rng;
     return BN_OK;
 }
@@ -284,35 +355,102 @@ static int exit_code_for(int rc)
     return rc;
 }
 
+/* The command that resumes this run, as the user would type it: the same
+ * binary, config, --out, --set and --threads, each quoted for the shell, so
+ * that the printed advice works when followed literally. */
+static void resume_command(char *buf, size_t cap, const RunArgs *a)
+{
+    size_t n = 0;
+    const char *words[2 * MAX_SETS + 8];
+    int k = 0;
+    words[k++] = cli_program;
+    words[k++] = "run";
+    words[k++] = a->config;
+    words[k++] = "--resume";
+    if (a->out) {
+        words[k++] = "--out";
+        words[k++] = a->out;
+    }
+    for (int i = 0; i < a->n_sets; i++) {
+        words[k++] = "--set";
+        words[k++] = a->sets[i];
+    }
+    char threads[16];
+    if (a->threads) {
+        snprintf(threads, sizeof threads, "%d", a->threads);
+        words[k++] = "--threads";
+        words[k++] = threads;
+    }
+    buf[0] = '\0';
+    for (int i = 0; i < k && n + 1 < cap; i++) {
+        if (i)
+            buf[n++] = ' ';
+        n += cli_shell_quote(buf + n, cap - n, words[i]);
+    }
+    if (n >= cap)
+        buf[cap - 1] = '\0';
+}
+
+/* The messages of a stop: graceful (after the step) or at once. */
+static void prepare_stop_messages(const RunArgs *a, char *graceful, size_t cap)
+{
+    char cmd[6000];
+    resume_command(cmd, sizeof cmd, a);
+    for (char *p = cmd; *p; p++) /* a path with a newline stays on one line */
+        if (*p == '\n')
+            *p = ' ';
+    snprintf(graceful, cap, "interrupted; the CSVs hold every finished epoch. Resume with: %s", cmd);
+    snprintf(hard_stop_msg[0], sizeof hard_stop_msg[0],
+             "bnshift: interrupted twice; stopped at once without finishing the step. Resume with: %s\n", cmd);
+    snprintf(hard_stop_msg[1], sizeof hard_stop_msg[1],
+             "bnshift: interrupted; the current step did not finish within %d s, so bnshift stopped at once. "
+             "Resume with: %s\n", STOP_GRACE_SECONDS, cmd);
+}
+
+static const char *arch_label(const Config *c)
+{
+    return c->model.arch == ARCH_RESNET ? "resnet" : c->model.arch == ARCH_VGG ? "vgg" : "mlp";
+}
+
 int cmd_run(int argc, char **argv)
 {
     RunArgs a;
-    if (parse_run_args(argc, argv, &a))
-        return BN_ERR_USER;
+    int parsed = parse_run_args(argc, argv, &a);
+    if (parsed)
+        return parsed == CLI_HELP_SHOWN ? 0 : BN_ERR_USER;
     int threads = a.threads ? a.threads : bn_get_threads();
-    bn_set_threads(threads);
     BnError err = {0};
+    if (bn_threads_start(threads, &err))
+        return cli_error(err.code, "%s", err.msg);
     Run r;
     memset(&r, 0, sizeof r);
-    char dir[4096];
+    OutDir od;
+    memset(&od, 0, sizeof od);
+    od.lock.fd = -1;
     CheckpointMeta meta = {0};
-    /* Everything the user supplied is checked before the directory is touched. */
+    /* Everything the user supplied is checked before the directory is touched;
+     * then the directory is locked before anything in it is read. */
     if (build_run(&r, &a, &err) == BN_OK) {
-        setup_out_dir(&r.e.cfg, a.out, dir, sizeof dir);
-        if (prepare_out_dir(dir, &a, &err) == BN_OK && a.resume)
-            resume_from(&r, dir, &a, threads, &meta, &err);
+        setup_out_dir(&r.e.cfg, a.out, od.path, sizeof od.path);
+        if (prepare_out_dir(&od, &a, &r.e.cfg, &err) == BN_OK && od.mode == START_FROM_CHECKPOINT &&
+            resume_from(&r, od.path, &a, threads, &meta, &err) != BN_OK)
+            runlock_release(&od.lock);
     }
     if (err.code == BN_OK) {
         char path[4200];
-        path_in(path, sizeof path, dir, "config.resolved.json");
+        path_in(path, sizeof path, od.path, "config.resolved.json");
         cJSON *m = run_meta(threads, r.e.model.conv_backend);
         config_write_resolved(&r.e.cfg, m, path, &err);
         cJSON_Delete(m);
     }
     if (err.code != BN_OK) {
+        runlock_release(&od.lock);
         free_run(&r);
         return cli_error(err.code, "%s", err.msg);
     }
+    const char *dir = od.path;
+    if (od.mode == START_OVER)
+        cli_note("%s: the run there stopped before its first checkpoint; starting it over from epoch 1", dir);
     const Config *c = &r.e.cfg;
     Experiment *e = &r.e;
     Console con = {.quiet = a.quiet, .has_test = c->log.eval_test ? 1 + c->log.eval_train : 0};
@@ -335,11 +473,13 @@ int cmd_run(int argc, char **argv)
         run.eval[run.n_eval++] = (EvalSet){"test", setup_eval_set(&e->data, 1)};
     if (!a.quiet)
         printf("%s: %s %s-%d (%s), %zu parameters; %s: %d training samples; %d threads; writing %s/\n",
-               c->name, config_dataset_name(c->data.dataset),
-               c->model.arch == ARCH_RESNET ? "resnet" : c->model.arch == ARCH_VGG ? "vgg" : "mlp",
+               c->name, config_dataset_name(c->data.dataset), arch_label(c),
                c->model.arch == ARCH_RESNET ? c->model.depth : model_norm_count(&e->model),
                norm_variant_name((NormVariant)c->model.norm), e->model.n_params,
                c->data.dataset == DS_SYNTHETIC ? "generated" : config_data_root(c), e->data.n_train, threads, dir);
+    char graceful[8192];
+    prepare_stop_messages(&a, graceful, sizeof graceful);
+    signal(SIGALRM, on_grace_timeout);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     struct timespec t0, t1;
@@ -348,9 +488,10 @@ int cmd_run(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     progress_clear(&con.progress);
     free_run(&r);
+    runlock_release(&od.lock);
     if (rc == BN_STOPPED) {
-        fprintf(stderr, "bnshift: interrupted; the CSVs hold every finished epoch. Resume with: "
-                        "bnshift run %s --resume%s%s\n", a.config, a.out ? " --out " : "", a.out ? a.out : "");
+        alarm(0);
+        cli_error(exit_code_for(rc), "%s", graceful);
         return exit_code_for(rc);
     }
     if (rc != BN_OK)

@@ -10,8 +10,21 @@
 #include "data/imagefolder.h"
 #include "data/synthetic.h"
 
-/* Distinct streams from one seed: init, data selection, training. */
+/* Distinct streams from one seed: init, data selection, training, and one
+ * per evaluation set. */
 #define SELECT_STREAM 0x5e1ec7ULL
+#define EVAL_STREAM 0xe7a15e7ULL
+
+/* The stream that draws the evaluation subset of the set called name: seeded
+ * by the seed and the name alone, so runs that differ only in train_subset
+ * or train_from are scored on the very same images. */
+static void eval_stream(Rng *r, int seed, const char *name)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a 64 of the name */
+    for (const char *p = name; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    rng_seed(r, ((uint64_t)seed ^ EVAL_STREAM) + h);
+}
 
 static int load_sources(const Config *c, ExperimentData *x, BnError *err)
 {
@@ -102,7 +115,9 @@ int setup_data(const Config *c, ExperimentData *x, BnError *err)
             for (int i = 0; i < n; i++)
                 idx[i] = i;
         if (c->data.eval_subset > 0 && c->data.eval_subset < n) {
-            rng_shuffle(&r, idx, n); /* a seeded sample, not the first k */
+            Rng er;
+            eval_stream(&er, c->seed, which == 0 ? "train" : "test");
+            rng_shuffle(&er, idx, n); /* a seeded sample, not the first k */
             n = c->data.eval_subset;
         }
         x->eval_idx[which] = idx;

@@ -316,6 +316,38 @@ static void setup_line(const Case *c, char *line)
     } else if (!strcmp(w, "replace")) {
         ck_assert_msg(n == 4, "%s: setup: replace FILE OLD NEW", c->name);
         replace_text(c, path, word[2], word[3]);
+    } else if (!strcmp(w, "repeat")) { /* OLD becomes N copies of itself: an oversized field */
+        ck_assert_msg(n == 4, "%s: setup: repeat FILE OLD N", c->name);
+        long times = num_arg(c, word[3]);
+        ck_assert_msg(times >= 1 && times <= 1000000, "%s: setup: repeat count %ld", c->name, times);
+        size_t ol = strlen(word[2]);
+        char *many = malloc(ol * (size_t)times + 1);
+        ck_assert_ptr_nonnull(many);
+        for (long k = 0; k < times; k++)
+            memcpy(many + (size_t)k * ol, word[2], ol);
+        many[ol * (size_t)times] = 0;
+        replace_text(c, path, word[2], many);
+        free(many);
+    } else if (!strcmp(w, "crlf")) { /* every LF becomes CR LF, as a Windows editor saves it */
+        size_t len, k = 0;
+        unsigned char *buf = read_all(c, path, &len), *out = malloc(2 * len + 1);
+        ck_assert_ptr_nonnull(out);
+        for (size_t j = 0; j < len; j++) {
+            if (buf[j] == '\n')
+                out[k++] = '\r';
+            out[k++] = buf[j];
+        }
+        write_all(c, path, out, k);
+        free(out);
+        free(buf);
+    } else if (!strcmp(w, "copy")) {
+        ck_assert_msg(n == 3, "%s: setup: copy SRC DST", c->name);
+        char dst[PATH_LEN];
+        in_dir(c, word[2], dst);
+        size_t len;
+        unsigned char *buf = read_all(c, path, &len);
+        write_all(c, dst, buf, len);
+        free(buf);
     } else {
         ck_abort_msg("%s: setup: unknown word '%s'", c->name, w);
     }

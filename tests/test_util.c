@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 float *falloc(size_t n)
 {
@@ -215,4 +217,78 @@ void write_png_file(const char *path, int w, int h, unsigned format, const void 
     img.colormap_entries = (png_uint_32)entries;
     ck_assert_msg(png_image_write_to_file(&img, path, 0, pixels, 0, colormap), "%s: %s", path,
                   img.message);
+}
+
+/* Polls (every ms, up to 2 minutes: sanitizer builds are slow) until
+ * metrics.csv holds epoch 1 and, if given, the checkpoint file exists. */
+void wait_for_epoch1(const char *metrics, const char *ckpt)
+{
+    for (int i = 0; i < 120000; i++) {
+        char *m = slurp_file(metrics);
+        int lines = count_lines(m);
+        free(m);
+        if (lines >= 2 && (!ckpt || access(ckpt, F_OK) == 0))
+            return;
+        usleep(1000);
+    }
+}
+
+/* Starts `bnshift run CFG --out OUT --threads THREADS --quiet [MODE]` in the
+ * background, stdout discarded, stderr to errpath, with BNSHIFT_FAULT set
+ * to fault (or unset if NULL). */
+pid_t spawn_bnshift_run(const char *cfg, const char *out, const char *threads,
+                               const char *errpath, const char *mode, const char *fault)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stdout) || !freopen(errpath, "w", stderr))
+            _exit(99);
+        if (fault)
+            setenv("BNSHIFT_FAULT", fault, 1);
+        else
+            unsetenv("BNSHIFT_FAULT");
+        execl(bnshift_bin(), bnshift_bin(), "run", cfg, "--out", out, "--threads", threads, "--quiet",
+              mode, (char *)NULL); /* a NULL mode ends the list there */
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Exit status (128 + signal when killed) of pid, SIGKILLed after usec
+ * microseconds unless it ends first (usec < 0: never). */
+int finish_run(pid_t pid, long usec)
+{
+    int st;
+    for (long waited = 0; usec < 0 || waited < usec; waited += 1000) {
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        usleep(1000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+pid_t spawn_bnshift(const char *const *args, const char *errpath, const char *fault)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stdout) || !freopen(errpath, "w", stderr))
+            _exit(99);
+        if (fault)
+            setenv("BNSHIFT_FAULT", fault, 1);
+        else
+            unsetenv("BNSHIFT_FAULT");
+        const char *argv[64];
+        int n = 0;
+        argv[n++] = bnshift_bin();
+        for (; args[n - 1] && n < 63; n++)
+            argv[n] = args[n - 1];
+        argv[n] = NULL;
+        execv(bnshift_bin(), (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
 }

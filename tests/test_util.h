@@ -5,6 +5,7 @@
 
 #include <check.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "core/rng.h"
 #include "models/model.h"
@@ -42,6 +43,20 @@ void write_text_file(const char *path, const char *text);
  * dir/stderr.txt; returns its exit status (128+signal if killed) and, if
  * errtext, the stderr text (caller frees). */
 int run_in(const char *dir, const char *cmd, char **errtext);
+
+/* Polls (every ms, up to 2 minutes: sanitizer builds are slow) until
+ * metrics.csv holds epoch 1 and, if given, the checkpoint file exists. */
+void wait_for_epoch1(const char *metrics, const char *ckpt);
+/* Starts `bnshift run CFG --out OUT --threads THREADS --quiet [MODE]` in the
+ * background, stdout discarded, stderr to errpath, with BNSHIFT_FAULT set
+ * to fault (or unset if NULL). */
+pid_t spawn_bnshift_run(const char *cfg, const char *out, const char *threads, const char *errpath,
+                        const char *mode, const char *fault);
+/* Starts bnshift with the NULL-terminated args the same way. */
+pid_t spawn_bnshift(const char *const *args, const char *errpath, const char *fault);
+/* Exit status (128 + signal when killed) of pid, SIGKILLed after usec
+ * microseconds unless it ends first (usec < 0: never). */
+int finish_run(pid_t pid, long usec);
 
 /* Asserts that two run directories hold the same metrics.csv (but for the
  * timing columns) and the same shift.csv. */

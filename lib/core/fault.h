@@ -3,7 +3,9 @@
  * with SIGKILL when it reaches that point of that epoch, as a power cut
  * would. Without the variable a fault point does nothing. Points:
  *   after-csv      the epoch's CSV rows are synced, its checkpoint is not written
- *   in-checkpoint  about half of the epoch's checkpoint temp file is on disk */
+ *   in-checkpoint  about half of the epoch's checkpoint temp file is on disk
+ *   in-atomic-write  (epoch 0) half of a file replaced atomically (eval.csv,
+ *                    config.resolved.json) is in its temp file */
 #ifndef BN_FAULT_H
 #define BN_FAULT_H
 

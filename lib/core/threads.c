@@ -2,6 +2,14 @@
 
 #include <cblas.h>
 #include <omp.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+/* Room the libraries need besides the buffers (thread stacks, arenas). */
+#define START_MARGIN ((size_t)96 << 20)
+/* Large enough that OpenBLAS takes its buffered path (not the small-matrix
+ * kernels), so the calling thread's buffer is allocated too. */
+#define WARMUP_DIM 256
 
 void bn_set_threads(int n)
 {
@@ -14,3 +22,44 @@ void bn_set_threads(int n)
 int bn_get_threads(void) { return omp_get_max_threads(); }
 
 const char *bn_blas_core(void) { return openblas_get_corename(); }
+
+int bn_address_space_fits(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return 0;
+    munmap(p, bytes);
+    return 1;
+}
+
+int bn_threads_start(int n, BnError *err)
+{
+    if (n < 1)
+        n = 1;
+    /* OpenBLAS allocated one buffer per thread of its start-up count while
+     * loading; what remains is the calling thread's and those of threads
+     * beyond that count. */
+    int have = openblas_get_num_threads();
+    size_t more = n > have ? (size_t)(n - have) : 0;
+    size_t need = (1 + more) * BN_BLAS_BUFFER_BYTES + START_MARGIN;
+    if (!bn_address_space_fits(need))
+        return bn_fail(err, BN_ERR_RUNTIME,
+                       "out of memory: %d thread(s) need about %zu MiB more of address space for OpenBLAS's "
+                       "buffers than is left (ulimit -v?); use fewer --threads or raise the limit",
+                       n, need >> 20);
+    bn_set_threads(n);
+    const size_t d = WARMUP_DIM;
+    float *a = calloc(d * d * 3, sizeof *a);
+    if (!a)
+        return bn_fail(err, BN_ERR_RUNTIME, "out of memory starting the BLAS");
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d, (int)d, (int)d, 1.0f, a, (int)d,
+                a + d * d, (int)d, 0.0f, a + 2 * d * d, (int)d);
+    volatile int started = 0;
+#pragma omp parallel
+    {
+#pragma omp atomic
+        started++;
+    }
+    free(a);
+    return BN_OK;
+}

@@ -3,9 +3,28 @@
 #ifndef BN_THREADS_H
 #define BN_THREADS_H
 
+#include <stddef.h>
+
+#include "core/error.h"
+
+/* OpenBLAS's per-thread work buffer (BUFFER_SIZE, 128 MiB on x86-64, plus its
+ * 1 MiB alignment slack). */
+#define BN_BLAS_BUFFER_BYTES ((size_t)129 << 20)
+
 void bn_set_threads(int n);
 int bn_get_threads(void);
 /* OpenBLAS core name (e.g. "Haswell") for run metadata. */
 const char *bn_blas_core(void);
+
+/* Whether `bytes` more of address space can be mapped now (an mmap probe,
+ * released at once). Uses only system calls: safe before main. */
+int bn_address_space_fits(size_t bytes);
+
+/* bn_set_threads(n), then makes OpenBLAS and OpenMP allocate their buffers
+ * and threads now, before the run allocates anything: OpenBLAS 0.3.21 retries
+ * a failed buffer allocation forever, so under an address-space limit it must
+ * find room at a moment when that is checked first. BN_ERR_RUNTIME ("out of
+ * memory ...") when the buffers of n threads do not fit. */
+int bn_threads_start(int n, BnError *err);
 
 #endif

@@ -1,4 +1,5 @@
 #include "config.h"
+#include "fsutil.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -333,6 +334,16 @@ static int read_float(const Ctx *x, const char *path, const Key *k, const cJSON 
         return bn_fail(x->err, BN_ERR_USER, "%s: %s: must be finite", where(x, path), path);
     if (!in_range(k, v->valuedouble))
         return range_error(x, path, k, v);
+    /* The core computes in float32: a value that becomes inf or 0 there
+     * would silently train with another number than the one given. */
+    float f = (float)v->valuedouble;
+    if (isinf(f) || (f == 0.0f && v->valuedouble != 0.0)) {
+        char got[64];
+        value_text(v, got, sizeof got);
+        return bn_fail(x->err, BN_ERR_USER, "%s: %s: %s is %s in 32-bit floating point (magnitude must be %s)",
+                       where(x, path), path, got, isinf(f) ? "infinite" : "zero",
+                       isinf(f) ? "at most 3.4e38" : "at least 1.4e-45");
+    }
     *out = v->valuedouble;
     return BN_OK;
 }
@@ -706,6 +717,12 @@ static int validate(const Ctx *x, const cJSON *root, Config *c)
     BnError *err = x->err;
     if (!c->name[0])
         return bn_fail(err, BN_ERR_USER, "%s: name: must not be empty", where(x, "name"));
+    /* The name labels tables ("# <name>" lines) and messages: one line. */
+    for (const unsigned char *p = (const unsigned char *)c->name; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return bn_fail(err, BN_ERR_USER, "%s: name: control character 0x%02x; use printable characters only",
+                           where(x, "name"), *p);
+
     if (!c->log.out[0])
         return bn_fail(err, BN_ERR_USER, "%s: log.out: must not be empty", where(x, "log.out"));
     if (c->model.arch == ARCH_RESNET && (c->model.depth < 8 || (c->model.depth - 2) % 6 != 0))
@@ -837,19 +854,6 @@ cJSON *config_to_json(const Config *c)
     return root;
 }
 
-static int write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
-    int ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int e = errno;
-    ok = fclose(f) == 0 && ok;
-    if (!ok)
-        errno = e ? e : EIO;
-    return ok ? 0 : -1;
-}
-
 int config_write_resolved(const Config *c, const cJSON *meta, const char *path, BnError *err)
 {
     cJSON *root = config_to_json(c);
@@ -859,20 +863,18 @@ int config_write_resolved(const Config *c, const cJSON *meta, const char *path, 
     }
     char *text = root ? cJSON_Print(root) : NULL;
     cJSON_Delete(root);
-    char *tmp = malloc(strlen(path) + 5);
-    if (!text || !tmp) {
-        cJSON_free(text);
-        free(tmp);
+    if (!text)
         return bn_fail(err, BN_ERR_RUNTIME, "%s: out of memory", path);
+    size_t n = strlen(text);
+    char *file = malloc(n + 1);
+    int rc = file ? BN_OK : bn_fail(err, BN_ERR_RUNTIME, "%s: out of memory", path);
+    if (file) {
+        memcpy(file, text, n);
+        file[n] = '\n';
+        rc = fs_write_atomic(path, file, n + 1, err);
     }
-    sprintf(tmp, "%s.tmp", path);
-    int rc = BN_OK;
-    if (write_text(tmp, text) != 0 || rename(tmp, path) != 0) {
-        rc = bn_fail(err, BN_ERR_RUNTIME, "%s: cannot write: %s", path, strerror(errno));
-        unlink(tmp);
-    }
+    free(file);
     cJSON_free(text);
-    free(tmp);
     return rc;
 }
 

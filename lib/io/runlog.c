@@ -11,6 +11,8 @@
 #define METRICS_COLS 10
 #define SHIFT_COLS 13
 #define MAX_FIELDS 16
+/* Longer than any row bnshift writes (names are < 96 bytes). */
+#define RUNLOG_LINE_MAX 65536
 
 static const char METRICS_HEADER[] = "epoch,lr,train_batch_loss,train_batch_err,train_loss,train_err,"
                                      "test_loss,test_err,seconds,images_per_s";
@@ -23,6 +25,9 @@ typedef struct {
     char *line;
     size_t cap;
     int lineno;
+    int strict_lf; /* a CR before the LF is an error (the resume checks) */
+    int live;      /* a cut last line is being written: end, not error */
+    int cut_tail;  /* set when live dropped such a line */
     char *field[MAX_FIELDS];
 } CsvReader;
 
@@ -32,18 +37,43 @@ const char *runlog_set_name(int set)
 }
 
 /* Reads one line into r->line without its newline. 1 = a line, 0 = end of
- * file, -1 = a last line cut short (no newline: a partial write). */
+ * file, -1 = a last line cut short (no newline: a partial write), -2 = a
+ * CRLF line end where LF is required. */
 static int read_line(CsvReader *r)
 {
-    ssize_t n = getline(&r->line, &r->cap, r->f);
-    if (n < 0)
+    if (!r->line) {
+        r->cap = RUNLOG_LINE_MAX + 2;
+        r->line = malloc(r->cap);
+        if (!r->line)
+            return -4;
+    }
+    /* Bounded: a hostile file's endless line is refused, not slurped. */
+    ssize_t n = 0;
+    int ch;
+    while (n < RUNLOG_LINE_MAX + 1 && (ch = getc(r->f)) != EOF) {
+        r->line[n++] = (char)ch;
+        if (ch == '\n')
+            break;
+    }
+    r->line[n] = '\0';
+    if (n == 0)
         return 0;
     r->lineno++;
-    if (r->line[n - 1] != '\n')
+    if (n > RUNLOG_LINE_MAX)
+        return -3;
+    if (r->line[n - 1] != '\n') {
+        if (r->live) {
+            r->cut_tail = 1;
+            return 0;
+        }
         return -1;
+    }
     r->line[n - 1] = '\0';
-    if (n >= 2 && r->line[n - 2] == '\r') /* tolerate a CRLF copy */
-        r->line[n - 2] = '\0';
+    if (n >= 2 && r->line[n - 2] == '\r') {
+        if (r->strict_lf)
+            return -2;
+        r->line[n - 2] = '\0'; /* tolerate a CRLF copy when only reading */
+    }
     return 1;
 }
 
@@ -55,15 +85,37 @@ static void reader_close(CsvReader *r)
     memset(r, 0, sizeof *r);
 }
 
-/* Opens path and checks its header line is exactly `header`. */
-static int reader_open(CsvReader *r, const char *path, const char *header, BnError *err)
+static int line_error(const CsvReader *r, int got, BnError *err)
+{
+    if (got == -3)
+        return bn_fail(err, BN_ERR_USER, "%s:%d: line longer than %d bytes (no log row is that long)", r->path,
+                       r->lineno, RUNLOG_LINE_MAX);
+    if (got == -4)
+        return bn_fail(err, BN_ERR_RUNTIME, "out of memory reading %s", r->path);
+    if (got == -2)
+        return bn_fail(err, BN_ERR_USER, "%s:%d: CRLF line end (bnshift writes LF only; was the file edited?)",
+                       r->path, r->lineno);
+    return bn_fail(err, BN_ERR_USER, "%s:%d: truncated line (no newline at end)", r->path, r->lineno);
+}
+
+/* Reads path (through f when given, else opened here) and checks its header
+ * line is exactly `header`. */
+static int reader_start(CsvReader *r, FILE *f, const char *path, const char *header, int strict_lf, int live,
+                        BnError *err)
 {
     memset(r, 0, sizeof *r);
     r->path = path;
-    r->f = fopen(path, "r");
+    r->strict_lf = strict_lf;
+    r->live = live;
+    r->f = f ? f : fopen(path, "r");
     if (!r->f)
         return bn_fail(err, BN_ERR_USER, "%s: cannot open (%s)", path, strerror(errno));
     int got = read_line(r);
+    if (got < -1) {
+        line_error(r, got, err);
+        reader_close(r);
+        return BN_ERR_USER;
+    }
     if (got != 1 || strcmp(r->line, header)) {
         bn_fail(err, BN_ERR_USER, "%s:1: bad header, expected '%s'", path, header);
         reader_close(r);
@@ -79,7 +131,7 @@ static int reader_row(CsvReader *r, int n, BnError *err)
     if (got == 0)
         return 0;
     if (got < 0) {
-        bn_fail(err, BN_ERR_USER, "%s:%d: truncated line (no newline at end)", r->path, r->lineno);
+        line_error(r, got, err);
         return -1;
     }
     int k = 0;
@@ -160,10 +212,10 @@ static int parse_metric(const CsvReader *rd, MetricRow *m, BnError *err)
     return 0;
 }
 
-static int load_metrics(RunLog *r, const char *path, BnError *err)
+static int load_metrics(RunLog *r, FILE *f, const char *path, int strict_lf, int live, BnError *err)
 {
     CsvReader rd;
-    if (reader_open(&rd, path, METRICS_HEADER, err))
+    if (reader_start(&rd, f, path, METRICS_HEADER, strict_lf, live, err))
         return err->code;
     int cap = 0, got;
     while ((got = reader_row(&rd, METRICS_COLS, err)) == 1) {
@@ -172,8 +224,16 @@ static int load_metrics(RunLog *r, const char *path, BnError *err)
             got = -1;
             break;
         }
+        const MetricRow *m = &r->metrics[r->n_metrics];
+        if (r->n_metrics > 0 && m->epoch <= r->metrics[r->n_metrics - 1].epoch) {
+            bn_fail(err, BN_ERR_USER, "%s:%d: epoch %d after epoch %d (epochs must increase)", path, rd.lineno,
+                    m->epoch, r->metrics[r->n_metrics - 1].epoch);
+            got = -1;
+            break;
+        }
         r->n_metrics++;
     }
+    r->dropped_partial_lines += rd.cut_tail;
     reader_close(&rd);
     return got < 0 ? err->code : 0;
 }
@@ -184,8 +244,12 @@ static int parse_shift(const CsvReader *rd, ShiftRow *s, BnError *err)
     if (strcmp(set, "train") && strcmp(set, "test"))
         return bn_fail(err, BN_ERR_USER, "%s:%d: set '%s' is not train or test", rd->path, rd->lineno, set);
     s->set = strcmp(set, "test") ? RUNLOG_TRAIN : RUNLOG_TEST;
-    /* Names go into whitespace-separated tables: no blanks, bounded length. */
-    if (!*name || strlen(name) >= RUNLOG_NAME_MAX || strpbrk(name, " \t"))
+    /* Names go into whitespace-separated tables: no blanks or control
+     * characters, bounded length. */
+    int control = 0;
+    for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+        control |= *c < 0x20 || *c == 0x7f;
+    if (!*name || strlen(name) >= RUNLOG_NAME_MAX || strpbrk(name, " ") || control)
         return bn_fail(err, BN_ERR_USER, "%s:%d: bad layer name '%s'", rd->path, rd->lineno, name);
     snprintf(s->name, sizeof s->name, "%s", name);
     if (field_int(rd, 0, 1, &s->epoch, err) || field_int(rd, 2, 0, &s->layer, err) ||
@@ -197,10 +261,10 @@ static int parse_shift(const CsvReader *rd, ShiftRow *s, BnError *err)
     return 0;
 }
 
-static int load_shift(RunLog *r, const char *path, BnError *err)
+static int load_shift(RunLog *r, FILE *f, const char *path, int strict_lf, int live, BnError *err)
 {
     CsvReader rd;
-    if (reader_open(&rd, path, SHIFT_HEADER, err))
+    if (reader_start(&rd, f, path, SHIFT_HEADER, strict_lf, live, err))
         return err->code;
     int cap = 0, got;
     while ((got = reader_row(&rd, SHIFT_COLS, err)) == 1) {
@@ -211,11 +275,93 @@ static int load_shift(RunLog *r, const char *path, BnError *err)
         }
         r->n_shift++;
     }
+    r->dropped_partial_lines += rd.cut_tail;
     reader_close(&rd);
     return got < 0 ? err->code : 0;
 }
 
-int runlog_load(RunLog *r, const char *dir, BnError *err)
+/* The metrics row of epoch, or NULL. */
+static const MetricRow *metric_of(const RunLog *r, int epoch)
+{
+    int lo = 0, hi = r->n_metrics - 1;
+    while (lo <= hi) { /* epochs ascend (checked on load) */
+        int mid = (lo + hi) / 2;
+        if (r->metrics[mid].epoch == epoch)
+            return &r->metrics[mid];
+        if (r->metrics[mid].epoch < epoch)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return NULL;
+}
+
+static int shape_error(const char *path, int row, const char *what, BnError *err)
+{
+    /* row i of r->shift is line i + 2 of the file (after the header) */
+    return bn_fail(err, BN_ERR_USER, "%s:%d: %s (rows come per epoch and set as layers 0, 1, ... in order)", path,
+                   row + 2, what);
+}
+
+/* Checks the shape of shift.csv (runlog.h) and indexes its groups. When
+ * live, rows of epochs without a metrics row yet are dropped. */
+static int index_shift(RunLog *r, const char *path, int live, BnError *err)
+{
+    int last_epoch[RUNLOG_NSETS] = {0, 0};
+    for (int i = 0; i < r->n_shift;) {
+        const ShiftRow *s = &r->shift[i];
+        if (!metric_of(r, s->epoch)) {
+            if (live) { /* the rows of an epoch still being written: drop them and the rest */
+                r->dropped_shift_rows += r->n_shift - i;
+                r->n_shift = i;
+                break;
+            }
+            char what[96];
+            snprintf(what, sizeof what, "epoch %d has no row in metrics.csv", s->epoch);
+            return shape_error(path, i, what, err);
+        }
+        if (s->layer != 0)
+            return shape_error(path, i, "a group of rows that does not start at layer 0", err);
+        if (s->epoch <= last_epoch[s->set])
+            return shape_error(path, i, "epochs out of order", err);
+        last_epoch[s->set] = s->epoch;
+        int n = 0;
+        while (i + n < r->n_shift && r->shift[i + n].epoch == s->epoch && r->shift[i + n].set == s->set) {
+            const ShiftRow *t = &r->shift[i + n];
+            if (t->layer != n)
+                return shape_error(path, i + n, "layer index out of sequence", err);
+            if (n > 0 && t->depth <= r->shift[i + n - 1].depth)
+                return shape_error(path, i + n, "depth not above the previous layer's", err);
+            if (r->n_groups[0] + r->n_groups[1] > 0) {
+                const ShiftRow *ref = &r->shift[n < r->n_layers ? n : 0];
+                if (n >= r->n_layers)
+                    return shape_error(path, i + n, "more layers than the first epoch has", err);
+                if (strcmp(t->name, ref->name) || t->depth != ref->depth || t->channels != ref->channels)
+                    return shape_error(path, i + n, "name, depth or channels differ from the first epoch's", err);
+            }
+            n++;
+        }
+        if (r->n_groups[0] + r->n_groups[1] == 0)
+            r->n_layers = n;
+        else if (n != r->n_layers) {
+            if (live && i + n == r->n_shift) { /* the last group is being written */
+                r->dropped_shift_rows += n;
+                r->n_shift = i;
+                break;
+            }
+            return shape_error(path, i + n - 1, "fewer layers than the first epoch has", err);
+        }
+        ShiftGroup *g = realloc(r->groups[s->set], sizeof *g * (size_t)(r->n_groups[s->set] + 1));
+        if (!g)
+            return bn_fail(err, BN_ERR_RUNTIME, "out of memory reading logs");
+        r->groups[s->set] = g;
+        g[r->n_groups[s->set]++] = (ShiftGroup){s->epoch, i};
+        i += n;
+    }
+    return 0;
+}
+
+int runlog_load(RunLog *r, const char *dir, int live, BnError *err)
 {
     memset(r, 0, sizeof *r);
     struct stat st;
@@ -229,54 +375,88 @@ int runlog_load(RunLog *r, const char *dir, BnError *err)
     if (config_load(&r->cfg, path, NULL, 0, err))
         return err->code;
     snprintf(path, sizeof path, "%s/metrics.csv", dir);
-    if (load_metrics(r, path, err) == 0) {
+    if (load_metrics(r, NULL, path, 0, live, err) == 0) {
         snprintf(path, sizeof path, "%s/shift.csv", dir);
-        if (load_shift(r, path, err) == 0)
+        if (load_shift(r, NULL, path, 0, live, err) == 0 && index_shift(r, path, live, err) == 0)
             return 0;
     }
     runlog_free(r);
     return err->code;
 }
 
+int runlog_check_prefix(const char *path, RunLogFile which, long len, BnError *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return bn_fail(err, BN_ERR_USER, "%s: missing (%s); the checkpoint recorded %ld bytes of it", path,
+                       strerror(errno), len);
+    if (!S_ISREG(st.st_mode))
+        return bn_fail(err, BN_ERR_USER, "%s: not a regular file", path);
+    if (st.st_size < len)
+        return bn_fail(err, BN_ERR_USER, "%s: missing or shorter than the %ld bytes its checkpoint recorded", path,
+                       len);
+    char *buf = malloc(len > 0 ? (size_t)len : 1);
+    FILE *f = buf ? fopen(path, "rb") : NULL;
+    size_t got = f && len > 0 ? fread(buf, 1, (size_t)len, f) : 0;
+    if (f)
+        fclose(f);
+    if (!buf || got != (size_t)len || len <= 0) {
+        free(buf);
+        if (len <= 0)
+            return bn_fail(err, BN_ERR_USER, "%s:1: bad header (the checkpoint records %ld bytes)", path, len);
+        return bn_fail(err, BN_ERR_USER, "%s: cannot read (%s)", path, buf ? strerror(errno) : "out of memory");
+    }
+    FILE *mem = fmemopen(buf, (size_t)len, "r");
+    RunLog r;
+    memset(&r, 0, sizeof r);
+    int rc = !mem ? bn_fail(err, BN_ERR_RUNTIME, "out of memory")
+             : which == RUNLOG_METRICS ? load_metrics(&r, mem, path, 1, 0, err)
+                                       : load_shift(&r, mem, path, 1, 0, err);
+    runlog_free(&r);
+    free(buf);
+    return rc;
+}
+
 void runlog_free(RunLog *r)
 {
     free(r->metrics);
     free(r->shift);
+    for (int s = 0; s < RUNLOG_NSETS; s++) {
+        free(r->groups[s]);
+        r->groups[s] = NULL;
+        r->n_groups[s] = 0;
+    }
     r->metrics = NULL;
     r->shift = NULL;
-    r->n_metrics = r->n_shift = 0;
+    r->n_metrics = r->n_shift = r->n_layers = 0;
 }
 
 int runlog_epochs(const RunLog *r, int set, int *out, int max)
 {
-    int n = 0, last = 0;
-    for (int i = 0; i < r->n_shift; i++) {
-        const ShiftRow *s = &r->shift[i];
-        if (s->set != set || s->epoch <= last)
-            continue; /* rows come grouped by epoch, epochs ascending */
-        if (n < max)
-            out[n] = s->epoch;
-        n++;
-        last = s->epoch;
-    }
-    return n;
+    for (int i = 0; i < r->n_groups[set] && i < max; i++)
+        out[i] = r->groups[set][i].epoch;
+    return r->n_groups[set];
 }
 
 int runlog_n_layers(const RunLog *r, int set)
 {
-    int n = 0;
-    for (int i = 0; i < r->n_shift; i++)
-        if (r->shift[i].set == set && r->shift[i].layer + 1 > n)
-            n = r->shift[i].layer + 1;
-    return n;
+    return r->n_groups[set] > 0 ? r->n_layers : 0;
 }
 
 const ShiftRow *runlog_find(const RunLog *r, int epoch, int set, int layer)
 {
-    for (int i = 0; i < r->n_shift; i++) {
-        const ShiftRow *s = &r->shift[i];
-        if (s->epoch == epoch && s->set == set && s->layer == layer)
-            return s;
+    if (layer < 0 || layer >= r->n_layers)
+        return NULL;
+    int lo = 0, hi = r->n_groups[set] - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        const ShiftGroup *g = &r->groups[set][mid];
+        if (g->epoch == epoch)
+            return &r->shift[g->first + layer];
+        if (g->epoch < epoch)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
     }
     return NULL;
 }

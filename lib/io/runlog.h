@@ -1,10 +1,15 @@
 /* Reading a finished (or running) run directory back: metrics.csv,
- * shift.csv and config.resolved.json (SPEC §4), for `bnshift plot-data`.
- * The CSV reader is strict: the header line must match exactly, every row
- * must have the header's field count and end with a newline, and every
- * number must parse whole; anything else is BN_ERR_USER naming the file and
- * line, since a half-written or hand-edited log would otherwise plot
- * silently wrong numbers. */
+ * shift.csv and config.resolved.json (SPEC §4), for `bnshift plot-data`
+ * and for the checks of `run --resume`. The CSV reader is strict: the
+ * header line must match exactly, every row must have the header's field
+ * count and end with a newline, and every number must parse whole; shift.csv
+ * must have the shape the runner writes (per evaluated epoch and set, the
+ * layers 0..L-1 in order, each with the same name, depth and channels every
+ * time, depths increasing; epochs ascending and present in metrics.csv), so
+ * an edited row cannot make a reader loop over layers that do not exist.
+ * Anything else is BN_ERR_USER naming the file and line, since a
+ * half-written or hand-edited log would otherwise plot silently wrong
+ * numbers. */
 #ifndef BN_RUNLOG_H
 #define BN_RUNLOG_H
 
@@ -31,6 +36,11 @@ typedef struct {
     double v[SV_N];
 } ShiftRow;
 
+/* Where the rows of one evaluated (epoch, set) start in RunLog.shift. */
+typedef struct {
+    int epoch, first;
+} ShiftGroup;
+
 typedef struct {
     char dir[CONFIG_PATH_MAX];
     Config cfg;
@@ -38,19 +48,37 @@ typedef struct {
     int n_metrics;
     ShiftRow *shift;
     int n_shift;
+    int n_layers;                   /* L: rows per group */
+    ShiftGroup *groups[RUNLOG_NSETS]; /* per set, epochs ascending */
+    int n_groups[RUNLOG_NSETS];
+    /* Read from a run still being written (live): what was left out. */
+    int dropped_partial_lines, dropped_shift_rows;
 } RunLog;
+
+/* The two logs, for runlog_check_prefix. */
+typedef enum { RUNLOG_METRICS, RUNLOG_SHIFT } RunLogFile;
 
 /* "train" / "test". */
 const char *runlog_set_name(int set);
 
-/* Loads the three files of dir. On failure r holds nothing to free. */
-int runlog_load(RunLog *r, const char *dir, BnError *err);
+/* Loads the three files of dir. With live (a writer holds the directory),
+ * a last line without its newline (being written) and shift rows of an
+ * epoch metrics.csv does not hold yet are left out and counted, not
+ * errors. On failure r holds nothing to free. */
+int runlog_load(RunLog *r, const char *dir, int live, BnError *err);
+
+/* Checks the first len bytes of a log before a resume appends to it: a
+ * regular file at least len bytes long whose first len bytes are the
+ * header and whole rows that parse, with LF line ends (a CRLF line or a row
+ * cut at len is reported, never glued to the next row). BN_ERR_USER naming
+ * the file (and line). */
+int runlog_check_prefix(const char *path, RunLogFile which, long len, BnError *err);
 void runlog_free(RunLog *r);
 
 /* Distinct epochs with shift rows on set, ascending, into out[max];
  * returns how many there are (possibly more than max). */
 int runlog_epochs(const RunLog *r, int set, int *out, int max);
-/* 1 + the largest BN layer index on set (0 when none). */
+/* The number of BN layers with rows on set (0 when none). */
 int runlog_n_layers(const RunLog *r, int set);
 /* The row of (epoch, set, layer), or NULL. */
 const ShiftRow *runlog_find(const RunLog *r, int epoch, int set, int layer);

@@ -119,8 +119,10 @@ static int run_epoch(Runner *r, RunState *st, int epoch, BnError *err)
         return err->code;
     rep.seconds = now_seconds() - t0;
     write_metrics_row(r, st, &rep);
+    /* shift.csv first: a reader (plot-data on a live run) then never sees an
+     * epoch in metrics.csv whose shift rows are not all there yet. */
     long len;
-    if (csv_commit(&st->metrics, &len, err) || csv_commit(&st->shift, &len, err))
+    if (csv_commit(&st->shift, &len, err) || csv_commit(&st->metrics, &len, err))
         return err->code;
     bn_fault_point("after-csv", epoch, NULL);
     if ((epoch % r->checkpoint_every == 0 || epoch == r->epochs) && save_checkpoint(r, st, epoch, err))
