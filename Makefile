@@ -45,12 +45,24 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 # Debian packages a fresh Debian 12 machine needs to build, test and demo.
 DEPS := build-essential pkg-config libopenblas-openmp-dev libcjson-dev libpng-dev \
-        zlib1g-dev check gnuplot-nox dataset-fashion-mnist cppcheck libdnnl-dev
+        zlib1g-dev check gnuplot-nox dataset-fashion-mnist cppcheck libdnnl-dev man-db
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all bnshift deps test test-scripts bench lint sanitize fuzz fuzz-smoke fuzz-build native demo \
-        fixtures clean
-all: bnshift
+        fixtures clean install
+all: bnshift bnshift.1
+
+# The man page, generated from the same sources as docs/REFERENCE.md (the
+# command table and the config schema): `bnshift help man`.
+bnshift.1: $(BUILD)/bnshift
+	$(BUILD)/bnshift help man > $@.tmp && mv -f $@.tmp $@
+
+# make install PREFIX=DIR: DIR/bin/bnshift and DIR/share/man/man1/bnshift.1.
+PREFIX ?= /usr/local
+install: $(BUILD)/bnshift bnshift.1
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(BUILD)/bnshift $(DESTDIR)$(PREFIX)/bin/bnshift
+	install -m 644 bnshift.1 $(DESTDIR)$(PREFIX)/share/man/man1/bnshift.1
 
 # Copy-then-rename: works while an experiment is running the old binary.
 # Phony and compared, so ./bnshift always is the build just asked for (a
@@ -86,6 +98,7 @@ test: $(BUILD)/run_tests $(BUILD)/bnshift test-scripts
 
 test-scripts: $(BUILD)/bnshift
 	BNSHIFT=$(BUILD)/bnshift scripts/smoke_drivers.sh
+	BUILD=$(BUILD) scripts/check_install.sh
 
 # Timing only, never part of `make test`: bnshift's own step benchmark, then
 # the side-by-side against PyTorch (installs python3-torch if missing).
@@ -164,6 +177,6 @@ fixtures:
 	/usr/bin/python3 scripts/reference/gen_fixtures.py tests/fixtures
 
 clean:
-	rm -rf build bnshift
+	rm -rf build bnshift bnshift.1
 
 -include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(FUZZ_SRC:%.c=$(BUILD)/%.d)

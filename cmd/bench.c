@@ -166,15 +166,16 @@ static void time_steps(Experiment *e, int steps, StepTimes *st)
 {
     Model *m = &e->model;
     const int B = e->cfg.train.batch_size;
+    const float clip = (float)e->cfg.train.grad_clip;
     SampleSet set = setup_eval_set(&e->data, 0);
     dataset_gather(set.d, e->data.train_idx, B, set.mean, set.std, e->x, e->y);
     int correct;
     for (int i = 0; i < 3; i++) /* warm-up: first touch, oneDNN primitive creation */
-        train_step(m, &e->opt, e->x, e->y, B, 0.01f, &correct);
+        train_step_clipped(m, &e->opt, e->x, e->y, B, 0.01f, clip, &correct);
     memset(m->op_seconds, 0, sizeof(double) * (size_t)m->n_ops);
     double t0 = omp_get_wtime();
-    for (int s = 0; s < steps; s++)
-        train_step(m, &e->opt, e->x, e->y, B, 0.01f, &correct);
+    for (int s = 0; s < steps; s++) /* the very step `run` executes, clipping and NaN check included */
+        train_step_clipped(m, &e->opt, e->x, e->y, B, 0.01f, clip, &correct);
     double total = omp_get_wtime() - t0;
     memset(st, 0, sizeof *st);
     st->step_s = total / steps;

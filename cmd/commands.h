@@ -1,4 +1,4 @@
-/* Subcommands: each returns the process exit code (SPEC §2). */
+/* Subcommands: each returns the process exit code (REFERENCE.md §2). */
 #ifndef BN_COMMANDS_H
 #define BN_COMMANDS_H
 
@@ -7,6 +7,17 @@ int cmd_info(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_plot_data(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_help(int argc, char **argv);
+
+#include <stddef.h>
+
+/* The subcommands, for dispatch, --help and the man page. */
+typedef struct {
+    const char *name, *summary;
+    int (*fn)(int, char **);
+} CliCommand;
+extern const CliCommand cli_commands[];
+extern const size_t cli_n_commands;
 
 /* What an argument parser returns after printing --help: the command then
  * exits 0 without doing anything else. */

@@ -15,12 +15,9 @@
 #include "core/threads.h"
 #include "io/checkpoint.h"
 #include "io/fsutil.h"
+#include "io/logformat.h"
 #include "io/runlock.h"
 #include "setup.h"
-
-#define EVAL_HEADER                                                                             \
-    "checkpoint_epoch,recalibrated_on,stage,set,loss,err,batch_stats_err,layer,name,depth,"      \
-    "channels,esm_mean,esm_std,esm_var,rms_mean,rms_std,nesm_mean,nesm_std"
 
 static const char USAGE[] =
     "usage: bnshift eval RUN_DIR [--recalibrate train|test] [--set key.path=value]... [--threads N]\n"

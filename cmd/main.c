@@ -6,6 +6,8 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "core/fault.h"
+#include "models/model.h"
 
 #ifndef BN_VERSION
 #define BN_VERSION "dev"
@@ -14,16 +16,15 @@
 #define BN_GIT_HASH "unknown"
 #endif
 
-static const struct {
-    const char *name, *summary;
-    int (*fn)(int, char **);
-} commands[] = {
+const CliCommand cli_commands[] = {
     {"run", "train a configured network and log per-layer estimation shift to CSV", cmd_run},
     {"eval", "evaluate a run's checkpoint; --recalibrate re-estimates BN statistics first", cmd_eval},
     {"info", "print the model a config builds: layers, norm types, parameters, MACs", cmd_info},
     {"plot-data", "turn run logs into gnuplot-ready tables and summary CSVs", cmd_plot_data},
     {"bench", "time training steps: images/s, time by layer type, GFLOP/s vs sgemm", cmd_bench},
+    {"help", "every config key (help config), the man page (help man), a command's --help", cmd_help},
 };
+const size_t cli_n_commands = sizeof cli_commands / sizeof cli_commands[0];
 
 const char *cli_program = "bnshift";
 
@@ -59,14 +60,15 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: bnshift COMMAND [ARGS]\n\n"
                "Estimation shift of Batch Normalization, measured layer by layer.\n\ncommands:\n");
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\n  bnshift --version | --help | COMMAND --help\n");
+    for (size_t i = 0; i < cli_n_commands; i++)
+        fprintf(f, "  %-10s %s\n", cli_commands[i].name, cli_commands[i].summary);
+    fprintf(f, "\n  bnshift --version | --help | COMMAND --help\n"
+               "Reference: docs/REFERENCE.md, man bnshift (bnshift.1), bnshift help config.\n");
 }
 
 static int dispatch(int argc, char **argv)
 {
-    if (argc < 2) /* one line, like every failure (SPEC §2); --help has the list */
+    if (argc < 2) /* one line, like every failure (REFERENCE.md §2); --help has the list */
         return cli_error(BN_ERR_USER, "missing COMMAND (see bnshift --help)");
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(stdout);
@@ -76,9 +78,9 @@ static int dispatch(int argc, char **argv)
         printf("bnshift %s (%s)\n", BN_VERSION, BN_GIT_HASH);
         return 0;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name))
-            return commands[i].fn(argc - 1, argv + 1);
+    for (size_t i = 0; i < cli_n_commands; i++)
+        if (!strcmp(argv[1], cli_commands[i].name))
+            return cli_commands[i].fn(argc - 1, argv + 1);
     return cli_error(BN_ERR_USER, "unknown command '%s' (see bnshift --help)", argv[1]);
 }
 
@@ -86,5 +88,12 @@ int main(int argc, char **argv)
 {
     cli_program = argc > 0 && argv[0][0] ? argv[0] : "bnshift";
     atexit(report_library_exit);
+    /* The environment is read here and passed to the library. */
+    bn_fault_configure(getenv("BNSHIFT_FAULT"));
+    BnError err = {0};
+    ConvBackend conv;
+    if (conv_backend_parse(getenv("BNSHIFT_CONV"), &conv, &err))
+        return finish(cli_error(err.code, "%s", err.msg));
+    conv_backend_set_default(conv);
     return finish(dispatch(argc, argv));
 }

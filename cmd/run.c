@@ -1,5 +1,5 @@
 /* `bnshift run CONFIG.json`: train, and after every evaluated epoch log each
- * BN layer's estimation shift (SPEC §2-§4). */
+ * BN layer's estimation shift (REFERENCE.md §2-§4). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,7 +16,7 @@
 #include "io/fsutil.h"
 #include "io/runlock.h"
 #include "io/runlog.h"
-#include "io/progress.h"
+#include "progress.h"
 #include "setup.h"
 #include "train/runner.h"
 
@@ -32,7 +32,7 @@ static const char USAGE[] =
     "usage: bnshift run CONFIG.json [--out DIR] [--set key.path=value]... [--threads N]\n"
     "                   [--resume [--force]] [--overwrite] [--quiet]\n"
     "Trains the configured network and writes metrics.csv, shift.csv, config.resolved.json\n"
-    "and checkpoint.bin into log.out (or --out). See SPEC.md §2-§4.\n";
+    "and checkpoint.bin into log.out (or --out). See docs/REFERENCE.md or man bnshift.\n";
 
 /* The signal that asked us to stop (0 = none). A signal handler can only
  * talk to the loop through globals; these are the only ones in cmd/. */

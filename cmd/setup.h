@@ -1,5 +1,5 @@
 /* From a resolved Config to the things a run needs: the data sets with the
- * SPEC §3 selection rules (train_from/train_subset, test_from, eval_subset,
+ * REFERENCE.md §3 selection rules (train_from/train_subset, test_from, eval_subset,
  * normalization from S), and the model. Shared by run, info and eval. */
 #ifndef BN_SETUP_H
 #define BN_SETUP_H

@@ -23,6 +23,18 @@ vg() {
     echo "valgrind: bnshift $* failed (exit $?):"; cat "$dir/valgrind.txt"; exit 1; }
   echo "valgrind: bnshift $*: no errors, no leaks"
 }
+# Refusals must be valgrind-clean too (an empty path once read past its end).
+vg_refused() {
+  local rc=0
+  valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite,indirect \
+    --error-exitcode=99 "$BNSHIFT" "$@" > "$dir/out.txt" 2> "$dir/valgrind.txt" || rc=$?
+  [ "$rc" = 2 ] || { echo "valgrind: bnshift $* exited $rc, expected 2:"; cat "$dir/valgrind.txt"; exit 1; }
+  echo "valgrind: bnshift $* (refused, exit 2): no errors, no leaks"
+}
+vg_refused run "$dir/tiny.json" --out ''
+vg_refused run ''
+vg_refused eval ''
+vg_refused plot-data '' --out "$dir/plots"
 vg run "$dir/tiny.json" --out "$dir/run" --quiet
 vg run "$dir/tiny.json" --out "$dir/run" --quiet --resume --set train.epochs=3
 vg eval "$dir/run" --recalibrate test

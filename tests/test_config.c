@@ -1,4 +1,4 @@
-/* The config module (SPEC §3): defaults, a full file, every class of user
+/* The config module (REFERENCE.md §3): defaults, a full file, every class of user
  * error with a message naming the file and key, --set overrides, the resume
  * hash, and the resolved-config round trip. */
 #include <check.h>

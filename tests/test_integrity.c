@@ -116,8 +116,10 @@ START_TEST(second_process_on_a_run_directory_is_refused)
     pid_t pid = spawn_bnshift_run(cfg, run, "1", errpath, NULL, NULL);
     snprintf(holder, sizeof holder, "(pid %d)", (int)pid);
     wait_for_epoch1(path_of(run, "metrics.csv"), path_of(run, "checkpoint.bin"));
-    static const char *const modes[] = {"%s run %s --out %s --threads 1", "%s run %s --out %s --resume --threads 1",
-                                        "%s run %s --out %s --overwrite --threads 1"};
+    /* Bounded: a second writer that is not refused would run for ever. */
+    static const char *const modes[] = {"timeout -s KILL 60 %s run %s --out %s --threads 1",
+                                        "timeout -s KILL 60 %s run %s --out %s --resume --threads 1",
+                                        "timeout -s KILL 60 %s run %s --out %s --overwrite --threads 1"};
     for (int k = 0; k < 3; k++) {
         snprintf(cmd, sizeof cmd, modes[k], bnshift_bin(), cfg, run);
         char *err = NULL;
@@ -162,18 +164,20 @@ START_TEST(resume_is_refused_while_eval_holds_the_directory)
     pid_t pid = 0;
     for (int tries = 0; tries < 50 && !pid; tries++) {
         pid_t p = spawn_bnshift(args, errpath, NULL);
-        int st;
-        while (waitpid(p, &st, WNOHANG) == 0 && lock_holder(run) != p)
+        int st, ended = 0;
+        while (!(ended = waitpid(p, &st, WNOHANG) == p) && lock_holder(run) != p)
             usleep(200);
-        if (lock_holder(run) == p) {
-            kill(p, SIGSTOP);
-            waitpid(p, &st, WUNTRACED);
-            if (lock_holder(run) == p) {
-                pid = p;
-                break;
-            }
-            kill(p, SIGCONT);
+        if (ended) { /* finished before it was caught (or it never locks) */
+            ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+            continue;
         }
+        kill(p, SIGSTOP);
+        waitpid(p, &st, WUNTRACED);
+        if (lock_holder(run) == p) {
+            pid = p;
+            break;
+        }
+        kill(p, SIGCONT);
         ck_assert_int_eq(finish_run(p, -1), 0);
     }
     ck_assert_msg(pid > 0, "never caught the eval holding its lock");
@@ -191,6 +195,35 @@ START_TEST(resume_is_refused_while_eval_holds_the_directory)
     ck_assert_int_eq(sh(cmd, "/dev/null", NULL), 0);
     ck_assert_int_eq(csv_rows(path_of(run, "metrics.csv")), 2);
     remove_workdir();
+}
+END_TEST
+
+/* A first SIGINT/SIGTERM ends the process within a few seconds even when
+ * the current step cannot finish (here it never returns): exit 130/143 and
+ * one line saying so and how to resume. */
+START_TEST(first_signal_ends_a_step_that_cannot_finish)
+{
+    static const int sigs[] = {SIGINT, SIGTERM};
+    for (int k = 0; k < 2; k++) {
+        make_workdir();
+        char cfg[300], run[300], errpath[400];
+        snprintf(cfg, sizeof cfg, "%s/h.json", workdir);
+        snprintf(run, sizeof run, "%s/run", workdir);
+        snprintf(errpath, sizeof errpath, "%s/hang-stderr.txt", workdir);
+        write_config(cfg, 5, 1);
+        pid_t pid = spawn_bnshift_run(cfg, run, "1", errpath, NULL, "hang-epoch:2");
+        wait_for_epoch1(path_of(run, "metrics.csv"), path_of(run, "checkpoint.bin"));
+        usleep(100000); /* into the hang */
+        kill(pid, sigs[k]);
+        /* 5 s of grace, then out; killed (137) if it takes over 30 s. */
+        ck_assert_int_eq(finish_run(pid, 30L * 1000 * 1000), 128 + sigs[k]);
+        char *err = slurp_file(errpath);
+        assert_one_line(err, "did not finish within 5 s");
+        ck_assert_ptr_nonnull(strstr(err, "--resume"));
+        free(err);
+        ck_assert_int_eq(csv_rows(path_of(run, "metrics.csv")), 1);
+        remove_workdir();
+    }
 }
 END_TEST
 
@@ -423,7 +456,7 @@ START_TEST(run_under_an_address_space_limit_fits_or_exits_1)
     int fitted = 0, refused = 0;
     for (size_t k = 0; k < sizeof limits_mib / sizeof limits_mib[0]; k++) {
         snprintf(cmd, sizeof cmd,
-                 "timeout -s KILL 60 sh -c 'ulimit -v %ld; exec %s run %s --out %s/run%zu --quiet --threads 2'",
+                 "timeout -s KILL 30 sh -c 'ulimit -v %ld; exec %s run %s --out %s/run%zu --quiet --threads 2'",
                  limits_mib[k] * 1024, bnshift_bin(), cfg, workdir, k);
         char *err = NULL;
         int rc = sh(cmd, "/dev/null", &err);
@@ -490,6 +523,7 @@ Suite *integrity_suite(void)
     tcase_add_test(tc, second_process_on_a_run_directory_is_refused);
     tcase_add_test(tc, resume_is_refused_while_eval_holds_the_directory);
     tcase_add_test(tc, ctrl_c_before_first_checkpoint_then_the_printed_advice);
+    tcase_add_test(tc, first_signal_ends_a_step_that_cannot_finish);
     tcase_add_test(tc, crash_before_first_checkpoint_then_resume_equals_uninterrupted);
     tcase_add_test(tc, eval_csv_is_appended_whole_or_not_at_all);
     tcase_add_test(tc, commands_writing_to_a_full_stdout_exit_1);

@@ -1,4 +1,4 @@
-/* Architectures and norm placement (SPEC §5). */
+/* Architectures and norm placement (REFERENCE.md §3). */
 #include <check.h>
 #include <math.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* The estimation-shift pass: exact set statistics, the ESM formulas, and the
- * recalibration property that proves the pass measures what SPEC §1 says. */
+ * recalibration property that proves the pass measures what REFERENCE.md §1 says. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>

@@ -261,8 +261,10 @@ int finish_run(pid_t pid, long usec)
 {
     int st;
     for (long waited = 0; usec < 0 || waited < usec; waited += 1000) {
-        if (waitpid(pid, &st, WNOHANG) == pid)
+        pid_t w = waitpid(pid, &st, WNOHANG);
+        if (w == pid)
             return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        ck_assert_msg(w == 0, "finish_run: no child %d to wait for", (int)pid);
         usleep(1000);
     }
     kill(pid, SIGKILL);

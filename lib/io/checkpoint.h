@@ -1,4 +1,4 @@
-/* checkpoint.bin (SPEC §4): weights, running statistics, momentum buffers,
+/* checkpoint.bin (REFERENCE.md §4): weights, running statistics, momentum buffers,
  * RNG state, the epoch, the CSV byte lengths at that moment, and the config
  * hash; versioned header, CRC-32 trailer; written to a temp file, fsynced and
  * renamed, so a crash leaves the previous checkpoint or the new one. */

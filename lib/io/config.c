@@ -2,6 +2,7 @@
 #include "fsutil.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <math.h>
 #include <stddef.h>
@@ -53,68 +54,69 @@ typedef struct {
     const char *const *names; /* K_ENUM values */
     size_t cap;               /* K_STRING buffer size, K_INT_LIST capacity */
     int allow_m;              /* K_INT_LIST: "M" allowed (vgg max-pool) */
+    const char *doc;          /* one line for `bnshift help config` and docs/REFERENCE.md */
 } Key;
 
 #define F(field) offsetof(Config, field)
-#define INT_KEY(p, f, l, h) {.path = p, .type = K_INT, .off = F(f), .lo = l, .hi = h}
-#define FLT_KEY(p, f, l, h, o) {.path = p, .type = K_FLOAT, .off = F(f), .lo = l, .hi = h, .open = o}
-#define BOOL_KEY(p, f) {.path = p, .type = K_BOOL, .off = F(f)}
-#define STR_KEY(p, f) {.path = p, .type = K_STRING, .off = F(f), .cap = sizeof(((Config *)0)->f)}
-#define ENUM_KEY(p, f, n) {.path = p, .type = K_ENUM, .off = F(f), .names = n}
-#define LIST_KEY(p, f, nf, l, h, m)                                                                     \
+#define INT_KEY(p, f, l, h, d) {.path = p, .type = K_INT, .off = F(f), .lo = l, .hi = h, .doc = d}
+#define FLT_KEY(p, f, l, h, o, d) {.path = p, .type = K_FLOAT, .off = F(f), .lo = l, .hi = h, .open = o, .doc = d}
+#define BOOL_KEY(p, f, d) {.path = p, .type = K_BOOL, .off = F(f), .doc = d}
+#define STR_KEY(p, f, d) {.path = p, .type = K_STRING, .off = F(f), .cap = sizeof(((Config *)0)->f), .doc = d}
+#define ENUM_KEY(p, f, n, d) {.path = p, .type = K_ENUM, .off = F(f), .names = n, .doc = d}
+#define LIST_KEY(p, f, nf, l, h, m, d)                                                                  \
     {.path = p, .type = K_INT_LIST, .off = F(f), .off2 = F(nf), .lo = l, .hi = h,                     \
-     .cap = sizeof(((Config *)0)->f) / sizeof(int), .allow_m = m}
+     .cap = sizeof(((Config *)0)->f) / sizeof(int), .allow_m = m, .doc = d}
 #define NOLIM HUGE_VAL
 #define IMAX ((double)INT_MAX)
 
 /* The order here is the order of config.resolved.json and of the hash. */
 static const Key KEYS[] = {
-    STR_KEY("name", name),
-    INT_KEY("seed", seed, 0, IMAX),
-    ENUM_KEY("data.dataset", data.dataset, DATASETS),
-    STR_KEY("data.root", data.root),
-    ENUM_KEY("data.train_from", data.train_from, SOURCES),
-    INT_KEY("data.train_subset", data.train_subset, 0, IMAX),
-    ENUM_KEY("data.test_from", data.test_from, SOURCES),
-    BOOL_KEY("data.augment", data.augment),
-    BOOL_KEY("data.flip", data.flip),
-    BOOL_KEY("data.normalize", data.normalize),
-    INT_KEY("data.eval_subset", data.eval_subset, 0, IMAX),
-    INT_KEY("data.synthetic.train", data.synthetic.train, 2, 10000000),
-    INT_KEY("data.synthetic.test", data.synthetic.test, 1, 10000000),
-    INT_KEY("data.synthetic.channels", data.synthetic.channels, 1, 64),
-    INT_KEY("data.synthetic.size", data.synthetic.size, 1, 1024),
-    INT_KEY("data.synthetic.classes", data.synthetic.classes, 2, 1000),
-    FLT_KEY("data.synthetic.noise", data.synthetic.noise, 0, NOLIM, 0),
-    ENUM_KEY("model.arch", model.arch, ARCHS),
-    INT_KEY("model.depth", model.depth, 1, 10000),
-    INT_KEY("model.width", model.width, 1, 4096),
-    ENUM_KEY("model.shortcut", model.shortcut, SHORTCUTS),
-    ENUM_KEY("model.norm", model.norm, NORMS),
-    INT_KEY("model.groups", model.groups, 1, 65536),
-    ENUM_KEY("model.stem_norm", model.stem_norm, STEMS),
-    LIST_KEY("model.hidden", model.hidden, model.n_hidden, 1, 1 << 20, 0),
-    LIST_KEY("model.channels", model.channels, model.n_channels, 1, 65536, 1),
-    INT_KEY("model.num_classes", model.num_classes, 0, 100000),
-    INT_KEY("train.epochs", train.epochs, 1, 100000),
-    INT_KEY("train.batch_size", train.batch_size, 2, 1 << 20),
-    ENUM_KEY("train.optimizer", train.optimizer, OPTIMIZERS),
-    FLT_KEY("train.lr", train.lr, 0, NOLIM, OPEN_LO),
-    FLT_KEY("train.momentum", train.momentum, 0, 1, OPEN_HI),
-    BOOL_KEY("train.nesterov", train.nesterov),
-    FLT_KEY("train.weight_decay", train.weight_decay, 0, NOLIM, 0),
-    BOOL_KEY("train.wd_norm", train.wd_norm),
-    ENUM_KEY("train.schedule.type", train.schedule.type, SCHEDULES),
-    LIST_KEY("train.schedule.milestones", train.schedule.milestones, train.schedule.n_milestones, 0, 100000, 0),
-    FLT_KEY("train.schedule.gamma", train.schedule.gamma, 0, NOLIM, OPEN_LO),
-    INT_KEY("train.schedule.warmup_epochs", train.schedule.warmup_epochs, 0, 100000),
-    FLT_KEY("train.bn_momentum", train.bn_momentum, 0, 1, 0),
-    FLT_KEY("train.bn_eps", train.bn_eps, 0, NOLIM, OPEN_LO),
-    FLT_KEY("train.grad_clip", train.grad_clip, 0, NOLIM, 0),
-    STR_KEY("log.out", log.out),
-    INT_KEY("log.eval_every", log.eval_every, 1, 100000),
-    {.path = "log.eval_sets", .type = K_SETS, .off = F(log.eval_train), .off2 = F(log.eval_test), .names = SOURCES},
-    INT_KEY("log.checkpoint_every", log.checkpoint_every, 1, 100000),
+    STR_KEY("name", name, "run name: labels tables and fills NAME in log.out (printable characters only)"),
+    INT_KEY("seed", seed, 0, IMAX, "seed of model init, data selection, shuffling and augmentation (separate streams)"),
+    ENUM_KEY("data.dataset", data.dataset, DATASETS, "which data set to load"),
+    STR_KEY("data.root", data.root, "folder holding the data files; empty: the dataset's default (fashion-mnist: /usr/share/datasets/fashion-mnist, cifar10: data/cifar-10-batches-bin, cifar100: data/cifar-100-binary, mnist: data/mnist, imagefolder: data/images)"),
+    ENUM_KEY("data.train_from", data.train_from, SOURCES, "source of the training set S: the train split, or the test split (the paper's distribution-shift setting)"),
+    INT_KEY("data.train_subset", data.train_subset, 0, IMAX, "train on this many samples drawn (seeded) from train_from; 0: all"),
+    ENUM_KEY("data.test_from", data.test_from, SOURCES, "set evaluated as \"test\": the test split, or S itself (test_from train: the paper's S' = S setting)"),
+    BOOL_KEY("data.augment", data.augment, "4-pixel zero-pad random crop (plus flips when flip) while training"),
+    BOOL_KEY("data.flip", data.flip, "horizontal flips in augmentation; default true, false for mnist"),
+    BOOL_KEY("data.normalize", data.normalize, "normalize each channel with the mean/std of S"),
+    INT_KEY("data.eval_subset", data.eval_subset, 0, IMAX, "score each evaluation set on this many samples (seeded by seed and the set name alone); 0: all"),
+    INT_KEY("data.synthetic.train", data.synthetic.train, 2, 10000000, "synthetic: training images"),
+    INT_KEY("data.synthetic.test", data.synthetic.test, 1, 10000000, "synthetic: test images"),
+    INT_KEY("data.synthetic.channels", data.synthetic.channels, 1, 64, "synthetic: channels per image"),
+    INT_KEY("data.synthetic.size", data.synthetic.size, 1, 1024, "synthetic: image height and width"),
+    INT_KEY("data.synthetic.classes", data.synthetic.classes, 2, 1000, "synthetic: number of classes"),
+    FLT_KEY("data.synthetic.noise", data.synthetic.noise, 0, NOLIM, 0, "synthetic: noise standard deviation over the class patterns"),
+    ENUM_KEY("model.arch", model.arch, ARCHS, "network family: CIFAR ResNet, VGG-style conv stack, or MLP"),
+    INT_KEY("model.depth", model.depth, 1, 10000, "resnet depth 6n+2 (8, 14, 20, 32, 44, 56, 110)"),
+    INT_KEY("model.width", model.width, 1, 4096, "resnet width of the first stage (stages w, 2w, 4w)"),
+    ENUM_KEY("model.shortcut", model.shortcut, SHORTCUTS, "resnet shortcut where the shape changes: 1x1 conv + norm, or option A (subsample, zero-pad)"),
+    ENUM_KEY("model.norm", model.norm, NORMS, "norm placement: bn everywhere, gnbn (GN at odd norm positions), xbnblock (GN at each block's first norm), gn/ln/in everywhere, none"),
+    INT_KEY("model.groups", model.groups, 1, 65536, "GroupNorm groups (min(groups, C) are used; must divide C)"),
+    ENUM_KEY("model.stem_norm", model.stem_norm, STEMS, "the stem's norm: auto (the variant's rule), bn, gn or none"),
+    LIST_KEY("model.hidden", model.hidden, model.n_hidden, 1, 1 << 20, 0, "mlp hidden layer widths"),
+    LIST_KEY("model.channels", model.channels, model.n_channels, 1, 65536, 1, "vgg conv widths, \"M\" for a 2x2 max-pool"),
+    INT_KEY("model.num_classes", model.num_classes, 0, 100000, "classifier outputs; 0: the data's class count"),
+    INT_KEY("train.epochs", train.epochs, 1, 100000, "epochs to train (may change on --resume)"),
+    INT_KEY("train.batch_size", train.batch_size, 2, 1 << 20, "mini-batch size (a last incomplete batch is dropped)"),
+    ENUM_KEY("train.optimizer", train.optimizer, OPTIMIZERS, "optimizer (torch.optim.SGD semantics)"),
+    FLT_KEY("train.lr", train.lr, 0, NOLIM, OPEN_LO, "base learning rate"),
+    FLT_KEY("train.momentum", train.momentum, 0, 1, OPEN_HI, "SGD momentum"),
+    BOOL_KEY("train.nesterov", train.nesterov, "Nesterov momentum"),
+    FLT_KEY("train.weight_decay", train.weight_decay, 0, NOLIM, 0, "L2 weight decay added to the gradient"),
+    BOOL_KEY("train.wd_norm", train.wd_norm, "also decay norm gamma/beta and biases (PyTorch's default)"),
+    ENUM_KEY("train.schedule.type", train.schedule.type, SCHEDULES, "learning-rate schedule (per step, like PyTorch's per-epoch schedulers stepped each epoch)"),
+    LIST_KEY("train.schedule.milestones", train.schedule.milestones, train.schedule.n_milestones, 0, 100000, 0, "multistep: epochs where lr is multiplied by gamma (increasing)"),
+    FLT_KEY("train.schedule.gamma", train.schedule.gamma, 0, NOLIM, OPEN_LO, "multistep: lr factor at each milestone"),
+    INT_KEY("train.schedule.warmup_epochs", train.schedule.warmup_epochs, 0, 100000, "linear warm-up epochs before the schedule"),
+    FLT_KEY("train.bn_momentum", train.bn_momentum, 0, 1, 0, "BN running-statistics momentum m: r = (1-m) r + m batch_stat"),
+    FLT_KEY("train.bn_eps", train.bn_eps, 0, NOLIM, OPEN_LO, "epsilon of every norm layer"),
+    FLT_KEY("train.grad_clip", train.grad_clip, 0, NOLIM, 0, "clip the global gradient L2 norm to this (torch clip_grad_norm_); 0: off"),
+    STR_KEY("log.out", log.out, "output directory; NAME is replaced by name (--out overrides)"),
+    INT_KEY("log.eval_every", log.eval_every, 1, 100000, "evaluate (errors and shift) every this many epochs, and at the last"),
+    {.path = "log.eval_sets", .type = K_SETS, .off = F(log.eval_train), .off2 = F(log.eval_test), .names = SOURCES, .doc = "sets evaluated: \"train\" (S without augmentation) and/or \"test\" (S')"},
+    INT_KEY("log.checkpoint_every", log.checkpoint_every, 1, 100000, "write checkpoint.bin every this many epochs, and at the last"),
 };
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
 
@@ -916,4 +918,107 @@ const char *config_data_root(const Config *c)
         break;
     }
     return "";
+}
+
+/* ---- the reference table ------------------------------------------------ */
+
+/* The allowed values of k, in words. */
+static void allowed_text(const Key *k, char *buf, size_t cap)
+{
+    const char *lo_op = (k->open & OPEN_LO) ? ">" : ">=";
+    size_t n = 0;
+    switch (k->type) {
+    case K_INT:
+    case K_FLOAT:
+    case K_INT_LIST:
+        if (k->type == K_INT_LIST)
+            n = (size_t)snprintf(buf, cap, "up to %zu integers%s, each ", k->cap, k->allow_m ? " or \"M\"" : "");
+        if (k->hi == NOLIM || k->hi == IMAX)
+            snprintf(buf + n, cap - n, "%s %.10g", lo_op, k->lo);
+        else
+            snprintf(buf + n, cap - n, "in %c%.10g, %.10g%c", (k->open & OPEN_LO) ? '(' : '[', k->lo, k->hi,
+                     (k->open & OPEN_HI) ? ')' : ']');
+        break;
+    case K_BOOL:
+        snprintf(buf, cap, "true or false");
+        break;
+    case K_STRING:
+        snprintf(buf, cap, "at most %zu characters", k->cap - 1);
+        break;
+    case K_ENUM:
+    case K_SETS:
+        buf[0] = '\0';
+        for (int i = 0; k->names[i]; i++) {
+            n = strlen(buf);
+            snprintf(buf + n, cap - n, "%s\"%s\"", i ? ", " : "", k->names[i]);
+        }
+        if (k->type == K_SETS) {
+            n = strlen(buf);
+            snprintf(buf + n, cap - n, " (one or both)");
+        }
+        break;
+    }
+}
+
+static const char *type_text(KeyType t)
+{
+    static const char *const names[] = {[K_INT] = "integer", [K_FLOAT] = "number", [K_BOOL] = "bool",
+                                        [K_STRING] = "string", [K_ENUM] = "string", [K_INT_LIST] = "list",
+                                        [K_SETS] = "list"};
+    return names[t];
+}
+
+/* Appends printf-style text to the growing string *buf (len used, cap
+ * allocated); -1 when out of memory (then *buf is freed and NULL). */
+static int appendf(char **buf, size_t *len, size_t *cap, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int appendf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = *buf ? vsnprintf(*buf + *len, *cap - *len, fmt, ap) : -1;
+        va_end(ap);
+        if (n >= 0 && *len + (size_t)n < *cap) {
+            *len += (size_t)n;
+            return 0;
+        }
+        size_t ncap = *cap ? *cap * 2 : 4096;
+        if (n >= 0 && ncap < *len + (size_t)n + 1)
+            ncap = *len + (size_t)n + 1;
+        char *nb = realloc(*buf, ncap);
+        if (!nb) {
+            free(*buf);
+            *buf = NULL;
+            return -1;
+        }
+        if (!*buf)
+            nb[0] = '\0';
+        *buf = nb;
+        *cap = ncap;
+    }
+}
+
+char *config_reference_table(void)
+{
+    Config d;
+    config_defaults(&d);
+    char *out = malloc(4096);
+    size_t len = 0, cap = out ? 4096 : 0;
+    if (!out || appendf(&out, &len, &cap, "| key | type | default | allowed | meaning |\n"
+                                          "| --- | --- | --- | --- | --- |\n"))
+        return NULL;
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const Key *k = &KEYS[i];
+        cJSON *v = value_json(k, &d);
+        char *def = v ? cJSON_PrintUnformatted(v) : NULL;
+        char allowed[256];
+        allowed_text(k, allowed, sizeof allowed);
+        int bad = appendf(&out, &len, &cap, "| `%s` | %s | `%s` | %s | %s |\n", k->path, type_text(k->type),
+                          def ? def : "?", allowed, k->doc);
+        cJSON_free(def);
+        cJSON_Delete(v);
+        if (bad)
+            return NULL;
+    }
+    return out;
 }

@@ -1,10 +1,10 @@
-/* The experiment config (SPEC §3): JSON via cJSON, every key typed and
+/* The experiment config (REFERENCE.md §3): JSON via cJSON, every key typed and
  * range-checked, unknown keys rejected with the closest known key, `--set
  * key.path=value` overrides merged into the JSON before validation (so checks
  * that involve several keys see the final values), and the fully resolved
  * config written back out.
  *
- * Beyond SPEC §3, `data.synthetic` shapes the generated data set used when
+ * Beyond REFERENCE.md §3, `data.synthetic` shapes the generated data set used when
  * `data.dataset` is "synthetic" (ignored otherwise):
  *   "synthetic": {"train": 512, "test": 256, "channels": 3, "size": 32,
  *                 "classes": 10, "noise": 0.6}
@@ -79,7 +79,7 @@ typedef struct {
     } log;
 } Config;
 
-/* SPEC §3's defaults (data.flip true; config_load resolves it per dataset). */
+/* REFERENCE.md §3's defaults (data.flip true; config_load resolves it per dataset). */
 void config_defaults(Config *c);
 
 /* Defaults, then the file at path (NULL: none), then the n_sets --set
@@ -100,8 +100,13 @@ cJSON *config_to_json(const Config *c);
 int config_write_resolved(const Config *c, const cJSON *meta, const char *path, BnError *err);
 
 /* FNV-1a 64 of the canonical JSON of the config without train.epochs and
- * log.*: what a resume must not change (SPEC §4). */
+ * log.*: what a resume must not change (REFERENCE.md §4). */
 uint64_t config_hash(const Config *c);
+
+/* Every key of the schema, one Markdown table row a key (full dotted name,
+ * type, default, allowed values, meaning): `bnshift help config` and the
+ * table in docs/REFERENCE.md. Caller frees; NULL when out of memory. */
+char *config_reference_table(void);
 
 /* The data root after defaults ("" resolved per dataset). */
 const char *config_data_root(const Config *c);

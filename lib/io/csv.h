@@ -11,6 +11,7 @@
 typedef struct {
     FILE *f;
     char path[4096];
+    int lost_row; /* a row could not be formatted (out of memory) */
 } CsvLog;
 
 /* truncate_to < 0: start a new file with the header line. Otherwise the file

@@ -1,6 +1,8 @@
 /* Strict readers for a run directory's logs (see runlog.h). */
 #include "io/runlog.h"
 
+#include "io/logformat.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -8,16 +10,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define METRICS_COLS 10
-#define SHIFT_COLS 13
 #define MAX_FIELDS 16
 /* Longer than any row bnshift writes (names are < 96 bytes). */
 #define RUNLOG_LINE_MAX 65536
 
-static const char METRICS_HEADER[] = "epoch,lr,train_batch_loss,train_batch_err,train_loss,train_err,"
-                                     "test_loss,test_err,seconds,images_per_s";
-static const char SHIFT_HEADER[] = "epoch,set,layer,name,depth,channels,esm_mean,esm_std,esm_var,"
-                                   "rms_mean,rms_std,nesm_mean,nesm_std";
 
 typedef struct {
     FILE *f;
@@ -218,7 +214,7 @@ static int load_metrics(RunLog *r, FILE *f, const char *path, int strict_lf, int
     if (reader_start(&rd, f, path, METRICS_HEADER, strict_lf, live, err))
         return err->code;
     int cap = 0, got;
-    while ((got = reader_row(&rd, METRICS_COLS, err)) == 1) {
+    while ((got = reader_row(&rd, METRICS_COLUMNS, err)) == 1) {
         if (grow((void **)&r->metrics, &cap, r->n_metrics, sizeof *r->metrics, err) ||
             parse_metric(&rd, &r->metrics[r->n_metrics], err)) {
             got = -1;
@@ -267,7 +263,7 @@ static int load_shift(RunLog *r, FILE *f, const char *path, int strict_lf, int l
     if (reader_start(&rd, f, path, SHIFT_HEADER, strict_lf, live, err))
         return err->code;
     int cap = 0, got;
-    while ((got = reader_row(&rd, SHIFT_COLS, err)) == 1) {
+    while ((got = reader_row(&rd, SHIFT_COLUMNS, err)) == 1) {
         if (grow((void **)&r->shift, &cap, r->n_shift, sizeof *r->shift, err) ||
             parse_shift(&rd, &r->shift[r->n_shift], err)) {
             got = -1;

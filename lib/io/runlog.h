@@ -1,5 +1,5 @@
 /* Reading a finished (or running) run directory back: metrics.csv,
- * shift.csv and config.resolved.json (SPEC §4), for `bnshift plot-data`
+ * shift.csv and config.resolved.json (REFERENCE.md §4), for `bnshift plot-data`
  * and for the checks of `run --resume`. The CSV reader is strict: the
  * header line must match exactly, every row must have the header's field
  * count and end with a newline, and every number must parse whole; shift.csv

@@ -1,4 +1,4 @@
-/* The three architectures of SPEC §5 built onto a Model. */
+/* The three architectures of REFERENCE.md §3 built onto a Model. */
 #ifndef BN_ARCH_H
 #define BN_ARCH_H
 

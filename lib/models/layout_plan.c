@@ -12,17 +12,19 @@ static int find(int *parent, int t)
 
 static void join(int *parent, int a, int b) { parent[find(parent, a)] = find(parent, b); }
 
-/* Ops whose output has the layout of their input(s). */
-static int keeps_layout(OpKind k) { return k == OP_BN || k == OP_RELU || k == OP_ADD; }
+/* The table's word on each op (ops.h). */
+static int keeps_layout(const Op *op) { return op_type(op->kind)->keeps_layout; }
 
 static int reads_blocked(const Op *op)
 {
-    return keeps_layout(op->kind) || op->kind == OP_AVGPOOL || (op->kind == OP_CONV && op->dnnl);
+    const OpType *t = op_type(op->kind);
+    return t->reads_blocked && t->reads_blocked(op);
 }
 
 static int writes_blocked(const Op *op)
 {
-    return keeps_layout(op->kind) || (op->kind == OP_CONV && op->dnnl);
+    const OpType *t = op_type(op->kind);
+    return t->writes_blocked && t->writes_blocked(op);
 }
 
 void model_plan_layouts(Model *m)
@@ -38,10 +40,11 @@ void model_plan_layouts(Model *m)
         }
         for (int i = 0; i < m->n_ops; i++) {
             const Op *op = &m->ops[i];
-            if (keeps_layout(op->kind))
+            if (keeps_layout(op)) {
                 join(parent, op->in, op->out);
-            if (op->kind == OP_ADD)
-                join(parent, op->in2, op->out);
+                if (op->in2 >= 0)
+                    join(parent, op->in2, op->out);
+            }
         }
         ok[find(parent, 0)] = 0; /* the input images stay as given */
         for (int t = 0; t < m->n_tensors; t++)
@@ -49,7 +52,7 @@ void model_plan_layouts(Model *m)
                 ok[find(parent, t)] = 0;
         for (int i = 0; i < m->n_ops; i++) {
             const Op *op = &m->ops[i];
-            if (!writes_blocked(op) || (op->kind == OP_BN && !op->u.bn.partial))
+            if (!writes_blocked(op))
                 ok[find(parent, op->out)] = 0;
             if (!reads_blocked(op)) {
                 ok[find(parent, op->in)] = 0;
@@ -63,9 +66,8 @@ void model_plan_layouts(Model *m)
     free(parent);
     for (int i = 0; i < m->n_ops; i++) {
         Op *op = &m->ops[i];
-        if (op->kind == OP_BN)
-            op->u.bn.blocked = m->tensors[op->in].blocked;
-        if (op->kind == OP_CONV)
-            onednn_conv_set_layouts(op->dnnl, m->tensors[op->in].blocked, m->tensors[op->out].blocked);
+        const OpType *t = op_type(op->kind);
+        if (t->set_layouts)
+            t->set_layouts(op, m->tensors[op->in].blocked, m->tensors[op->out].blocked);
     }
 }

@@ -18,6 +18,7 @@
 #include "layers/linear.h"
 #include "layers/pool.h"
 #include "layers/shortcut.h"
+#include "models/ops.h"
 
 typedef enum {
     OP_CONV,
@@ -28,15 +29,16 @@ typedef enum {
     OP_MAXPOOL,
     OP_AVGPOOL,
     OP_ADD,
-    OP_SHORTCUT /* parameter-free option-A shortcut */
+    OP_SHORTCUT, /* parameter-free option-A shortcut */
+    OP_N_BUILTIN /* registered kinds (op_type_register) follow */
 } OpKind;
 
 /* How convolutions run: im2col + OpenBLAS (the reference every test
  * compares against) or oneDNN (faster; only in `make BACKEND=onednn`). */
 typedef enum { CONV_IM2COL, CONV_ONEDNN } ConvBackend;
 
-typedef struct {
-    OpKind kind;
+typedef struct Op {
+    OpKind kind; /* an index into the op table (ops.h) */
     char name[64];
     int in, in2, out; /* tensor ids; in2 only for OP_ADD */
     /* Offsets into Model.params: weight (conv/linear) or gamma (norm), and
@@ -54,7 +56,8 @@ typedef struct {
     } u;
     float *save_mean, *save_invstd; /* norm statistics kept for backward */
     OneDnnConv *dnnl;                /* conv under CONV_ONEDNN */
-    int fused;                       /* ReLU applied by the BN before it */
+    int fused;                       /* ReLU applied by the norm before it */
+    void *ctx;                       /* state of a registered kind (ops.h) */
 } Op;
 
 typedef struct {
@@ -64,7 +67,7 @@ typedef struct {
     float *data, *grad;  /* [max_batch][c][h][w], in the arena */
 } Tensor;
 
-typedef struct {
+typedef struct Model {
     Op *ops;
     int n_ops, cap_ops;
     Tensor *tensors;
@@ -87,6 +90,9 @@ typedef struct {
     unsigned char *grad_written; /* per tensor, during backward */
     Arena arena;
     int build_failed;
+    /* An op could not run (out of memory in the reference-convolution
+     * fallback); its outputs are NaN, so the NaN checks stop the run. */
+    int exec_failed;
 } Model;
 
 /* Building: model_input first, then ops in forward order; each returns the
@@ -103,6 +109,11 @@ int model_maxpool(Model *m, int in, int k, int stride);
 int model_avgpool(Model *m, int in);
 int model_add(Model *m, int a, int b);
 int model_shortcut(Model *m, int in, int out_c, int stride);
+/* Any kind through its table entry: an op reading `in` (and `in2` when >= 0)
+ * with an output of c x h x w and n_w weights and n_b biases (placed by the
+ * entry's params group). The builders above are this plus layer setup. */
+int model_add_op(Model *m, int kind, const char *name, int in, int in2, int c, int h, int w, size_t n_w,
+                 size_t n_b);
 
 /* Allocates parameters, statistics and the activation arena for batches up
  * to max_batch, and initializes weights as the spec says (Kaiming-normal
@@ -110,10 +121,13 @@ int model_shortcut(Model *m, int in, int out_c, int stride);
 int model_finish(Model *m, int output, int max_batch, Rng *init_rng, BnError *err);
 void model_free(Model *m);
 
-/* The backend model_finish picks: $BNSHIFT_CONV ("im2col" or "onednn") if
- * set, else oneDNN when built in. Fails (BN_ERR_USER) on a value it does
- * not know or a backend this build lacks. */
-int conv_backend_default(ConvBackend *b, BnError *err);
+/* A backend by name ("im2col" or "onednn"; NULL or "": oneDNN when built
+ * in). Fails (BN_ERR_USER) on a name it does not know or a backend this
+ * build lacks. cmd/ parses $BNSHIFT_CONV with it. */
+int conv_backend_parse(const char *name, ConvBackend *b, BnError *err);
+/* The backend model_finish picks (default: oneDNN when built in). */
+void conv_backend_set_default(ConvBackend b);
+ConvBackend conv_backend_default(void);
 const char *conv_backend_name(ConvBackend b); /* "im2col+openblas", "onednn" */
 /* Switches every convolution to backend b (results change only by float
  * reassociation) and plans the activation layouts for it. */

@@ -1,4 +1,4 @@
-/* Which normalization goes where (SPEC §5). Norm positions are numbered in
+/* Which normalization goes where (REFERENCE.md §3). Norm positions are numbered in
  * forward order from 1: the stem's norm; then per block the norm after
  * conv1, after conv2, then the shortcut's norm if the block has one. */
 #ifndef BN_NORM_PLAN_H

@@ -1,4 +1,4 @@
-/* Estimation shift magnitude of one BN layer (SPEC §1): its running
+/* Estimation shift magnitude of one BN layer (REFERENCE.md §1): its running
  * estimates (mu_hat, var_hat) against the expected statistics (mu, var) of
  * its input on a set. */
 #ifndef BN_ESM_H

@@ -1,5 +1,5 @@
 /* Inference-mode passes over a set: errors and, in the same forward pass,
- * the exact statistics of every BN input (SPEC §1); and the exact
+ * the exact statistics of every BN input (REFERENCE.md §1); and the exact
  * re-estimation of BN running statistics on a set (recalibration). */
 #ifndef BN_EVALUATE_H
 #define BN_EVALUATE_H

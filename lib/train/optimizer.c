@@ -1,5 +1,7 @@
 #include "optimizer.h"
 
+#include <math.h>
+
 int optimizer_init(Optimizer *o, const Model *m, SgdConfig sgd, float weight_decay, int wd_norm,
                    BnError *err)
 {
@@ -27,13 +29,23 @@ void optimizer_free(Optimizer *o)
     o->velocity = NULL;
 }
 
-double train_step(Model *m, Optimizer *o, const float *x, const int *y, int N, float lr,
-                  int *correct)
+double train_step_clipped(Model *m, Optimizer *o, const float *x, const int *y, int N, float lr, float grad_clip,
+                          int *correct)
 {
     model_forward(m, x, N, 1);
     double loss = model_loss(m, y, N, correct, 1);
+    if (!isfinite(loss))
+        return loss; /* no update from a non-finite loss: the caller names the layer */
     model_zero_grad(m);
     model_backward(m, N, 1);
+    if (grad_clip > 0)
+        model_clip_grad_norm(m, grad_clip);
     optimizer_step(o, m, lr);
     return loss;
+}
+
+double train_step(Model *m, Optimizer *o, const float *x, const int *y, int N, float lr,
+                  int *correct)
+{
+    return train_step_clipped(m, o, x, y, N, lr, 0.0f, correct);
 }

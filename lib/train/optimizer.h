@@ -20,8 +20,13 @@ int optimizer_init(Optimizer *o, const Model *m, SgdConfig sgd, float weight_dec
 void optimizer_step(Optimizer *o, Model *m, float lr);
 void optimizer_free(Optimizer *o);
 
-/* One training step: forward (training mode), loss, backward, update.
- * Returns the mean loss of the batch; *correct gets its hits. */
+/* The training step `run` executes (trainer_epoch) and `bench` times:
+ * forward (training mode), loss, backward, gradient clipping to grad_clip
+ * (0 = off), update. Returns the mean loss of the batch (*correct gets its
+ * hits); a non-finite loss returns before backward, updating nothing. */
+double train_step_clipped(Model *m, Optimizer *o, const float *x, const int *y, int N, float lr, float grad_clip,
+                          int *correct);
+/* train_step_clipped without clipping. */
 double train_step(Model *m, Optimizer *o, const float *x, const int *y, int N, float lr,
                   int *correct);
 

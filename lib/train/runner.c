@@ -55,6 +55,9 @@ static int evaluate_sets(Runner *r, RunState *st, EpochReport *rep, BnError *err
         evaluate(t->m, &r->eval[i].set, t->x, t->y, &st->stats, &res);
         if (!isfinite(res.loss)) {
             int op = model_find_nonfinite(t->m, 1);
+            if (t->m->exec_failed)
+                return bn_fail(err, BN_ERR_RUNTIME, "out of memory at epoch %d on the %s set (reference convolution "
+                               "fallback)", rep->epoch, r->eval[i].name);
             return bn_fail(err, BN_ERR_RUNTIME,
                            "non-finite inference output at epoch %d on the %s set (first in layer %s)",
                            rep->epoch, r->eval[i].name, op >= 0 ? t->m->ops[op].name : "fc");
@@ -106,6 +109,7 @@ static int run_epoch(Runner *r, RunState *st, int epoch, BnError *err)
     EpochReport rep = {.epoch = epoch};
     EpochStats es;
     double t0 = now_seconds();
+    bn_fault_hang("hang-epoch", epoch);
     if (trainer_epoch(t, epoch - 1, &es, err) != BN_OK)
         return err->code;
     if (es.interrupted)

@@ -1,4 +1,4 @@
-/* The epoch loop of `bnshift run` (SPEC §4): train an epoch, then on the
+/* The epoch loop of `bnshift run` (REFERENCE.md §4): train an epoch, then on the
  * evaluation epochs one inference pass per evaluation set feeding both the
  * errors and every BN layer's estimation shift, then the CSV rows (flushed
  * and fsynced) and, on checkpoint epochs, checkpoint.bin. */
@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "io/csv.h"
+#include "io/logformat.h"
 #include "shift/esm.h"
 #include "train/evaluate.h"
 #include "train/trainer.h"
@@ -48,10 +49,5 @@ typedef struct {
  * BN_STOPPED (signal; CSVs intact, resume from the last checkpoint), or an
  * error (BN_ERR_RUNTIME for I/O and NaN/Inf, naming epoch and layer). */
 int runner_run(Runner *r, int start_epoch, long metrics_len, long shift_len, BnError *err);
-
-#define METRICS_HEADER \
-    "epoch,lr,train_batch_loss,train_batch_err,train_loss,train_err,test_loss,test_err,seconds,images_per_s"
-#define SHIFT_HEADER \
-    "epoch,set,layer,name,depth,channels,esm_mean,esm_std,esm_var,rms_mean,rms_std,nesm_mean,nesm_std"
 
 #endif

@@ -15,6 +15,9 @@ static double now_seconds(void)
 static int report_nonfinite(const Trainer *t, int epoch, int step, double loss, BnError *err)
 {
     int op = model_find_nonfinite(t->m, t->batch);
+    if (t->m->exec_failed)
+        return bn_fail(err, BN_ERR_RUNTIME, "out of memory at epoch %d, step %d (reference convolution fallback%s%s)",
+                       epoch + 1, step + 1, op >= 0 ? " in layer " : "", op >= 0 ? t->m->ops[op].name : "");
     if (op >= 0)
         return bn_fail(err, BN_ERR_RUNTIME,
                        "non-finite activation at epoch %d, step %d, in the output of layer %s (%s); "
@@ -48,15 +51,9 @@ int trainer_epoch(Trainer *t, int epoch, EpochStats *st, BnError *err)
             dataset_gather(t->d, batch_idx, t->batch, t->mean, t->std, t->x, t->y);
         float lr = schedule_lr(t->sched, epoch, s, steps);
         int correct;
-        model_forward(t->m, t->x, t->batch, 1);
-        double loss = model_loss(t->m, t->y, t->batch, &correct, 1);
+        double loss = train_step_clipped(t->m, t->o, t->x, t->y, t->batch, lr, t->grad_clip, &correct);
         if (!isfinite(loss))
             return report_nonfinite(t, epoch, s, loss, err);
-        model_zero_grad(t->m);
-        model_backward(t->m, t->batch, 1);
-        if (t->grad_clip > 0)
-            model_clip_grad_norm(t->m, t->grad_clip);
-        optimizer_step(t->o, t->m, lr);
         loss_sum += loss * t->batch;
         hits += correct;
         st->images += t->batch;

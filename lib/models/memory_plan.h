@@ -1,0 +1,30 @@
+/* The memory plan of a model: where every tensor's data and gradient live
+ * in the activation arena, and which ops run in place or fused.
+ *
+ * Rules (each op kind states its part in its OpType, ops.h):
+ * - In place: an op whose type says `in_place` (ReLU, residual add) writes
+ *   its output over its first input when that input is not the network's
+ *   input, has no other consumer, and was made by an op whose backward does
+ *   not read its own output (`backward_needs_output`: ReLU). The output's
+ *   gradient then shares the input's gradient buffer as well (both
+ *   backwards work element by element in place). Saves one activation and
+ *   one gradient buffer per such op.
+ * - Fusion: a ReLU (`is_relu`) that runs in place on the output of an op
+ *   with `fuse_relu` (BN, GN) is applied by that op's forward; the ReLU op
+ *   then does nothing forward and still does its backward.
+ * - Anything that reads a tensor after its consumer ran must respect this:
+ *   the BN-input statistics read conv outputs, which nothing overwrites.
+ * - Per-op scratch from the same arena: saved norm statistics
+ *   (`saved_stats`), the blocked BN's partial sums, the largest conv
+ *   workspace, a gradient scratch for tensors with several consumers. */
+#ifndef BN_MEMORY_PLAN_H
+#define BN_MEMORY_PLAN_H
+
+struct Model;
+
+/* Carves every per-batch buffer out of m->arena, or only measures the
+ * bytes needed when the arena has no base yet (call twice: measure,
+ * reserve, carve). Marks in-place and fused ops. */
+void memory_plan_carve(struct Model *m);
+
+#endif

@@ -1,0 +1,390 @@
+/* The built-in op kinds (see ops.h): one entry each, their forward and
+ * backward over the model's tensors, parameter init, saved statistics and
+ * MACs. The layer math itself lives in lib/layers/. */
+#include "ops.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layers/activation.h"
+#include "layers/add.h"
+#include "layers/blocked.h"
+#include "model.h"
+
+float *op_param(const Model *m, size_t off) { return off == SIZE_MAX ? NULL : m->params + off; }
+float *op_grad(const Model *m, size_t off) { return off == SIZE_MAX ? NULL : m->grads + off; }
+
+/* ---- convolution ---------------------------------------------------------- */
+
+/* A plain (NCHW) view of tensor t's first N samples for the reference
+ * convolution: the data itself, or a converted copy (then `*copy` is set
+ * and the caller frees it; NULL when out of memory). Only reached when
+ * oneDNN fails on a blocked tensor, so a malloc here costs nothing in
+ * normal steps. */
+static float *plain_view(const Tensor *t, const float *x, int N, int convert, float **copy)
+{
+    *copy = NULL;
+    if (!t->blocked)
+        return (float *)x;
+    size_t n = tensor_numel(t) * (size_t)N;
+    *copy = malloc(sizeof(float) * (n ? n : 1));
+    if (*copy && convert)
+        blocked_to_plain(x, *copy, N, t->c, t->h * t->w);
+    return *copy;
+}
+
+/* Copies a plain result back into blocked tensor t and frees the copy. */
+static void plain_done(const Tensor *t, float *x, float *copy, int N)
+{
+    if (copy && x)
+        blocked_from_plain(copy, x, N, t->c, t->h * t->w);
+    free(copy);
+}
+
+/* Out of memory in the fallback: the op's results become NaN, which the
+ * trainer and the evaluation report as a runtime failure naming the layer
+ * (Model.exec_failed says why); the library neither prints nor exits. */
+static void poison(Model *m, float *x, size_t n)
+{
+    m->exec_failed = 1;
+    for (size_t i = 0; x && i < n; i++)
+        x[i] = NAN;
+}
+
+/* The reference convolution on tensors of either layout. */
+static void conv_reference_forward(Model *m, const Op *op, const float *w, const float *b, int N)
+{
+    const Tensor *ti = &m->tensors[op->in], *to = &m->tensors[op->out];
+    float *ci, *co;
+    const float *in = plain_view(ti, ti->data, N, 1, &ci);
+    float *out = plain_view(to, to->data, N, 0, &co);
+    if (in && out)
+        conv2d_forward(&op->u.conv, w, b, in, out, N, m->ws);
+    else
+        poison(m, to->data, tensor_numel(to) * (size_t)N);
+    free(ci);
+    plain_done(to, out ? to->data : NULL, co, N);
+}
+
+static void conv_reference_backward(Model *m, const Op *op, const float *w, float *din, float *gw,
+                                    float *gb, int N)
+{
+    const Tensor *ti = &m->tensors[op->in], *to = &m->tensors[op->out];
+    float *ci, *cg, *cd = NULL;
+    const float *in = plain_view(ti, ti->data, N, 1, &ci);
+    const float *dout = plain_view(to, to->grad, N, 1, &cg);
+    float *dx = din ? plain_view(ti, din, N, 0, &cd) : NULL;
+    if (in && dout && (dx || !din))
+        conv2d_backward(&op->u.conv, w, in, dout, dx, gw, gb, N, m->ws);
+    else
+        poison(m, gw, op->n_w);
+    free(ci);
+    free(cg);
+    plain_done(ti, dx ? din : NULL, cd, N);
+}
+
+static void conv_forward(Model *m, const Op *op, int N, int train)
+{
+    (void)train;
+    const Tensor *ti = &m->tensors[op->in];
+    Tensor *to = &m->tensors[op->out];
+    const float *w = op_param(m, op->w_off), *b = op_param(m, op->b_off);
+    /* A oneDNN failure (rare: an unsupported shape) falls back to the
+     * reference path for that call. */
+    if (!op->dnnl || !onednn_conv_forward(m->dnnl, op->dnnl, w, b, ti->data, to->data, N))
+        conv_reference_forward(m, op, w, b, N);
+}
+
+static void conv_backward(Model *m, const Op *op, int N, int train)
+{
+    (void)train;
+    const Tensor *ti = &m->tensors[op->in], *to = &m->tensors[op->out];
+    const float *w = op_param(m, op->w_off);
+    float *gw = op_grad(m, op->w_off), *gb = op_grad(m, op->b_off);
+    float *din = op_grad_begin(m, op->in);
+    if (!op->dnnl || !onednn_conv_backward(m->dnnl, op->dnnl, w, ti->data, to->grad, din, gw, gb, N))
+        conv_reference_backward(m, op, w, din, gw, gb, N);
+    op_grad_end(m, op->in, N);
+}
+
+static void conv_init(const Op *op, float *w, float *b, float *stats, Rng *rng)
+{
+    (void)stats;
+    const Conv2d *c = &op->u.conv;
+    float std = sqrtf(2.0f / (float)(c->k * c->k * c->out_c)); /* Kaiming, fan_out */
+    for (size_t j = 0; j < op->n_w; j++)
+        w[j] = std * rng_normal(rng);
+    float bound = 1.0f / sqrtf((float)(c->in_c * c->k * c->k)); /* PyTorch default */
+    for (size_t j = 0; j < op->n_b; j++)
+        b[j] = bound * (2.0f * rng_uniform(rng) - 1.0f);
+}
+
+static long conv_macs(const Op *op) { return conv2d_macs(&op->u.conv); }
+
+static int conv_blocked(const Op *op) { return op->dnnl != NULL; }
+
+static void conv_set_layouts(Op *op, int in_blocked, int out_blocked)
+{
+    onednn_conv_set_layouts(op->dnnl, in_blocked, out_blocked);
+}
+
+static size_t conv_workspace(const Op *op) { return conv2d_workspace(&op->u.conv); }
+
+/* ---- linear ---------------------------------------------------------------- */
+
+static void linear_fwd(Model *m, const Op *op, int N, int train)
+{
+    (void)train;
+    linear_forward(&op->u.lin, op_param(m, op->w_off), op_param(m, op->b_off), m->tensors[op->in].data,
+                   m->tensors[op->out].data, N);
+}
+
+static void linear_bwd(Model *m, const Op *op, int N, int train)
+{
+    (void)train;
+    float *din = op_grad_begin(m, op->in);
+    linear_backward(&op->u.lin, op_param(m, op->w_off), m->tensors[op->in].data, m->tensors[op->out].grad, din,
+                    op_grad(m, op->w_off), op_grad(m, op->b_off), N);
+    op_grad_end(m, op->in, N);
+}
+
+static void linear_init_params(const Op *op, float *w, float *b, float *stats, Rng *rng)
+{
+    (void)stats;
+    float bound = 1.0f / sqrtf((float)op->u.lin.in_f);
+    for (size_t j = 0; j < op->n_w; j++)
+        w[j] = bound * (2.0f * rng_uniform(rng) - 1.0f);
+    for (size_t j = 0; j < op->n_b; j++)
+        b[j] = bound * (2.0f * rng_uniform(rng) - 1.0f);
+}
+
+static long linear_macs(const Op *op) { return (long)op->u.lin.in_f * op->u.lin.out_f; }
+
+/* ---- BatchNorm, GroupNorm ------------------------------------------------------ */
+
+static void bn_fwd(Model *m, const Op *op, int N, int train)
+{
+    const float *w = op_param(m, op->w_off), *b = op_param(m, op->b_off);
+    float *rm = m->stats + op->stat_off, *rv = rm + op->u.bn.C;
+    const float *x = m->tensors[op->in].data;
+    float *y = m->tensors[op->out].data;
+    if (train)
+        batchnorm_forward_train(&op->u.bn, w, b, rm, rv, x, y, op->save_mean, op->save_invstd, N);
+    else
+        batchnorm_forward_eval(&op->u.bn, w, b, rm, rv, x, y, N);
+}
+
+static void bn_bwd(Model *m, const Op *op, int N, int train)
+{
+    const float *w = op_param(m, op->w_off);
+    float *gw = op_grad(m, op->w_off), *gb = op_grad(m, op->b_off);
+    float *din = op_grad_begin(m, op->in);
+    if (!din)
+        din = m->scratch; /* norm on the raw input: parameter grads still needed */
+    const float *x = m->tensors[op->in].data, *dy = m->tensors[op->out].grad;
+    if (train)
+        batchnorm_backward_train(&op->u.bn, w, x, op->save_mean, op->save_invstd, dy, din, gw, gb, N);
+    else {
+        const float *rm = m->stats + op->stat_off;
+        batchnorm_backward_eval(&op->u.bn, w, rm, rm + op->u.bn.C, x, dy, din, gw, gb, N);
+    }
+    op_grad_end(m, op->in, N);
+}
+
+/* gamma 1, beta 0; BN also running var 1 (running mean stays 0). */
+static void norm_init(const Op *op, float *w, float *b, float *stats, Rng *rng)
+{
+    (void)b;
+    (void)rng;
+    for (size_t j = 0; j < op->n_w; j++)
+        w[j] = 1.0f;
+    for (size_t j = 0; stats && j < op->n_w; j++)
+        stats[op->n_w + j] = 1.0f;
+}
+
+static void bn_fuse_relu(Op *op) { op->u.bn.relu_after = 1; }
+
+static size_t bn_saved(const Op *op, int max_batch)
+{
+    (void)max_batch;
+    return (size_t)op->u.bn.C;
+}
+
+static size_t bn_partial(const Op *op, int max_batch) { return batchnorm_partial_size(op->u.bn.C, max_batch); }
+
+static void bn_set_partial(Op *op, double *partial) { op->u.bn.partial = partial; }
+
+static void bn_set_layouts(Op *op, int in_blocked, int out_blocked)
+{
+    (void)out_blocked;
+    op->u.bn.blocked = in_blocked;
+}
+
+/* The blocked BN needs its per-tile partial sums (carved by the memory plan). */
+static int bn_writes_blocked(const Op *op) { return op->u.bn.partial != NULL; }
+
+static int always(const Op *op)
+{
+    (void)op;
+    return 1;
+}
+
+static void gn_fwd(Model *m, const Op *op, int N, int train)
+{
+    (void)train;
+    groupnorm_forward(&op->u.gn, op_param(m, op->w_off), op_param(m, op->b_off), m->tensors[op->in].data,
+                      m->tensors[op->out].data, op->save_mean, op->save_invstd, N);
+}
+
+static void gn_bwd(Model *m, const Op *op, int N, int train)
+{
+    (void)train;
+    float *din = op_grad_begin(m, op->in);
+    if (!din)
+        din = m->scratch;
+    groupnorm_backward(&op->u.gn, op_param(m, op->w_off), m->tensors[op->in].data, op->save_mean,
+                       op->save_invstd, m->tensors[op->out].grad, din, op_grad(m, op->w_off),
+                       op_grad(m, op->b_off), N);
+    op_grad_end(m, op->in, N);
+}
+
+static void gn_fuse_relu(Op *op) { op->u.gn.relu_after = 1; }
+
+static size_t gn_saved(const Op *op, int max_batch) { return (size_t)op->u.gn.G * (size_t)max_batch; }
+
+/* ---- ReLU, pools, add, shortcut ---------------------------------------------------- */
+
+static void relu_fwd(Model *m, const Op *op, int N, int train)
+{
+    (void)train;
+    const Tensor *ti = &m->tensors[op->in];
+    if (!op->fused) /* else the norm before it applied it */
+        relu_forward(ti->data, m->tensors[op->out].data, tensor_numel(ti) * N);
+}
+
+static void relu_bwd(Model *m, const Op *op, int N, int train)
+{
+    (void)train;
+    const Tensor *to = &m->tensors[op->out];
+    float *din = op_grad_begin(m, op->in);
+    if (din)
+        relu_backward(to->data, to->grad, din, tensor_numel(&m->tensors[op->in]) * N);
+    op_grad_end(m, op->in, N);
+}
+
+static void maxpool_fwd(Model *m, const Op *op, int N, int train)
+{
+    (void)train;
+    maxpool_forward(&op->u.pool, m->tensors[op->in].data, m->tensors[op->out].data, N);
+}
+
+static void maxpool_bwd(Model *m, const Op *op, int N, int train)
+{
+    (void)train;
+    float *din = op_grad_begin(m, op->in);
+    if (din)
+        maxpool_backward(&op->u.pool, m->tensors[op->in].data, m->tensors[op->out].grad, din, N);
+    op_grad_end(m, op->in, N);
+}
+
+static void avgpool_fwd(Model *m, const Op *op, int N, int train)
+{
+    (void)train;
+    const Tensor *ti = &m->tensors[op->in];
+    (ti->blocked ? avgpool_forward_blocked : avgpool_forward)(ti->data, m->tensors[op->out].data, N, ti->c,
+                                                              ti->h * ti->w);
+}
+
+static void avgpool_bwd(Model *m, const Op *op, int N, int train)
+{
+    (void)train;
+    const Tensor *ti = &m->tensors[op->in];
+    float *din = op_grad_begin(m, op->in);
+    if (din)
+        (ti->blocked ? avgpool_backward_blocked : avgpool_backward)(m->tensors[op->out].grad, din, N, ti->c,
+                                                                    ti->h * ti->w);
+    op_grad_end(m, op->in, N);
+}
+
+static void add_fwd(Model *m, const Op *op, int N, int train)
+{
+    (void)train;
+    const Tensor *ti = &m->tensors[op->in];
+    add_forward(ti->data, m->tensors[op->in2].data, m->tensors[op->out].data, tensor_numel(ti) * N);
+}
+
+static void add_bwd(Model *m, const Op *op, int N, int train)
+{
+    (void)train;
+    const Tensor *to = &m->tensors[op->out];
+    size_t n = tensor_numel(&m->tensors[op->in]) * N;
+    float *din = op_grad_begin(m, op->in);
+    if (din && din != to->grad) /* the same buffer when the add ran in place */
+        memcpy(din, to->grad, sizeof(float) * n);
+    op_grad_end(m, op->in, N);
+    din = op_grad_begin(m, op->in2);
+    if (din)
+        memcpy(din, to->grad, sizeof(float) * n);
+    op_grad_end(m, op->in2, N);
+}
+
+static void shortcut_fwd(Model *m, const Op *op, int N, int train)
+{
+    (void)train;
+    shortcut_forward(&op->u.sc, m->tensors[op->in].data, m->tensors[op->out].data, N);
+}
+
+static void shortcut_bwd(Model *m, const Op *op, int N, int train)
+{
+    (void)train;
+    float *din = op_grad_begin(m, op->in);
+    if (din)
+        shortcut_backward(&op->u.sc, m->tensors[op->out].grad, din, N);
+    op_grad_end(m, op->in, N);
+}
+
+/* ---- the table ------------------------------------------------------------------ */
+
+static const OpType BUILTIN_OPS[OP_N_BUILTIN] = {
+    [OP_CONV] = {.name = "conv", .params = OP_PARAMS_DECAYED, .reads_blocked = conv_blocked,
+                 .writes_blocked = conv_blocked, .set_layouts = conv_set_layouts, .forward = conv_forward,
+                 .backward = conv_backward, .init_params = conv_init, .workspace = conv_workspace,
+                 .macs = conv_macs},
+    [OP_LINEAR] = {.name = "linear", .params = OP_PARAMS_DECAYED, .forward = linear_fwd, .backward = linear_bwd,
+                   .init_params = linear_init_params, .macs = linear_macs},
+    [OP_BN] = {.name = "bn", .params = OP_PARAMS_NORM, .fuse_relu = bn_fuse_relu, .keeps_layout = 1,
+               .reads_blocked = always, .writes_blocked = bn_writes_blocked, .set_layouts = bn_set_layouts,
+               .forward = bn_fwd, .backward = bn_bwd, .init_params = norm_init, .saved_stats = bn_saved,
+               .partial_sums = bn_partial, .set_partial = bn_set_partial},
+    [OP_GN] = {.name = "gn", .params = OP_PARAMS_NORM, .fuse_relu = gn_fuse_relu, .forward = gn_fwd,
+               .backward = gn_bwd, .init_params = norm_init, .saved_stats = gn_saved},
+    [OP_RELU] = {.name = "relu", .in_place = 1, .backward_needs_output = 1, .is_relu = 1, .keeps_layout = 1,
+                 .reads_blocked = always, .writes_blocked = always, .forward = relu_fwd, .backward = relu_bwd},
+    [OP_MAXPOOL] = {.name = "maxpool", .forward = maxpool_fwd, .backward = maxpool_bwd},
+    [OP_AVGPOOL] = {.name = "avgpool", .reads_blocked = always, .forward = avgpool_fwd, .backward = avgpool_bwd},
+    [OP_ADD] = {.name = "add", .in_place = 1, .keeps_layout = 1, .reads_blocked = always,
+                .writes_blocked = always, .forward = add_fwd, .backward = add_bwd},
+    [OP_SHORTCUT] = {.name = "shortcut", .forward = shortcut_fwd, .backward = shortcut_bwd},
+};
+
+#define MAX_REGISTERED 32
+static const OpType *registered[MAX_REGISTERED];
+static int n_registered;
+
+const OpType *op_type(int kind)
+{
+    if (kind >= 0 && kind < OP_N_BUILTIN)
+        return &BUILTIN_OPS[kind];
+    kind -= OP_N_BUILTIN;
+    return kind >= 0 && kind < n_registered ? registered[kind] : NULL;
+}
+
+int op_type_register(const OpType *t)
+{
+    if (!t || n_registered == MAX_REGISTERED)
+        return -1;
+    registered[n_registered] = t;
+    return OP_N_BUILTIN + n_registered++;
+}
