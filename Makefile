@@ -23,14 +23,14 @@ PKGS     := libcjson libpng zlib
 # docs/PERFORMANCE.md) or reference (im2col + OpenBLAS only). Both builds can
 # still run the reference path with BNSHIFT_CONV=im2col.
 ifeq ($(BACKEND),onednn)
-  BACKEND_CPPFLAGS := -DBN_HAVE_ONEDNN
+  BACKEND_CPPFLAGS := -DBS_HAVE_ONEDNN
   BACKEND_LIBS     := -ldnnl
 else ifneq ($(BACKEND),reference)
   $(error BACKEND must be onednn or reference, not '$(BACKEND)')
 endif
 
 CPPFLAGS := -Ilib -I$(BLAS_INC) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
-            $(BACKEND_CPPFLAGS) -D_GNU_SOURCE -DBN_VERSION=\"$(VERSION)\" -DBN_GIT_HASH=\"$(GIT_HASH)\"
+            $(BACKEND_CPPFLAGS) -D_GNU_SOURCE -DBS_VERSION=\"$(VERSION)\" -DBS_GIT_HASH=\"$(GIT_HASH)\"
 CFLAGS  := -std=c11 -Wall -Wextra -Wshadow -fopenmp -MMD -MP $(OPT) $(EXTRA_CFLAGS)
 LDLIBS  := $(BACKEND_LIBS) -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas \
            $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
@@ -108,6 +108,7 @@ bench: bnshift
 
 lint:
 	$(MAKE) --no-print-directory BUILD=build/lint EXTRA_CFLAGS=-Werror build/lint/bnshift build/lint/run_tests
+	scripts/check_includes.sh
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr --suppress=missingIncludeSystem -Ilib lib cmd tests
 

@@ -48,7 +48,7 @@ static int parse_int(const char *flag, const char *s, int lo, int hi, int *out)
     char *end;
     long v = strtol(s, &end, 10);
     if (*s == 0 || *end != 0 || v < lo || v > hi)
-        return cli_error(BN_ERR_USER, "bench: %s expects an integer in [%d, %d], got '%s'", flag, lo, hi, s);
+        return cli_error(BS_ERR_USER, "bench: %s expects an integer in [%d, %d], got '%s'", flag, lo, hi, s);
     *out = (int)v;
     return 0;
 }
@@ -56,7 +56,7 @@ static int parse_int(const char *flag, const char *s, int lo, int hi, int *out)
 static int parse_args(int argc, char **argv, BenchArgs *a)
 {
     memset(a, 0, sizeof *a);
-    a->threads = bn_get_threads();
+    a->threads = bs_get_threads();
     a->steps = 20;
     int batch = 0, rc = 0;
     char *user_sets[MAX_SETS];
@@ -67,12 +67,12 @@ static int parse_args(int argc, char **argv, BenchArgs *a)
             return -1;
         if (arg[0] != '-') {
             if (a->config)
-                return cli_error(BN_ERR_USER, "bench: more than one CONFIG ('%s' and '%s')", a->config, arg);
+                return cli_error(BS_ERR_USER, "bench: more than one CONFIG ('%s' and '%s')", a->config, arg);
             a->config = arg;
             continue;
         }
         if (!val)
-            return cli_error(BN_ERR_USER, "bench: %s needs a value (see bnshift bench --help)", arg);
+            return cli_error(BS_ERR_USER, "bench: %s needs a value (see bnshift bench --help)", arg);
         i++;
         if (!strcmp(arg, "--threads"))
             rc = parse_int(arg, val, 1, 1024, &a->threads);
@@ -85,7 +85,7 @@ static int parse_args(int argc, char **argv, BenchArgs *a)
         else if (!strcmp(arg, "--set") && n_user < MAX_SETS)
             user_sets[n_user++] = argv[i];
         else
-            return cli_error(BN_ERR_USER, "bench: unknown option '%s' (see bnshift bench --help)", arg);
+            return cli_error(BS_ERR_USER, "bench: unknown option '%s' (see bnshift bench --help)", arg);
     }
     if (rc)
         return rc;
@@ -101,15 +101,15 @@ static int parse_args(int argc, char **argv, BenchArgs *a)
     return 0;
 }
 
-static int pick_backend(const char *name, Model *m, BnError *err)
+static int pick_backend(const char *name, Model *m, BsError *err)
 {
     if (!name)
-        return BN_OK;
+        return BS_OK;
     if (!strcmp(name, "im2col"))
         return model_set_conv_backend(m, CONV_IM2COL, err);
     if (!strcmp(name, "onednn"))
         return model_set_conv_backend(m, CONV_ONEDNN, err);
-    return bn_fail(err, BN_ERR_USER, "bench: --backend expects im2col or onednn, got '%s'", name);
+    return bs_fail(err, BS_ERR_USER, "bench: --backend expects im2col or onednn, got '%s'", name);
 }
 
 /* GFLOP/s of C = A·B with 1024x1024 matrices, best of a few. */
@@ -185,7 +185,7 @@ static void time_steps(Experiment *e, int steps, StepTimes *st)
 /* The evaluation pass that also accumulates every BN input's statistics
  * (what `run` does each epoch), on the test set: images/s, and per 1000
  * images the time by layer type (step_s: the whole pass). */
-static double esm_pass_rate(Experiment *e, StepTimes *st, BnError *err)
+static double esm_pass_rate(Experiment *e, StepTimes *st, BsError *err)
 {
     Model *m = &e->model;
     ShiftStats stats;
@@ -211,8 +211,8 @@ int cmd_bench(int argc, char **argv)
     int rc = parse_args(argc, argv, &a);
     if (rc)
         return rc < 0 ? usage() : rc;
-    BnError err = {0};
-    if (bn_threads_start(a.threads, &err))
+    BsError err = {0};
+    if (bs_threads_start(a.threads, &err))
         return cli_error(err.code, "%s", err.msg);
     Experiment e;
     if (experiment_open(&e, a.config, a.sets, a.n_sets, &err) || pick_backend(a.backend, &e.model, &err)) {
@@ -223,20 +223,20 @@ int cmd_bench(int argc, char **argv)
     const int B = e.cfg.train.batch_size;
     if (e.data.n_train < B) {
         experiment_close(&e);
-        return cli_error(BN_ERR_USER, "bench: the training set has %d samples, fewer than the batch (%d)",
+        return cli_error(BS_ERR_USER, "bench: the training set has %d samples, fewer than the batch (%d)",
                          e.data.n_train, B);
     }
     m->op_seconds = calloc((size_t)m->n_ops, sizeof(double));
     if (!m->op_seconds) {
         experiment_close(&e);
-        return cli_error(BN_ERR_RUNTIME, "out of memory");
+        return cli_error(BS_ERR_RUNTIME, "out of memory");
     }
     const Tensor *in = &m->tensors[0];
     printf("model: %s, input %dx%dx%d, batch %d, %zu parameters, %.1f M MACs/image\n", e.cfg.name,
            in->c, in->h, in->w, B, m->n_params, model_macs(m) / 1e6);
     printf("threads: %d, convolution: %s%s%s, BLAS core: %s\n", a.threads, conv_backend_name(m->conv_backend),
            m->conv_backend == CONV_ONEDNN ? " " : "", m->conv_backend == CONV_ONEDNN ? onednn_version() : "",
-           bn_blas_core());
+           bs_blas_core());
     StepTimes st;
     time_steps(&e, a.steps, &st);
     StepTimes inf;

@@ -1,6 +1,6 @@
 /* Subcommands: each returns the process exit code (REFERENCE.md §2). */
-#ifndef BN_COMMANDS_H
-#define BN_COMMANDS_H
+#ifndef BS_COMMANDS_H
+#define BS_COMMANDS_H
 
 int cmd_run(int argc, char **argv);
 int cmd_info(int argc, char **argv);

@@ -13,10 +13,10 @@
 #include "commands.h"
 #include "core/mem.h"
 #include "core/threads.h"
-#include "io/checkpoint.h"
+#include "run/checkpoint.h"
 #include "io/fsutil.h"
 #include "io/logformat.h"
-#include "io/runlock.h"
+#include "run/runlock.h"
 #include "setup.h"
 
 static const char USAGE[] =
@@ -44,25 +44,25 @@ static int parse_eval_args(int argc, char **argv, EvalArgs *a)
         } else if (!strcmp(s, "--recalibrate") && has_value) {
             a->recal = argv[++i];
             if (strcmp(a->recal, "train") && strcmp(a->recal, "test"))
-                return cli_error(BN_ERR_USER, "eval: --recalibrate: expected train or test, got '%s'", a->recal);
+                return cli_error(BS_ERR_USER, "eval: --recalibrate: expected train or test, got '%s'", a->recal);
         } else if (!strcmp(s, "--set") && has_value && a->n_sets < 64) {
             a->sets[a->n_sets++] = argv[++i];
         } else if (!strcmp(s, "--threads") && has_value) {
             char *end;
             long t = strtol(argv[++i], &end, 10);
             if (end == argv[i] || *end || t < 1 || t > 1024)
-                return cli_error(BN_ERR_USER, "eval: --threads: '%s' is not a thread count (1..1024)", argv[i]);
+                return cli_error(BS_ERR_USER, "eval: --threads: '%s' is not a thread count (1..1024)", argv[i]);
             a->threads = (int)t;
         } else if (s[0] != '-' && !a->dir) {
             if (!s[0])
-                return cli_error(BN_ERR_USER, "eval: RUN_DIR: empty path, expected a run directory");
+                return cli_error(BS_ERR_USER, "eval: RUN_DIR: empty path, expected a run directory");
             a->dir = s;
         } else {
-            return cli_error(BN_ERR_USER, "eval: unexpected argument '%s' (see bnshift eval --help)", s);
+            return cli_error(BS_ERR_USER, "eval: unexpected argument '%s' (see bnshift eval --help)", s);
         }
     }
     if (!a->dir)
-        return cli_error(BN_ERR_USER, "eval: missing RUN_DIR (see bnshift eval --help)");
+        return cli_error(BS_ERR_USER, "eval: missing RUN_DIR (see bnshift eval --help)");
     return 0;
 }
 
@@ -76,7 +76,7 @@ typedef struct {
 } EvalCtx;
 
 /* One pass over set `which`: prints and logs errors and per-layer ESM. */
-static int eval_set(EvalCtx *c, const char *stage, int which, BnError *err)
+static int eval_set(EvalCtx *c, const char *stage, int which, BsError *err)
 {
     static const char *const names[2] = {"train", "test"};
     Experiment *e = c->e;
@@ -102,15 +102,15 @@ static int eval_set(EvalCtx *c, const char *stage, int which, BnError *err)
                    op->norm_depth, op->u.bn.C, s.esm_mean, s.esm_std, s.esm_var, s.rms_mean, s.rms_std,
                    s.nesm_mean, s.nesm_std);
     }
-    return BN_OK;
+    return BS_OK;
 }
 
-static int eval_all(EvalCtx *c, const char *stage, BnError *err)
+static int eval_all(EvalCtx *c, const char *stage, BsError *err)
 {
     for (int which = 0; which < 2; which++)
         if (eval_set(c, stage, which, err))
             return err->code;
-    return BN_OK;
+    return BS_OK;
 }
 
 /* The eval.csv rows are appended whole or not at all: the old file plus
@@ -126,26 +126,26 @@ typedef struct {
 /* Reads and checks an existing eval.csv before any work is done: its
  * header must be this version's, line ends LF; a last row cut by a killed
  * eval is dropped (said on stderr at the end). */
-static int eval_csv_check(EvalCsv *x, const char *dir, BnError *err)
+static int eval_csv_check(EvalCsv *x, const char *dir, BsError *err)
 {
     snprintf(x->path, sizeof x->path, "%s/eval.csv", dir);
     if (fs_read_all(x->path, (size_t)1 << 30, &x->old, &x->old_len) != 0) {
         if (errno == ENOENT) {
             x->old = NULL;
             x->old_len = 0;
-            return BN_OK;
+            return BS_OK;
         }
-        return bn_fail(err, BN_ERR_RUNTIME, "%s: cannot append to it: %s", x->path,
+        return bs_fail(err, BS_ERR_RUNTIME, "%s: cannot append to it: %s", x->path,
                        errno == EINVAL ? "not a regular file" : strerror(errno));
     }
     if (x->old_len == 0)
-        return BN_OK;
+        return BS_OK;
     if (memchr(x->old, '\r', x->old_len))
-        return bn_fail(err, BN_ERR_USER, "%s: CRLF line ends (bnshift writes LF only; was the file edited?)",
+        return bs_fail(err, BS_ERR_USER, "%s: CRLF line ends (bnshift writes LF only; was the file edited?)",
                        x->path);
     const size_t hl = strlen(EVAL_HEADER);
     if (x->old_len < hl + 1 || memcmp(x->old, EVAL_HEADER, hl) || x->old[hl] != '\n')
-        return bn_fail(err, BN_ERR_USER,
+        return bs_fail(err, BS_ERR_USER,
                        "%s: its header is not this bnshift's eval.csv header (another version, or edited); "
                        "move it away to start a new one", x->path);
     if (x->old[x->old_len - 1] != '\n') { /* a row cut by a killed eval */
@@ -153,17 +153,17 @@ static int eval_csv_check(EvalCsv *x, const char *dir, BnError *err)
             x->old_len--;
         x->dropped_cut_row = 1;
     }
-    return BN_OK;
+    return BS_OK;
 }
 
 /* The old contents (or the header) plus the new rows, atomically. */
-static int eval_csv_write(const EvalCsv *x, const char *rows, size_t rows_len, BnError *err)
+static int eval_csv_write(const EvalCsv *x, const char *rows, size_t rows_len, BsError *err)
 {
     const char *head = x->old_len ? x->old : EVAL_HEADER "\n";
     size_t head_len = x->old_len ? x->old_len : strlen(EVAL_HEADER) + 1;
     char *all = malloc(head_len + rows_len + 1);
     if (!all)
-        return bn_fail(err, BN_ERR_RUNTIME, "%s: out of memory", x->path);
+        return bs_fail(err, BS_ERR_RUNTIME, "%s: out of memory", x->path);
     memcpy(all, head, head_len);
     memcpy(all + head_len, rows, rows_len);
     int rc = fs_write_atomic(x->path, all, head_len + rows_len, err);
@@ -173,27 +173,27 @@ static int eval_csv_write(const EvalCsv *x, const char *rows, size_t rows_len, B
 
 /* The checkpoint must be the one of the run's own config (as for --resume):
  * compared before --set overrides, which may change what eval measures. */
-static int check_checkpoint_belongs(const char *dir, BnError *err)
+static int check_checkpoint_belongs(const char *dir, BsError *err)
 {
     char cfg_path[4200], ck_path[4200];
     snprintf(cfg_path, sizeof cfg_path, "%s/config.resolved.json", dir);
     snprintf(ck_path, sizeof ck_path, "%s/checkpoint.bin", dir);
     Config *c = malloc(sizeof *c);
     if (!c)
-        return bn_fail(err, BN_ERR_RUNTIME, "out of memory");
+        return bs_fail(err, BS_ERR_RUNTIME, "out of memory");
     CheckpointMeta meta;
     int rc = config_load(c, cfg_path, NULL, 0, err);
-    if (rc == BN_OK)
+    if (rc == BS_OK)
         rc = checkpoint_peek(ck_path, &meta, err);
-    if (rc == BN_OK && meta.config_hash != config_hash(c))
-        rc = bn_fail(err, BN_ERR_USER,
+    if (rc == BS_OK && meta.config_hash != config_hash(c))
+        rc = bs_fail(err, BS_ERR_USER,
                      "%s: written by a run with another config than %s (beyond train.epochs and log.*)", ck_path,
                      cfg_path);
     free(c);
     return rc;
 }
 
-static int run_eval(const EvalArgs *a, Experiment *e, EvalCtx *c, EvalCsv *csv, BnError *err)
+static int run_eval(const EvalArgs *a, Experiment *e, EvalCtx *c, EvalCsv *csv, BsError *err)
 {
     if (eval_csv_check(csv, a->dir, err) || check_checkpoint_belongs(a->dir, err))
         return err->code;
@@ -206,8 +206,8 @@ static int run_eval(const EvalArgs *a, Experiment *e, EvalCtx *c, EvalCsv *csv, 
     if (checkpoint_load(path, &e->model, &e->opt, &meta, err) || shift_stats_init(&c->stats, &e->model, err))
         return err->code;
     int C = shift_stats_max_channels(&c->stats);
-    c->mu = bn_alloc(sizeof(double) * (C ? C : 1), err);
-    c->var = bn_alloc(sizeof(double) * (C ? C : 1), err);
+    c->mu = bs_alloc(sizeof(double) * (C ? C : 1), err);
+    c->var = bs_alloc(sizeof(double) * (C ? C : 1), err);
     if (!c->mu || !c->var)
         return err->code;
     c->epoch = meta.epoch;
@@ -221,17 +221,17 @@ static int run_eval(const EvalArgs *a, Experiment *e, EvalCtx *c, EvalCsv *csv, 
         if (eval_all(c, "after", err))
             return err->code;
     }
-    return BN_OK;
+    return BS_OK;
 }
 
 /* Checks that dir is a directory and takes its lock (eval writes eval.csv). */
-static int lock_run_dir(const char *dir, RunLock *lock, BnError *err)
+static int lock_run_dir(const char *dir, RunLock *lock, BsError *err)
 {
     struct stat st;
     if (stat(dir, &st) != 0)
-        return bn_fail(err, BN_ERR_USER, "%s: no such run directory (%s)", dir, strerror(errno));
+        return bs_fail(err, BS_ERR_USER, "%s: no such run directory (%s)", dir, strerror(errno));
     if (!S_ISDIR(st.st_mode))
-        return bn_fail(err, BN_ERR_USER, "%s: not a run directory", dir);
+        return bs_fail(err, BS_ERR_USER, "%s: not a run directory", dir);
     return runlock_exclusive(lock, dir, err);
 }
 
@@ -240,9 +240,9 @@ int cmd_eval(int argc, char **argv)
     EvalArgs a;
     int parsed = parse_eval_args(argc, argv, &a);
     if (parsed)
-        return parsed == CLI_HELP_SHOWN ? 0 : BN_ERR_USER;
-    BnError err = {0};
-    if (bn_threads_start(a.threads ? a.threads : bn_get_threads(), &err))
+        return parsed == CLI_HELP_SHOWN ? 0 : BS_ERR_USER;
+    BsError err = {0};
+    if (bs_threads_start(a.threads ? a.threads : bs_get_threads(), &err))
         return cli_error(err.code, "%s", err.msg);
     RunLock lock = {.fd = -1};
     if (lock_run_dir(a.dir, &lock, &err))
@@ -258,10 +258,10 @@ int cmd_eval(int argc, char **argv)
     char *rows = NULL;
     size_t rows_len = 0;
     c.rows = open_memstream(&rows, &rows_len);
-    int rc = c.rows ? run_eval(&a, &e, &c, &csv, &err) : bn_fail(&err, BN_ERR_RUNTIME, "out of memory");
-    if (c.rows && fclose(c.rows) != 0 && rc == BN_OK)
-        rc = bn_fail(&err, BN_ERR_RUNTIME, "out of memory");
-    if (rc == BN_OK && eval_csv_write(&csv, rows, rows_len, &err) == BN_OK) {
+    int rc = c.rows ? run_eval(&a, &e, &c, &csv, &err) : bs_fail(&err, BS_ERR_RUNTIME, "out of memory");
+    if (c.rows && fclose(c.rows) != 0 && rc == BS_OK)
+        rc = bs_fail(&err, BS_ERR_RUNTIME, "out of memory");
+    if (rc == BS_OK && eval_csv_write(&csv, rows, rows_len, &err) == BS_OK) {
         if (csv.dropped_cut_row)
             cli_warn("%s: dropped its cut last row (an eval killed while writing)", csv.path);
         printf("appended to %s\n", csv.path);
@@ -269,8 +269,8 @@ int cmd_eval(int argc, char **argv)
     rc = err.code;
     free(rows);
     free(csv.old);
-    bn_free(c.mu);
-    bn_free(c.var);
+    bs_free(c.mu);
+    bs_free(c.var);
     shift_stats_free(&c.stats);
     experiment_close(&e);
     if (rc)

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "commands.h"
-#include "io/config.h"
+#include "run/config.h"
 
 static const char USAGE[] = "usage: bnshift help config | man | COMMAND\n"
                             "  config   every config key: type, default, allowed values, meaning\n"
@@ -75,9 +75,9 @@ static int print_man(void)
 {
     char *table = config_reference_table();
     if (!table)
-        return cli_error(BN_ERR_RUNTIME, "help: out of memory");
+        return cli_error(BS_ERR_RUNTIME, "help: out of memory");
     FILE *f = stdout;
-    fputs(".TH BNSHIFT 1 \"\" \"bnshift " BN_VERSION "\" \"User Commands\"\n"
+    fputs(".TH BNSHIFT 1 \"\" \"bnshift " BS_VERSION "\" \"User Commands\"\n"
           ".SH NAME\nbnshift \\- estimation shift of Batch Normalization, measured layer by layer\n"
           ".SH SYNOPSIS\n", f);
     for (size_t i = 0; i < sizeof SYNOPSIS / sizeof SYNOPSIS[0]; i++) {
@@ -129,11 +129,11 @@ int cmd_help(int argc, char **argv)
         return 0;
     }
     if (argc > 2)
-        return cli_error(BN_ERR_USER, "help: unexpected argument '%s' (see bnshift help --help)", argv[2]);
+        return cli_error(BS_ERR_USER, "help: unexpected argument '%s' (see bnshift help --help)", argv[2]);
     if (!strcmp(argv[1], "config")) {
         char *table = config_reference_table();
         if (!table)
-            return cli_error(BN_ERR_RUNTIME, "help: out of memory");
+            return cli_error(BS_ERR_RUNTIME, "help: out of memory");
         fputs(table, stdout);
         free(table);
         return 0;
@@ -145,5 +145,5 @@ int cmd_help(int argc, char **argv)
             char *args[] = {argv[1], "--help", NULL};
             return cli_commands[i].fn(2, args);
         }
-    return cli_error(BN_ERR_USER, "help: unknown topic '%s' (config, man, or a command)", argv[1]);
+    return cli_error(BS_ERR_USER, "help: unknown topic '%s' (config, man, or a command)", argv[1]);
 }

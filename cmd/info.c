@@ -23,11 +23,11 @@ int cmd_info(int argc, char **argv)
         else if (argv[i][0] != '-' && !path)
             path = argv[i];
         else
-            return cli_error(BN_ERR_USER, "info: unexpected argument '%s' (see bnshift info --help)", argv[i]);
+            return cli_error(BS_ERR_USER, "info: unexpected argument '%s' (see bnshift info --help)", argv[i]);
     }
     if (!path)
-        return cli_error(BN_ERR_USER, "info: missing CONFIG.json");
-    BnError err = {0};
+        return cli_error(BS_ERR_USER, "info: missing CONFIG.json");
+    BsError err = {0};
     Config c;
     ExperimentData x;
     Model m;

@@ -9,11 +9,11 @@
 #include "core/fault.h"
 #include "models/model.h"
 
-#ifndef BN_VERSION
-#define BN_VERSION "dev"
+#ifndef BS_VERSION
+#define BS_VERSION "dev"
 #endif
-#ifndef BN_GIT_HASH
-#define BN_GIT_HASH "unknown"
+#ifndef BS_GIT_HASH
+#define BS_GIT_HASH "unknown"
 #endif
 
 const CliCommand cli_commands[] = {
@@ -51,7 +51,7 @@ static int finish(int rc)
         e = errno;
     }
     if (bad && rc == 0)
-        rc = cli_error(BN_ERR_RUNTIME, "standard output: write failed: %s", e ? strerror(e) : "I/O error");
+        rc = cli_error(BS_ERR_RUNTIME, "standard output: write failed: %s", e ? strerror(e) : "I/O error");
     main_returned = 1;
     return rc;
 }
@@ -69,19 +69,19 @@ static void usage(FILE *f)
 static int dispatch(int argc, char **argv)
 {
     if (argc < 2) /* one line, like every failure (REFERENCE.md §2); --help has the list */
-        return cli_error(BN_ERR_USER, "missing COMMAND (see bnshift --help)");
+        return cli_error(BS_ERR_USER, "missing COMMAND (see bnshift --help)");
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(stdout);
         return 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("bnshift %s (%s)\n", BN_VERSION, BN_GIT_HASH);
+        printf("bnshift %s (%s)\n", BS_VERSION, BS_GIT_HASH);
         return 0;
     }
     for (size_t i = 0; i < cli_n_commands; i++)
         if (!strcmp(argv[1], cli_commands[i].name))
             return cli_commands[i].fn(argc - 1, argv + 1);
-    return cli_error(BN_ERR_USER, "unknown command '%s' (see bnshift --help)", argv[1]);
+    return cli_error(BS_ERR_USER, "unknown command '%s' (see bnshift --help)", argv[1]);
 }
 
 int main(int argc, char **argv)
@@ -89,8 +89,8 @@ int main(int argc, char **argv)
     cli_program = argc > 0 && argv[0][0] ? argv[0] : "bnshift";
     atexit(report_library_exit);
     /* The environment is read here and passed to the library. */
-    bn_fault_configure(getenv("BNSHIFT_FAULT"));
-    BnError err = {0};
+    bs_fault_configure(getenv("BNSHIFT_FAULT"));
+    BsError err = {0};
     ConvBackend conv;
     if (conv_backend_parse(getenv("BNSHIFT_CONV"), &conv, &err))
         return finish(cli_error(err.code, "%s", err.msg));

@@ -15,8 +15,9 @@
 
 #include "commands.h"
 #include "io/fsutil.h"
-#include "io/runlock.h"
-#include "io/runlog.h"
+#include "run/runlock.h"
+#include "run/runlog.h"
+#include "run/summary.h"
 
 #define MAX_EPOCHS_ARG 64
 #define MAX_FILES 8
@@ -45,12 +46,6 @@ static void defer_warning(PlotCtx *ctx, const char *fmt, ...)
     va_end(ap);
 }
 
-/* The per-run numbers both summary files use; NAN = not available. */
-enum { RS_FINAL_ERR, RS_BEST_ERR, RS_ESM_FIRST, RS_ESM_LAST, RS_SLOPE, RS_N };
-typedef struct {
-    double v[RS_N];
-} RunSummary;
-
 static void usage(FILE *f)
 {
     fprintf(f, "usage: bnshift plot-data RUN_DIR... [--out DIR] [--epochs LIST]\n"
@@ -75,7 +70,7 @@ static int parse_epochs(PlotCtx *ctx, const char *list)
         long v = strtol(p, &end, 10);
         if (end == p || errno || v < 1 || v > 1000000000L || ctx->n_epochs == MAX_EPOCHS_ARG ||
             (*end && *end != ','))
-            return cli_error(BN_ERR_USER, "plot-data: --epochs '%s': expected a list like 1,5,10", list);
+            return cli_error(BS_ERR_USER, "plot-data: --epochs '%s': expected a list like 1,5,10", list);
         ctx->epochs[ctx->n_epochs++] = (int)v;
         if (!*end)
             return 0;
@@ -83,29 +78,29 @@ static int parse_epochs(PlotCtx *ctx, const char *list)
     }
 }
 
-static FILE *open_out(PlotCtx *ctx, const char *name, BnError *err)
+static FILE *open_out(PlotCtx *ctx, const char *name, BsError *err)
 {
     char *path = ctx->files[ctx->n_files];
     snprintf(path, PATH_LEN, "%s/%s", ctx->out, name);
     FILE *f = fopen(path, "w");
     if (!f)
-        bn_fail(err, BN_ERR_RUNTIME, "%s: cannot write (%s)", path, strerror(errno));
+        bs_fail(err, BS_ERR_RUNTIME, "%s: cannot write (%s)", path, strerror(errno));
     ctx->opened = f != NULL;
     return f;
 }
 
 /* A write error so far (a full disk): stop at once rather than write on. */
-static int write_failed(PlotCtx *ctx, FILE *f, BnError *err)
+static int write_failed(PlotCtx *ctx, FILE *f, BsError *err)
 {
     if (!ferror(f))
         return 0;
     int e = errno;
     fclose(f);
-    return bn_fail(err, BN_ERR_RUNTIME, "%s: write failed: %s", ctx->files[ctx->n_files], strerror(e ? e : EIO));
+    return bs_fail(err, BS_ERR_RUNTIME, "%s: write failed: %s", ctx->files[ctx->n_files], strerror(e ? e : EIO));
 }
 
 /* Closes f and records its name; write errors are runtime failures. */
-static int close_out(PlotCtx *ctx, FILE *f, BnError *err)
+static int close_out(PlotCtx *ctx, FILE *f, BsError *err)
 {
     int bad = ferror(f), e = errno;
     if (fflush(f) != 0) {
@@ -117,7 +112,7 @@ static int close_out(PlotCtx *ctx, FILE *f, BnError *err)
         e = errno;
     }
     if (bad)
-        return bn_fail(err, BN_ERR_RUNTIME, "%s: write failed: %s", ctx->files[ctx->n_files], strerror(e ? e : EIO));
+        return bs_fail(err, BS_ERR_RUNTIME, "%s: write failed: %s", ctx->files[ctx->n_files], strerror(e ? e : EIO));
     ctx->opened = 0;
     ctx->n_files++;
     return 0;
@@ -215,7 +210,7 @@ static void shift_epoch_block(FILE *f, const RunLog *r, int set, int *ep, int n_
     }
 }
 
-static int write_shift_vs_epoch(PlotCtx *ctx, const RunLog *runs, int n, int set, BnError *err)
+static int write_shift_vs_epoch(PlotCtx *ctx, const RunLog *runs, int n, int set, BsError *err)
 {
     char name[64];
     snprintf(name, sizeof name, "shift_vs_epoch_%s.dat", runlog_set_name(set));
@@ -228,7 +223,7 @@ static int write_shift_vs_epoch(PlotCtx *ctx, const RunLog *runs, int n, int set
         int *ep = epochs_of(&runs[i], set, &n_ep);
         if (!ep) {
             fclose(f);
-            return bn_fail(err, BN_ERR_RUNTIME, "out of memory");
+            return bs_fail(err, BS_ERR_RUNTIME, "out of memory");
         }
         shift_epoch_block(f, &runs[i], set, ep, n_ep);
         free(ep);
@@ -282,7 +277,7 @@ static void shift_depth_block(FILE *f, const RunLog *r, int set, int epoch, int 
     }
 }
 
-static int write_shift_vs_depth(PlotCtx *ctx, const RunLog *runs, int n, int set, BnError *err)
+static int write_shift_vs_depth(PlotCtx *ctx, const RunLog *runs, int n, int set, BsError *err)
 {
     char name[64];
     snprintf(name, sizeof name, "shift_vs_depth_%s.dat", runlog_set_name(set));
@@ -299,7 +294,7 @@ static int write_shift_vs_depth(PlotCtx *ctx, const RunLog *runs, int n, int set
         if (!chosen) {
             free(ep);
             fclose(f);
-            return bn_fail(err, BN_ERR_RUNTIME, "out of memory");
+            return bs_fail(err, BS_ERR_RUNTIME, "out of memory");
         }
         int n_chosen = depth_epochs(ctx, &runs[i], set, ep, n_ep, chosen);
         for (int k = 0; k < n_chosen; k++)
@@ -312,7 +307,7 @@ static int write_shift_vs_depth(PlotCtx *ctx, const RunLog *runs, int n, int set
     return close_out(ctx, f, err);
 }
 
-static int write_errors(PlotCtx *ctx, const RunLog *runs, int n, BnError *err)
+static int write_errors(PlotCtx *ctx, const RunLog *runs, int n, BsError *err)
 {
     FILE *f = open_out(ctx, "errors.dat", err);
     if (!f)
@@ -335,62 +330,6 @@ static int write_errors(PlotCtx *ctx, const RunLog *runs, int n, BnError *err)
     return close_out(ctx, f, err);
 }
 
-/* Mean over BN layers of esm_mean at (epoch, set). */
-static double mean_esm(const RunLog *r, int set, int epoch)
-{
-    double sum = 0;
-    int n = 0;
-    for (int i = 0; i < r->n_shift; i++)
-        if (r->shift[i].set == set && r->shift[i].epoch == epoch) {
-            sum += r->shift[i].v[SV_ESM_MEAN];
-            n++;
-        }
-    return n ? sum / n : NAN;
-}
-
-/* Least-squares slope of esm_mean against depth at (epoch, set). */
-static double depth_slope(const RunLog *r, int set, int epoch)
-{
-    double sx = 0, sy = 0, sxx = 0, sxy = 0;
-    int n = 0;
-    for (int i = 0; i < r->n_shift; i++) {
-        const ShiftRow *s = &r->shift[i];
-        if (s->set != set || s->epoch != epoch)
-            continue;
-        sx += s->depth;
-        sy += s->v[SV_ESM_MEAN];
-        sxx += (double)s->depth * s->depth;
-        sxy += s->depth * s->v[SV_ESM_MEAN];
-        n++;
-    }
-    double den = n * sxx - sx * sx;
-    return n >= 2 && den != 0 ? (n * sxy - sx * sy) / den : NAN;
-}
-
-static RunSummary summarize(const RunLog *r)
-{
-    RunSummary s = {{NAN, NAN, NAN, NAN, NAN}};
-    for (int k = 0; k < r->n_metrics; k++) {
-        double e = r->metrics[k].test_err;
-        if (isnan(e))
-            continue;
-        s.v[RS_FINAL_ERR] = e;
-        if (isnan(s.v[RS_BEST_ERR]) || e < s.v[RS_BEST_ERR])
-            s.v[RS_BEST_ERR] = e;
-    }
-    /* The test set's shift (the train set's when the test set was not evaluated). */
-    int set = runlog_n_layers(r, RUNLOG_TEST) > 0 ? RUNLOG_TEST : RUNLOG_TRAIN;
-    int n_ep;
-    int *ep = epochs_of(r, set, &n_ep);
-    if (ep && n_ep > 0) {
-        s.v[RS_ESM_FIRST] = mean_esm(r, set, ep[0]);
-        s.v[RS_ESM_LAST] = mean_esm(r, set, ep[n_ep - 1]);
-        s.v[RS_SLOPE] = depth_slope(r, set, ep[n_ep - 1]);
-    }
-    free(ep);
-    return s;
-}
-
 static const char *from_name(SetSource s)
 {
     return s == FROM_TEST ? "test" : "train";
@@ -408,7 +347,7 @@ static void put_run_columns(FILE *f, const Config *c)
         fputs("all", f);
 }
 
-static int write_summary(PlotCtx *ctx, const RunLog *runs, const RunSummary *sum, int n, BnError *err)
+static int write_summary(PlotCtx *ctx, const RunLog *runs, const RunSummary *sum, int n, BsError *err)
 {
     FILE *f = open_out(ctx, "summary.csv", err);
     if (!f)
@@ -427,77 +366,25 @@ static int write_summary(PlotCtx *ctx, const RunLog *runs, const RunSummary *sum
     return close_out(ctx, f, err);
 }
 
-/* The resolved config without seed, name and log.*: equal keys = runs that
- * differ only in seed. Caller frees; NULL when out of memory. */
-static char *group_key(const Config *c)
-{
-    cJSON *j = config_to_json(c);
-    if (!j)
-        return NULL;
-    cJSON_DeleteItemFromObject(j, "seed");
-    cJSON_DeleteItemFromObject(j, "name");
-    cJSON_DeleteItemFromObject(j, "log");
-    char *s = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
-    return s;
-}
-
-/* ",mean,std" of the present (non-NaN) values of summary column c over the
- * runs of group g; sample std (n-1), 0 for one value, empty for none. */
+/* ",mean,std" of summary column c over the runs of group g (empty when
+ * not available). */
 static void put_group_stat(FILE *f, const RunSummary *sum, const int *group, int n, int g, int c)
 {
-    double s = 0, ss = 0;
-    int k = 0;
-    for (int i = 0; i < n; i++) {
-        double v = sum[i].v[c];
-        if (group[i] != g || isnan(v))
-            continue;
-        s += v;
-        k++;
-    }
-    double mean = k ? s / k : NAN;
-    for (int i = 0; i < n; i++) {
-        double v = sum[i].v[c];
-        if (group[i] == g && !isnan(v))
-            ss += (v - mean) * (v - mean);
-    }
+    double mean, std;
+    summary_group_stat(sum, group, n, g, c, &mean, &std);
     fputc(',', f);
     put_csv_num(f, mean);
     fputc(',', f);
-    put_csv_num(f, k > 1 ? sqrt(ss / (k - 1)) : k == 1 ? 0.0 : NAN);
+    put_csv_num(f, std);
 }
 
-/* group[i] = index of the first run with run i's key. */
-static int assign_groups(const RunLog *runs, int n, int *group, BnError *err)
-{
-    char **keys = calloc((size_t)n, sizeof *keys);
-    int rc = keys ? 0 : bn_fail(err, BN_ERR_RUNTIME, "out of memory");
-    for (int i = 0; i < n && !rc; i++) {
-        keys[i] = group_key(&runs[i].cfg);
-        if (!keys[i]) {
-            rc = bn_fail(err, BN_ERR_RUNTIME, "out of memory");
-            break;
-        }
-        group[i] = i;
-        for (int j = 0; j < i; j++)
-            if (!strcmp(keys[i], keys[j])) {
-                group[i] = group[j];
-                break;
-            }
-    }
-    for (int i = 0; keys && i < n; i++)
-        free(keys[i]);
-    free(keys);
-    return rc;
-}
-
-static int write_grouped(PlotCtx *ctx, const RunLog *runs, const RunSummary *sum, int n, BnError *err)
+static int write_grouped(PlotCtx *ctx, const RunLog *runs, const RunSummary *sum, int n, BsError *err)
 {
     int *group = malloc((size_t)n * sizeof *group);
     if (!group)
-        return bn_fail(err, BN_ERR_RUNTIME, "out of memory");
+        return bs_fail(err, BS_ERR_RUNTIME, "out of memory");
     FILE *f = NULL;
-    if (assign_groups(runs, n, group, err) || !(f = open_out(ctx, "summary_grouped.csv", err))) {
+    if (summary_assign_groups(runs, n, group, err) || !(f = open_out(ctx, "summary_grouped.csv", err))) {
         free(group);
         return err->code;
     }
@@ -521,7 +408,7 @@ static int write_grouped(PlotCtx *ctx, const RunLog *runs, const RunSummary *sum
     return close_out(ctx, f, err);
 }
 
-static int write_all(PlotCtx *ctx, const RunLog *runs, int n, BnError *err)
+static int write_all(PlotCtx *ctx, const RunLog *runs, int n, BsError *err)
 {
     for (int set = 0; set < RUNLOG_NSETS; set++)
         if (any_rows(runs, n, set) &&
@@ -531,9 +418,9 @@ static int write_all(PlotCtx *ctx, const RunLog *runs, int n, BnError *err)
         return err->code;
     RunSummary *sum = malloc((size_t)n * sizeof *sum);
     if (!sum)
-        return bn_fail(err, BN_ERR_RUNTIME, "out of memory");
+        return bs_fail(err, BS_ERR_RUNTIME, "out of memory");
     for (int i = 0; i < n; i++)
-        sum[i] = summarize(&runs[i]);
+        sum[i] = summary_of_run(&runs[i]);
     int rc = write_summary(ctx, runs, sum, n, err) || write_grouped(ctx, runs, sum, n, err);
     free(sum);
     return rc ? err->code : 0;
@@ -546,26 +433,26 @@ static int parse_args(PlotCtx *ctx, int argc, char **argv, char **dirs, int *n_d
         if (!strcmp(argv[i], "--out") && i + 1 < argc) {
             ctx->out = argv[++i];
             if (!ctx->out[0])
-                return cli_error(BN_ERR_USER, "plot-data: --out: empty path, expected a directory");
+                return cli_error(BS_ERR_USER, "plot-data: --out: empty path, expected a directory");
         } else if (!strcmp(argv[i], "--epochs") && i + 1 < argc) {
             if (parse_epochs(ctx, argv[++i]))
-                return BN_ERR_USER;
+                return BS_ERR_USER;
         } else if (!argv[i][0])
-            return cli_error(BN_ERR_USER, "plot-data: RUN_DIR: empty path, expected a run directory");
+            return cli_error(BS_ERR_USER, "plot-data: RUN_DIR: empty path, expected a run directory");
         else if (argv[i][0] != '-' || !argv[i][1])
             dirs[(*n_dirs)++] = argv[i];
         else
-            return cli_error(BN_ERR_USER, "plot-data: unexpected argument '%s' (see bnshift plot-data --help)",
+            return cli_error(BS_ERR_USER, "plot-data: unexpected argument '%s' (see bnshift plot-data --help)",
                              argv[i]);
     }
     if (!*n_dirs)
-        return cli_error(BN_ERR_USER, "plot-data: missing RUN_DIR (see bnshift plot-data --help)");
+        return cli_error(BS_ERR_USER, "plot-data: missing RUN_DIR (see bnshift plot-data --help)");
     return 0;
 }
 
 /* Loads run i under a shared lock, or, when a writer holds its directory,
  * up to its last whole epoch (noted once everything is written). */
-static int load_run(PlotCtx *ctx, RunLog *run, RunLock *lock, const char *dir, BnError *err)
+static int load_run(PlotCtx *ctx, RunLog *run, RunLock *lock, const char *dir, BsError *err)
 {
     int writer = 0;
     lock->fd = -1;
@@ -591,7 +478,7 @@ int cmd_plot_data(int argc, char **argv)
     if (!dirs || !ctx) {
         free(ctx);
         free(dirs);
-        return cli_error(BN_ERR_RUNTIME, "plot-data: out of memory");
+        return cli_error(BS_ERR_RUNTIME, "plot-data: out of memory");
     }
     ctx->out = "plots";
     int n = 0;
@@ -599,8 +486,8 @@ int cmd_plot_data(int argc, char **argv)
     RunLog *runs = rc ? NULL : calloc((size_t)n, sizeof *runs);
     RunLock *locks = rc ? NULL : calloc((size_t)n, sizeof *locks);
     if (!rc && (!runs || !locks))
-        rc = cli_error(BN_ERR_RUNTIME, "plot-data: out of memory");
-    BnError err = {0};
+        rc = cli_error(BS_ERR_RUNTIME, "plot-data: out of memory");
+    BsError err = {0};
     int loaded = 0;
     for (; !rc && loaded < n; loaded++)
         if (load_run(ctx, &runs[loaded], &locks[loaded], dirs[loaded], &err)) {

@@ -1,8 +1,8 @@
 /* What `bnshift run` shows while it works: a one-line progress bar redrawn
  * in place on a terminal (epoch, batch, loss, images/s, ETA), nothing per
  * batch otherwise (the caller prints plain per-epoch lines). */
-#ifndef BN_PROGRESS_H
-#define BN_PROGRESS_H
+#ifndef BS_PROGRESS_H
+#define BS_PROGRESS_H
 
 #include <stdio.h>
 

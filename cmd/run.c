@@ -12,13 +12,13 @@
 #include "commands.h"
 #include "core/mem.h"
 #include "core/threads.h"
-#include "io/checkpoint.h"
+#include "run/checkpoint.h"
 #include "io/fsutil.h"
-#include "io/runlock.h"
-#include "io/runlog.h"
+#include "run/runlock.h"
+#include "run/runlog.h"
 #include "progress.h"
 #include "setup.h"
-#include "train/runner.h"
+#include "run/runner.h"
 
 #define MAX_SETS 64
 
@@ -75,16 +75,16 @@ static int parse_run_args(int argc, char **argv, RunArgs *a)
         } else if (!strcmp(s, "--out") && has_value) {
             a->out = argv[++i];
             if (!a->out[0])
-                return cli_error(BN_ERR_USER, "run: --out: empty path, expected a directory");
+                return cli_error(BS_ERR_USER, "run: --out: empty path, expected a directory");
         } else if (!strcmp(s, "--set") && has_value) {
             if (a->n_sets == MAX_SETS)
-                return cli_error(BN_ERR_USER, "run: more than %d --set options", MAX_SETS);
+                return cli_error(BS_ERR_USER, "run: more than %d --set options", MAX_SETS);
             a->sets[a->n_sets++] = argv[++i];
         } else if (!strcmp(s, "--threads") && has_value) {
             char *end;
             long t = strtol(argv[++i], &end, 10);
             if (*end || t < 1 || t > 1024)
-                return cli_error(BN_ERR_USER, "run: --threads: '%s' is not a thread count (1..1024)", argv[i]);
+                return cli_error(BS_ERR_USER, "run: --threads: '%s' is not a thread count (1..1024)", argv[i]);
             a->threads = (int)t;
         } else if (!strcmp(s, "--resume")) {
             a->resume = 1;
@@ -95,21 +95,21 @@ static int parse_run_args(int argc, char **argv, RunArgs *a)
         } else if (!strcmp(s, "--quiet")) {
             a->quiet = 1;
         } else if (s[0] == '-') {
-            return cli_error(BN_ERR_USER, "run: unknown or incomplete option '%s' (see bnshift run --help)", s);
+            return cli_error(BS_ERR_USER, "run: unknown or incomplete option '%s' (see bnshift run --help)", s);
         } else if (!a->config) {
             a->config = s;
         } else {
-            return cli_error(BN_ERR_USER, "run: unexpected argument '%s'", s);
+            return cli_error(BS_ERR_USER, "run: unexpected argument '%s'", s);
         }
     }
     if (!a->config)
-        return cli_error(BN_ERR_USER, "run: missing CONFIG.json (see bnshift run --help)");
+        return cli_error(BS_ERR_USER, "run: missing CONFIG.json (see bnshift run --help)");
     if (!a->config[0])
-        return cli_error(BN_ERR_USER, "run: CONFIG.json: empty path, expected a config file");
+        return cli_error(BS_ERR_USER, "run: CONFIG.json: empty path, expected a config file");
     if (a->resume && a->overwrite)
-        return cli_error(BN_ERR_USER, "run: --resume and --overwrite exclude each other");
+        return cli_error(BS_ERR_USER, "run: --resume and --overwrite exclude each other");
     if (a->force && !a->resume)
-        return cli_error(BN_ERR_USER, "run: --force only applies with --resume");
+        return cli_error(BS_ERR_USER, "run: --force only applies with --resume");
     return 0;
 }
 
@@ -163,18 +163,18 @@ static void abandon_out_dir(OutDir *o)
 /* A run that stopped before its first checkpoint can only be started over;
  * that is what --resume does then, after checking that the directory's
  * config is this one (so --resume never replaces another run's logs). */
-static int check_start_over(const OutDir *o, const Config *c, int force, BnError *err)
+static int check_start_over(const OutDir *o, const Config *c, int force, BsError *err)
 {
     char path[4200];
     path_in(path, sizeof path, o->path, "config.resolved.json");
     if (force || access(path, F_OK) != 0)
-        return BN_OK;
+        return BS_OK;
     Config *old = malloc(sizeof *old);
     if (!old)
-        return bn_fail(err, BN_ERR_RUNTIME, "out of memory");
+        return bs_fail(err, BS_ERR_RUNTIME, "out of memory");
     int rc = config_load(old, path, NULL, 0, err);
-    if (rc == BN_OK && config_hash(old) != config_hash(c))
-        rc = bn_fail(err, BN_ERR_USER,
+    if (rc == BS_OK && config_hash(old) != config_hash(c))
+        rc = bs_fail(err, BS_ERR_USER,
                      "%s: the run there (stopped before its first checkpoint) has another config beyond "
                      "train.epochs and log.* (use --force to start it over with this one, or --overwrite)",
                      o->path);
@@ -185,12 +185,12 @@ static int check_start_over(const OutDir *o, const Config *c, int force, BnError
 /* Creates (or, for --resume, finds) the output directory, locks it, and
  * decides how the run starts; checks --resume/--overwrite against what is
  * there. Nothing of an earlier run is touched but by --overwrite. */
-static int prepare_out_dir(OutDir *o, const RunArgs *a, const Config *c, BnError *err)
+static int prepare_out_dir(OutDir *o, const RunArgs *a, const Config *c, BsError *err)
 {
     struct stat st;
     if (a->resume) {
         if (stat(o->path, &st) != 0 || !S_ISDIR(st.st_mode))
-            return bn_fail(err, BN_ERR_USER, "%s: no run to resume there (not a directory); start one without --resume",
+            return bs_fail(err, BS_ERR_USER, "%s: no run to resume there (not a directory); start one without --resume",
                            o->path);
     } else if (fs_mkdir_p(o->path, &o->made, err)) {
         return err->code;
@@ -199,7 +199,7 @@ static int prepare_out_dir(OutDir *o, const RunArgs *a, const Config *c, BnError
         fs_unmake_dirs(o->path, o->made);
         return err->code;
     }
-    int rc = BN_OK;
+    int rc = BS_OK;
     if (a->resume) {
         if (file_exists(o->path, "checkpoint.bin"))
             o->mode = START_FROM_CHECKPOINT;
@@ -207,17 +207,17 @@ static int prepare_out_dir(OutDir *o, const RunArgs *a, const Config *c, BnError
             o->mode = START_OVER;
             rc = check_start_over(o, c, a->force, err);
         } else
-            rc = bn_fail(err, BN_ERR_USER, "%s: no run to resume there (no checkpoint.bin, no logs); start one without --resume",
+            rc = bs_fail(err, BS_ERR_USER, "%s: no run to resume there (no checkpoint.bin, no logs); start one without --resume",
                          o->path);
     } else if (holds_run(o->path) && !a->overwrite) {
-        rc = bn_fail(err, BN_ERR_USER, "%s holds a run; use --resume to continue it or --overwrite to replace it",
+        rc = bs_fail(err, BS_ERR_USER, "%s holds a run; use --resume to continue it or --overwrite to replace it",
                      o->path);
     }
     char probe[4200];
     path_in(probe, sizeof probe, o->path, ".bnshift-write-test");
     FILE *f = rc ? NULL : fopen(probe, "w");
     if (!rc && !f)
-        rc = bn_fail(err, BN_ERR_RUNTIME, "%s: output directory is not writable: %s", o->path, strerror(errno));
+        rc = bs_fail(err, BS_ERR_RUNTIME, "%s: output directory is not writable: %s", o->path, strerror(errno));
     if (f) {
         fclose(f);
         unlink(probe);
@@ -231,7 +231,7 @@ static int prepare_out_dir(OutDir *o, const RunArgs *a, const Config *c, BnError
         path_in(p, sizeof p, o->path, RUN_FILES[i]);
         unlink(p);
     }
-    return BN_OK;
+    return BS_OK;
 }
 
 static cJSON *run_meta(int threads, ConvBackend backend)
@@ -242,14 +242,14 @@ static cJSON *run_meta(int threads, ConvBackend backend)
     host[sizeof host - 1] = 0;
     time_t now = time(NULL);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    cJSON_AddStringToObject(meta, "bnshift_version", BN_VERSION);
-    cJSON_AddStringToObject(meta, "git_hash", BN_GIT_HASH);
+    cJSON_AddStringToObject(meta, "bnshift_version", BS_VERSION);
+    cJSON_AddStringToObject(meta, "git_hash", BS_GIT_HASH);
     cJSON_AddNumberToObject(meta, "threads", threads);
     char conv[64];
     snprintf(conv, sizeof conv, "%s%s%s", conv_backend_name(backend),
              backend == CONV_ONEDNN ? " " : "", backend == CONV_ONEDNN ? onednn_version() : "");
     cJSON_AddStringToObject(meta, "conv_backend", conv);
-    cJSON_AddStringToObject(meta, "blas_core", bn_blas_core());
+    cJSON_AddStringToObject(meta, "blas_core", bs_blas_core());
     cJSON_AddStringToObject(meta, "host", host);
     cJSON_AddStringToObject(meta, "start_time", when);
     return meta;
@@ -290,7 +290,7 @@ typedef struct {
     int *order;
 } Run;
 
-static int build_run(Run *r, const RunArgs *a, BnError *err)
+static int build_run(Run *r, const RunArgs *a, BsError *err)
 {
     if (experiment_open(&r->e, a->config, a->sets, a->n_sets, err))
         return err->code;
@@ -301,13 +301,13 @@ static int build_run(Run *r, const RunArgs *a, BnError *err)
                           .warmup_epochs = c->train.schedule.warmup_epochs};
     memcpy(r->sched.milestones, c->train.schedule.milestones, sizeof(int) * (size_t)r->sched.n_milestones);
     rng_seed(&r->rng, (uint64_t)c->seed + 0x7a11ULL);
-    r->order = bn_alloc(sizeof(int) * (size_t)r->e.data.n_train, err);
-    return r->order ? BN_OK : err->code;
+    r->order = bs_alloc(sizeof(int) * (size_t)r->e.data.n_train, err);
+    return r->order ? BS_OK : err->code;
 }
 
 static void free_run(Run *r)
 {
-    bn_free(r->order);
+    bs_free(r->order);
     experiment_close(&r->e);
 }
 
@@ -316,20 +316,20 @@ static void free_run(Run *r)
  * least the bytes the checkpoint recorded, all of them whole LF-terminated
  * rows under the right header. Only the model in memory changes here; the
  * directory is rewritten (config.resolved.json, the truncation of the logs)
- * after this returns BN_OK, so that a refused resume changes no file. */
+ * after this returns BS_OK, so that a refused resume changes no file. */
 static int resume_from(Run *r, const char *dir, const RunArgs *a, int threads, CheckpointMeta *meta,
-                       BnError *err)
+                       BsError *err)
 {
     char path[4200];
     path_in(path, sizeof path, dir, "checkpoint.bin");
     if (checkpoint_peek(path, meta, err))
         return err->code;
     if (meta->config_hash != config_hash(&r->e.cfg) && !a->force)
-        return bn_fail(err, BN_ERR_USER,
+        return bs_fail(err, BS_ERR_USER,
                        "%s: the config differs from the checkpoint's beyond train.epochs and log.* "
                        "(use --force to resume anyway)", path);
     if (r->e.cfg.train.epochs < meta->epoch)
-        return bn_fail(err, BN_ERR_USER,
+        return bs_fail(err, BS_ERR_USER,
                        "train.epochs: %d is below the %d epochs %s already holds (use --set train.epochs=%d or more)",
                        r->e.cfg.train.epochs, meta->epoch, path, meta->epoch);
     if (checkpoint_load(path, &r->e.model, &r->e.opt, meta, err))
@@ -345,12 +345,12 @@ static int resume_from(Run *r, const char *dir, const RunArgs *a, int threads, C
         cli_warn("checkpoint was written with %d threads, resuming with %d: numbers may differ from an "
                  "uninterrupted run", meta->threads, threads);
     r->rng = meta->rng;
-    return BN_OK;
+    return BS_OK;
 }
 
 static int exit_code_for(int rc)
 {
-    if (rc == BN_STOPPED)
+    if (rc == BS_STOPPED)
         return stop_signal == SIGTERM ? 143 : 130;
     return rc;
 }
@@ -417,10 +417,10 @@ int cmd_run(int argc, char **argv)
     RunArgs a;
     int parsed = parse_run_args(argc, argv, &a);
     if (parsed)
-        return parsed == CLI_HELP_SHOWN ? 0 : BN_ERR_USER;
-    int threads = a.threads ? a.threads : bn_get_threads();
-    BnError err = {0};
-    if (bn_threads_start(threads, &err))
+        return parsed == CLI_HELP_SHOWN ? 0 : BS_ERR_USER;
+    int threads = a.threads ? a.threads : bs_get_threads();
+    BsError err = {0};
+    if (bs_threads_start(threads, &err))
         return cli_error(err.code, "%s", err.msg);
     Run r;
     memset(&r, 0, sizeof r);
@@ -430,20 +430,20 @@ int cmd_run(int argc, char **argv)
     CheckpointMeta meta = {0};
     /* Everything the user supplied is checked before the directory is touched;
      * then the directory is locked before anything in it is read. */
-    if (build_run(&r, &a, &err) == BN_OK) {
+    if (build_run(&r, &a, &err) == BS_OK) {
         setup_out_dir(&r.e.cfg, a.out, od.path, sizeof od.path);
-        if (prepare_out_dir(&od, &a, &r.e.cfg, &err) == BN_OK && od.mode == START_FROM_CHECKPOINT &&
-            resume_from(&r, od.path, &a, threads, &meta, &err) != BN_OK)
+        if (prepare_out_dir(&od, &a, &r.e.cfg, &err) == BS_OK && od.mode == START_FROM_CHECKPOINT &&
+            resume_from(&r, od.path, &a, threads, &meta, &err) != BS_OK)
             runlock_release(&od.lock);
     }
-    if (err.code == BN_OK) {
+    if (err.code == BS_OK) {
         char path[4200];
         path_in(path, sizeof path, od.path, "config.resolved.json");
         cJSON *m = run_meta(threads, r.e.model.conv_backend);
         config_write_resolved(&r.e.cfg, m, path, &err);
         cJSON_Delete(m);
     }
-    if (err.code != BN_OK) {
+    if (err.code != BS_OK) {
         runlock_release(&od.lock);
         free_run(&r);
         return cli_error(err.code, "%s", err.msg);
@@ -489,12 +489,12 @@ int cmd_run(int argc, char **argv)
     progress_clear(&con.progress);
     free_run(&r);
     runlock_release(&od.lock);
-    if (rc == BN_STOPPED) {
+    if (rc == BS_STOPPED) {
         alarm(0);
         cli_error(exit_code_for(rc), "%s", graceful);
         return exit_code_for(rc);
     }
-    if (rc != BN_OK)
+    if (rc != BS_OK)
         return cli_error(rc, "%s", err.msg);
     if (!a.quiet) {
         double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);

@@ -26,20 +26,20 @@ static void eval_stream(Rng *r, int seed, const char *name)
     rng_seed(r, ((uint64_t)seed ^ EVAL_STREAM) + h);
 }
 
-static int load_sources(const Config *c, ExperimentData *x, BnError *err)
+static int load_sources(const Config *c, ExperimentData *x, BsError *err)
 {
     const char *root = config_data_root(c);
     switch (c->data.dataset) {
     case DS_CIFAR10:
     case DS_CIFAR100: {
         int c100 = c->data.dataset == DS_CIFAR100;
-        if (cifar_load(&x->train_src, root, c100, 1, err) == BN_OK)
+        if (cifar_load(&x->train_src, root, c100, 1, err) == BS_OK)
             cifar_load(&x->test_src, root, c100, 0, err);
         break;
     }
     case DS_FASHION_MNIST:
     case DS_MNIST:
-        if (idx_load(&x->train_src, root, "train", err) == BN_OK)
+        if (idx_load(&x->train_src, root, "train", err) == BS_OK)
             idx_load(&x->test_src, root, "t10k", err);
         break;
     case DS_IMAGEFOLDER:
@@ -51,8 +51,8 @@ static int load_sources(const Config *c, ExperimentData *x, BnError *err)
         const int nt = c->data.synthetic.train, ne = c->data.synthetic.test;
         if (synthetic_make(&all, nt + ne, c->data.synthetic.channels, c->data.synthetic.size,
                            c->data.synthetic.size, c->data.synthetic.classes,
-                           (float)c->data.synthetic.noise, (uint64_t)c->seed, err) == BN_OK) {
-            if (dataset_slice(&all, 0, nt, &x->train_src, err) == BN_OK)
+                           (float)c->data.synthetic.noise, (uint64_t)c->seed, err) == BS_OK) {
+            if (dataset_slice(&all, 0, nt, &x->train_src, err) == BS_OK)
                 dataset_slice(&all, nt, ne, &x->test_src, err);
             dataset_free(&all);
         }
@@ -62,15 +62,15 @@ static int load_sources(const Config *c, ExperimentData *x, BnError *err)
     return err->code;
 }
 
-static int *identity(int n, BnError *err)
+static int *identity(int n, BsError *err)
 {
-    int *idx = bn_alloc(sizeof(int) * (size_t)(n ? n : 1), err);
+    int *idx = bs_alloc(sizeof(int) * (size_t)(n ? n : 1), err);
     for (int i = 0; idx && i < n; i++)
         idx[i] = i;
     return idx;
 }
 
-int setup_data(const Config *c, ExperimentData *x, BnError *err)
+int setup_data(const Config *c, ExperimentData *x, BsError *err)
 {
     memset(x, 0, sizeof *x);
     if (load_sources(c, x, err))
@@ -78,11 +78,11 @@ int setup_data(const Config *c, ExperimentData *x, BnError *err)
     x->src[0] = c->data.train_from == FROM_TEST ? &x->test_src : &x->train_src;
     const Dataset *s = x->src[0];
     if (s->c > 64)
-        return bn_fail(err, BN_ERR_USER, "%s: images have %d channels, at most 64 supported",
+        return bs_fail(err, BS_ERR_USER, "%s: images have %d channels, at most 64 supported",
                        config_data_root(c), s->c);
     int k = c->data.train_subset;
     if (k > s->n)
-        return bn_fail(err, BN_ERR_USER, "data.train_subset: %d is larger than the %d samples of the %s set",
+        return bs_fail(err, BS_ERR_USER, "data.train_subset: %d is larger than the %d samples of the %s set",
                        k, s->n, c->data.train_from == FROM_TEST ? "test" : "train");
     Rng r;
     rng_seed(&r, (uint64_t)c->seed ^ SELECT_STREAM);
@@ -93,14 +93,14 @@ int setup_data(const Config *c, ExperimentData *x, BnError *err)
         rng_shuffle(&r, x->train_idx, s->n);
     x->n_train = k > 0 ? k : s->n;
     if (x->n_train < c->train.batch_size)
-        return bn_fail(err, BN_ERR_USER, "train.batch_size: %d is larger than the %d training samples",
+        return bs_fail(err, BS_ERR_USER, "train.batch_size: %d is larger than the %d training samples",
                        c->train.batch_size, x->n_train);
     /* "train" evaluates S itself; "test" is S' (S again when test_from is train). */
     x->src[1] = c->data.test_from == FROM_TRAIN ? x->src[0] : &x->test_src;
     for (int which = 0; which < 2; which++) {
         int same_as_s = which == 0 || c->data.test_from == FROM_TRAIN;
         int n = same_as_s ? x->n_train : x->test_src.n;
-        int *idx = bn_alloc(sizeof(int) * (size_t)(n ? n : 1), err);
+        int *idx = bs_alloc(sizeof(int) * (size_t)(n ? n : 1), err);
         if (!idx)
             return err->code;
         if (which == 1 && same_as_s) { /* S' = S: the very samples "train" evaluates */
@@ -124,20 +124,20 @@ int setup_data(const Config *c, ExperimentData *x, BnError *err)
         x->n_eval[which] = n;
     }
     if (x->test_src.c != s->c || x->test_src.h != s->h || x->test_src.w != s->w)
-        return bn_fail(err, BN_ERR_USER, "%s: train and test images differ in shape", config_data_root(c));
+        return bs_fail(err, BS_ERR_USER, "%s: train and test images differ in shape", config_data_root(c));
     x->normalize = c->data.normalize;
     if (x->normalize)
         dataset_channel_stats_of(s, x->train_idx, x->n_train, x->mean, x->std);
-    return BN_OK;
+    return BS_OK;
 }
 
 void setup_data_free(ExperimentData *x)
 {
     dataset_free(&x->train_src);
     dataset_free(&x->test_src);
-    bn_free(x->train_idx);
-    bn_free(x->eval_idx[0]);
-    bn_free(x->eval_idx[1]);
+    bs_free(x->train_idx);
+    bs_free(x->eval_idx[0]);
+    bs_free(x->eval_idx[1]);
     memset(x, 0, sizeof *x);
 }
 
@@ -149,23 +149,21 @@ SampleSet setup_eval_set(const ExperimentData *x, int which)
 
 ModelSpec setup_model_spec(const Config *c, int in_c, int in_h, int in_w, int num_classes)
 {
-    ModelSpec s = {.arch = (Arch)c->model.arch, .depth = c->model.depth, .width = c->model.width,
-                   .identity_shortcut = c->model.shortcut == 1, .norm = (NormVariant)c->model.norm,
-                   .stem_norm = (StemNorm)c->model.stem_norm, .groups = c->model.groups,
-                   .n_hidden = c->model.n_hidden, .n_channels = c->model.n_channels,
-                   .in_c = in_c, .in_h = in_h, .in_w = in_w,
-                   .num_classes = c->model.num_classes ? c->model.num_classes : num_classes,
-                   .bn_eps = (float)c->train.bn_eps, .bn_momentum = (float)c->train.bn_momentum};
-    memcpy(s.hidden, c->model.hidden, sizeof s.hidden);
-    memcpy(s.channels, c->model.channels, sizeof s.channels);
+    ModelSpec s = c->model;
+    s.in_c = in_c;
+    s.in_h = in_h;
+    s.in_w = in_w;
+    s.num_classes = c->model.num_classes ? c->model.num_classes : num_classes;
+    s.bn_eps = (float)c->train.bn_eps;
+    s.bn_momentum = (float)c->train.bn_momentum;
     return s;
 }
 
-int setup_model(const Config *c, const ExperimentData *x, Model *m, BnError *err)
+int setup_model(const Config *c, const ExperimentData *x, Model *m, BsError *err)
 {
     const Dataset *d = x->src[0];
     if (c->model.num_classes && c->model.num_classes < d->num_classes)
-        return bn_fail(err, BN_ERR_USER, "model.num_classes: %d, but the data has %d classes",
+        return bs_fail(err, BS_ERR_USER, "model.num_classes: %d, but the data has %d classes",
                        c->model.num_classes, d->num_classes);
     ModelSpec s = setup_model_spec(c, d->c, d->h, d->w, d->num_classes);
     Rng r;
@@ -186,7 +184,7 @@ void setup_out_dir(const Config *c, const char *override, char *out, size_t cap)
         snprintf(out, cap, "%s", c->log.out);
 }
 
-int experiment_open(Experiment *e, const char *config_path, char *const *sets, int n_sets, BnError *err)
+int experiment_open(Experiment *e, const char *config_path, char *const *sets, int n_sets, BsError *err)
 {
     memset(e, 0, sizeof *e);
     if (config_load(&e->cfg, config_path, sets, n_sets, err) || setup_data(&e->cfg, &e->data, err) ||
@@ -197,15 +195,15 @@ int experiment_open(Experiment *e, const char *config_path, char *const *sets, i
     if (optimizer_init(&e->opt, &e->model, sgd, (float)c->train.weight_decay, c->train.wd_norm, err))
         return err->code;
     size_t sample = tensor_numel(&e->model.tensors[0]);
-    e->x = bn_alloc(sizeof(float) * sample * (size_t)c->train.batch_size, err);
-    e->y = bn_alloc(sizeof(int) * (size_t)c->train.batch_size, err);
-    return e->x && e->y ? BN_OK : err->code;
+    e->x = bs_alloc(sizeof(float) * sample * (size_t)c->train.batch_size, err);
+    e->y = bs_alloc(sizeof(int) * (size_t)c->train.batch_size, err);
+    return e->x && e->y ? BS_OK : err->code;
 }
 
 void experiment_close(Experiment *e)
 {
-    bn_free(e->x);
-    bn_free(e->y);
+    bs_free(e->x);
+    bs_free(e->y);
     optimizer_free(&e->opt);
     model_free(&e->model);
     setup_data_free(&e->data);

@@ -1,11 +1,11 @@
 /* From a resolved Config to the things a run needs: the data sets with the
  * REFERENCE.md §3 selection rules (train_from/train_subset, test_from, eval_subset,
  * normalization from S), and the model. Shared by run, info and eval. */
-#ifndef BN_SETUP_H
-#define BN_SETUP_H
+#ifndef BS_SETUP_H
+#define BS_SETUP_H
 
 #include "data/dataset.h"
-#include "io/config.h"
+#include "run/config.h"
 #include "models/arch.h"
 #include "train/evaluate.h"
 #include "train/optimizer.h"
@@ -21,14 +21,14 @@ typedef struct {
     int normalize;
 } ExperimentData;
 
-int setup_data(const Config *c, ExperimentData *x, BnError *err);
+int setup_data(const Config *c, ExperimentData *x, BsError *err);
 void setup_data_free(ExperimentData *x);
 /* The evaluation set for "train" (which = 0) or "test" (1). */
 SampleSet setup_eval_set(const ExperimentData *x, int which);
 
 /* The model spec of the config for images of shape c x h x w. */
 ModelSpec setup_model_spec(const Config *c, int in_c, int in_h, int in_w, int num_classes);
-int setup_model(const Config *c, const ExperimentData *x, Model *m, BnError *err);
+int setup_model(const Config *c, const ExperimentData *x, Model *m, BsError *err);
 
 /* A config made real: data, model, optimizer, one batch of scratch. */
 typedef struct {
@@ -40,7 +40,7 @@ typedef struct {
     int *y;
 } Experiment;
 
-int experiment_open(Experiment *e, const char *config_path, char *const *sets, int n_sets, BnError *err);
+int experiment_open(Experiment *e, const char *config_path, char *const *sets, int n_sets, BsError *err);
 void experiment_close(Experiment *e);
 
 /* log.out with NAME replaced by the config's name, or override if non-NULL. */

@@ -65,8 +65,8 @@ static void guard_openblas_start(int argc, char **argv, char **envp)
     struct rlimit rl;
     if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
         return;
-    size_t need = (size_t)openblas_threads(envp) * BN_BLAS_BUFFER_BYTES + STARTUP_MARGIN;
-    if (bn_address_space_fits(need))
+    size_t need = (size_t)openblas_threads(envp) * BS_BLAS_BUFFER_BYTES + STARTUP_MARGIN;
+    if (bs_address_space_fits(need))
         return;
     put("bnshift: out of memory: the address-space limit (ulimit -v) of ");
     put_mib((size_t)rl.rlim_cur);

@@ -40,11 +40,11 @@ static int take_u32(Cursor *c, uint32_t *v)
     return 1;
 }
 
-static unsigned char *read_all(const char *path, size_t *len, BnError *err)
+static unsigned char *read_all(const char *path, size_t *len, BsError *err)
 {
     FILE *fp = fopen(path, "rb");
     if (!fp) {
-        bn_fail(err, BN_ERR_USER,
+        bs_fail(err, BS_ERR_USER,
                 "cannot open fixture %s: %s (run from the repo root, set BN_FIXTURES, "
                 "or regenerate with `make fixtures`)",
                 path, strerror(errno));
@@ -54,25 +54,25 @@ static unsigned char *read_all(const char *path, size_t *len, BnError *err)
     if (fseek(fp, 0, SEEK_END) == 0)
         size = ftell(fp);
     if (size < 0 || fseek(fp, 0, SEEK_SET) != 0) {
-        bn_fail(err, BN_ERR_USER, "fixture %s: cannot determine its size", path);
+        bs_fail(err, BS_ERR_USER, "fixture %s: cannot determine its size", path);
         fclose(fp);
         return NULL;
     }
     if ((unsigned long)size > FIXTURE_MAX_FILE) {
-        bn_fail(err, BN_ERR_USER, "fixture %s: larger than %u bytes", path, FIXTURE_MAX_FILE);
+        bs_fail(err, BS_ERR_USER, "fixture %s: larger than %u bytes", path, FIXTURE_MAX_FILE);
         fclose(fp);
         return NULL;
     }
     unsigned char *buf = malloc(size ? (size_t)size : 1);
     if (!buf) {
-        bn_fail(err, BN_ERR_RUNTIME, "fixture %s: out of memory", path);
+        bs_fail(err, BS_ERR_RUNTIME, "fixture %s: out of memory", path);
         fclose(fp);
         return NULL;
     }
     size_t got = fread(buf, 1, (size_t)size, fp);
     fclose(fp);
     if (got != (size_t)size) {
-        bn_fail(err, BN_ERR_USER, "fixture %s: read %zu of %ld bytes", path, got, size);
+        bs_fail(err, BS_ERR_USER, "fixture %s: read %zu of %ld bytes", path, got, size);
         free(buf);
         return NULL;
     }
@@ -80,62 +80,62 @@ static unsigned char *read_all(const char *path, size_t *len, BnError *err)
     return buf;
 }
 
-static int parse(Fixture *f, const unsigned char *buf, size_t len, BnError *err)
+static int parse(Fixture *f, const unsigned char *buf, size_t len, BsError *err)
 {
     Cursor c = {buf, len, 0};
     const unsigned char *b;
     uint32_t version, count;
     if (!take(&c, 4, &b) || memcmp(b, "BNFX", 4) != 0)
-        return bn_fail(err, BN_ERR_USER, "fixture %s: not a BNFX file (bad magic)", f->path);
+        return bs_fail(err, BS_ERR_USER, "fixture %s: not a BNFX file (bad magic)", f->path);
     if (!take_u32(&c, &version) || !take_u32(&c, &count))
-        return bn_fail(err, BN_ERR_USER, "fixture %s: truncated header", f->path);
+        return bs_fail(err, BS_ERR_USER, "fixture %s: truncated header", f->path);
     if (version != FIXTURE_VERSION)
-        return bn_fail(err, BN_ERR_USER, "fixture %s: version %u, this reader knows %u",
+        return bs_fail(err, BS_ERR_USER, "fixture %s: version %u, this reader knows %u",
                        f->path, version, FIXTURE_VERSION);
     if (count > FIXTURE_MAX_COUNT)
-        return bn_fail(err, BN_ERR_USER, "fixture %s: implausible tensor count %u", f->path,
+        return bs_fail(err, BS_ERR_USER, "fixture %s: implausible tensor count %u", f->path,
                        count);
     f->t = calloc(count ? count : 1, sizeof *f->t);
     if (!f->t)
-        return bn_fail(err, BN_ERR_RUNTIME, "fixture %s: out of memory", f->path);
+        return bs_fail(err, BS_ERR_RUNTIME, "fixture %s: out of memory", f->path);
     for (uint32_t i = 0; i < count; i++) {
         FixtureTensor *t = &f->t[i];
         uint32_t name_len, ndim;
         if (!take_u32(&c, &name_len) || name_len == 0 || name_len >= sizeof t->name ||
             !take(&c, name_len, &b))
-            return bn_fail(err, BN_ERR_USER, "fixture %s: bad or truncated name of tensor %u",
+            return bs_fail(err, BS_ERR_USER, "fixture %s: bad or truncated name of tensor %u",
                            f->path, i);
         memcpy(t->name, b, name_len);
         t->name[name_len] = '\0';
         if (strlen(t->name) != name_len)
-            return bn_fail(err, BN_ERR_USER, "fixture %s: NUL in name of tensor %u", f->path, i);
+            return bs_fail(err, BS_ERR_USER, "fixture %s: NUL in name of tensor %u", f->path, i);
         if (!take_u32(&c, &ndim) || ndim > FIXTURE_MAX_DIMS)
-            return bn_fail(err, BN_ERR_USER, "fixture %s: tensor '%s': bad or truncated ndim",
+            return bs_fail(err, BS_ERR_USER, "fixture %s: tensor '%s': bad or truncated ndim",
                            f->path, t->name);
         t->ndim = (int)ndim;
         size_t n = 1;
         for (uint32_t d = 0; d < ndim; d++) {
             uint32_t u;
             if (!take_u32(&c, &u))
-                return bn_fail(err, BN_ERR_USER, "fixture %s: tensor '%s': truncated dims",
+                return bs_fail(err, BS_ERR_USER, "fixture %s: tensor '%s': truncated dims",
                                f->path, t->name);
             if (u > INT32_MAX)
-                return bn_fail(err, BN_ERR_USER, "fixture %s: tensor '%s': negative dim",
+                return bs_fail(err, BS_ERR_USER, "fixture %s: tensor '%s': negative dim",
                                f->path, t->name);
             if (u != 0 && n > (len / 4) / u)
-                return bn_fail(err, BN_ERR_USER, "fixture %s: tensor '%s': larger than the file",
+                return bs_fail(err, BS_ERR_USER, "fixture %s: tensor '%s': larger than the file",
                                f->path, t->name);
             t->dims[d] = (int)u;
             n *= u;
         }
         t->n = n;
         if (!take(&c, n * 4, &b))
-            return bn_fail(err, BN_ERR_USER,
+            return bs_fail(err, BS_ERR_USER,
                            "fixture %s: tensor '%s': truncated data (%zu floats expected)",
                            f->path, t->name, n);
         t->data = malloc(n ? n * sizeof(float) : 1);
         if (!t->data)
-            return bn_fail(err, BN_ERR_RUNTIME, "fixture %s: out of memory", f->path);
+            return bs_fail(err, BS_ERR_RUNTIME, "fixture %s: out of memory", f->path);
         f->count = (int)i + 1;
         for (size_t k = 0; k < n; k++) {
             const unsigned char *q = b + 4 * k;
@@ -145,24 +145,24 @@ static int parse(Fixture *f, const unsigned char *buf, size_t len, BnError *err)
         }
         for (uint32_t j = 0; j < i; j++)
             if (strcmp(f->t[j].name, t->name) == 0)
-                return bn_fail(err, BN_ERR_USER, "fixture %s: duplicate tensor '%s'", f->path,
+                return bs_fail(err, BS_ERR_USER, "fixture %s: duplicate tensor '%s'", f->path,
                                t->name);
     }
     if (c.pos != len)
-        return bn_fail(err, BN_ERR_USER, "fixture %s: %zu trailing bytes", f->path,
+        return bs_fail(err, BS_ERR_USER, "fixture %s: %zu trailing bytes", f->path,
                        len - c.pos);
-    return BN_OK;
+    return BS_OK;
 }
 
-Fixture *fixture_load_path(const char *path, BnError *err)
+Fixture *fixture_load_path(const char *path, BsError *err)
 {
     Fixture *f = calloc(1, sizeof *f);
     if (!f) {
-        bn_fail(err, BN_ERR_RUNTIME, "fixture %s: out of memory", path);
+        bs_fail(err, BS_ERR_RUNTIME, "fixture %s: out of memory", path);
         return NULL;
     }
     if (strlen(path) >= sizeof f->path) {
-        bn_fail(err, BN_ERR_USER, "fixture path too long: %s", path);
+        bs_fail(err, BS_ERR_USER, "fixture path too long: %s", path);
         free(f);
         return NULL;
     }
@@ -175,19 +175,19 @@ Fixture *fixture_load_path(const char *path, BnError *err)
     }
     int rc = parse(f, buf, len, err);
     free(buf);
-    if (rc != BN_OK) {
+    if (rc != BS_OK) {
         fixture_free(f);
         return NULL;
     }
     return f;
 }
 
-Fixture *fixture_load(const char *file, BnError *err)
+Fixture *fixture_load(const char *file, BsError *err)
 {
     char path[1024];
     int w = snprintf(path, sizeof path, "%s/%s", fixture_dir(), file);
     if (w < 0 || (size_t)w >= sizeof path) {
-        bn_fail(err, BN_ERR_USER, "fixture path too long: %s/%s", fixture_dir(), file);
+        bs_fail(err, BS_ERR_USER, "fixture path too long: %s/%s", fixture_dir(), file);
         return NULL;
     }
     return fixture_load_path(path, err);
@@ -201,15 +201,15 @@ const FixtureTensor *fixture_find(const Fixture *f, const char *name)
     return NULL;
 }
 
-const float *fixture_get(const Fixture *f, const char *name, size_t expect_n, BnError *err)
+const float *fixture_get(const Fixture *f, const char *name, size_t expect_n, BsError *err)
 {
     const FixtureTensor *t = fixture_find(f, name);
     if (!t) {
-        bn_fail(err, BN_ERR_USER, "fixture %s: no tensor '%s'", f->path, name);
+        bs_fail(err, BS_ERR_USER, "fixture %s: no tensor '%s'", f->path, name);
         return NULL;
     }
     if (expect_n != 0 && t->n != expect_n) {
-        bn_fail(err, BN_ERR_USER, "fixture %s: tensor '%s' has %zu elements, expected %zu",
+        bs_fail(err, BS_ERR_USER, "fixture %s: tensor '%s' has %zu elements, expected %zu",
                 f->path, name, t->n, expect_n);
         return NULL;
     }

@@ -4,8 +4,8 @@
  * floats. Files are looked up in $BN_FIXTURES if set, else in
  * "tests/fixtures" relative to the working directory (the repo root under
  * `make test`). */
-#ifndef BN_TEST_FIXTURE_H
-#define BN_TEST_FIXTURE_H
+#ifndef BS_TEST_FIXTURE_H
+#define BS_TEST_FIXTURE_H
 
 #include <stddef.h>
 
@@ -30,19 +30,19 @@ typedef struct {
 /* Directory the fixtures are read from ($BN_FIXTURES or "tests/fixtures"). */
 const char *fixture_dir(void);
 
-/* Loads <fixture_dir()>/<file>. NULL and err (BN_ERR_USER, naming the path
+/* Loads <fixture_dir()>/<file>. NULL and err (BS_ERR_USER, naming the path
  * and what is wrong) when missing, truncated or malformed. */
-Fixture *fixture_load(const char *file, BnError *err);
+Fixture *fixture_load(const char *file, BsError *err);
 
 /* The same for an explicit path (used as given). */
-Fixture *fixture_load_path(const char *path, BnError *err);
+Fixture *fixture_load_path(const char *path, BsError *err);
 
 /* The tensor called name, or NULL. */
 const FixtureTensor *fixture_find(const Fixture *f, const char *name);
 
 /* Data of the tensor called name; NULL and err when it is missing or when
  * expect_n != 0 and its element count differs. */
-const float *fixture_get(const Fixture *f, const char *name, size_t expect_n, BnError *err);
+const float *fixture_get(const Fixture *f, const char *name, size_t expect_n, BsError *err);
 
 void fixture_free(Fixture *f);
 

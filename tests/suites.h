@@ -1,5 +1,5 @@
-#ifndef BN_TEST_SUITES_H
-#define BN_TEST_SUITES_H
+#ifndef BS_TEST_SUITES_H
+#define BS_TEST_SUITES_H
 
 #include <check.h>
 

@@ -12,8 +12,8 @@
 /* One 1-channel 3x3 image with pixels 10..90. */
 static void tiny_set(Dataset *d)
 {
-    BnError err = {0};
-    ck_assert_int_eq(dataset_alloc(d, 1, 1, 3, 3, 2, &err), BN_OK);
+    BsError err = {0};
+    ck_assert_int_eq(dataset_alloc(d, 1, 1, 3, 3, 2, &err), BS_OK);
     for (int i = 0; i < 9; i++)
         d->pixels[i] = (uint8_t)(10 * (i + 1));
 }
@@ -51,9 +51,9 @@ END_TEST
 /* Random images, augmented with threads = n from the same seed. */
 static void augment_with_threads(int threads, float *x, int *y, int *changed)
 {
-    BnError err = {0};
+    BsError err = {0};
     Dataset d;
-    ck_assert_int_eq(dataset_alloc(&d, 64, 3, 8, 8, 4, &err), BN_OK);
+    ck_assert_int_eq(dataset_alloc(&d, 64, 3, 8, 8, 4, &err), BS_OK);
     Rng r;
     rng_seed(&r, 4);
     for (size_t i = 0; i < (size_t)64 * 3 * 64; i++)
@@ -64,11 +64,11 @@ static void augment_with_threads(int threads, float *x, int *y, int *changed)
     for (int i = 0; i < 64; i++)
         idx[i] = 63 - i;
     float mean[3] = {0.5f, 0.4f, 0.3f}, std[3] = {0.2f, 0.2f, 0.2f};
-    int before = bn_get_threads();
-    bn_set_threads(threads);
+    int before = bs_get_threads();
+    bs_set_threads(threads);
     rng_seed(&r, 9);
     dataset_gather_augmented(&d, idx, 64, mean, std, 1, &r, x, y);
-    bn_set_threads(before);
+    bs_set_threads(before);
     /* Count samples that equal neither the plain image nor any unflipped
      * shift: at least some flips must have happened. */
     float plain[192];

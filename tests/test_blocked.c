@@ -155,13 +155,13 @@ START_TEST(bn_blocked_thread_count_bit_identical)
     enum { N = 6, C = 48, S = 9 };
     const size_t n = (size_t)N * C * S;
     BnInputs a = bn_inputs(N, C, S, 12);
-    const int saved = bn_get_threads();
+    const int saved = bs_get_threads();
     BnRun r[2];
     for (int t = 0; t < 2; t++) {
-        bn_set_threads(t + 1);
+        bs_set_threads(t + 1);
         r[t] = bn_run(&a, 1, 0);
     }
-    bn_set_threads(saved);
+    bs_set_threads(saved);
     ck_assert_int_eq(memcmp(r[0].out, r[1].out, 2 * n * sizeof(float)), 0);
     ck_assert_int_eq(memcmp(r[0].din, r[1].din, 2 * n * sizeof(float)), 0);
     ck_assert_int_eq(memcmp(r[0].dgamma, r[1].dgamma, 2 * C * sizeof(float)), 0);
@@ -290,11 +290,11 @@ static ModelSpec resnet(int depth, int width, NormVariant v, int identity)
 
 static void build(Model *m, ModelSpec s, int batch, ConvBackend backend)
 {
-    BnError err = {0};
+    BsError err = {0};
     Rng r;
     rng_seed(&r, 5);
-    ck_assert_int_eq(model_build(m, &s, batch, &r, &err), BN_OK);
-    ck_assert_int_eq(model_set_conv_backend(m, backend, &err), BN_OK);
+    ck_assert_int_eq(model_build(m, &s, batch, &r, &err), BS_OK);
+    ck_assert_int_eq(model_set_conv_backend(m, backend, &err), BS_OK);
 }
 
 static int count_blocked(const Model *m)
@@ -324,8 +324,8 @@ START_TEST(layout_plan_blocks_what_it_can)
     }
     ck_assert(!m.tensors[0].blocked);
     /* Switching back plans NCHW again. */
-    BnError err = {0};
-    ck_assert_int_eq(model_set_conv_backend(&m, CONV_IM2COL, &err), BN_OK);
+    BsError err = {0};
+    ck_assert_int_eq(model_set_conv_backend(&m, CONV_IM2COL, &err), BS_OK);
     ck_assert_int_eq(count_blocked(&m), 0);
     model_free(&m);
     /* GroupNorm runs on NCHW only: its inputs and outputs stay plain. */

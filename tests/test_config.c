@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io/config.h"
+#include "run/config.h"
 #include "suites.h"
 
 static char tmpdir[64];
@@ -51,7 +51,7 @@ static const char *write_file(char *path, size_t cap, const char *name, const ch
 }
 
 /* Loads text as a config file with optional --set assignments. */
-static int load_text(Config *c, const char *text, char *const *sets, int n_sets, BnError *err)
+static int load_text(Config *c, const char *text, char *const *sets, int n_sets, BsError *err)
 {
     char path[256];
     write_file(path, sizeof path, "c.json", text);
@@ -64,10 +64,10 @@ static int load_text(Config *c, const char *text, char *const *sets, int n_sets,
 static void expect_error(const char *text, const char *const *want)
 {
     Config c;
-    BnError err;
+    BsError err;
     int rc = load_text(&c, text, NULL, 0, &err);
-    ck_assert_msg(rc == BN_ERR_USER, "config %s: rc %d, want BN_ERR_USER (msg '%s')", text, rc, err.msg);
-    ck_assert_int_eq(err.code, BN_ERR_USER);
+    ck_assert_msg(rc == BS_ERR_USER, "config %s: rc %d, want BS_ERR_USER (msg '%s')", text, rc, err.msg);
+    ck_assert_int_eq(err.code, BS_ERR_USER);
     ck_assert_msg(strstr(err.msg, "c.json") != NULL, "message '%s' does not name the file", err.msg);
     ck_assert_msg(strchr(err.msg, '\n') == NULL, "message '%s' is not one line", err.msg);
     for (int i = 0; want[i]; i++)
@@ -84,8 +84,8 @@ static int configs_equal(const Config *a, const Config *b) { return memcmp(a, b,
 START_TEST(defaults_match_spec)
 {
     Config c;
-    BnError err = {0};
-    ck_assert_int_eq(config_load(&c, NULL, NULL, 0, &err), BN_OK);
+    BsError err = {0};
+    ck_assert_int_eq(config_load(&c, NULL, NULL, 0, &err), BS_OK);
     ck_assert_str_eq(c.name, "resnet20-bn-cifar10");
     ck_assert_int_eq(c.seed, 1);
     ck_assert_int_eq(c.data.dataset, DS_CIFAR10);
@@ -136,7 +136,7 @@ START_TEST(defaults_match_spec)
     config_defaults(&d);
     ck_assert(configs_equal(&c, &d));
     /* An empty object is the defaults too. */
-    ck_assert_int_eq(load_text(&d, "{}", NULL, 0, &err), BN_OK);
+    ck_assert_int_eq(load_text(&d, "{}", NULL, 0, &err), BS_OK);
     ck_assert(configs_equal(&c, &d));
 }
 END_TEST
@@ -144,19 +144,19 @@ END_TEST
 START_TEST(flip_default_follows_dataset)
 {
     Config c;
-    BnError err;
-    ck_assert_int_eq(load_text(&c, "{\"data\": {\"dataset\": \"mnist\"}}", NULL, 0, &err), BN_OK);
+    BsError err;
+    ck_assert_int_eq(load_text(&c, "{\"data\": {\"dataset\": \"mnist\"}}", NULL, 0, &err), BS_OK);
     ck_assert_int_eq(c.data.flip, 0);
     ck_assert_str_eq(config_data_root(&c), "data/mnist");
-    ck_assert_int_eq(load_text(&c, "{\"data\": {\"dataset\": \"mnist\", \"flip\": true}}", NULL, 0, &err), BN_OK);
+    ck_assert_int_eq(load_text(&c, "{\"data\": {\"dataset\": \"mnist\", \"flip\": true}}", NULL, 0, &err), BS_OK);
     ck_assert_int_eq(c.data.flip, 1);
-    ck_assert_int_eq(load_text(&c, "{\"data\": {\"dataset\": \"fashion-mnist\"}}", NULL, 0, &err), BN_OK);
+    ck_assert_int_eq(load_text(&c, "{\"data\": {\"dataset\": \"fashion-mnist\"}}", NULL, 0, &err), BS_OK);
     ck_assert_int_eq(c.data.flip, 1);
     ck_assert_str_eq(config_data_root(&c), "/usr/share/datasets/fashion-mnist");
-    ck_assert_int_eq(load_text(&c, "{\"data\": {\"flip\": false}}", NULL, 0, &err), BN_OK);
+    ck_assert_int_eq(load_text(&c, "{\"data\": {\"flip\": false}}", NULL, 0, &err), BS_OK);
     ck_assert_int_eq(c.data.flip, 0);
     char *const sets[] = {"data.dataset=mnist"};
-    ck_assert_int_eq(load_text(&c, "{}", sets, 1, &err), BN_OK);
+    ck_assert_int_eq(load_text(&c, "{}", sets, 1, &err), BS_OK);
     ck_assert_int_eq(c.data.flip, 0);
 }
 END_TEST
@@ -186,8 +186,8 @@ static const char *FULL =
 START_TEST(full_file)
 {
     Config c;
-    BnError err;
-    ck_assert_msg(load_text(&c, FULL, NULL, 0, &err) == BN_OK, "%s", err.msg);
+    BsError err;
+    ck_assert_msg(load_text(&c, FULL, NULL, 0, &err) == BS_OK, "%s", err.msg);
     ck_assert_str_eq(c.name, "vgg-gnbn");
     ck_assert_int_eq(c.seed, 7);
     ck_assert_int_eq(c.data.dataset, DS_CIFAR100);
@@ -247,10 +247,10 @@ START_TEST(repo_example_config_loads)
 {
     /* The shipped smoke config must stay valid (run from the repository root). */
     Config c;
-    BnError err = {0};
+    BsError err = {0};
     if (access("configs/synthetic-smoke.json", R_OK) != 0)
         return;
-    ck_assert_msg(config_load(&c, "configs/synthetic-smoke.json", NULL, 0, &err) == BN_OK, "%s", err.msg);
+    ck_assert_msg(config_load(&c, "configs/synthetic-smoke.json", NULL, 0, &err) == BS_OK, "%s", err.msg);
     ck_assert_int_eq(c.data.dataset, DS_SYNTHETIC);
 }
 END_TEST
@@ -260,15 +260,15 @@ END_TEST
 START_TEST(unreadable_and_malformed)
 {
     Config c;
-    BnError err = {0};
+    BsError err = {0};
     char path[256];
     snprintf(path, sizeof path, "%s/missing.json", tmpdir);
-    ck_assert_int_eq(config_load(&c, path, NULL, 0, &err), BN_ERR_USER);
+    ck_assert_int_eq(config_load(&c, path, NULL, 0, &err), BS_ERR_USER);
     ck_assert_ptr_nonnull(strstr(err.msg, "missing.json"));
     ck_assert_ptr_nonnull(strstr(err.msg, "No such file"));
 
     memset(&err, 0, sizeof err); /* a directory opens but does not read */
-    ck_assert_int_eq(config_load(&c, tmpdir, NULL, 0, &err), BN_ERR_USER);
+    ck_assert_int_eq(config_load(&c, tmpdir, NULL, 0, &err), BS_ERR_USER);
     ck_assert_ptr_nonnull(strstr(err.msg, tmpdir));
 
     EXPECT_ERROR("{\n  \"seed\": 1,\n  \"data\": {,}\n}\n", "malformed JSON", "line 3, column");
@@ -292,8 +292,8 @@ START_TEST(unknown_keys_suggest)
     EXPECT_ERROR("{\"data\": {\"synthetic\": {\"classses\": 3}}}", "did you mean 'data.synthetic.classes'");
 
     Config c;
-    BnError err;
-    ck_assert_int_eq(load_text(&c, "{\"model\": {\"xyzzyplugh\": 1}}", NULL, 0, &err), BN_ERR_USER);
+    BsError err;
+    ck_assert_int_eq(load_text(&c, "{\"model\": {\"xyzzyplugh\": 1}}", NULL, 0, &err), BS_ERR_USER);
     ck_assert_ptr_nonnull(strstr(err.msg, "unknown key 'model.xyzzyplugh'"));
     ck_assert_ptr_null(strstr(err.msg, "did you mean")); /* nothing close */
 }
@@ -375,9 +375,9 @@ START_TEST(bad_enums_and_combinations)
 
     /* depth 6n+2 is a resnet rule: other archs ignore depth. */
     Config c;
-    BnError err;
-    ck_assert_int_eq(load_text(&c, "{\"model\": {\"arch\": \"vgg\", \"depth\": 21}}", NULL, 0, &err), BN_OK);
-    ck_assert_int_eq(load_text(&c, "{\"model\": {\"arch\": \"mlp\", \"norm\": \"ln\"}}", NULL, 0, &err), BN_OK);
+    BsError err;
+    ck_assert_int_eq(load_text(&c, "{\"model\": {\"arch\": \"vgg\", \"depth\": 21}}", NULL, 0, &err), BS_OK);
+    ck_assert_int_eq(load_text(&c, "{\"model\": {\"arch\": \"mlp\", \"norm\": \"ln\"}}", NULL, 0, &err), BS_OK);
 }
 END_TEST
 
@@ -391,10 +391,10 @@ START_TEST(set_overrides)
         "model.channels=[8,\"M\"]", "model.depth=32",      "model.stem_norm=\"gn\"", "train.epochs=7",
     };
     Config c;
-    BnError err;
+    BsError err;
     int rc = load_text(&c, "{\"train\": {\"epochs\": 100}, \"model\": {\"depth\": 20}}", sets,
                        (int)(sizeof sets / sizeof sets[0]), &err);
-    ck_assert_msg(rc == BN_OK, "%s", err.msg);
+    ck_assert_msg(rc == BS_OK, "%s", err.msg);
     ck_assert_int_eq(c.train.epochs, 7); /* the last assignment wins */
     ck_assert_double_eq(c.train.lr, 0.05);
     ck_assert(c.train.nesterov);
@@ -414,14 +414,14 @@ END_TEST
 START_TEST(set_without_file_and_sections)
 {
     Config c;
-    BnError err = {0};
+    BsError err = {0};
     char *const sets[] = {"train.schedule={\"gamma\": 0.5}", "data.synthetic.size=8"};
-    ck_assert_int_eq(config_load(&c, NULL, sets, 2, &err), BN_OK);
+    ck_assert_int_eq(config_load(&c, NULL, sets, 2, &err), BS_OK);
     ck_assert_double_eq(c.train.schedule.gamma, 0.5);
     ck_assert_int_eq(c.data.synthetic.size, 8);
 
     /* An object --set edits the section's keys, keeping the file's others. */
-    ck_assert_int_eq(load_text(&c, "{\"train\": {\"schedule\": {\"milestones\": [3, 6]}}}", sets, 1, &err), BN_OK);
+    ck_assert_int_eq(load_text(&c, "{\"train\": {\"schedule\": {\"milestones\": [3, 6]}}}", sets, 1, &err), BS_OK);
     ck_assert_int_eq(c.train.schedule.n_milestones, 2);
     ck_assert_int_eq(c.train.schedule.milestones[1], 6);
     ck_assert_double_eq(c.train.schedule.gamma, 0.5);
@@ -429,9 +429,9 @@ START_TEST(set_without_file_and_sections)
     /* Checks that span keys see the final values: a file depth that is not
      * 6n+2 is fine once --set makes the model a vgg. */
     char *const vgg[] = {"model.arch=vgg"};
-    ck_assert_int_eq(load_text(&c, "{\"model\": {\"depth\": 21}}", vgg, 1, &err), BN_OK);
+    ck_assert_int_eq(load_text(&c, "{\"model\": {\"depth\": 21}}", vgg, 1, &err), BS_OK);
     char *const mlp_in[] = {"model.norm=in"};
-    ck_assert_int_eq(load_text(&c, "{\"model\": {\"arch\": \"mlp\"}}", mlp_in, 1, &err), BN_ERR_USER);
+    ck_assert_int_eq(load_text(&c, "{\"model\": {\"arch\": \"mlp\"}}", mlp_in, 1, &err), BS_ERR_USER);
     ck_assert_ptr_nonnull(strstr(err.msg, "--set: model.norm"));
 }
 END_TEST
@@ -441,9 +441,9 @@ static void expect_set_error(const char *assignment, const char *const *want)
 {
     char *const sets[] = {(char *)assignment};
     Config c;
-    BnError err;
+    BsError err;
     int rc = load_text(&c, "{\"model\": {\"depth\": 20}}", sets, 1, &err);
-    ck_assert_msg(rc == BN_ERR_USER, "--set %s: rc %d (msg '%s')", assignment, rc, err.msg);
+    ck_assert_msg(rc == BS_ERR_USER, "--set %s: rc %d (msg '%s')", assignment, rc, err.msg);
     for (int i = 0; want[i]; i++)
         ck_assert_msg(strstr(err.msg, want[i]) != NULL, "--set %s: message '%s' lacks '%s'", assignment, err.msg,
                       want[i]);
@@ -476,14 +476,14 @@ END_TEST
 START_TEST(hash_ignores_epochs_and_log)
 {
     Config a, b;
-    BnError err;
-    ck_assert_int_eq(load_text(&a, FULL, NULL, 0, &err), BN_OK);
+    BsError err;
+    ck_assert_int_eq(load_text(&a, FULL, NULL, 0, &err), BS_OK);
     uint64_t h = config_hash(&a);
     ck_assert_uint_eq(h, config_hash(&a));
 
     char *const free_keys[] = {"train.epochs=999", "log.out=elsewhere", "log.eval_every=7",
                                "log.eval_sets=[\"train\",\"test\"]", "log.checkpoint_every=2"};
-    ck_assert_int_eq(load_text(&b, FULL, free_keys, 5, &err), BN_OK);
+    ck_assert_int_eq(load_text(&b, FULL, free_keys, 5, &err), BS_OK);
     ck_assert(!configs_equal(&a, &b));
     ck_assert_uint_eq(config_hash(&b), h);
 
@@ -491,7 +491,7 @@ START_TEST(hash_ignores_epochs_and_log)
                                         "data.synthetic.noise=0.3", "train.schedule.milestones=[10,20]"};
     for (size_t i = 0; i < sizeof bound / sizeof bound[0]; i++) {
         char *const one[] = {(char *)bound[i]};
-        ck_assert_int_eq(load_text(&b, FULL, one, 1, &err), BN_OK);
+        ck_assert_int_eq(load_text(&b, FULL, one, 1, &err), BS_OK);
         ck_assert_msg(config_hash(&b) != h, "hash ignores %s", bound[i]);
     }
 }
@@ -500,14 +500,14 @@ END_TEST
 START_TEST(round_trip)
 {
     Config a, b;
-    BnError err;
-    ck_assert_int_eq(load_text(&a, FULL, NULL, 0, &err), BN_OK);
+    BsError err;
+    ck_assert_int_eq(load_text(&a, FULL, NULL, 0, &err), BS_OK);
     char path[256];
     snprintf(path, sizeof path, "%s/config.resolved.json", tmpdir);
     cJSON *meta = cJSON_CreateObject();
     cJSON_AddStringToObject(meta, "version", "test");
     cJSON_AddNumberToObject(meta, "threads", 2);
-    ck_assert_int_eq(config_write_resolved(&a, meta, path, &err), BN_OK);
+    ck_assert_int_eq(config_write_resolved(&a, meta, path, &err), BS_OK);
     cJSON_Delete(meta);
 
     char tmp[300];
@@ -515,15 +515,15 @@ START_TEST(round_trip)
     ck_assert_int_ne(access(tmp, F_OK), 0); /* renamed into place */
 
     memset(&err, 0, sizeof err);
-    ck_assert_msg(config_load(&b, path, NULL, 0, &err) == BN_OK, "%s", err.msg); /* "meta" is accepted */
+    ck_assert_msg(config_load(&b, path, NULL, 0, &err) == BS_OK, "%s", err.msg); /* "meta" is accepted */
     ck_assert(configs_equal(&a, &b));
     ck_assert_uint_eq(config_hash(&a), config_hash(&b));
 
     /* The defaults, resolved per dataset, survive too (mnist: flip false). */
     char *const mnist[] = {"data.dataset=mnist"};
-    ck_assert_int_eq(load_text(&a, "{}", mnist, 1, &err), BN_OK);
-    ck_assert_int_eq(config_write_resolved(&a, NULL, path, &err), BN_OK);
-    ck_assert_int_eq(config_load(&b, path, NULL, 0, &err), BN_OK);
+    ck_assert_int_eq(load_text(&a, "{}", mnist, 1, &err), BS_OK);
+    ck_assert_int_eq(config_write_resolved(&a, NULL, path, &err), BS_OK);
+    ck_assert_int_eq(config_load(&b, path, NULL, 0, &err), BS_OK);
     ck_assert(configs_equal(&a, &b));
     ck_assert_int_eq(b.data.flip, 0);
 }
@@ -564,10 +564,10 @@ START_TEST(write_failure_is_runtime)
 {
     Config c;
     config_defaults(&c);
-    BnError err = {0};
+    BsError err = {0};
     char path[256];
     snprintf(path, sizeof path, "%s/no/such/dir/config.resolved.json", tmpdir);
-    ck_assert_int_eq(config_write_resolved(&c, NULL, path, &err), BN_ERR_RUNTIME);
+    ck_assert_int_eq(config_write_resolved(&c, NULL, path, &err), BS_ERR_RUNTIME);
     ck_assert_ptr_nonnull(strstr(err.msg, "config.resolved.json"));
 }
 END_TEST

@@ -1,5 +1,5 @@
 /* Data set loaders: small fixtures written to a temporary directory are read
- * back byte for byte, and every malformed variant fails with BN_ERR_USER and
+ * back byte for byte, and every malformed variant fails with BS_ERR_USER and
  * a message naming the offending file. */
 #include <check.h>
 #include <png.h>
@@ -113,10 +113,10 @@ static uint8_t pix(int sample, int i)
 }
 
 /* A failure must be a user error naming `path`, and leave d empty. */
-static void expect_user_error(int rc, const BnError *err, const Dataset *d, const char *path)
+static void expect_user_error(int rc, const BsError *err, const Dataset *d, const char *path)
 {
-    ck_assert_int_eq(rc, BN_ERR_USER);
-    ck_assert_int_eq(err->code, BN_ERR_USER);
+    ck_assert_int_eq(rc, BS_ERR_USER);
+    ck_assert_int_eq(err->code, BS_ERR_USER);
     ck_assert_msg(strstr(err->msg, path) != NULL, "message \"%s\" does not name %s", err->msg,
                   path);
     ck_assert_ptr_null(d->pixels);
@@ -194,11 +194,11 @@ START_TEST(cifar10_reads_back)
     char dir[P];
     make_cifar10(dir, "c10");
     Dataset d;
-    BnError err = {0};
-    ck_assert_int_eq(cifar_load(&d, dir, 0, 1, &err), BN_OK);
+    BsError err = {0};
+    ck_assert_int_eq(cifar_load(&d, dir, 0, 1, &err), BS_OK);
     check_cifar(&d, 0, 12, 0); /* batches in order 1..5 */
     dataset_free(&d);
-    ck_assert_int_eq(cifar_load(&d, dir, 0, 0, &err), BN_OK);
+    ck_assert_int_eq(cifar_load(&d, dir, 0, 0, &err), BS_OK);
     check_cifar(&d, 100, 3, 0);
     dataset_free(&d);
 }
@@ -211,11 +211,11 @@ START_TEST(cifar100_keeps_fine_label)
     write_cifar(fixture_path(path, "c100/train.bin"), 0, 25, 1, -1);
     write_cifar(fixture_path(path, "c100/test.bin"), 50, 4, 1, -1);
     Dataset d;
-    BnError err = {0};
-    ck_assert_int_eq(cifar_load(&d, dir, 1, 1, &err), BN_OK);
+    BsError err = {0};
+    ck_assert_int_eq(cifar_load(&d, dir, 1, 1, &err), BS_OK);
     check_cifar(&d, 0, 25, 1);
     dataset_free(&d);
-    ck_assert_int_eq(cifar_load(&d, dir, 1, 0, &err), BN_OK);
+    ck_assert_int_eq(cifar_load(&d, dir, 1, 0, &err), BS_OK);
     check_cifar(&d, 50, 4, 1);
     dataset_free(&d);
 }
@@ -227,33 +227,33 @@ START_TEST(cifar10_missing_truncated_empty)
     Dataset d;
 
     make_cifar10(dir, "c10m");
-    BnError err = {0};
+    BsError err = {0};
     fixture_path(path, "c10m/data_batch_3.bin");
     ck_assert_int_eq(unlink(path), 0);
     expect_user_error(cifar_load(&d, dir, 0, 1, &err), &err, &d, path);
 
     make_cifar10(dir, "c10t");
-    err = (BnError){0};
+    err = (BsError){0};
     fixture_path(path, "c10t/data_batch_2.bin");
     truncate_to(path, file_size(path) - 100);
     expect_user_error(cifar_load(&d, dir, 0, 1, &err), &err, &d, path);
     ck_assert_ptr_nonnull(strstr(err.msg, "multiple"));
 
     make_cifar10(dir, "c10e");
-    err = (BnError){0};
+    err = (BsError){0};
     fixture_path(path, "c10e/test_batch.bin");
     truncate_to(path, 0);
     expect_user_error(cifar_load(&d, dir, 0, 0, &err), &err, &d, path);
     ck_assert_ptr_nonnull(strstr(err.msg, "empty"));
 
-    err = (BnError){0};
+    err = (BsError){0};
     fixture_path(path, "no-such-dir/data_batch_1.bin");
     expect_user_error(cifar_load(&d, fixture_path(dir, "no-such-dir"), 0, 1, &err), &err, &d,
                       path);
 
     /* A directory where a batch file should be. */
     make_cifar10(dir, "c10d");
-    err = (BnError){0};
+    err = (BsError){0};
     fixture_path(path, "c10d/test_batch.bin");
     ck_assert_int_eq(unlink(path), 0);
     mkdirs(path);
@@ -265,20 +265,20 @@ START_TEST(cifar_label_out_of_range)
 {
     char dir[P], path[P];
     Dataset d;
-    BnError err = {0};
+    BsError err = {0};
     make_cifar10(dir, "c10l");
     write_cifar(fixture_path(path, "c10l/data_batch_4.bin"), 6, 2, 0, 10);
     expect_user_error(cifar_load(&d, dir, 0, 1, &err), &err, &d, path);
     ck_assert_ptr_nonnull(strstr(err.msg, "label 10"));
 
-    err = (BnError){0};
+    err = (BsError){0};
     write_cifar(fixture_path(path, "c100l/train.bin"), 0, 3, 1, 100);
     expect_user_error(cifar_load(&d, fixture_path(dir, "c100l"), 1, 1, &err), &err, &d, path);
     ck_assert_ptr_nonnull(strstr(err.msg, "fine label 100"));
 
     /* A CIFAR-10 file read as CIFAR-100: 3 * 3073 bytes are no whole number
      * of 3074-byte records. */
-    err = (BnError){0};
+    err = (BsError){0};
     write_cifar(fixture_path(path, "c100x/test.bin"), 0, 3, 0, -1);
     expect_user_error(cifar_load(&d, fixture_path(dir, "c100x"), 1, 0, &err), &err, &d, path);
 }
@@ -389,11 +389,11 @@ START_TEST(idx_plain_and_gz_read_back)
     write_idx(dir, "train", "", &train);
     write_idx(dir, "t10k", ".gz", &test);
     Dataset d;
-    BnError err = {0};
-    ck_assert_int_eq(idx_load(&d, dir, "train", &err), BN_OK);
+    BsError err = {0};
+    ck_assert_int_eq(idx_load(&d, dir, "train", &err), BS_OK);
     check_idx(&d, 7, 4, 3);
     dataset_free(&d);
-    ck_assert_int_eq(idx_load(&d, dir, "t10k", &err), BN_OK);
+    ck_assert_int_eq(idx_load(&d, dir, "t10k", &err), BS_OK);
     check_idx(&d, 5, 5, 6);
     dataset_free(&d);
 }
@@ -410,7 +410,7 @@ static void expect_idx_error(const char *name, const char *suffix, const IdxSpec
     snprintf(path, sizeof path, "%s/train-%s%s", dir,
              which_bad == 'i' ? "images-idx3-ubyte" : "labels-idx1-ubyte", suffix);
     Dataset d;
-    BnError err = {0};
+    BsError err = {0};
     expect_user_error(idx_load(&d, dir, "train", &err), &err, &d, path);
     ck_assert_msg(strstr(err.msg, msg_part) != NULL, "%s: message \"%s\" lacks \"%s\"", name,
                   err.msg, msg_part);
@@ -449,7 +449,7 @@ START_TEST(idx_missing_empty_and_cut_gzip)
 {
     char dir[P], path[P];
     Dataset d;
-    BnError err = {0};
+    BsError err = {0};
     IdxSpec s = idx_spec(50, 8, 8);
 
     fixture_path(dir, "idx-missing");
@@ -457,14 +457,14 @@ START_TEST(idx_missing_empty_and_cut_gzip)
     ck_assert_int_eq(unlink(fixture_path(path, "idx-missing/train-labels-idx1-ubyte")), 0);
     expect_user_error(idx_load(&d, dir, "train", &err), &err, &d, path);
 
-    err = (BnError){0};
+    err = (BsError){0};
     fixture_path(dir, "idx-zero");
     write_idx(dir, "train", "", &s);
     truncate_to(fixture_path(path, "idx-zero/train-images-idx3-ubyte"), 0);
     expect_user_error(idx_load(&d, dir, "train", &err), &err, &d, path);
 
     /* A download cut short: the gzip stream ends early. */
-    err = (BnError){0};
+    err = (BsError){0};
     fixture_path(dir, "idx-cut");
     write_idx(dir, "train", ".gz", &s);
     fixture_path(path, "idx-cut/train-images-idx3-ubyte.gz");
@@ -472,7 +472,7 @@ START_TEST(idx_missing_empty_and_cut_gzip)
     expect_user_error(idx_load(&d, dir, "train", &err), &err, &d, path);
 
     /* The gzip trailer (CRC, length) is checked too. */
-    err = (BnError){0};
+    err = (BsError){0};
     fixture_path(dir, "idx-crc");
     write_idx(dir, "train", ".gz", &s);
     fixture_path(path, "idx-crc/train-images-idx3-ubyte.gz");
@@ -554,8 +554,8 @@ START_TEST(imagefolder_rgb_sorted)
     write_bytes(fixture_path(path, "if-rgb/train/README"), "hi", 2);
     write_test_png(fixture_path(path, "if-rgb/train/.hidden/z.png"), 9, 2, 2, 3);
     Dataset d;
-    BnError err = {0};
-    ck_assert_int_eq(imagefolder_load(&d, root, "train", &err), BN_OK);
+    BsError err = {0};
+    ck_assert_int_eq(imagefolder_load(&d, root, "train", &err), BS_OK);
     ck_assert_int_eq(d.n, 4);
     ck_assert_int_eq(d.c, 3);
     ck_assert_int_eq(d.h, 4);
@@ -577,8 +577,8 @@ START_TEST(imagefolder_gray)
     write_test_png(fixture_path(path, "if-gray/train/0/a.png"), 0, 3, 6, 1);
     write_test_png(fixture_path(path, "if-gray/train/1/a.png"), 1, 3, 6, 2);
     Dataset d;
-    BnError err = {0};
-    ck_assert_int_eq(imagefolder_load(&d, root, "train", &err), BN_OK);
+    BsError err = {0};
+    ck_assert_int_eq(imagefolder_load(&d, root, "train", &err), BS_OK);
     ck_assert_int_eq(d.n, 2);
     ck_assert_int_eq(d.c, 1);
     ck_assert_int_eq(d.h, 6);
@@ -608,8 +608,8 @@ START_TEST(imagefolder_pair)
     char root[P];
     make_pair(root, "if-pair");
     Dataset train, test;
-    BnError err = {0};
-    ck_assert_int_eq(imagefolder_load_pair(&train, &test, root, &err), BN_OK);
+    BsError err = {0};
+    ck_assert_int_eq(imagefolder_load_pair(&train, &test, root, &err), BS_OK);
     ck_assert_int_eq(train.n, 3);
     ck_assert_int_eq(test.n, 2);
     ck_assert_int_eq(test.num_classes, 2);
@@ -627,7 +627,7 @@ END_TEST
 static void expect_pair_error(const char *root, const char *path)
 {
     Dataset train, test;
-    BnError err = {0};
+    BsError err = {0};
     expect_user_error(imagefolder_load_pair(&train, &test, root, &err), &err, &test, path);
     ck_assert_ptr_null(train.pixels);
 }
@@ -667,7 +667,7 @@ END_TEST
 static void expect_folder_error(const char *root, const char *path, const char *msg_part)
 {
     Dataset d;
-    BnError err = {0};
+    BsError err = {0};
     expect_user_error(imagefolder_load(&d, root, "train", &err), &err, &d, path);
     ck_assert_msg(strstr(err.msg, msg_part) != NULL, "message \"%s\" lacks \"%s\"", err.msg,
                   msg_part);
@@ -743,8 +743,8 @@ END_TEST
 static void check_fashion(const char *prefix, int n)
 {
     Dataset d;
-    BnError err = {0};
-    ck_assert_msg(idx_load(&d, FASHION_DIR, prefix, &err) == BN_OK, "%s", err.msg);
+    BsError err = {0};
+    ck_assert_msg(idx_load(&d, FASHION_DIR, prefix, &err) == BS_OK, "%s", err.msg);
     ck_assert_int_eq(d.n, n);
     ck_assert_int_eq(d.c, 1);
     ck_assert_int_eq(d.h, 28);

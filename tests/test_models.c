@@ -14,7 +14,7 @@ static ModelSpec resnet20(NormVariant v)
     return s;
 }
 
-static int build(Model *m, const ModelSpec *s, BnError *err)
+static int build(Model *m, const ModelSpec *s, BsError *err)
 {
     Rng r;
     rng_seed(&r, 1);
@@ -52,9 +52,9 @@ static const char *const positions[21] = {
 START_TEST(resnet20_bn_counts_names_and_size)
 {
     Model m;
-    BnError err = {0};
+    BsError err = {0};
     ModelSpec s = resnet20(VARIANT_BN);
-    ck_assert_int_eq(build(&m, &s, &err), BN_OK);
+    ck_assert_int_eq(build(&m, &s, &err), BS_OK);
     ck_assert_int_eq(model_norm_count(&m), 21);
     ck_assert_int_eq(count_kind(&m, OP_BN), 21);
     ck_assert_str_eq(model_norm_op(&m, 0)->name, "stem.bn");
@@ -80,9 +80,9 @@ END_TEST
 START_TEST(resnet20_gnbn_odd_positions_are_gn)
 {
     Model m;
-    BnError err = {0};
+    BsError err = {0};
     ModelSpec s = resnet20(VARIANT_GNBN);
-    ck_assert_int_eq(build(&m, &s, &err), BN_OK);
+    ck_assert_int_eq(build(&m, &s, &err), BS_OK);
     char types[256];
     norm_types(&m, types, sizeof types);
     ck_assert_str_eq(types, "gn,bn,gn,bn,gn,bn,gn,bn,gn,bn,gn,bn,gn,bn,gn,bn,gn,bn,gn,bn,gn");
@@ -100,9 +100,9 @@ END_TEST
 START_TEST(resnet20_xbnblock_gn_at_each_block_first_norm)
 {
     Model m;
-    BnError err = {0};
+    BsError err = {0};
     ModelSpec s = resnet20(VARIANT_XBNBLOCK);
-    ck_assert_int_eq(build(&m, &s, &err), BN_OK);
+    ck_assert_int_eq(build(&m, &s, &err), BS_OK);
     ck_assert_int_eq(count_kind(&m, OP_BN), 12);
     ck_assert_int_eq(count_kind(&m, OP_GN), 9);
     for (int i = 0; i < 21; i++) {
@@ -120,9 +120,9 @@ START_TEST(batch_free_variants_and_stem_override)
     const NormVariant bfn[3] = {VARIANT_GN, VARIANT_LN, VARIANT_IN};
     for (int v = 0; v < 3; v++) {
         Model m;
-        BnError err = {0};
+        BsError err = {0};
         ModelSpec s = resnet20(bfn[v]);
-        ck_assert_int_eq(build(&m, &s, &err), BN_OK);
+        ck_assert_int_eq(build(&m, &s, &err), BS_OK);
         ck_assert_int_eq(count_kind(&m, OP_BN), 0);
         ck_assert_int_eq(count_kind(&m, OP_GN), 21);
         const Op *stem = model_norm_op(&m, 0);
@@ -134,16 +134,16 @@ START_TEST(batch_free_variants_and_stem_override)
     }
     /* stem_norm gn on xbnblock (the reference ImageNet code), none on bn. */
     Model m;
-    BnError err = {0};
+    BsError err = {0};
     ModelSpec s = resnet20(VARIANT_XBNBLOCK);
     s.stem_norm = STEM_GN;
-    ck_assert_int_eq(build(&m, &s, &err), BN_OK);
+    ck_assert_int_eq(build(&m, &s, &err), BS_OK);
     ck_assert_int_eq(model_norm_op(&m, 0)->kind, OP_GN);
     ck_assert_int_eq(count_kind(&m, OP_BN), 11);
     model_free(&m);
     s = resnet20(VARIANT_GNBN);
     s.stem_norm = STEM_NONE; /* positions still count the stem: position 2 stays BN */
-    ck_assert_int_eq(build(&m, &s, &err), BN_OK);
+    ck_assert_int_eq(build(&m, &s, &err), BS_OK);
     ck_assert_int_eq(model_norm_count(&m), 20);
     ck_assert_int_eq(model_norm_op(&m, 0)->kind, OP_BN);
     ck_assert_int_eq(model_norm_op(&m, 0)->norm_depth, 2);
@@ -154,9 +154,9 @@ END_TEST
 START_TEST(none_variant_has_biases_and_no_norms)
 {
     Model m;
-    BnError err = {0};
+    BsError err = {0};
     ModelSpec s = resnet20(VARIANT_NONE);
-    ck_assert_int_eq(build(&m, &s, &err), BN_OK);
+    ck_assert_int_eq(build(&m, &s, &err), BS_OK);
     ck_assert_int_eq(model_norm_count(&m), 0);
     for (int i = 0; i < m.n_ops; i++)
         if (m.ops[i].kind == OP_CONV)
@@ -168,10 +168,10 @@ END_TEST
 START_TEST(identity_shortcut_has_no_params_or_norm)
 {
     Model m;
-    BnError err = {0};
+    BsError err = {0};
     ModelSpec s = resnet20(VARIANT_BN);
     s.identity_shortcut = 1;
-    ck_assert_int_eq(build(&m, &s, &err), BN_OK);
+    ck_assert_int_eq(build(&m, &s, &err), BS_OK);
     ck_assert_int_eq(model_norm_count(&m), 19);
     ck_assert_int_eq(count_kind(&m, OP_SHORTCUT), 2);
     model_free(&m);
@@ -181,12 +181,12 @@ END_TEST
 START_TEST(vgg_and_mlp_place_a_norm_after_every_layer)
 {
     Model m;
-    BnError err = {0};
+    BsError err = {0};
     ModelSpec s = {.arch = ARCH_VGG, .norm = VARIANT_GNBN, .stem_norm = STEM_AUTO, .groups = 4,
                    .channels = {8, 8, ARCH_MAXPOOL, 16, ARCH_MAXPOOL}, .n_channels = 5,
                    .in_c = 1, .in_h = 8, .in_w = 8, .num_classes = 10, .bn_eps = 1e-5f,
                    .bn_momentum = 0.1f};
-    ck_assert_int_eq(build(&m, &s, &err), BN_OK);
+    ck_assert_int_eq(build(&m, &s, &err), BS_OK);
     char types[64];
     norm_types(&m, types, sizeof types);
     ck_assert_str_eq(types, "gn,bn,gn");
@@ -195,7 +195,7 @@ START_TEST(vgg_and_mlp_place_a_norm_after_every_layer)
     s = (ModelSpec){.arch = ARCH_MLP, .norm = VARIANT_BN, .hidden = {32, 16, 16}, .n_hidden = 3,
                     .in_c = 1, .in_h = 8, .in_w = 8, .num_classes = 10, .bn_eps = 1e-5f,
                     .bn_momentum = 0.1f};
-    ck_assert_int_eq(build(&m, &s, &err), BN_OK);
+    ck_assert_int_eq(build(&m, &s, &err), BS_OK);
     ck_assert_int_eq(count_kind(&m, OP_BN), 3);
     ck_assert_int_eq(model_norm_op(&m, 0)->u.bn.spatial, 1);
     ck_assert_str_eq(model_norm_op(&m, 2)->name, "fc3.bn");
@@ -206,8 +206,8 @@ END_TEST
 static void expect_error(const ModelSpec *s, const char *needle)
 {
     Model m;
-    BnError err = {0};
-    ck_assert_int_eq(build(&m, s, &err), BN_ERR_USER);
+    BsError err = {0};
+    ck_assert_int_eq(build(&m, s, &err), BS_ERR_USER);
     ck_assert_msg(strstr(err.msg, needle), "message '%s' lacks '%s'", err.msg, needle);
 }
 
@@ -237,9 +237,9 @@ END_TEST
 START_TEST(norms_apply_the_relu_that_follows)
 {
     Model m;
-    BnError err = {0};
+    BsError err = {0};
     ModelSpec s = resnet20(VARIANT_XBNBLOCK);
-    ck_assert_int_eq(build(&m, &s, &err), BN_OK);
+    ck_assert_int_eq(build(&m, &s, &err), BS_OK);
     int fused_gn = 0, fused_bn = 0;
     for (int i = 1; i < m.n_ops; i++) {
         const Op *op = &m.ops[i], *prev = &m.ops[i - 1];
@@ -264,9 +264,9 @@ END_TEST
 START_TEST(clip_grad_norm_scales_like_torch)
 {
     Model m;
-    BnError err = {0};
+    BsError err = {0};
     ModelSpec s = resnet20(VARIANT_BN);
-    ck_assert_int_eq(build(&m, &s, &err), BN_OK);
+    ck_assert_int_eq(build(&m, &s, &err), BS_OK);
     double ss = 0;
     for (size_t i = 0; i < m.n_params; i++) {
         m.grads[i] = (float)((int)(i % 7) - 3) * 0.01f;

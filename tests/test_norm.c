@@ -591,7 +591,7 @@ END_TEST
 /* Everything one forward+backward pass of each layer produces, concatenated. */
 static float *run_all_layers(int threads, size_t *len)
 {
-    bn_set_threads(threads);
+    bs_set_threads(threads);
     BnCase bt, be;
     GnCase gn;
     bn_case_init(&bt, 8, 49, 4, 1, 51);
@@ -628,11 +628,11 @@ static float *run_all_layers(int threads, size_t *len)
 
 START_TEST(thread_count_bit_identical)
 {
-    const int saved = bn_get_threads();
+    const int saved = bs_get_threads();
     size_t n1, n2;
     float *one = run_all_layers(1, &n1);
     float *two = run_all_layers(2, &n2);
-    bn_set_threads(saved);
+    bs_set_threads(saved);
     ck_assert_uint_eq(n1, n2);
     assert_same_bits(one, two, n1, "1-thread vs 2-thread results");
     free(one);

@@ -69,8 +69,8 @@ START_TEST(a_new_op_kind_through_the_table_alone)
     t = model_linear(&m, "fc", t, 3, 1);
     Rng r;
     rng_seed(&r, 7);
-    BnError err = {0};
-    ck_assert_int_eq(model_finish(&m, t, N, &r, &err), BN_OK);
+    BsError err = {0};
+    ck_assert_int_eq(model_finish(&m, t, N, &r, &err), BS_OK);
     const Op *op = &m.ops[1];
     ck_assert_int_eq(op->kind, kind);
     ck_assert_float_eq(m.params[op->w_off], 1.5f); /* its init ran */

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "io/config.h"
+#include "run/config.h"
 #include "suites.h"
 #include "test_util.h"
 

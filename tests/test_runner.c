@@ -7,11 +7,11 @@
 #include <unistd.h>
 
 #include "data/synthetic.h"
-#include "io/checkpoint.h"
+#include "run/checkpoint.h"
 #include "models/arch.h"
 #include "suites.h"
 #include "test_util.h"
-#include "train/runner.h"
+#include "run/runner.h"
 
 typedef struct {
     Dataset train, test;
@@ -27,11 +27,11 @@ typedef struct {
 
 static void setup_make(Setup *s, const char *dir, int epochs, int start_epoch)
 {
-    BnError err = {0};
+    BsError err = {0};
     memset(s, 0, sizeof *s);
     snprintf(s->dir, sizeof s->dir, "%s", dir);
-    ck_assert_int_eq(synthetic_make(&s->train, 96, 3, 8, 8, 4, 0.6f, 1, &err), BN_OK);
-    ck_assert_int_eq(synthetic_make(&s->test, 40, 3, 8, 8, 4, 0.6f, 2, &err), BN_OK);
+    ck_assert_int_eq(synthetic_make(&s->train, 96, 3, 8, 8, 4, 0.6f, 1, &err), BS_OK);
+    ck_assert_int_eq(synthetic_make(&s->test, 40, 3, 8, 8, 4, 0.6f, 2, &err), BS_OK);
     s->train_idx = malloc(sizeof(int) * 96);
     s->test_idx = malloc(sizeof(int) * 40);
     for (int i = 0; i < 96; i++)
@@ -44,8 +44,8 @@ static void setup_make(Setup *s, const char *dir, int epochs, int start_epoch)
                       .bn_eps = 1e-5f, .bn_momentum = 0.1f};
     Rng init;
     rng_seed(&init, 7);
-    ck_assert_int_eq(model_build(&s->m, &spec, 16, &init, &err), BN_OK);
-    ck_assert_int_eq(optimizer_init(&s->o, &s->m, (SgdConfig){.momentum = 0.9f}, 5e-4f, 1, &err), BN_OK);
+    ck_assert_int_eq(model_build(&s->m, &spec, 16, &init, &err), BS_OK);
+    ck_assert_int_eq(optimizer_init(&s->o, &s->m, (SgdConfig){.momentum = 0.9f}, 5e-4f, 1, &err), BS_OK);
     s->sched = (Schedule){.type = SCHED_COSINE, .base_lr = 0.05f, .total_epochs = epochs};
     rng_seed(&s->rng, 8);
     Trainer *t = &s->r.trainer;
@@ -89,8 +89,8 @@ START_TEST(csv_columns_and_rows)
     make_dir(dir);
     Setup s;
     setup_make(&s, dir, 2, 0);
-    BnError err = {0};
-    ck_assert_int_eq(runner_run(&s.r, 0, 0, 0, &err), BN_OK);
+    BsError err = {0};
+    ck_assert_int_eq(runner_run(&s.r, 0, 0, 0, &err), BS_OK);
     char path[512];
     snprintf(path, sizeof path, "%s/metrics.csv", dir);
     char *metrics = slurp_file(path);
@@ -109,7 +109,7 @@ START_TEST(csv_columns_and_rows)
     free(shift);
     snprintf(path, sizeof path, "%s/checkpoint.bin", dir);
     CheckpointMeta meta;
-    ck_assert_int_eq(checkpoint_peek(path, &meta, &err), BN_OK);
+    ck_assert_int_eq(checkpoint_peek(path, &meta, &err), BS_OK);
     ck_assert_int_eq(meta.epoch, 2);
     setup_free(&s);
     char cmd[600];
@@ -123,17 +123,17 @@ START_TEST(resume_matches_uninterrupted)
     char full[] = "/tmp/bnshift-full-XXXXXX", part[] = "/tmp/bnshift-part-XXXXXX";
     make_dir(full);
     make_dir(part);
-    BnError err = {0};
+    BsError err = {0};
     Setup a;
     setup_make(&a, full, 3, 0);
-    ck_assert_int_eq(runner_run(&a.r, 0, 0, 0, &err), BN_OK);
+    ck_assert_int_eq(runner_run(&a.r, 0, 0, 0, &err), BS_OK);
     setup_free(&a);
     /* A run that stops after epoch 2 (its checkpoint), then leaves a partial
      * row behind as a crash mid-epoch 3 would. */
     Setup b;
     setup_make(&b, part, 3, 0);
     b.r.epochs = 2;
-    ck_assert_int_eq(runner_run(&b.r, 0, 0, 0, &err), BN_OK);
+    ck_assert_int_eq(runner_run(&b.r, 0, 0, 0, &err), BS_OK);
     setup_free(&b);
     char path[512];
     snprintf(path, sizeof path, "%s/shift.csv", part);
@@ -145,10 +145,10 @@ START_TEST(resume_matches_uninterrupted)
     setup_make(&c, part, 3, 2);
     CheckpointMeta meta;
     snprintf(path, sizeof path, "%s/checkpoint.bin", part);
-    ck_assert_int_eq(checkpoint_load(path, &c.m, &c.o, &meta, &err), BN_OK);
+    ck_assert_int_eq(checkpoint_load(path, &c.m, &c.o, &meta, &err), BS_OK);
     ck_assert_int_eq(meta.epoch, 2);
     c.rng = meta.rng;
-    ck_assert_int_eq(runner_run(&c.r, meta.epoch, meta.metrics_len, meta.shift_len, &err), BN_OK);
+    ck_assert_int_eq(runner_run(&c.r, meta.epoch, meta.metrics_len, meta.shift_len, &err), BS_OK);
     setup_free(&c);
     ck_assert_runs_equal(full, part);
     char cmd[600];

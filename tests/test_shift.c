@@ -34,12 +34,12 @@ typedef struct {
 
 static void fixture_make(Fixture *f, int n, int batch)
 {
-    BnError err = {0};
-    ck_assert_int_eq(synthetic_make(&f->d, n, 3, 8, 8, 10, 0.6f, 21, &err), BN_OK);
+    BsError err = {0};
+    ck_assert_int_eq(synthetic_make(&f->d, n, 3, 8, 8, 10, 0.6f, 21, &err), BS_OK);
     ModelSpec s = small_resnet();
     Rng r;
     rng_seed(&r, 2);
-    ck_assert_int_eq(model_build(&f->m, &s, batch, &r, &err), BN_OK);
+    ck_assert_int_eq(model_build(&f->m, &s, batch, &r, &err), BS_OK);
     f->idx = malloc(sizeof(int) * n);
     for (int i = 0; i < n; i++)
         f->idx[i] = i;
@@ -61,9 +61,9 @@ static void fixture_free(Fixture *f)
 /* A few SGD steps so running statistics are neither init values nor exact. */
 static void train_a_little(Fixture *f, int steps)
 {
-    BnError err = {0};
+    BsError err = {0};
     Optimizer o;
-    ck_assert_int_eq(optimizer_init(&o, &f->m, (SgdConfig){.momentum = 0.9f}, 1e-4f, 1, &err), BN_OK);
+    ck_assert_int_eq(optimizer_init(&o, &f->m, (SgdConfig){.momentum = 0.9f}, 1e-4f, 1, &err), BS_OK);
     int B = f->m.max_batch;
     for (int s = 0; s < steps; s++) {
         int start = (s * B) % (f->d.n - B);
@@ -79,8 +79,8 @@ START_TEST(stats_match_naive_two_pass)
     fixture_make(&f, 37, 8); /* 8 does not divide 37 */
     train_a_little(&f, 3);
     ShiftStats st;
-    BnError err = {0};
-    ck_assert_int_eq(shift_stats_init(&st, &f.m, &err), BN_OK);
+    BsError err = {0};
+    ck_assert_int_eq(shift_stats_init(&st, &f.m, &err), BS_OK);
     ck_assert_int_eq(st.n_layers, 9); /* ResNet-8: stem + 2*3 + 2 shortcuts */
     EvalResult res;
     evaluate(&f.m, &f.set, f.x, f.y, &st, &res);
@@ -138,8 +138,8 @@ START_TEST(recalibration_zeroes_the_shift)
     fixture_make(&f, 50, 16);
     train_a_little(&f, 4);
     ShiftStats st;
-    BnError err = {0};
-    ck_assert_int_eq(shift_stats_init(&st, &f.m, &err), BN_OK);
+    BsError err = {0};
+    ck_assert_int_eq(shift_stats_init(&st, &f.m, &err), BS_OK);
     Esm before[16], after[16];
     double mu_norm[16];
     esm_all(&f, &st, before, mu_norm);

@@ -102,18 +102,18 @@ static Fixture *load_case(const char *name)
 {
     char file[256];
     snprintf(file, sizeof file, "%s.bnfx", name);
-    BnError err = {0};
+    BsError err = {0};
     Fixture *f = fixture_load(file, &err);
     ck_assert_msg(f != NULL, "%s", err.msg);
     return f;
 }
 
 /* Reads cfg[i] as a non-negative integer (stored exactly as float). */
-static int cfg_int(const Fixture *f, const float *cfg, int i, BnError *err)
+static int cfg_int(const Fixture *f, const float *cfg, int i, BsError *err)
 {
     float v = cfg[i];
     if (!(v >= 0 && v <= 1e6f) || v != floorf(v)) {
-        bn_fail(err, BN_ERR_USER, "fixture %s: cfg[%d] = %g is not a count", f->path, i,
+        bs_fail(err, BS_ERR_USER, "fixture %s: cfg[%d] = %g is not a count", f->path, i,
                 (double)v);
         return 0;
     }
@@ -142,9 +142,9 @@ static float *copy_of(const float *src, size_t n)
     return p;
 }
 
-static void check_err(Fixture *f, const BnError *err)
+static void check_err(Fixture *f, const BsError *err)
 {
-    if (err->code != BN_OK) {
+    if (err->code != BS_OK) {
         char msg[sizeof err->msg];
         memcpy(msg, err->msg, sizeof msg);
         fixture_free(f);
@@ -194,7 +194,7 @@ START_TEST(test_conv2d)
     if (backend == 1 && !onednn_available())
         return;
     Fixture *f = load_case(name);
-    BnError err = {0};
+    BsError err = {0};
     const float *cfg = fixture_get(f, "cfg", 9, &err);
     check_err(f, &err);
     int N = cfg_int(f, cfg, 0, &err), ic = cfg_int(f, cfg, 1, &err),
@@ -208,7 +208,7 @@ START_TEST(test_conv2d)
     conv2d_init(&c, ic, oc, k, s, p, h, w, bias);
     const FixtureTensor *ot = fixture_find(f, "out");
     if (ot && (ot->ndim != 4 || ot->dims[2] != c.out_h || ot->dims[3] != c.out_w))
-        bn_fail(&err, BN_ERR_USER, "%s: conv2d_init gives out %dx%d, torch %dx%d", name,
+        bs_fail(&err, BS_ERR_USER, "%s: conv2d_init gives out %dx%d, torch %dx%d", name,
                 c.out_h, c.out_w, ot->ndim == 4 ? ot->dims[2] : -1,
                 ot->ndim == 4 ? ot->dims[3] : -1);
     size_t nx = (size_t)N * ic * h * w, nw = conv2d_num_weights(&c),
@@ -220,7 +220,7 @@ START_TEST(test_conv2d)
                 *db = bias ? fixture_get(f, "db", (size_t)oc, &err) : NULL;
     check_err(f, &err);
     if (conv2d_num_params(&c) != nw + (bias ? (size_t)oc : 0))
-        bn_fail(&err, BN_ERR_USER, "%s: conv2d_num_params %zu, expected %zu", name,
+        bs_fail(&err, BS_ERR_USER, "%s: conv2d_num_params %zu, expected %zu", name,
                 conv2d_num_params(&c), nw + (bias ? (size_t)oc : 0));
     check_err(f, &err);
 
@@ -276,7 +276,7 @@ START_TEST(test_linear)
 {
     const char *name = linear_cases[_i];
     Fixture *f = load_case(name);
-    BnError err = {0};
+    BsError err = {0};
     const float *cfg = fixture_get(f, "cfg", 4, &err);
     check_err(f, &err);
     int N = cfg_int(f, cfg, 0, &err), fi = cfg_int(f, cfg, 1, &err),
@@ -292,7 +292,7 @@ START_TEST(test_linear)
                 *dx = fixture_get(f, "dx", nx, &err), *dw = fixture_get(f, "dw", nw, &err),
                 *db = bias ? fixture_get(f, "db", (size_t)fo, &err) : NULL;
     if (linear_num_params(&l) != nw + (bias ? (size_t)fo : 0))
-        bn_fail(&err, BN_ERR_USER, "%s: linear_num_params %zu, expected %zu", name,
+        bs_fail(&err, BS_ERR_USER, "%s: linear_num_params %zu, expected %zu", name,
                 linear_num_params(&l), nw + (bias ? (size_t)fo : 0));
     check_err(f, &err);
 
@@ -337,7 +337,7 @@ START_TEST(test_batchnorm)
 {
     const char *name = bn_cases[_i];
     Fixture *f = load_case(name);
-    BnError err = {0};
+    BsError err = {0};
     const float *cfg = fixture_get(f, "cfg", 5, &err);
     check_err(f, &err);
     int N = cfg_int(f, cfg, 0, &err), C = cfg_int(f, cfg, 1, &err),
@@ -432,7 +432,7 @@ START_TEST(test_groupnorm)
 {
     const char *name = gn_cases[_i];
     Fixture *f = load_case(name);
-    BnError err = {0};
+    BsError err = {0};
     const float *cfg = fixture_get(f, "cfg", 5, &err);
     check_err(f, &err);
     int N = cfg_int(f, cfg, 0, &err), C = cfg_int(f, cfg, 1, &err),
@@ -491,14 +491,14 @@ START_TEST(test_sgd)
 {
     const char *name = sgd_cases[_i];
     Fixture *f = load_case(name);
-    BnError err = {0};
+    BsError err = {0};
     const float *cfg = fixture_get(f, "cfg", 5, &err);
     check_err(f, &err);
     float lr = cfg[0];
     SgdConfig sc = {.momentum = cfg[1], .nesterov = cfg_int(f, cfg, 2, &err)};
     int steps = cfg_int(f, cfg, 3, &err), nt = cfg_int(f, cfg, 4, &err);
     if (nt > SGD_MAX_TENSORS)
-        bn_fail(&err, BN_ERR_USER, "%s: %d tensors, at most %d", name, nt, SGD_MAX_TENSORS);
+        bs_fail(&err, BS_ERR_USER, "%s: %d tensors, at most %d", name, nt, SGD_MAX_TENSORS);
     check_err(f, &err);
     const float *wd = fixture_get(f, "wd", (size_t)nt, &err);
     check_err(f, &err);
@@ -510,7 +510,7 @@ START_TEST(test_sgd)
         snprintf(tn, sizeof tn, "init.%d", i);
         const FixtureTensor *t = fixture_find(f, tn);
         if (!t) {
-            bn_fail(&err, BN_ERR_USER, "fixture %s: no tensor '%s'", f->path, tn);
+            bs_fail(&err, BS_ERR_USER, "fixture %s: no tensor '%s'", f->path, tn);
             break;
         }
         n[i] = t->n;
@@ -520,7 +520,7 @@ START_TEST(test_sgd)
 
     Cmp cm;
     cmp_init(&cm, name);
-    for (int s = 1; s <= steps && err.code == BN_OK; s++) {
+    for (int s = 1; s <= steps && err.code == BS_OK; s++) {
         for (int i = 0; i < nt; i++) {
             snprintf(tn, sizeof tn, "grad.%d.%d", s, i);
             const float *g = fixture_get(f, tn, n[i], &err);
@@ -528,7 +528,7 @@ START_TEST(test_sgd)
                 break;
             sgd_update(&sc, lr, wd[i], w[i], g, v[i], n[i], s == 1);
         }
-        for (int i = 0; i < nt && err.code == BN_OK; i++) {
+        for (int i = 0; i < nt && err.code == BS_OK; i++) {
             snprintf(tn, sizeof tn, "after.%d.%d", s, i);
             const float *ref = fixture_get(f, tn, n[i], &err);
             if (ref)
@@ -557,9 +557,9 @@ static void write_bytes(const char *path, const void *p, size_t n)
 
 START_TEST(test_reader)
 {
-    BnError err = {0};
+    BsError err = {0};
     ck_assert_ptr_null(fixture_load("no_such_case.bnfx", &err));
-    ck_assert_int_eq(err.code, BN_ERR_USER);
+    ck_assert_int_eq(err.code, BS_ERR_USER);
     ck_assert_msg(strstr(err.msg, "no_such_case.bnfx") != NULL, "message: %s", err.msg);
 
     /* Well-formed reference file, then damaged copies of it, in a temp dir. */

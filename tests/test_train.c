@@ -19,7 +19,7 @@
  * ReLUs and the max-pool are left out, so the loss is smooth. */
 static void build_net(Model *m, int batch, uint64_t seed, int kinks)
 {
-    BnError err = {0};
+    BsError err = {0};
     Rng r;
     rng_seed(&r, seed);
     model_init(m);
@@ -35,7 +35,7 @@ static void build_net(Model *m, int batch, uint64_t seed, int kinks)
     x = kinks ? model_maxpool(m, x, 2, 1) : x;
     x = model_avgpool(m, x);
     int out = model_linear(m, "fc", x, 3, 1);
-    ck_assert_int_eq(model_finish(m, out, batch, &r, &err), BN_OK);
+    ck_assert_int_eq(model_finish(m, out, batch, &r, &err), BS_OK);
 }
 
 static void check_model_grads(int train, int kinks)
@@ -106,9 +106,9 @@ START_TEST(wd_norm_off_exempts_norm_and_bias)
     Model m;
     build_net(&m, 2, 1, 1);
     Optimizer o;
-    BnError err = {0};
+    BsError err = {0};
     SgdConfig sgd = {.momentum = 0.9f};
-    ck_assert_int_eq(optimizer_init(&o, &m, sgd, 0.5f, 0, &err), BN_OK);
+    ck_assert_int_eq(optimizer_init(&o, &m, sgd, 0.5f, 0, &err), BS_OK);
     float *before = malloc(sizeof(float) * m.n_params);
     memcpy(before, m.params, sizeof(float) * m.n_params);
     model_zero_grad(&m);
@@ -126,7 +126,7 @@ END_TEST
 /* The acceptance network: conv-BN-ReLU-pool-linear. */
 static void build_tiny_net(Model *m, int batch, uint64_t seed)
 {
-    BnError err = {0};
+    BsError err = {0};
     Rng r;
     rng_seed(&r, seed);
     model_init(m);
@@ -135,17 +135,17 @@ static void build_tiny_net(Model *m, int batch, uint64_t seed)
     x = model_relu(m, model_bn(m, "bn", x, 1e-5f, 0.1f));
     x = model_maxpool(m, x, 2, 2);
     int out = model_linear(m, "fc", x, 10, 1);
-    ck_assert_int_eq(model_finish(m, out, batch, &r, &err), BN_OK);
+    ck_assert_int_eq(model_finish(m, out, batch, &r, &err), BS_OK);
 }
 
 /* Trains for `epochs` with seeded shuffling; returns inference-mode accuracy
  * on the training set. */
 static double train_tiny(Model *m, const Dataset *d, int epochs, int batch)
 {
-    BnError err = {0};
+    BsError err = {0};
     Optimizer o;
     SgdConfig sgd = {.momentum = 0.9f, .nesterov = 0};
-    ck_assert_int_eq(optimizer_init(&o, m, sgd, 5e-4f, 1, &err), BN_OK);
+    ck_assert_int_eq(optimizer_init(&o, m, sgd, 5e-4f, 1, &err), BS_OK);
     Schedule sched = {.type = SCHED_COSINE, .base_lr = 0.05f, .total_epochs = epochs};
     float mean[3], std[3];
     dataset_channel_stats(d, mean, std);
@@ -186,8 +186,8 @@ static double train_tiny(Model *m, const Dataset *d, int epochs, int batch)
 START_TEST(tiny_net_learns_synthetic_task)
 {
     Dataset d;
-    BnError err = {0};
-    ck_assert_int_eq(synthetic_make(&d, 2000, 3, 12, 12, 10, 0.6f, 5, &err), BN_OK);
+    BsError err = {0};
+    ck_assert_int_eq(synthetic_make(&d, 2000, 3, 12, 12, 10, 0.6f, 5, &err), BS_OK);
     Model m;
     build_tiny_net(&m, 50, 1);
     double acc = train_tiny(&m, &d, 8, 50);
@@ -200,8 +200,8 @@ END_TEST
 START_TEST(same_seed_same_threads_bit_identical)
 {
     Dataset d;
-    BnError err = {0};
-    ck_assert_int_eq(synthetic_make(&d, 300, 3, 12, 12, 10, 0.6f, 8, &err), BN_OK);
+    BsError err = {0};
+    ck_assert_int_eq(synthetic_make(&d, 300, 3, 12, 12, 10, 0.6f, 8, &err), BS_OK);
     Model a, b;
     build_tiny_net(&a, 30, 4);
     build_tiny_net(&b, 30, 4);
@@ -227,8 +227,8 @@ static void net_step(ConvBackend backend, float *logits, float *grads, size_t n_
 {
     Model m;
     build_net(&m, 4, 3, 1);
-    BnError err = {0};
-    ck_assert_int_eq(model_set_conv_backend(&m, backend, &err), BN_OK);
+    BsError err = {0};
+    ck_assert_int_eq(model_set_conv_backend(&m, backend, &err), BS_OK);
     ck_assert_int_eq(m.conv_backend, backend);
     Rng r;
     rng_seed(&r, 23);

@@ -1,7 +1,7 @@
 /* Helpers shared by the check suites: random tensors, tensor comparison and
  * a central-difference gradient checker. */
-#ifndef BN_TEST_UTIL_H
-#define BN_TEST_UTIL_H
+#ifndef BS_TEST_UTIL_H
+#define BS_TEST_UTIL_H
 
 #include <check.h>
 #include <stddef.h>

@@ -3,9 +3,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-int bn_fail(BnError *err, int code, const char *fmt, ...)
+int bs_fail(BsError *err, int code, const char *fmt, ...)
 {
-    if (err && err->code == BN_OK) {
+    if (err && err->code == BS_OK) {
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);

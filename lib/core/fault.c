@@ -8,7 +8,7 @@
 /* "<point>:<epoch>" from cmd/ (BNSHIFT_FAULT), or NULL: no fault. */
 static const char *fault_spec;
 
-void bn_fault_configure(const char *spec) { fault_spec = spec && *spec ? spec : NULL; }
+void bs_fault_configure(const char *spec) { fault_spec = spec && *spec ? spec : NULL; }
 
 /* Whether the configured fault names this point and epoch. */
 static int fault_armed(const char *point, int epoch)
@@ -20,7 +20,7 @@ static int fault_armed(const char *point, int epoch)
     return strncmp(spec, point, n) == 0 && spec[n] == ':' && atoi(spec + n + 1) == epoch;
 }
 
-void bn_fault_hang(const char *point, int epoch)
+void bs_fault_hang(const char *point, int epoch)
 {
     if (!fault_armed(point, epoch))
         return;
@@ -28,7 +28,7 @@ void bn_fault_hang(const char *point, int epoch)
         pause();
 }
 
-void bn_fault_point(const char *point, int epoch, FILE *flush)
+void bs_fault_point(const char *point, int epoch, FILE *flush)
 {
     if (!fault_armed(point, epoch))
         return;

@@ -1,7 +1,7 @@
 /* xoshiro256** — one seeded generator for init, shuffling and augmentation.
  * The state is four words so checkpoints can save and restore it exactly. */
-#ifndef BN_RNG_H
-#define BN_RNG_H
+#ifndef BS_RNG_H
+#define BS_RNG_H
 
 #include <stdint.h>
 

@@ -11,7 +11,7 @@
  * kernels), so the calling thread's buffer is allocated too. */
 #define WARMUP_DIM 256
 
-void bn_set_threads(int n)
+void bs_set_threads(int n)
 {
     if (n < 1)
         n = 1;
@@ -19,11 +19,11 @@ void bn_set_threads(int n)
     openblas_set_num_threads(n);
 }
 
-int bn_get_threads(void) { return omp_get_max_threads(); }
+int bs_get_threads(void) { return omp_get_max_threads(); }
 
-const char *bn_blas_core(void) { return openblas_get_corename(); }
+const char *bs_blas_core(void) { return openblas_get_corename(); }
 
-int bn_address_space_fits(size_t bytes)
+int bs_address_space_fits(size_t bytes)
 {
     void *p = mmap(NULL, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
@@ -32,7 +32,7 @@ int bn_address_space_fits(size_t bytes)
     return 1;
 }
 
-int bn_threads_start(int n, BnError *err)
+int bs_threads_start(int n, BsError *err)
 {
     if (n < 1)
         n = 1;
@@ -41,17 +41,17 @@ int bn_threads_start(int n, BnError *err)
      * beyond that count. */
     int have = openblas_get_num_threads();
     size_t more = n > have ? (size_t)(n - have) : 0;
-    size_t need = (1 + more) * BN_BLAS_BUFFER_BYTES + START_MARGIN;
-    if (!bn_address_space_fits(need))
-        return bn_fail(err, BN_ERR_RUNTIME,
+    size_t need = (1 + more) * BS_BLAS_BUFFER_BYTES + START_MARGIN;
+    if (!bs_address_space_fits(need))
+        return bs_fail(err, BS_ERR_RUNTIME,
                        "out of memory: %d thread(s) need about %zu MiB more of address space for OpenBLAS's "
                        "buffers than is left (ulimit -v?); use fewer --threads or raise the limit",
                        n, need >> 20);
-    bn_set_threads(n);
+    bs_set_threads(n);
     const size_t d = WARMUP_DIM;
     float *a = calloc(d * d * 3, sizeof *a);
     if (!a)
-        return bn_fail(err, BN_ERR_RUNTIME, "out of memory starting the BLAS");
+        return bs_fail(err, BS_ERR_RUNTIME, "out of memory starting the BLAS");
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d, (int)d, (int)d, 1.0f, a, (int)d,
                 a + d * d, (int)d, 0.0f, a + 2 * d * d, (int)d);
     volatile int started = 0;
@@ -61,5 +61,5 @@ int bn_threads_start(int n, BnError *err)
         started++;
     }
     free(a);
-    return BN_OK;
+    return BS_OK;
 }

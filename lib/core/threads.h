@@ -1,7 +1,7 @@
 /* One knob for the thread count of OpenBLAS (OpenMP build) and of the core's
  * own OpenMP loops, so the two never multiply. The only global state. */
-#ifndef BN_THREADS_H
-#define BN_THREADS_H
+#ifndef BS_THREADS_H
+#define BS_THREADS_H
 
 #include <stddef.h>
 
@@ -9,22 +9,22 @@
 
 /* OpenBLAS's per-thread work buffer (BUFFER_SIZE, 128 MiB on x86-64, plus its
  * 1 MiB alignment slack). */
-#define BN_BLAS_BUFFER_BYTES ((size_t)129 << 20)
+#define BS_BLAS_BUFFER_BYTES ((size_t)129 << 20)
 
-void bn_set_threads(int n);
-int bn_get_threads(void);
+void bs_set_threads(int n);
+int bs_get_threads(void);
 /* OpenBLAS core name (e.g. "Haswell") for run metadata. */
-const char *bn_blas_core(void);
+const char *bs_blas_core(void);
 
 /* Whether `bytes` more of address space can be mapped now (an mmap probe,
  * released at once). Uses only system calls: safe before main. */
-int bn_address_space_fits(size_t bytes);
+int bs_address_space_fits(size_t bytes);
 
-/* bn_set_threads(n), then makes OpenBLAS and OpenMP allocate their buffers
+/* bs_set_threads(n), then makes OpenBLAS and OpenMP allocate their buffers
  * and threads now, before the run allocates anything: OpenBLAS 0.3.21 retries
  * a failed buffer allocation forever, so under an address-space limit it must
- * find room at a moment when that is checked first. BN_ERR_RUNTIME ("out of
+ * find room at a moment when that is checked first. BS_ERR_RUNTIME ("out of
  * memory ...") when the buffers of n threads do not fit. */
-int bn_threads_start(int n, BnError *err);
+int bs_threads_start(int n, BsError *err);
 
 #endif

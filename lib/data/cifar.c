@@ -39,25 +39,25 @@ static CifarFormat cifar_format(int cifar100, int train)
 
 /* Opens one file and counts its records; the size is checked before any
  * allocation so that a wrong file fails fast with a clear message. */
-static FILE *open_batch(const char *path, const CifarFormat *fmt, long *records, BnError *err)
+static FILE *open_batch(const char *path, const CifarFormat *fmt, long *records, BsError *err)
 {
     const long rec = fmt->label_bytes + CIFAR_PIXELS;
     FILE *f = fopen(path, "rb");
     if (!f) {
-        bn_fail(err, BN_ERR_USER, "%s: cannot open %s file: %s", path, fmt->name, strerror(errno));
+        bs_fail(err, BS_ERR_USER, "%s: cannot open %s file: %s", path, fmt->name, strerror(errno));
         return NULL;
     }
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
-        bn_fail(err, BN_ERR_USER, "%s: not a regular %s file", path, fmt->name);
+        bs_fail(err, BS_ERR_USER, "%s: not a regular %s file", path, fmt->name);
     else if (st.st_size == 0)
-        bn_fail(err, BN_ERR_USER, "%s: empty %s file (no records)", path, fmt->name);
+        bs_fail(err, BS_ERR_USER, "%s: empty %s file (no records)", path, fmt->name);
     else if (st.st_size % rec != 0)
-        bn_fail(err, BN_ERR_USER,
+        bs_fail(err, BS_ERR_USER,
                 "%s: size %lld is not a multiple of the %s record size %ld (truncated?)", path,
                 (long long)st.st_size, fmt->name, rec);
     else if (st.st_size / rec > INT_MAX)
-        bn_fail(err, BN_ERR_USER, "%s: too many records (%lld)", path,
+        bs_fail(err, BS_ERR_USER, "%s: too many records (%lld)", path,
                 (long long)(st.st_size / rec));
     else {
         *records = (long)(st.st_size / rec);
@@ -69,50 +69,50 @@ static FILE *open_batch(const char *path, const CifarFormat *fmt, long *records,
 
 /* Reads `count` records into samples [first, first + count) of d. */
 static int read_batch(FILE *f, const char *path, const CifarFormat *fmt, Dataset *d, int first,
-                      int count, BnError *err)
+                      int count, BsError *err)
 {
     unsigned char rec[2 + CIFAR_PIXELS];
     const size_t rec_bytes = (size_t)fmt->label_bytes + CIFAR_PIXELS;
     for (int i = 0; i < count; i++) {
         if (fread(rec, 1, rec_bytes, f) != rec_bytes)
-            return bn_fail(err, BN_ERR_USER, "%s: truncated while reading record %d of %d", path,
+            return bs_fail(err, BS_ERR_USER, "%s: truncated while reading record %d of %d", path,
                            i, count);
         int label = rec[fmt->label_bytes - 1];
         if (label >= fmt->num_classes)
-            return bn_fail(err, BN_ERR_USER, "%s: %slabel %d of record %d is out of range 0..%d",
+            return bs_fail(err, BS_ERR_USER, "%s: %slabel %d of record %d is out of range 0..%d",
                            path, fmt->coarse_classes ? "fine " : "", label, i,
                            fmt->num_classes - 1);
         if (fmt->coarse_classes && rec[0] >= fmt->coarse_classes)
-            return bn_fail(err, BN_ERR_USER,
+            return bs_fail(err, BS_ERR_USER,
                            "%s: coarse label %d of record %d is out of range 0..%d", path, rec[0],
                            i, fmt->coarse_classes - 1);
         d->labels[first + i] = label;
         memcpy(d->pixels + (size_t)(first + i) * CIFAR_PIXELS, rec + fmt->label_bytes,
                CIFAR_PIXELS);
     }
-    return BN_OK;
+    return BS_OK;
 }
 
-int cifar_load(Dataset *d, const char *root, int cifar100, int train, BnError *err)
+int cifar_load(Dataset *d, const char *root, int cifar100, int train, BsError *err)
 {
     const CifarFormat fmt = cifar_format(cifar100, train);
     char paths[CIFAR_MAX_FILES][1024];
     FILE *files[CIFAR_MAX_FILES] = {NULL};
     long counts[CIFAR_MAX_FILES] = {0}, total = 0;
     memset(d, 0, sizeof *d);
-    for (int i = 0; i < fmt.nfiles && err->code == BN_OK; i++) {
+    for (int i = 0; i < fmt.nfiles && err->code == BS_OK; i++) {
         int len = snprintf(paths[i], sizeof paths[i], "%s/%s", root, fmt.files[i]);
         if (len < 0 || (size_t)len >= sizeof paths[i])
-            bn_fail(err, BN_ERR_USER, "%s: %s data directory path is too long", root, fmt.name);
+            bs_fail(err, BS_ERR_USER, "%s: %s data directory path is too long", root, fmt.name);
         else if ((files[i] = open_batch(paths[i], &fmt, &counts[i], err)) != NULL)
             total += counts[i];
     }
-    if (err->code == BN_OK && total > INT_MAX)
-        bn_fail(err, BN_ERR_USER, "%s: too many %s records (%ld)", root, fmt.name, total);
-    if (err->code == BN_OK &&
-        dataset_alloc(d, (int)total, 3, 32, 32, fmt.num_classes, err) == BN_OK) {
+    if (err->code == BS_OK && total > INT_MAX)
+        bs_fail(err, BS_ERR_USER, "%s: too many %s records (%ld)", root, fmt.name, total);
+    if (err->code == BS_OK &&
+        dataset_alloc(d, (int)total, 3, 32, 32, fmt.num_classes, err) == BS_OK) {
         int first = 0;
-        for (int i = 0; i < fmt.nfiles && err->code == BN_OK; i++) {
+        for (int i = 0; i < fmt.nfiles && err->code == BS_OK; i++) {
             read_batch(files[i], paths[i], &fmt, d, first, (int)counts[i], err);
             first += (int)counts[i];
         }
@@ -120,7 +120,7 @@ int cifar_load(Dataset *d, const char *root, int cifar100, int train, BnError *e
     for (int i = 0; i < fmt.nfiles; i++)
         if (files[i])
             fclose(files[i]);
-    if (err->code != BN_OK)
+    if (err->code != BS_OK)
         dataset_free(d);
     return err->code;
 }

@@ -5,7 +5,7 @@
 
 #include "core/mem.h"
 
-int dataset_alloc(Dataset *d, int n, int c, int h, int w, int num_classes, BnError *err)
+int dataset_alloc(Dataset *d, int n, int c, int h, int w, int num_classes, BsError *err)
 {
     memset(d, 0, sizeof *d);
     d->n = n;
@@ -13,30 +13,30 @@ int dataset_alloc(Dataset *d, int n, int c, int h, int w, int num_classes, BnErr
     d->h = h;
     d->w = w;
     d->num_classes = num_classes;
-    d->pixels = bn_alloc((size_t)n * c * h * w, err);
-    d->labels = bn_alloc(sizeof(int) * (size_t)n, err);
+    d->pixels = bs_alloc((size_t)n * c * h * w, err);
+    d->labels = bs_alloc(sizeof(int) * (size_t)n, err);
     if (!d->pixels || !d->labels) {
         dataset_free(d);
         return err->code;
     }
-    return BN_OK;
+    return BS_OK;
 }
 
 void dataset_free(Dataset *d)
 {
-    bn_free(d->pixels);
-    bn_free(d->labels);
+    bs_free(d->pixels);
+    bs_free(d->labels);
     memset(d, 0, sizeof *d);
 }
 
-int dataset_slice(const Dataset *src, int first, int n, Dataset *out, BnError *err)
+int dataset_slice(const Dataset *src, int first, int n, Dataset *out, BsError *err)
 {
-    if (dataset_alloc(out, n, src->c, src->h, src->w, src->num_classes, err) != BN_OK)
+    if (dataset_alloc(out, n, src->c, src->h, src->w, src->num_classes, err) != BS_OK)
         return err->code;
     size_t sample = (size_t)src->c * src->h * src->w;
     memcpy(out->pixels, src->pixels + (size_t)first * sample, sample * n);
     memcpy(out->labels, src->labels + first, sizeof(int) * n);
-    return BN_OK;
+    return BS_OK;
 }
 
 void dataset_channel_stats_of(const Dataset *d, const int *idx, int n, float *mean, float *std)

@@ -1,7 +1,7 @@
 /* An in-memory image classification set: 8-bit pixels NCHW (real data sets
  * are 8-bit; 50k CIFAR images stay at 150 MB), labels in [0, num_classes). */
-#ifndef BN_DATASET_H
-#define BN_DATASET_H
+#ifndef BS_DATASET_H
+#define BS_DATASET_H
 
 #include <stdint.h>
 
@@ -14,10 +14,10 @@ typedef struct {
     int *labels;
 } Dataset;
 
-int dataset_alloc(Dataset *d, int n, int c, int h, int w, int num_classes, BnError *err);
+int dataset_alloc(Dataset *d, int n, int c, int h, int w, int num_classes, BsError *err);
 void dataset_free(Dataset *d);
 /* Copies samples [first, first+n) of src into a new dataset. */
-int dataset_slice(const Dataset *src, int first, int n, Dataset *out, BnError *err);
+int dataset_slice(const Dataset *src, int first, int n, Dataset *out, BsError *err);
 
 /* Per-channel mean and std of pixel/255 over the whole set (double sums). */
 void dataset_channel_stats(const Dataset *d, float *mean, float *std);

@@ -48,37 +48,37 @@ static const char *gz_reason(gzFile f, const char *path, int *errnum)
 /* A read that came up short. A read error (say, a directory where the file
  * should be) or a corrupt gzip stream is named as such; otherwise the file
  * just ended, and `truncated` says what was missing. */
-static int read_failed(gzFile f, const char *path, const char *truncated, BnError *err)
+static int read_failed(gzFile f, const char *path, const char *truncated, BsError *err)
 {
     int errnum;
     const char *why = gz_reason(f, path, &errnum);
     if (errnum == Z_ERRNO)
-        return bn_fail(err, BN_ERR_USER, "%s: cannot read IDX file: %s", path, why);
+        return bs_fail(err, BS_ERR_USER, "%s: cannot read IDX file: %s", path, why);
     if (errnum != Z_OK) /* a cut-off stream is only a soft error (Z_BUF_ERROR) */
-        return bn_fail(err, BN_ERR_USER, "%s: corrupt or truncated gzip data (%s)", path, why);
-    return bn_fail(err, BN_ERR_USER, "%s: %s", path, truncated);
+        return bs_fail(err, BS_ERR_USER, "%s: corrupt or truncated gzip data (%s)", path, why);
+    return bs_fail(err, BS_ERR_USER, "%s: %s", path, truncated);
 }
 
 /* After the data the file must end, and a gzip trailer must check out:
  * extra bytes mean a wrong or corrupt file, not one to half-trust. */
-static int check_end(gzFile f, const char *path, BnError *err)
+static int check_end(gzFile f, const char *path, BsError *err)
 {
     unsigned char byte;
     int errnum;
     int got = gzread(f, &byte, 1);
     if (got > 0)
-        return bn_fail(err, BN_ERR_USER, "%s: trailing data after the expected size (wrong size)",
+        return bs_fail(err, BS_ERR_USER, "%s: trailing data after the expected size (wrong size)",
                        path);
     const char *why = gz_reason(f, path, &errnum);
     if (got < 0 || errnum != Z_OK)
-        return bn_fail(err, BN_ERR_USER, "%s: corrupt or truncated gzip data (%s)", path, why);
-    return BN_OK;
+        return bs_fail(err, BS_ERR_USER, "%s: corrupt or truncated gzip data (%s)", path, why);
+    return BS_OK;
 }
 
 /* Reads len bytes into a new buffer (*out, for free) that grows as the data
  * arrives, so a header claiming gigabytes costs memory only when the file
  * really holds them (it is checked before anything is sized by it). */
-static int read_grown(gzFile f, const char *path, size_t len, unsigned char **out, BnError *err)
+static int read_grown(gzFile f, const char *path, size_t len, unsigned char **out, BsError *err)
 {
     unsigned char *buf = NULL;
     size_t have = 0;
@@ -89,7 +89,7 @@ static int read_grown(gzFile f, const char *path, size_t len, unsigned char **ou
         unsigned char *p = realloc(buf, cap);
         if (!p) {
             free(buf);
-            return bn_fail(err, BN_ERR_RUNTIME, "%s: out of memory reading %zu pixel bytes", path,
+            return bs_fail(err, BS_ERR_RUNTIME, "%s: out of memory reading %zu pixel bytes", path,
                            len);
         }
         buf = p;
@@ -102,7 +102,7 @@ static int read_grown(gzFile f, const char *path, size_t len, unsigned char **ou
         have = cap;
     }
     *out = buf;
-    return BN_OK;
+    return BS_OK;
 }
 
 static unsigned be32(const unsigned char *b)
@@ -111,11 +111,11 @@ static unsigned be32(const unsigned char *b)
 }
 
 /* Opens an IDX file and checks its magic and rank; dims gets its sizes. */
-static gzFile open_idx(const char *path, int rank, unsigned *dims, BnError *err)
+static gzFile open_idx(const char *path, int rank, unsigned *dims, BsError *err)
 {
     gzFile f = gzopen(path, "rb");
     if (!f) {
-        bn_fail(err, BN_ERR_USER, "%s: cannot open IDX file: %s", path,
+        bs_fail(err, BS_ERR_USER, "%s: cannot open IDX file: %s", path,
                 errno ? strerror(errno) : "out of memory");
         return NULL;
     }
@@ -123,7 +123,7 @@ static gzFile open_idx(const char *path, int rank, unsigned *dims, BnError *err)
     if (!read_exact(f, hdr, 4 + 4 * (size_t)rank)) {
         read_failed(f, path, "truncated IDX header", err);
     } else if (hdr[0] || hdr[1] || hdr[2] != 0x08 || hdr[3] != rank) {
-        bn_fail(err, BN_ERR_USER, "%s: bad IDX magic (expected unsigned-byte data of rank %d)",
+        bs_fail(err, BS_ERR_USER, "%s: bad IDX magic (expected unsigned-byte data of rank %d)",
                 path, rank);
     } else {
         for (int i = 0; i < rank; i++)
@@ -134,7 +134,7 @@ static gzFile open_idx(const char *path, int rank, unsigned *dims, BnError *err)
     return NULL;
 }
 
-int idx_load(Dataset *d, const char *dir, const char *prefix, BnError *err)
+int idx_load(Dataset *d, const char *dir, const char *prefix, BsError *err)
 {
     char ipath[1024], lpath[1024];
     unsigned idims[3], ldims[1];
@@ -151,39 +151,39 @@ int idx_load(Dataset *d, const char *dir, const char *prefix, BnError *err)
         return err->code;
     }
     if (idims[0] == 0) {
-        bn_fail(err, BN_ERR_USER, "%s: no images (empty set)", ipath);
+        bs_fail(err, BS_ERR_USER, "%s: no images (empty set)", ipath);
     } else if (idims[0] > 10000000u || idims[1] == 0 || idims[2] == 0 || idims[1] > 4096 ||
                idims[2] > 4096) {
-        bn_fail(err, BN_ERR_USER, "%s: implausible size of %u images of %ux%u", ipath, idims[0],
+        bs_fail(err, BS_ERR_USER, "%s: implausible size of %u images of %ux%u", ipath, idims[0],
                 idims[1], idims[2]);
     } else if (idims[0] != ldims[0]) {
-        bn_fail(err, BN_ERR_USER, "%s: %u images of %ux%u do not match %u labels in %s", ipath,
+        bs_fail(err, BS_ERR_USER, "%s: %u images of %ux%u do not match %u labels in %s", ipath,
                 idims[0], idims[1], idims[2], ldims[0], lpath);
     } else if (read_grown(fi, ipath, (size_t)idims[0] * idims[1] * idims[2], &pixels, err)) {
         /* err is set */
-    } else if (dataset_alloc(d, (int)idims[0], 1, (int)idims[1], (int)idims[2], 10, err) == BN_OK) {
+    } else if (dataset_alloc(d, (int)idims[0], 1, (int)idims[1], (int)idims[2], 10, err) == BS_OK) {
         memcpy(d->pixels, pixels, (size_t)d->n * d->h * d->w);
-        unsigned char *labels = bn_alloc((size_t)d->n, err);
+        unsigned char *labels = bs_alloc((size_t)d->n, err);
         char what[64];
         if (!labels) {
             /* err is set */
         } else if (!read_exact(fl, labels, (size_t)d->n)) {
             snprintf(what, sizeof what, "truncated (expected %d labels)", d->n);
             read_failed(fl, lpath, what, err);
-        } else if (check_end(fi, ipath, err) == BN_OK && check_end(fl, lpath, err) == BN_OK) {
-            for (int i = 0; i < d->n && err->code == BN_OK; i++) {
+        } else if (check_end(fi, ipath, err) == BS_OK && check_end(fl, lpath, err) == BS_OK) {
+            for (int i = 0; i < d->n && err->code == BS_OK; i++) {
                 if (labels[i] >= 10)
-                    bn_fail(err, BN_ERR_USER, "%s: label %d of sample %d is out of range 0..9",
+                    bs_fail(err, BS_ERR_USER, "%s: label %d of sample %d is out of range 0..9",
                             lpath, labels[i], i);
                 d->labels[i] = labels[i];
             }
         }
-        bn_free(labels);
+        bs_free(labels);
     }
     free(pixels);
     gzclose(fi);
     gzclose(fl);
-    if (err->code != BN_OK)
+    if (err->code != BS_OK)
         dataset_free(d);
     return err->code;
 }

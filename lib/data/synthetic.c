@@ -34,12 +34,12 @@ static uint8_t to_pixel(float v)
 }
 
 int synthetic_make(Dataset *d, int n, int c, int h, int w, int num_classes, float noise,
-                   uint64_t seed, BnError *err)
+                   uint64_t seed, BsError *err)
 {
-    if (dataset_alloc(d, n, c, h, w, num_classes, err) != BN_OK)
+    if (dataset_alloc(d, n, c, h, w, num_classes, err) != BS_OK)
         return err->code;
     const size_t sample = (size_t)c * h * w;
-    float *protos = bn_alloc(sizeof(float) * sample * num_classes, err);
+    float *protos = bs_alloc(sizeof(float) * sample * num_classes, err);
     if (!protos) {
         dataset_free(d);
         return err->code;
@@ -62,6 +62,6 @@ int synthetic_make(Dataset *d, int n, int c, int h, int w, int num_classes, floa
                 }
         d->labels[i] = k;
     }
-    bn_free(protos);
-    return BN_OK;
+    bs_free(protos);
+    return BS_OK;
 }

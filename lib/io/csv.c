@@ -7,14 +7,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int csv_open(CsvLog *c, const char *path, const char *header, long truncate_to, BnError *err)
+int csv_open(CsvLog *c, const char *path, const char *header, long truncate_to, BsError *err)
 {
     snprintf(c->path, sizeof c->path, "%s", path);
     c->lost_row = 0;
     if (truncate_to < 0) {
         c->f = fopen(path, "w");
         if (!c->f)
-            return bn_fail(err, BN_ERR_RUNTIME, "%s: cannot create: %s", path, strerror(errno));
+            return bs_fail(err, BS_ERR_RUNTIME, "%s: cannot create: %s", path, strerror(errno));
         fputs(header, c->f);
         fputc('\n', c->f);
         long len;
@@ -22,11 +22,11 @@ int csv_open(CsvLog *c, const char *path, const char *header, long truncate_to, 
     }
     struct stat st;
     if (stat(path, &st) != 0 || st.st_size < truncate_to)
-        return bn_fail(err, BN_ERR_USER, "%s: missing or shorter than the %ld bytes its checkpoint recorded",
+        return bs_fail(err, BS_ERR_USER, "%s: missing or shorter than the %ld bytes its checkpoint recorded",
                        path, truncate_to);
     if (truncate(path, truncate_to) != 0 || !(c->f = fopen(path, "a")))
-        return bn_fail(err, BN_ERR_RUNTIME, "%s: cannot reopen for appending: %s", path, strerror(errno));
-    return BN_OK;
+        return bs_fail(err, BS_ERR_RUNTIME, "%s: cannot reopen for appending: %s", path, strerror(errno));
+    return BS_OK;
 }
 
 void csv_printf(CsvLog *c, const char *fmt, ...)
@@ -54,14 +54,14 @@ void csv_printf(CsvLog *c, const char *fmt, ...)
     free(big);
 }
 
-int csv_commit(CsvLog *c, long *length, BnError *err)
+int csv_commit(CsvLog *c, long *length, BsError *err)
 {
     if (c->lost_row)
-        return bn_fail(err, BN_ERR_RUNTIME, "%s: out of memory writing a row", c->path);
+        return bs_fail(err, BS_ERR_RUNTIME, "%s: out of memory writing a row", c->path);
     if (fflush(c->f) != 0 || fsync(fileno(c->f)) != 0)
-        return bn_fail(err, BN_ERR_RUNTIME, "%s: write failed: %s", c->path, strerror(errno));
+        return bs_fail(err, BS_ERR_RUNTIME, "%s: write failed: %s", c->path, strerror(errno));
     *length = ftell(c->f);
-    return BN_OK;
+    return BS_OK;
 }
 
 void csv_close(CsvLog *c)

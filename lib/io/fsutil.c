@@ -11,14 +11,14 @@
 
 #include "core/fault.h"
 
-int fs_mkdir_p(const char *path, size_t *made, BnError *err)
+int fs_mkdir_p(const char *path, size_t *made, BsError *err)
 {
     *made = 0;
     if (!path[0])
-        return bn_fail(err, BN_ERR_USER, "empty directory path");
+        return bs_fail(err, BS_ERR_USER, "empty directory path");
     char buf[PATH_MAX];
     if (strlen(path) >= sizeof buf)
-        return bn_fail(err, BN_ERR_RUNTIME, "%s: cannot create the output directory: File name too long", path);
+        return bs_fail(err, BS_ERR_RUNTIME, "%s: cannot create the output directory: File name too long", path);
     strcpy(buf, path);
     for (char *p = buf + 1;; p++) {
         char c = *p;
@@ -32,7 +32,7 @@ int fs_mkdir_p(const char *path, size_t *made, BnError *err)
             int e = errno;
             fs_unmake_dirs(path, *made);
             *made = 0;
-            return bn_fail(err, BN_ERR_RUNTIME, "%s: cannot create the output directory: %s", path, strerror(e));
+            return bs_fail(err, BS_ERR_RUNTIME, "%s: cannot create the output directory: %s", path, strerror(e));
         }
         *p = c;
         if (!c)
@@ -42,9 +42,9 @@ int fs_mkdir_p(const char *path, size_t *made, BnError *err)
     if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
         fs_unmake_dirs(path, *made);
         *made = 0;
-        return bn_fail(err, BN_ERR_RUNTIME, "%s: cannot create the output directory: Not a directory", path);
+        return bs_fail(err, BS_ERR_RUNTIME, "%s: cannot create the output directory: Not a directory", path);
     }
-    return BN_OK;
+    return BS_OK;
 }
 
 void fs_unmake_dirs(const char *path, size_t made)
@@ -78,47 +78,54 @@ void fs_sync_parent(const char *path)
     }
 }
 
-/* write() until done (it may write less than asked). */
-static int write_full(int fd, const char *p, size_t n)
+int fs_atomic_open(AtomicFile *af, const char *path, BsError *err)
 {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    if (snprintf(af->path, sizeof af->path, "%s", path) >= (int)sizeof af->path)
+        return bs_fail(err, BS_ERR_RUNTIME, "%s: cannot write: File name too long", path);
+    snprintf(af->tmp, sizeof af->tmp, "%s.tmp", path);
+    af->f = fopen(af->tmp, "wb");
+    if (!af->f)
+        return bs_fail(err, BS_ERR_RUNTIME, "%s: cannot write: %s", path, strerror(errno));
+    return BS_OK;
 }
 
-int fs_write_atomic(const char *path, const void *data, size_t len, BnError *err)
+int fs_atomic_commit(AtomicFile *af, BsError *err)
 {
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return bn_fail(err, BN_ERR_RUNTIME, "%s: cannot write: File name too long", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0)
-        return bn_fail(err, BN_ERR_RUNTIME, "%s: cannot write: %s", path, strerror(errno));
-    const char *bytes = data;
-    int ok = write_full(fd, bytes, len / 2) == 0;
-    if (ok)
-        bn_fault_point("in-atomic-write", 0, NULL); /* half the temp file written */
-    ok = ok && write_full(fd, bytes + len / 2, len - len / 2) == 0 && fsync(fd) == 0;
+    int ok = !ferror(af->f) && fflush(af->f) == 0 && fsync(fileno(af->f)) == 0;
     int e = errno;
-    ok = close(fd) == 0 && ok;
-    if (ok && rename(tmp, path) != 0) {
+    ok = fclose(af->f) == 0 && ok;
+    af->f = NULL;
+    if (ok && rename(af->tmp, af->path) != 0) {
         ok = 0;
         e = errno;
     }
     if (!ok) {
-        unlink(tmp);
-        return bn_fail(err, BN_ERR_RUNTIME, "%s: cannot write: %s", path, strerror(e ? e : EIO));
+        unlink(af->tmp);
+        return bs_fail(err, BS_ERR_RUNTIME, "%s: cannot write: %s", af->path, strerror(e ? e : EIO));
     }
-    fs_sync_parent(path);
-    return BN_OK;
+    fs_sync_parent(af->path);
+    return BS_OK;
+}
+
+void fs_atomic_abort(AtomicFile *af)
+{
+    if (af->f)
+        fclose(af->f);
+    af->f = NULL;
+    unlink(af->tmp);
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len, BsError *err)
+{
+    AtomicFile af;
+    if (fs_atomic_open(&af, path, err))
+        return err->code;
+    const char *bytes = data;
+    fwrite(bytes, 1, len / 2, af.f);
+    fflush(af.f);
+    bs_fault_point("in-atomic-write", 0, NULL); /* half the temp file written */
+    fwrite(bytes + len / 2, 1, len - len / 2, af.f);
+    return fs_atomic_commit(&af, err);
 }
 
 int fs_read_all(const char *path, size_t max, char **data, size_t *len)

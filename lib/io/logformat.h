@@ -1,7 +1,7 @@
 /* The columns of the run directory's logs (docs/REFERENCE.md §4), declared
  * once for their writers (runner, eval) and readers (runlog, plot-data). */
-#ifndef BN_LOGFORMAT_H
-#define BN_LOGFORMAT_H
+#ifndef BS_LOGFORMAT_H
+#define BS_LOGFORMAT_H
 
 #define METRICS_HEADER \
     "epoch,lr,train_batch_loss,train_batch_err,train_loss,train_err,test_loss,test_err,seconds,images_per_s"

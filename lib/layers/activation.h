@@ -1,6 +1,6 @@
 /* ReLU. */
-#ifndef BN_ACTIVATION_H
-#define BN_ACTIVATION_H
+#ifndef BS_ACTIVATION_H
+#define BS_ACTIVATION_H
 
 #include <stddef.h>
 

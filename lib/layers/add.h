@@ -1,7 +1,7 @@
 /* Residual addition. Its backward is the identity into both inputs, so the
  * model routes the gradient and no add_backward is needed. */
-#ifndef BN_ADD_H
-#define BN_ADD_H
+#ifndef BS_ADD_H
+#define BS_ADD_H
 
 #include <stddef.h>
 

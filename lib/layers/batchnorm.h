@@ -1,8 +1,8 @@
 /* BatchNorm over NCHW (spatial = H*W) or NC (spatial = 1), with PyTorch's
  * semantics: training mode normalizes with the biased batch variance and
  * updates running_var with the unbiased one; r = (1-m)·r + m·batch_stat. */
-#ifndef BN_BATCHNORM_H
-#define BN_BATCHNORM_H
+#ifndef BS_BATCHNORM_H
+#define BS_BATCHNORM_H
 
 #include <stddef.h>
 

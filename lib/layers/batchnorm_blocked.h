@@ -4,8 +4,8 @@
  * BatchNorm.partial and are added per channel in sample order, so results
  * do not depend on the thread count. batchnorm.c calls these when
  * BatchNorm.blocked is set. */
-#ifndef BN_BATCHNORM_BLOCKED_H
-#define BN_BATCHNORM_BLOCKED_H
+#ifndef BS_BATCHNORM_BLOCKED_H
+#define BS_BATCHNORM_BLOCKED_H
 
 #include "batchnorm.h"
 

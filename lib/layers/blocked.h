@@ -6,8 +6,8 @@
  * for C a multiple of 16. A sample stays contiguous and the same size, so
  * batch slicing is unchanged; per-channel code (norms, pooling, statistics)
  * vectorizes over the 16 lanes of a block. */
-#ifndef BN_BLOCKED_H
-#define BN_BLOCKED_H
+#ifndef BS_BLOCKED_H
+#define BS_BLOCKED_H
 
 #include <stddef.h>
 

@@ -1,6 +1,6 @@
 #include "conv2d_onednn.h"
 
-#ifndef BN_HAVE_ONEDNN
+#ifndef BS_HAVE_ONEDNN
 
 int onednn_available(void) { return 0; }
 const char *onednn_version(void) { return ""; }

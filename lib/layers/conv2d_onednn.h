@@ -6,7 +6,7 @@
  * Primitives are made lazily for each batch size a layer meets (a few are
  * cached), so steady-state steps allocate nothing.
  *
- * Built only with `make BACKEND=onednn` (BN_HAVE_ONEDNN); otherwise
+ * Built only with `make BACKEND=onednn` (BS_HAVE_ONEDNN); otherwise
  * onednn_available() is 0 and the functions do nothing. Any oneDNN failure
  * makes a call return 0 and the caller falls back to the reference path. */
 #ifndef BN_CONV2D_ONEDNN_H

@@ -1,8 +1,8 @@
 /* GroupNorm (PyTorch semantics): statistics per (sample, group) over
  * C/G channels x spatial, biased variance, affine per channel. Identical in
  * training and inference. LayerNorm = 1 group, InstanceNorm = C groups. */
-#ifndef BN_GROUPNORM_H
-#define BN_GROUPNORM_H
+#ifndef BS_GROUPNORM_H
+#define BS_GROUPNORM_H
 
 typedef struct {
     int C, G, spatial;

@@ -1,7 +1,7 @@
 /* Fully connected layer through cblas_sgemm. Weight [out][in] (PyTorch
  * layout), bias [out]. */
-#ifndef BN_LINEAR_H
-#define BN_LINEAR_H
+#ifndef BS_LINEAR_H
+#define BS_LINEAR_H
 
 #include <stddef.h>
 

@@ -1,6 +1,6 @@
 /* Max pooling (k x k window, stride, no padding) and global average pooling. */
-#ifndef BN_POOL_H
-#define BN_POOL_H
+#ifndef BS_POOL_H
+#define BS_POOL_H
 
 typedef struct {
     int C, in_h, in_w, k, stride, out_h, out_w;

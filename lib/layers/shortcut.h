@@ -1,8 +1,8 @@
 /* He et al.'s CIFAR "option A" shortcut: spatial subsampling by `stride`
  * and zero-padded channels, split evenly before and after (as
  * F.pad(x[:, :, ::2, ::2], (0,0,0,0, pad, pad))). No parameters. */
-#ifndef BN_SHORTCUT_H
-#define BN_SHORTCUT_H
+#ifndef BS_SHORTCUT_H
+#define BS_SHORTCUT_H
 
 typedef struct {
     int in_c, out_c, in_h, in_w, stride, out_h, out_w, pad_front;

@@ -1,6 +1,6 @@
 /* Softmax cross-entropy, mean over the batch (PyTorch's CrossEntropyLoss). */
-#ifndef BN_SOFTMAX_XENT_H
-#define BN_SOFTMAX_XENT_H
+#ifndef BS_SOFTMAX_XENT_H
+#define BS_SOFTMAX_XENT_H
 
 /* Returns the mean loss over N samples; *correct gets the count of argmax
  * hits (may be NULL). dlogits (may be NULL) gets d(mean loss)/d logits. */

@@ -6,7 +6,7 @@ typedef struct {
     Model *m;
     const ModelSpec *s;
     int position; /* norm positions so far */
-    BnError *err;
+    BsError *err;
 } Builder;
 
 /* Group count for a batch-free norm over C channels, or 0 after an error. */
@@ -18,7 +18,7 @@ static int bfn_groups(Builder *b, NormKind k, int C, const char *name)
         return C;
     int g = b->s->groups < C ? b->s->groups : C;
     if (g < 1 || C % g != 0) {
-        bn_fail(b->err, BN_ERR_USER, "model.groups: %d groups do not divide the %d channels of %s",
+        bs_fail(b->err, BS_ERR_USER, "model.groups: %d groups do not divide the %d channels of %s",
                 g, C, name);
         return 0;
     }
@@ -85,7 +85,7 @@ static int build_resnet(Builder *b, int x)
 {
     const ModelSpec *s = b->s;
     if (s->depth < 8 || (s->depth - 2) % 6 != 0) {
-        bn_fail(b->err, BN_ERR_USER, "model.depth: %d is not 6n+2 with n >= 1 (20, 32, 44, 56, 110)",
+        bs_fail(b->err, BS_ERR_USER, "model.depth: %d is not 6n+2 with n >= 1 (20, 32, 44, 56, 110)",
                 s->depth);
         return -1;
     }
@@ -106,7 +106,7 @@ static int build_vgg(Builder *b, int x)
     for (int i = 0; i < b->s->n_channels && x >= 0; i++) {
         if (b->s->channels[i] == ARCH_MAXPOOL) {
             if (b->m->tensors[x].h < 2 || b->m->tensors[x].w < 2) {
-                bn_fail(b->err, BN_ERR_USER, "model.channels: \"M\" #%d pools a %dx%d map to nothing",
+                bs_fail(b->err, BS_ERR_USER, "model.channels: \"M\" #%d pools a %dx%d map to nothing",
                         i + 1, b->m->tensors[x].h, b->m->tensors[x].w);
                 return -1;
             }
@@ -123,7 +123,7 @@ static int build_vgg(Builder *b, int x)
 static int build_mlp(Builder *b, int x)
 {
     if (b->s->norm == VARIANT_IN) {
-        bn_fail(b->err, BN_ERR_USER, "model.norm: \"in\" on an mlp normalizes one value per group; use ln or gn");
+        bs_fail(b->err, BS_ERR_USER, "model.norm: \"in\" on an mlp normalizes one value per group; use ln or gn");
         return -1;
     }
     for (int i = 0; i < b->s->n_hidden && x >= 0; i++) {
@@ -136,11 +136,11 @@ static int build_mlp(Builder *b, int x)
     return x;
 }
 
-int model_build(Model *m, const ModelSpec *s, int max_batch, Rng *rng, BnError *err)
+int model_build(Model *m, const ModelSpec *s, int max_batch, Rng *rng, BsError *err)
 {
     model_init(m);
     if (s->norm == VARIANT_XBNBLOCK && s->arch != ARCH_RESNET)
-        return bn_fail(err, BN_ERR_USER, "model.norm: xbnblock needs model.arch \"resnet\" (it acts on residual blocks)");
+        return bs_fail(err, BS_ERR_USER, "model.norm: xbnblock needs model.arch \"resnet\" (it acts on residual blocks)");
     Builder b = {m, s, 0, err};
     int x = model_input(m, s->in_c, s->in_h, s->in_w);
     x = s->arch == ARCH_RESNET ? build_resnet(&b, x)
@@ -148,11 +148,11 @@ int model_build(Model *m, const ModelSpec *s, int max_batch, Rng *rng, BnError *
                                : build_mlp(&b, x);
     if (x >= 0)
         x = model_linear(m, "fc", x, s->num_classes, 1);
-    if (err->code != BN_OK) {
+    if (err->code != BS_OK) {
         model_free(m);
         return err->code;
     }
-    if (model_finish(m, x, max_batch, rng, err) != BN_OK)
+    if (model_finish(m, x, max_batch, rng, err) != BS_OK)
         model_free(m);
     return err->code;
 }

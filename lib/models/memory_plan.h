@@ -17,8 +17,8 @@
  * - Per-op scratch from the same arena: saved norm statistics
  *   (`saved_stats`), the blocked BN's partial sums, the largest conv
  *   workspace, a gradient scratch for tensors with several consumers. */
-#ifndef BN_MEMORY_PLAN_H
-#define BN_MEMORY_PLAN_H
+#ifndef BS_MEMORY_PLAN_H
+#define BS_MEMORY_PLAN_H
 
 struct Model;
 

@@ -259,21 +259,21 @@ static void init_params(Model *m, Rng *rng)
     }
 }
 
-int model_finish(Model *m, int output, int max_batch, Rng *init_rng, BnError *err)
+int model_finish(Model *m, int output, int max_batch, Rng *init_rng, BsError *err)
 {
     if (m->build_failed || output < 0 || output >= m->n_tensors || max_batch < 1)
-        return bn_fail(err, BN_ERR_RUNTIME, "model construction failed (out of memory or bad wiring)");
+        return bs_fail(err, BS_ERR_RUNTIME, "model construction failed (out of memory or bad wiring)");
     m->output = output;
     m->max_batch = max_batch;
     assign_param_offsets(m);
-    m->params = bn_alloc(sizeof(float) * (m->n_params ? m->n_params : 1), err);
-    m->grads = bn_alloc(sizeof(float) * (m->n_params ? m->n_params : 1), err);
-    m->stats = bn_alloc(sizeof(float) * (m->n_stats ? m->n_stats : 1), err);
+    m->params = bs_alloc(sizeof(float) * (m->n_params ? m->n_params : 1), err);
+    m->grads = bs_alloc(sizeof(float) * (m->n_params ? m->n_params : 1), err);
+    m->stats = bs_alloc(sizeof(float) * (m->n_stats ? m->n_stats : 1), err);
     if (!m->params || !m->grads || !m->stats)
         return err->code;
     m->arena = (Arena){0};
     memory_plan_carve(m); /* measure */
-    if (arena_reserve(&m->arena, m->arena.used, err) != BN_OK)
+    if (arena_reserve(&m->arena, m->arena.used, err) != BS_OK)
         return err->code;
     memory_plan_carve(m);
     init_params(m, init_rng);
@@ -283,20 +283,20 @@ int model_finish(Model *m, int output, int max_batch, Rng *init_rng, BnError *er
 /* The backend model_finish picks; cmd/ sets it from BNSHIFT_CONV. */
 static ConvBackend default_backend = CONV_ONEDNN;
 
-int conv_backend_parse(const char *name, ConvBackend *b, BnError *err)
+int conv_backend_parse(const char *name, ConvBackend *b, BsError *err)
 {
     *b = onednn_available() ? CONV_ONEDNN : CONV_IM2COL;
     if (!name || !*name)
-        return BN_OK;
+        return BS_OK;
     if (!strcmp(name, "im2col"))
         *b = CONV_IM2COL;
     else if (!strcmp(name, "onednn") && onednn_available())
         *b = CONV_ONEDNN;
     else if (!strcmp(name, "onednn"))
-        return bn_fail(err, BN_ERR_USER, "BNSHIFT_CONV=onednn: this build has no oneDNN backend (build with make BACKEND=onednn)");
+        return bs_fail(err, BS_ERR_USER, "BNSHIFT_CONV=onednn: this build has no oneDNN backend (build with make BACKEND=onednn)");
     else
-        return bn_fail(err, BN_ERR_USER, "BNSHIFT_CONV='%s': expected im2col or onednn", name);
-    return BN_OK;
+        return bs_fail(err, BS_ERR_USER, "BNSHIFT_CONV='%s': expected im2col or onednn", name);
+    return BS_OK;
 }
 
 void conv_backend_set_default(ConvBackend b) { default_backend = b; }
@@ -318,26 +318,26 @@ static void release_onednn(Model *m)
     m->dnnl = NULL;
 }
 
-int model_set_conv_backend(Model *m, ConvBackend b, BnError *err)
+int model_set_conv_backend(Model *m, ConvBackend b, BsError *err)
 {
     release_onednn(m);
     m->conv_backend = CONV_IM2COL;
     model_plan_layouts(m);
     if (b == CONV_IM2COL)
-        return BN_OK;
+        return BS_OK;
     if (!onednn_available())
-        return bn_fail(err, BN_ERR_USER, "the oneDNN convolution backend is not built in (make BACKEND=onednn)");
+        return bs_fail(err, BS_ERR_USER, "the oneDNN convolution backend is not built in (make BACKEND=onednn)");
     m->dnnl = onednn_engine_create();
     if (!m->dnnl)
-        return bn_fail(err, BN_ERR_RUNTIME, "oneDNN: cannot create a CPU engine");
+        return bs_fail(err, BS_ERR_RUNTIME, "oneDNN: cannot create a CPU engine");
     for (int i = 0; i < m->n_ops; i++)
         if (m->ops[i].kind == OP_CONV && !(m->ops[i].dnnl = onednn_conv_create(&m->ops[i].u.conv))) {
             release_onednn(m);
-            return bn_fail(err, BN_ERR_RUNTIME, "out of memory");
+            return bs_fail(err, BS_ERR_RUNTIME, "out of memory");
         }
     m->conv_backend = CONV_ONEDNN;
     model_plan_layouts(m);
-    return BN_OK;
+    return BS_OK;
 }
 
 void model_free(Model *m)
@@ -345,9 +345,9 @@ void model_free(Model *m)
     release_onednn(m);
     free(m->ops);
     free(m->tensors);
-    bn_free(m->params);
-    bn_free(m->grads);
-    bn_free(m->stats);
+    bs_free(m->params);
+    bs_free(m->grads);
+    bs_free(m->stats);
     arena_release(&m->arena);
     model_init(m);
 }

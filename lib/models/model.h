@@ -3,8 +3,8 @@
  * parameters live in one buffer and all gradients in another, so the
  * optimizer is one loop; activations live in one arena sized once for the
  * largest batch. */
-#ifndef BN_MODEL_H
-#define BN_MODEL_H
+#ifndef BS_MODEL_H
+#define BS_MODEL_H
 
 #include <stddef.h>
 
@@ -118,20 +118,20 @@ int model_add_op(Model *m, int kind, const char *name, int in, int in2, int c, i
 /* Allocates parameters, statistics and the activation arena for batches up
  * to max_batch, and initializes weights as the spec says (Kaiming-normal
  * fan_out convs, PyTorch-default linear, gamma 1, beta 0, var 1). */
-int model_finish(Model *m, int output, int max_batch, Rng *init_rng, BnError *err);
+int model_finish(Model *m, int output, int max_batch, Rng *init_rng, BsError *err);
 void model_free(Model *m);
 
 /* A backend by name ("im2col" or "onednn"; NULL or "": oneDNN when built
- * in). Fails (BN_ERR_USER) on a name it does not know or a backend this
+ * in). Fails (BS_ERR_USER) on a name it does not know or a backend this
  * build lacks. cmd/ parses $BNSHIFT_CONV with it. */
-int conv_backend_parse(const char *name, ConvBackend *b, BnError *err);
+int conv_backend_parse(const char *name, ConvBackend *b, BsError *err);
 /* The backend model_finish picks (default: oneDNN when built in). */
 void conv_backend_set_default(ConvBackend b);
 ConvBackend conv_backend_default(void);
 const char *conv_backend_name(ConvBackend b); /* "im2col+openblas", "onednn" */
 /* Switches every convolution to backend b (results change only by float
  * reassociation) and plans the activation layouts for it. */
-int model_set_conv_backend(Model *m, ConvBackend b, BnError *err);
+int model_set_conv_backend(Model *m, ConvBackend b, BsError *err);
 /* Decides which tensors are kept in nChw16c (layout_plan.c): under oneDNN,
  * every group of tensors joined by BN, ReLU and add whose channel counts are
  * multiples of 16 and whose producers and consumers all handle the blocked

@@ -1,8 +1,8 @@
 /* Which normalization goes where (REFERENCE.md §3). Norm positions are numbered in
  * forward order from 1: the stem's norm; then per block the norm after
  * conv1, after conv2, then the shortcut's norm if the block has one. */
-#ifndef BN_NORM_PLAN_H
-#define BN_NORM_PLAN_H
+#ifndef BS_NORM_PLAN_H
+#define BS_NORM_PLAN_H
 
 typedef enum { NORM_NONE, NORM_BN, NORM_GN, NORM_LN, NORM_IN } NormKind;
 

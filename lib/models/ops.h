@@ -7,8 +7,8 @@
  * OpType entry (for a built-in kind: in BUILTIN_OPS in ops.c and a value in
  * OpKind; from outside the library: op_type_register), a builder that calls
  * model_add_op, and its tests. */
-#ifndef BN_OPS_H
-#define BN_OPS_H
+#ifndef BS_OPS_H
+#define BS_OPS_H
 
 #include <stddef.h>
 

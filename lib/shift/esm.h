@@ -1,8 +1,8 @@
 /* Estimation shift magnitude of one BN layer (REFERENCE.md §1): its running
  * estimates (mu_hat, var_hat) against the expected statistics (mu, var) of
  * its input on a set. */
-#ifndef BN_ESM_H
-#define BN_ESM_H
+#ifndef BS_ESM_H
+#define BS_ESM_H
 
 typedef struct {
     double esm_mean;  /* ||mu_hat - mu||_2 */

@@ -5,16 +5,16 @@
 
 #include "layers/blocked.h"
 
-int shift_stats_init(ShiftStats *s, const Model *m, BnError *err)
+int shift_stats_init(ShiftStats *s, const Model *m, BsError *err)
 {
     memset(s, 0, sizeof *s);
     for (int i = 0; i < m->n_ops; i++)
         s->n_layers += m->ops[i].kind == OP_BN;
     int n = s->n_layers ? s->n_layers : 1;
-    s->op_index = bn_alloc(sizeof(int) * n, err);
-    s->channels = bn_alloc(sizeof(int) * n, err);
-    s->offset = bn_alloc(sizeof(size_t) * n, err);
-    s->count = bn_alloc(sizeof(double) * n, err);
+    s->op_index = bs_alloc(sizeof(int) * n, err);
+    s->channels = bs_alloc(sizeof(int) * n, err);
+    s->offset = bs_alloc(sizeof(size_t) * n, err);
+    s->count = bs_alloc(sizeof(double) * n, err);
     size_t total = 0;
     for (int i = 0, l = 0; i < m->n_ops && s->offset; i++)
         if (m->ops[i].kind == OP_BN) {
@@ -23,23 +23,23 @@ int shift_stats_init(ShiftStats *s, const Model *m, BnError *err)
             s->offset[l++] = total;
             total += (size_t)m->ops[i].u.bn.C;
         }
-    s->mean = bn_alloc(sizeof(double) * (total ? total : 1), err);
-    s->m2 = bn_alloc(sizeof(double) * (total ? total : 1), err);
+    s->mean = bs_alloc(sizeof(double) * (total ? total : 1), err);
+    s->m2 = bs_alloc(sizeof(double) * (total ? total : 1), err);
     if (!s->op_index || !s->channels || !s->offset || !s->count || !s->mean || !s->m2) {
         shift_stats_free(s);
         return err->code;
     }
-    return BN_OK;
+    return BS_OK;
 }
 
 void shift_stats_free(ShiftStats *s)
 {
-    bn_free(s->op_index);
-    bn_free(s->channels);
-    bn_free(s->offset);
-    bn_free(s->count);
-    bn_free(s->mean);
-    bn_free(s->m2);
+    bs_free(s->op_index);
+    bs_free(s->channels);
+    bs_free(s->offset);
+    bs_free(s->count);
+    bs_free(s->mean);
+    bs_free(s->m2);
     memset(s, 0, sizeof *s);
 }
 

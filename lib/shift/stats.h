@@ -4,8 +4,8 @@
  * batch), then merged with Chan et al.'s pairwise update, so the result is
  * the population mean/variance of the concatenated inputs, not an average
  * of batch variances. */
-#ifndef BN_STATS_H
-#define BN_STATS_H
+#ifndef BS_STATS_H
+#define BS_STATS_H
 
 #include "models/model.h"
 #include "shift/esm.h"
@@ -19,7 +19,7 @@ typedef struct {
     double *mean, *m2;
 } ShiftStats;
 
-int shift_stats_init(ShiftStats *s, const Model *m, BnError *err);
+int shift_stats_init(ShiftStats *s, const Model *m, BsError *err);
 void shift_stats_free(ShiftStats *s);
 void shift_stats_reset(ShiftStats *s);
 /* Adds the inputs of every BN layer (from the last forward pass on N samples). */

@@ -51,9 +51,9 @@ void recalibrate_bn(Model *m, const SampleSet *set, float *x, int *y, ShiftStats
 }
 
 int evaluate_batch_stats(Model *m, const SampleSet *set, float *x, int *y, EvalResult *res,
-                         BnError *err)
+                         BsError *err)
 {
-    float *saved = bn_alloc(sizeof(float) * (m->n_stats ? m->n_stats : 1), err);
+    float *saved = bs_alloc(sizeof(float) * (m->n_stats ? m->n_stats : 1), err);
     if (!saved)
         return err->code;
     memcpy(saved, m->stats, sizeof(float) * m->n_stats);
@@ -69,9 +69,9 @@ int evaluate_batch_stats(Model *m, const SampleSet *set, float *x, int *y, EvalR
         n += nb;
     }
     memcpy(m->stats, saved, sizeof(float) * m->n_stats);
-    bn_free(saved);
+    bs_free(saved);
     res->n = n;
     res->loss = n ? loss / n : 0;
     res->err = n ? 1.0 - (double)hits / n : 0;
-    return BN_OK;
+    return BS_OK;
 }

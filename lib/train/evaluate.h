@@ -1,8 +1,8 @@
 /* Inference-mode passes over a set: errors and, in the same forward pass,
  * the exact statistics of every BN input (REFERENCE.md §1); and the exact
  * re-estimation of BN running statistics on a set (recalibration). */
-#ifndef BN_EVALUATE_H
-#define BN_EVALUATE_H
+#ifndef BS_EVALUATE_H
+#define BS_EVALUATE_H
 
 #include "data/dataset.h"
 #include "models/model.h"
@@ -31,7 +31,7 @@ void evaluate(Model *m, const SampleSet *set, float *x, int *y, ShiftStats *stat
  * statistics left untouched: the reference that isolates what the running
  * estimates cost. A last batch of one sample is skipped (no batch variance). */
 int evaluate_batch_stats(Model *m, const SampleSet *set, float *x, int *y, EvalResult *res,
-                         BnError *err);
+                         BsError *err);
 
 /* Sets every BN's running mean/var to the exact mean and population variance
  * of its input on `set`, layer by layer in forward order (inference mode, so

@@ -3,14 +3,14 @@
 #include <math.h>
 
 int optimizer_init(Optimizer *o, const Model *m, SgdConfig sgd, float weight_decay, int wd_norm,
-                   BnError *err)
+                   BsError *err)
 {
     o->sgd = sgd;
     o->weight_decay = weight_decay;
     o->wd_norm = wd_norm;
     o->steps = 0;
-    o->velocity = bn_alloc(sizeof(float) * (m->n_params ? m->n_params : 1), err);
-    return o->velocity ? BN_OK : err->code;
+    o->velocity = bs_alloc(sizeof(float) * (m->n_params ? m->n_params : 1), err);
+    return o->velocity ? BS_OK : err->code;
 }
 
 void optimizer_step(Optimizer *o, Model *m, float lr)
@@ -25,7 +25,7 @@ void optimizer_step(Optimizer *o, Model *m, float lr)
 
 void optimizer_free(Optimizer *o)
 {
-    bn_free(o->velocity);
+    bs_free(o->velocity);
     o->velocity = NULL;
 }
 

@@ -1,8 +1,8 @@
 /* The model's optimizer: SGD over the one parameter buffer, with the
  * momentum buffer alongside. Weight decay covers params[0, n_decay) always
  * and the norm/bias tail only when wd_norm is set (PyTorch's default). */
-#ifndef BN_OPTIMIZER_H
-#define BN_OPTIMIZER_H
+#ifndef BS_OPTIMIZER_H
+#define BS_OPTIMIZER_H
 
 #include "models/model.h"
 #include "train/sgd.h"
@@ -16,7 +16,7 @@ typedef struct {
 } Optimizer;
 
 int optimizer_init(Optimizer *o, const Model *m, SgdConfig sgd, float weight_decay, int wd_norm,
-                   BnError *err);
+                   BsError *err);
 void optimizer_step(Optimizer *o, Model *m, float lr);
 void optimizer_free(Optimizer *o);
 

@@ -1,7 +1,7 @@
 /* Learning-rate schedules, evaluated per step so warm-up is smooth.
  * Epochs are 0-based here (PyTorch's scheduler epoch counter). */
-#ifndef BN_SCHEDULE_H
-#define BN_SCHEDULE_H
+#ifndef BS_SCHEDULE_H
+#define BS_SCHEDULE_H
 
 typedef enum { SCHED_CONSTANT, SCHED_MULTISTEP, SCHED_COSINE } ScheduleType;
 

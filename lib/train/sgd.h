@@ -3,8 +3,8 @@
  *   step = g' + μ·v if nesterov else v;  w -= lr·step.
  * The caller applies it per contiguous parameter range, so norm parameters
  * and biases can be exempted from weight decay by passing wd = 0. */
-#ifndef BN_SGD_H
-#define BN_SGD_H
+#ifndef BS_SGD_H
+#define BS_SGD_H
 
 #include <stddef.h>
 

@@ -12,25 +12,25 @@ static double now_seconds(void)
 }
 
 /* Names where a non-finite value first shows up in this step. */
-static int report_nonfinite(const Trainer *t, int epoch, int step, double loss, BnError *err)
+static int report_nonfinite(const Trainer *t, int epoch, int step, double loss, BsError *err)
 {
     int op = model_find_nonfinite(t->m, t->batch);
     if (t->m->exec_failed)
-        return bn_fail(err, BN_ERR_RUNTIME, "out of memory at epoch %d, step %d (reference convolution fallback%s%s)",
+        return bs_fail(err, BS_ERR_RUNTIME, "out of memory at epoch %d, step %d (reference convolution fallback%s%s)",
                        epoch + 1, step + 1, op >= 0 ? " in layer " : "", op >= 0 ? t->m->ops[op].name : "");
     if (op >= 0)
-        return bn_fail(err, BN_ERR_RUNTIME,
+        return bs_fail(err, BS_ERR_RUNTIME,
                        "non-finite activation at epoch %d, step %d, in the output of layer %s (%s); "
                        "try a smaller train.lr or train.grad_clip",
                        epoch + 1, step + 1, t->m->ops[op].name, op_kind_name(t->m->ops[op].kind));
     if (!isfinite(loss))
-        return bn_fail(err, BN_ERR_RUNTIME, "non-finite loss at epoch %d, step %d", epoch + 1, step + 1);
-    return bn_fail(err, BN_ERR_RUNTIME,
+        return bs_fail(err, BS_ERR_RUNTIME, "non-finite loss at epoch %d, step %d", epoch + 1, step + 1);
+    return bs_fail(err, BS_ERR_RUNTIME,
                    "non-finite weights or running statistics after epoch %d, step %d; "
                    "try a smaller train.lr or train.grad_clip", epoch + 1, step + 1);
 }
 
-int trainer_epoch(Trainer *t, int epoch, EpochStats *st, BnError *err)
+int trainer_epoch(Trainer *t, int epoch, EpochStats *st, BsError *err)
 {
     memset(st, 0, sizeof *st);
     memcpy(t->order, t->idx, sizeof(int) * (size_t)t->n);
@@ -66,5 +66,5 @@ int trainer_epoch(Trainer *t, int epoch, EpochStats *st, BnError *err)
     st->seconds = now_seconds() - t0;
     st->loss = st->images ? loss_sum / st->images : 0;
     st->err = st->images ? 1.0 - (double)hits / st->images : 0;
-    return BN_OK;
+    return BS_OK;
 }

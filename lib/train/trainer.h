@@ -1,8 +1,8 @@
 /* One training epoch: seeded shuffle, augmentation, forward/backward/SGD per
  * batch, a last incomplete batch dropped (a batch of 1 has no unbiased
  * variance), NaN/Inf detection naming the layer. */
-#ifndef BN_TRAINER_H
-#define BN_TRAINER_H
+#ifndef BS_TRAINER_H
+#define BS_TRAINER_H
 
 #include <signal.h>
 
@@ -40,8 +40,8 @@ typedef struct {
     int interrupted; /* stopped early by *stop: the epoch is incomplete */
 } EpochStats;
 
-/* epoch is 0-based. Returns BN_OK (check st->interrupted) or BN_ERR_RUNTIME
+/* epoch is 0-based. Returns BS_OK (check st->interrupted) or BS_ERR_RUNTIME
  * with a message naming the epoch (1-based), step and layer of a NaN/Inf. */
-int trainer_epoch(Trainer *t, int epoch, EpochStats *st, BnError *err);
+int trainer_epoch(Trainer *t, int epoch, EpochStats *st, BsError *err);
 
 #endif

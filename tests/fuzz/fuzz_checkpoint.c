@@ -19,7 +19,7 @@
 
 #include <math.h>
 
-#include "io/checkpoint.h"
+#include "run/checkpoint.h"
 #include "models/arch.h"
 
 #define HEADER_BYTES 104 /* sizeof Header in checkpoint.c */
@@ -42,8 +42,8 @@ static void write_seed(const char *path)
     CheckpointMeta meta = {.config_hash = 0x1234abcdULL, .epoch = 3, .threads = 2,
                            .metrics_len = 321, .shift_len = 4567};
     rng_seed(&meta.rng, 7);
-    BnError err = {0};
-    if (checkpoint_save(path, &g_model, &g_opt, &meta, &err) != BN_OK) {
+    BsError err = {0};
+    if (checkpoint_save(path, &g_model, &g_opt, &meta, &err) != BS_OK) {
         fprintf(stderr, "%s\n", err.msg);
         abort();
     }
@@ -61,10 +61,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                    .num_classes = 10, .bn_eps = 1e-5f, .bn_momentum = 0.1f};
     Rng rng;
     rng_seed(&rng, 1);
-    BnError err = {0};
+    BsError err = {0};
     SgdConfig sgd = {.momentum = 0.9f, .nesterov = 0};
-    if (model_build(&g_model, &s, 2, &rng, &err) != BN_OK ||
-        optimizer_init(&g_opt, &g_model, sgd, 1e-4f, 1, &err) != BN_OK) {
+    if (model_build(&g_model, &s, 2, &rng, &err) != BS_OK ||
+        optimizer_init(&g_opt, &g_model, sgd, 1e-4f, 1, &err) != BS_OK) {
         fprintf(stderr, "cannot build the model: %s\n", err.msg);
         abort();
     }
@@ -99,19 +99,19 @@ static void load(const uint8_t *data, size_t size)
 {
     fuzz_write(g_ckpt, data, size);
     CheckpointMeta peeked, meta;
-    BnError err = {0};
+    BsError err = {0};
     int rc = checkpoint_peek(g_ckpt, &peeked, &err);
     fuzz_report("checkpoint_peek", rc, err.msg);
-    FUZZ_CHECK(rc == err.code && (rc == BN_OK || rc == BN_ERR_USER));
-    if (rc == BN_OK)
+    FUZZ_CHECK(rc == err.code && (rc == BS_OK || rc == BS_ERR_USER));
+    if (rc == BS_OK)
         check_header(&peeked);
 
-    BnError err2 = {0};
+    BsError err2 = {0};
     g_opt.steps = -1;
     rc = checkpoint_load(g_ckpt, &g_model, &g_opt, &meta, &err2);
     fuzz_report("checkpoint_load", rc, err2.msg);
-    FUZZ_CHECK(rc == err2.code && (rc == BN_OK || rc == BN_ERR_USER));
-    if (rc == BN_OK) {
+    FUZZ_CHECK(rc == err2.code && (rc == BS_OK || rc == BS_ERR_USER));
+    if (rc == BS_OK) {
         const size_t np = g_model.n_params, ns = g_model.n_stats;
         FUZZ_CHECK(size == HEADER_BYTES + sizeof(float) * (2 * np + ns) + 4);
         FUZZ_CHECK(le32(data + size - 4) == (uint32_t)crc32(0L, data, (uInt)(size - 4)));

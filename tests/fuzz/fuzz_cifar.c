@@ -80,11 +80,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     Dataset d;
-    BnError err = {0};
+    BsError err = {0};
     int rc = cifar_load(&d, g_fuzz_dir, cifar100, train, &err);
     fuzz_report("cifar_load", rc, err.msg);
     FUZZ_CHECK(rc == err.code);
-    if (rc == BN_OK) {
+    if (rc == BS_OK) {
         FUZZ_CHECK(d.c == 3 && d.h == 32 && d.w == 32 && d.num_classes == (cifar100 ? 100 : 10));
         int s = 0;
         for (int i = 0; i < nfiles; i++) {
@@ -100,7 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(s == d.n);
         dataset_free(&d);
     } else {
-        FUZZ_CHECK(rc == BN_ERR_USER && d.pixels == NULL && d.labels == NULL && d.n == 0);
+        FUZZ_CHECK(rc == BS_ERR_USER && d.pixels == NULL && d.labels == NULL && d.n == 0);
     }
     for (int i = 0; i < N_NAMES; i++)
         fuzz_unlink(g_paths[i]);

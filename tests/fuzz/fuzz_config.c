@@ -10,7 +10,7 @@
  * the same hash (what `run --resume` relies on). */
 #include "fuzz_util.h"
 
-#include "io/config.h"
+#include "run/config.h"
 
 #define MAX_SETS 8
 static const char SEP[] = "\n--set ";
@@ -51,9 +51,9 @@ static void check_round_trip(const Config *c)
     FUZZ_CHECK(text != NULL);
     fuzz_write(g_resolved, text, strlen(text));
     Config back;
-    BnError err = {0};
+    BsError err = {0};
     int rc = config_load(&back, g_resolved, NULL, 0, &err);
-    if (rc != BN_OK) {
+    if (rc != BS_OK) {
         fprintf(stderr, "resolved config does not load back: %s\n%s\n", err.msg, text);
         abort();
     }
@@ -95,16 +95,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     Config c;
-    BnError err = {0};
+    BsError err = {0};
     int rc = config_load(&c, have_file ? g_cfg : NULL, sets, n_sets, &err);
     fuzz_report("config_load", rc, err.msg);
     FUZZ_CHECK(rc == err.code);
-    if (rc == BN_OK) {
+    if (rc == BS_OK) {
         (void)config_data_root(&c);
         (void)config_dataset_name(c.data.dataset);
         check_round_trip(&c);
     } else {
-        FUZZ_CHECK(rc == BN_ERR_USER || rc == BN_ERR_RUNTIME);
+        FUZZ_CHECK(rc == BS_ERR_USER || rc == BS_ERR_RUNTIME);
         FUZZ_CHECK(err.msg[0] != 0);
     }
     for (int i = 0; i < n_sets; i++)

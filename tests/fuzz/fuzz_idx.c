@@ -73,11 +73,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         write_part(k, mode[k], part[k], len[k]);
 
     Dataset d;
-    BnError err = {0};
+    BsError err = {0};
     int rc = idx_load(&d, g_fuzz_dir, "train", &err);
     fuzz_report("idx_load", rc, err.msg);
     FUZZ_CHECK(rc == err.code);
-    if (rc == BN_OK) {
+    if (rc == BS_OK) {
         const size_t px = (size_t)d.n * d.h * d.w;
         FUZZ_CHECK(d.n > 0 && d.c == 1 && d.h > 0 && d.w > 0 && d.num_classes == 10);
         for (int i = 0; i < d.n; i++)
@@ -91,7 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         dataset_free(&d);
     } else {
-        FUZZ_CHECK(rc == BN_ERR_USER && d.pixels == NULL && d.labels == NULL && d.n == 0);
+        FUZZ_CHECK(rc == BS_ERR_USER && d.pixels == NULL && d.labels == NULL && d.n == 0);
     }
     for (int k = 0; k < 2; k++) {
         fuzz_unlink(g_plain[k]);

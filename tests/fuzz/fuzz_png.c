@@ -124,7 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     Dataset train, test;
-    BnError err = {0};
+    BsError err = {0};
     int rc;
     if (pair) {
         rc = imagefolder_load_pair(&train, &test, g_root, &err);
@@ -135,7 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_report("imagefolder_load", rc, err.msg);
     }
     FUZZ_CHECK(rc == err.code);
-    if (rc == BN_OK) {
+    if (rc == BS_OK) {
         check_split(&train, second);
         if (pair) {
             check_split(&test, second);
@@ -143,7 +143,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(memcmp(test.pixels, train.pixels, (size_t)train.n * train.c * train.h * train.w) == 0);
         }
     } else {
-        FUZZ_CHECK(rc == BN_ERR_USER && train.pixels == NULL && test.pixels == NULL);
+        FUZZ_CHECK(rc == BS_ERR_USER && train.pixels == NULL && test.pixels == NULL);
     }
     dataset_free(&train);
     dataset_free(&test);

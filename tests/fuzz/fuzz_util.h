@@ -2,8 +2,8 @@
  * one private temporary directory per process, removed at exit; files are
  * written under it with fixed names and removed again after each input, so
  * no input leaves anything behind that changes how the next one runs. */
-#ifndef BN_FUZZ_UTIL_H
-#define BN_FUZZ_UTIL_H
+#ifndef BS_FUZZ_UTIL_H
+#define BS_FUZZ_UTIL_H
 
 #include <ftw.h>
 #include <stdint.h>
@@ -41,7 +41,7 @@ static inline void fuzz_remove_dir(void)
  * compete with the fuzzer for the cores. */
 static inline void fuzz_init(void)
 {
-    bn_set_threads(1);
+    bs_set_threads(1);
     g_fuzz_verbose = getenv("FUZZ_VERBOSE") != NULL;
     snprintf(g_fuzz_dir, sizeof g_fuzz_dir, "/tmp/bnshift-fuzz-XXXXXX");
     if (!mkdtemp(g_fuzz_dir)) {

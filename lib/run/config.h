@@ -13,8 +13,8 @@
  *
  * A top-level "meta" member (what `run` adds to config.resolved.json) is
  * accepted and ignored, so a resolved config loads back as a config. */
-#ifndef BN_CONFIG_H
-#define BN_CONFIG_H
+#ifndef BS_CONFIG_H
+#define BS_CONFIG_H
 
 #include <cJSON.h>
 #include <stdint.h>
@@ -26,7 +26,6 @@
 
 typedef enum { DS_CIFAR10, DS_CIFAR100, DS_FASHION_MNIST, DS_MNIST, DS_IMAGEFOLDER, DS_SYNTHETIC } DatasetKind;
 typedef enum { FROM_TRAIN, FROM_TEST } SetSource;
-typedef enum { SHORTCUT_PROJECTION, SHORTCUT_IDENTITY } ShortcutKind;
 typedef enum { OPTIMIZER_SGD } OptimizerKind;
 
 #define CONFIG_MAX_LIST ARCH_MAX_LAYERS
@@ -46,17 +45,7 @@ typedef struct {
             double noise;
         } synthetic;
     } data;
-    struct {
-        Arch arch;
-        int depth, width; /* resnet only */
-        ShortcutKind shortcut;
-        NormVariant norm;
-        int groups;
-        StemNorm stem_norm;
-        int hidden[CONFIG_MAX_LIST], n_hidden;     /* mlp */
-        int channels[CONFIG_MAX_LIST], n_channels; /* vgg; ARCH_MAXPOOL (-1) = "M" */
-        int num_classes;                           /* 0 = the dataset's */
-    } model;
+    ModelSpec model; /* models/arch.h: what the schema's model.* keys fill */
     struct {
         int epochs, batch_size;
         OptimizerKind optimizer;
@@ -86,18 +75,18 @@ void config_defaults(Config *c);
  * assignments in order ("key.path=value"; the value is parsed as JSON when
  * it parses, else taken as a bare string, and string keys always take the
  * text as written unless it is a quoted JSON string), then the checks.
- * Errors are BN_ERR_USER with one line naming the file (or "--set") and the
- * key path; BN_ERR_RUNTIME only when out of memory. */
-int config_load(Config *c, const char *path, char *const *sets, int n_sets, BnError *err);
+ * Errors are BS_ERR_USER with one line naming the file (or "--set") and the
+ * key path; BS_ERR_RUNTIME only when out of memory. */
+int config_load(Config *c, const char *path, char *const *sets, int n_sets, BsError *err);
 
 /* The resolved config, every key with its value, in a fixed key order.
  * Caller frees with cJSON_Delete; NULL when out of memory. */
 cJSON *config_to_json(const Config *c);
 
 /* Writes config_to_json plus a "meta" member (meta may be NULL), pretty
- * printed, to path via path.tmp, fsync and rename. BN_ERR_RUNTIME on I/O
+ * printed, to path via path.tmp, fsync and rename. BS_ERR_RUNTIME on I/O
  * failure. */
-int config_write_resolved(const Config *c, const cJSON *meta, const char *path, BnError *err);
+int config_write_resolved(const Config *c, const cJSON *meta, const char *path, BsError *err);
 
 /* FNV-1a 64 of the canonical JSON of the config without train.epochs and
  * log.*: what a resume must not change (REFERENCE.md §4). */

@@ -7,14 +7,14 @@
  * layers 0..L-1 in order, each with the same name, depth and channels every
  * time, depths increasing; epochs ascending and present in metrics.csv), so
  * an edited row cannot make a reader loop over layers that do not exist.
- * Anything else is BN_ERR_USER naming the file and line, since a
+ * Anything else is BS_ERR_USER naming the file and line, since a
  * half-written or hand-edited log would otherwise plot silently wrong
  * numbers. */
-#ifndef BN_RUNLOG_H
-#define BN_RUNLOG_H
+#ifndef BS_RUNLOG_H
+#define BS_RUNLOG_H
 
 #include "core/error.h"
-#include "io/config.h"
+#include "run/config.h"
 
 /* One metrics.csv row; NAN marks a pass not run that epoch. */
 typedef struct {
@@ -65,14 +65,14 @@ const char *runlog_set_name(int set);
  * a last line without its newline (being written) and shift rows of an
  * epoch metrics.csv does not hold yet are left out and counted, not
  * errors. On failure r holds nothing to free. */
-int runlog_load(RunLog *r, const char *dir, int live, BnError *err);
+int runlog_load(RunLog *r, const char *dir, int live, BsError *err);
 
 /* Checks the first len bytes of a log before a resume appends to it: a
  * regular file at least len bytes long whose first len bytes are the
  * header and whole rows that parse, with LF line ends (a CRLF line or a row
- * cut at len is reported, never glued to the next row). BN_ERR_USER naming
+ * cut at len is reported, never glued to the next row). BS_ERR_USER naming
  * the file (and line). */
-int runlog_check_prefix(const char *path, RunLogFile which, long len, BnError *err);
+int runlog_check_prefix(const char *path, RunLogFile which, long len, BsError *err);
 void runlog_free(RunLog *r);
 
 /* Distinct epochs with shift rows on set, ascending, into out[max];

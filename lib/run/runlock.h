@@ -6,8 +6,8 @@
  * the holder's pid. The file itself is empty and stays; only the lock on it
  * matters. (fcntl locks belong to the process and go away when it closes
  * any descriptor of the file, so only this module opens it.) */
-#ifndef BN_RUNLOCK_H
-#define BN_RUNLOCK_H
+#ifndef BS_RUNLOCK_H
+#define BS_RUNLOCK_H
 
 #include "core/error.h"
 
@@ -20,9 +20,9 @@ typedef struct {
 } RunLock;
 
 /* Takes the exclusive lock of dir (which must exist), creating the lock
- * file if needed. BN_ERR_USER naming dir and the holder's pid when another
- * process holds it; BN_ERR_RUNTIME when the file cannot be made. */
-int runlock_exclusive(RunLock *l, const char *dir, BnError *err);
+ * file if needed. BS_ERR_USER naming dir and the holder's pid when another
+ * process holds it; BS_ERR_RUNTIME when the file cannot be made. */
+int runlock_exclusive(RunLock *l, const char *dir, BsError *err);
 /* Takes a shared lock when no writer holds dir. Returns 1 when it did (or
  * dir has no lock file: no bnshift ever wrote there under a lock), 0 when a
  * live writer holds it (*writer_pid gets its pid; nothing is held). */

@@ -1,4 +1,4 @@
-#include "io/runlock.h"
+#include "run/runlock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +20,7 @@ static int set_lock(int fd, short type, int *holder)
     return -1;
 }
 
-int runlock_exclusive(RunLock *l, const char *dir, BnError *err)
+int runlock_exclusive(RunLock *l, const char *dir, BsError *err)
 {
     l->fd = -1;
     l->created = 0;
@@ -31,22 +31,22 @@ int runlock_exclusive(RunLock *l, const char *dir, BnError *err)
     else if (errno == EEXIST)
         l->fd = open(l->path, O_RDWR | O_CLOEXEC);
     if (l->fd < 0)
-        return bn_fail(err, BN_ERR_RUNTIME, "%s: cannot open the run directory's lock file: %s", l->path,
+        return bs_fail(err, BS_ERR_RUNTIME, "%s: cannot open the run directory's lock file: %s", l->path,
                        strerror(errno));
     int holder = 0;
     if (set_lock(l->fd, F_WRLCK, &holder) == 0)
-        return BN_OK;
+        return BS_OK;
     int e = errno;
     runlock_abandon(l);
     if (e == EAGAIN || e == EACCES) {
         if (holder > 0)
-            return bn_fail(err, BN_ERR_USER,
+            return bs_fail(err, BS_ERR_USER,
                            "%s: in use by another bnshift process (pid %d); wait for it to end or stop it", dir,
                            holder);
-        return bn_fail(err, BN_ERR_USER, "%s: in use by another bnshift process; wait for it to end or stop it",
+        return bs_fail(err, BS_ERR_USER, "%s: in use by another bnshift process; wait for it to end or stop it",
                        dir);
     }
-    return bn_fail(err, BN_ERR_RUNTIME, "%s: cannot lock: %s", l->path, strerror(e));
+    return bs_fail(err, BS_ERR_RUNTIME, "%s: cannot lock: %s", l->path, strerror(e));
 }
 
 int runlock_shared(RunLock *l, const char *dir, int *writer_pid)

@@ -1,5 +1,5 @@
 /* Strict readers for a run directory's logs (see runlog.h). */
-#include "io/runlog.h"
+#include "run/runlog.h"
 
 #include "io/logformat.h"
 
@@ -81,23 +81,23 @@ static void reader_close(CsvReader *r)
     memset(r, 0, sizeof *r);
 }
 
-static int line_error(const CsvReader *r, int got, BnError *err)
+static int line_error(const CsvReader *r, int got, BsError *err)
 {
     if (got == -3)
-        return bn_fail(err, BN_ERR_USER, "%s:%d: line longer than %d bytes (no log row is that long)", r->path,
+        return bs_fail(err, BS_ERR_USER, "%s:%d: line longer than %d bytes (no log row is that long)", r->path,
                        r->lineno, RUNLOG_LINE_MAX);
     if (got == -4)
-        return bn_fail(err, BN_ERR_RUNTIME, "out of memory reading %s", r->path);
+        return bs_fail(err, BS_ERR_RUNTIME, "out of memory reading %s", r->path);
     if (got == -2)
-        return bn_fail(err, BN_ERR_USER, "%s:%d: CRLF line end (bnshift writes LF only; was the file edited?)",
+        return bs_fail(err, BS_ERR_USER, "%s:%d: CRLF line end (bnshift writes LF only; was the file edited?)",
                        r->path, r->lineno);
-    return bn_fail(err, BN_ERR_USER, "%s:%d: truncated line (no newline at end)", r->path, r->lineno);
+    return bs_fail(err, BS_ERR_USER, "%s:%d: truncated line (no newline at end)", r->path, r->lineno);
 }
 
 /* Reads path (through f when given, else opened here) and checks its header
  * line is exactly `header`. */
 static int reader_start(CsvReader *r, FILE *f, const char *path, const char *header, int strict_lf, int live,
-                        BnError *err)
+                        BsError *err)
 {
     memset(r, 0, sizeof *r);
     r->path = path;
@@ -105,23 +105,23 @@ static int reader_start(CsvReader *r, FILE *f, const char *path, const char *hea
     r->live = live;
     r->f = f ? f : fopen(path, "r");
     if (!r->f)
-        return bn_fail(err, BN_ERR_USER, "%s: cannot open (%s)", path, strerror(errno));
+        return bs_fail(err, BS_ERR_USER, "%s: cannot open (%s)", path, strerror(errno));
     int got = read_line(r);
     if (got < -1) {
         line_error(r, got, err);
         reader_close(r);
-        return BN_ERR_USER;
+        return BS_ERR_USER;
     }
     if (got != 1 || strcmp(r->line, header)) {
-        bn_fail(err, BN_ERR_USER, "%s:1: bad header, expected '%s'", path, header);
+        bs_fail(err, BS_ERR_USER, "%s:1: bad header, expected '%s'", path, header);
         reader_close(r);
-        return BN_ERR_USER;
+        return BS_ERR_USER;
     }
     return 0;
 }
 
 /* Splits the next row into exactly n fields. 1 = a row, 0 = end, -1 = error. */
-static int reader_row(CsvReader *r, int n, BnError *err)
+static int reader_row(CsvReader *r, int n, BsError *err)
 {
     int got = read_line(r);
     if (got == 0)
@@ -143,14 +143,14 @@ static int reader_row(CsvReader *r, int n, BnError *err)
         p = comma + 1;
     }
     if (k != n) {
-        bn_fail(err, BN_ERR_USER, "%s:%d: expected %d fields, found %d", r->path, r->lineno, n, k);
+        bs_fail(err, BS_ERR_USER, "%s:%d: expected %d fields, found %d", r->path, r->lineno, n, k);
         return -1;
     }
     return 1;
 }
 
 /* Field i as a number; an empty field is NAN when optional. */
-static int field_num(const CsvReader *r, int i, int optional, double *out, BnError *err)
+static int field_num(const CsvReader *r, int i, int optional, double *out, BsError *err)
 {
     const char *s = r->field[i];
     if (!*s && optional) {
@@ -161,39 +161,39 @@ static int field_num(const CsvReader *r, int i, int optional, double *out, BnErr
     errno = 0;
     *out = strtod(s, &end);
     if (!*s || *end || errno == ERANGE)
-        return bn_fail(err, BN_ERR_USER, "%s:%d: field %d: expected a number, found '%s'", r->path,
+        return bs_fail(err, BS_ERR_USER, "%s:%d: field %d: expected a number, found '%s'", r->path,
                        r->lineno, i + 1, s);
     return 0;
 }
 
-static int field_int(const CsvReader *r, int i, int lo, int *out, BnError *err)
+static int field_int(const CsvReader *r, int i, int lo, int *out, BsError *err)
 {
     const char *s = r->field[i];
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
     if (!*s || *end || errno || v < lo || v > 1000000000L)
-        return bn_fail(err, BN_ERR_USER, "%s:%d: field %d: expected an integer >= %d, found '%s'",
+        return bs_fail(err, BS_ERR_USER, "%s:%d: field %d: expected an integer >= %d, found '%s'",
                        r->path, r->lineno, i + 1, lo, s);
     *out = (int)v;
     return 0;
 }
 
 /* Grows *p (elements of size sz) so index n fits. */
-static int grow(void **p, int *cap, int n, size_t sz, BnError *err)
+static int grow(void **p, int *cap, int n, size_t sz, BsError *err)
 {
     if (n < *cap)
         return 0;
     int nc = *cap ? *cap * 2 : 64;
     void *q = realloc(*p, (size_t)nc * sz);
     if (!q)
-        return bn_fail(err, BN_ERR_RUNTIME, "out of memory reading logs");
+        return bs_fail(err, BS_ERR_RUNTIME, "out of memory reading logs");
     *p = q;
     *cap = nc;
     return 0;
 }
 
-static int parse_metric(const CsvReader *rd, MetricRow *m, BnError *err)
+static int parse_metric(const CsvReader *rd, MetricRow *m, BsError *err)
 {
     double *dst[] = {&m->lr, &m->train_batch_loss, &m->train_batch_err, &m->train_loss,
                      &m->train_err, &m->test_loss, &m->test_err};
@@ -208,7 +208,7 @@ static int parse_metric(const CsvReader *rd, MetricRow *m, BnError *err)
     return 0;
 }
 
-static int load_metrics(RunLog *r, FILE *f, const char *path, int strict_lf, int live, BnError *err)
+static int load_metrics(RunLog *r, FILE *f, const char *path, int strict_lf, int live, BsError *err)
 {
     CsvReader rd;
     if (reader_start(&rd, f, path, METRICS_HEADER, strict_lf, live, err))
@@ -222,7 +222,7 @@ static int load_metrics(RunLog *r, FILE *f, const char *path, int strict_lf, int
         }
         const MetricRow *m = &r->metrics[r->n_metrics];
         if (r->n_metrics > 0 && m->epoch <= r->metrics[r->n_metrics - 1].epoch) {
-            bn_fail(err, BN_ERR_USER, "%s:%d: epoch %d after epoch %d (epochs must increase)", path, rd.lineno,
+            bs_fail(err, BS_ERR_USER, "%s:%d: epoch %d after epoch %d (epochs must increase)", path, rd.lineno,
                     m->epoch, r->metrics[r->n_metrics - 1].epoch);
             got = -1;
             break;
@@ -234,11 +234,11 @@ static int load_metrics(RunLog *r, FILE *f, const char *path, int strict_lf, int
     return got < 0 ? err->code : 0;
 }
 
-static int parse_shift(const CsvReader *rd, ShiftRow *s, BnError *err)
+static int parse_shift(const CsvReader *rd, ShiftRow *s, BsError *err)
 {
     const char *set = rd->field[1], *name = rd->field[3];
     if (strcmp(set, "train") && strcmp(set, "test"))
-        return bn_fail(err, BN_ERR_USER, "%s:%d: set '%s' is not train or test", rd->path, rd->lineno, set);
+        return bs_fail(err, BS_ERR_USER, "%s:%d: set '%s' is not train or test", rd->path, rd->lineno, set);
     s->set = strcmp(set, "test") ? RUNLOG_TRAIN : RUNLOG_TEST;
     /* Names go into whitespace-separated tables: no blanks or control
      * characters, bounded length. */
@@ -246,7 +246,7 @@ static int parse_shift(const CsvReader *rd, ShiftRow *s, BnError *err)
     for (const unsigned char *c = (const unsigned char *)name; *c; c++)
         control |= *c < 0x20 || *c == 0x7f;
     if (!*name || strlen(name) >= RUNLOG_NAME_MAX || strpbrk(name, " ") || control)
-        return bn_fail(err, BN_ERR_USER, "%s:%d: bad layer name '%s'", rd->path, rd->lineno, name);
+        return bs_fail(err, BS_ERR_USER, "%s:%d: bad layer name '%s'", rd->path, rd->lineno, name);
     snprintf(s->name, sizeof s->name, "%s", name);
     if (field_int(rd, 0, 1, &s->epoch, err) || field_int(rd, 2, 0, &s->layer, err) ||
         field_int(rd, 4, 1, &s->depth, err) || field_int(rd, 5, 1, &s->channels, err))
@@ -257,7 +257,7 @@ static int parse_shift(const CsvReader *rd, ShiftRow *s, BnError *err)
     return 0;
 }
 
-static int load_shift(RunLog *r, FILE *f, const char *path, int strict_lf, int live, BnError *err)
+static int load_shift(RunLog *r, FILE *f, const char *path, int strict_lf, int live, BsError *err)
 {
     CsvReader rd;
     if (reader_start(&rd, f, path, SHIFT_HEADER, strict_lf, live, err))
@@ -292,16 +292,16 @@ static const MetricRow *metric_of(const RunLog *r, int epoch)
     return NULL;
 }
 
-static int shape_error(const char *path, int row, const char *what, BnError *err)
+static int shape_error(const char *path, int row, const char *what, BsError *err)
 {
     /* row i of r->shift is line i + 2 of the file (after the header) */
-    return bn_fail(err, BN_ERR_USER, "%s:%d: %s (rows come per epoch and set as layers 0, 1, ... in order)", path,
+    return bs_fail(err, BS_ERR_USER, "%s:%d: %s (rows come per epoch and set as layers 0, 1, ... in order)", path,
                    row + 2, what);
 }
 
 /* Checks the shape of shift.csv (runlog.h) and indexes its groups. When
  * live, rows of epochs without a metrics row yet are dropped. */
-static int index_shift(RunLog *r, const char *path, int live, BnError *err)
+static int index_shift(RunLog *r, const char *path, int live, BsError *err)
 {
     int last_epoch[RUNLOG_NSETS] = {0, 0};
     for (int i = 0; i < r->n_shift;) {
@@ -349,7 +349,7 @@ static int index_shift(RunLog *r, const char *path, int live, BnError *err)
         }
         ShiftGroup *g = realloc(r->groups[s->set], sizeof *g * (size_t)(r->n_groups[s->set] + 1));
         if (!g)
-            return bn_fail(err, BN_ERR_RUNTIME, "out of memory reading logs");
+            return bs_fail(err, BS_ERR_RUNTIME, "out of memory reading logs");
         r->groups[s->set] = g;
         g[r->n_groups[s->set]++] = (ShiftGroup){s->epoch, i};
         i += n;
@@ -357,14 +357,14 @@ static int index_shift(RunLog *r, const char *path, int live, BnError *err)
     return 0;
 }
 
-int runlog_load(RunLog *r, const char *dir, int live, BnError *err)
+int runlog_load(RunLog *r, const char *dir, int live, BsError *err)
 {
     memset(r, 0, sizeof *r);
     struct stat st;
     if (stat(dir, &st))
-        return bn_fail(err, BN_ERR_USER, "%s: no such run directory (%s)", dir, strerror(errno));
+        return bs_fail(err, BS_ERR_USER, "%s: no such run directory (%s)", dir, strerror(errno));
     if (!S_ISDIR(st.st_mode))
-        return bn_fail(err, BN_ERR_USER, "%s: not a run directory", dir);
+        return bs_fail(err, BS_ERR_USER, "%s: not a run directory", dir);
     snprintf(r->dir, sizeof r->dir, "%s", dir);
     char path[CONFIG_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/config.resolved.json", dir);
@@ -380,16 +380,16 @@ int runlog_load(RunLog *r, const char *dir, int live, BnError *err)
     return err->code;
 }
 
-int runlog_check_prefix(const char *path, RunLogFile which, long len, BnError *err)
+int runlog_check_prefix(const char *path, RunLogFile which, long len, BsError *err)
 {
     struct stat st;
     if (stat(path, &st) != 0)
-        return bn_fail(err, BN_ERR_USER, "%s: missing (%s); the checkpoint recorded %ld bytes of it", path,
+        return bs_fail(err, BS_ERR_USER, "%s: missing (%s); the checkpoint recorded %ld bytes of it", path,
                        strerror(errno), len);
     if (!S_ISREG(st.st_mode))
-        return bn_fail(err, BN_ERR_USER, "%s: not a regular file", path);
+        return bs_fail(err, BS_ERR_USER, "%s: not a regular file", path);
     if (st.st_size < len)
-        return bn_fail(err, BN_ERR_USER, "%s: missing or shorter than the %ld bytes its checkpoint recorded", path,
+        return bs_fail(err, BS_ERR_USER, "%s: missing or shorter than the %ld bytes its checkpoint recorded", path,
                        len);
     char *buf = malloc(len > 0 ? (size_t)len : 1);
     FILE *f = buf ? fopen(path, "rb") : NULL;
@@ -399,13 +399,13 @@ int runlog_check_prefix(const char *path, RunLogFile which, long len, BnError *e
     if (!buf || got != (size_t)len || len <= 0) {
         free(buf);
         if (len <= 0)
-            return bn_fail(err, BN_ERR_USER, "%s:1: bad header (the checkpoint records %ld bytes)", path, len);
-        return bn_fail(err, BN_ERR_USER, "%s: cannot read (%s)", path, buf ? strerror(errno) : "out of memory");
+            return bs_fail(err, BS_ERR_USER, "%s:1: bad header (the checkpoint records %ld bytes)", path, len);
+        return bs_fail(err, BS_ERR_USER, "%s: cannot read (%s)", path, buf ? strerror(errno) : "out of memory");
     }
     FILE *mem = fmemopen(buf, (size_t)len, "r");
     RunLog r;
     memset(&r, 0, sizeof r);
-    int rc = !mem ? bn_fail(err, BN_ERR_RUNTIME, "out of memory")
+    int rc = !mem ? bs_fail(err, BS_ERR_RUNTIME, "out of memory")
              : which == RUNLOG_METRICS ? load_metrics(&r, mem, path, 1, 0, err)
                                        : load_shift(&r, mem, path, 1, 0, err);
     runlog_free(&r);

@@ -1,5 +1,5 @@
 #include "config.h"
-#include "fsutil.h"
+#include "io/fsutil.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -191,7 +191,7 @@ typedef struct {
     const char *file; /* the config path, or "config" without a file */
     char *const *sets;
     int n_sets;
-    BnError *err;
+    BsError *err;
 } Ctx;
 
 /* "--set" when the last assignment covering path (itself, a section above
@@ -267,13 +267,13 @@ static void closest_key(const char *path, char *best, size_t cap)
         best[0] = 0;
 }
 
-static int unknown_key(const char *src, const char *path, BnError *err)
+static int unknown_key(const char *src, const char *path, BsError *err)
 {
     char best[128];
     closest_key(path, best, sizeof best);
     if (best[0])
-        return bn_fail(err, BN_ERR_USER, "%s: unknown key '%s' (did you mean '%s'?)", src, path, best);
-    return bn_fail(err, BN_ERR_USER, "%s: unknown key '%s'", src, path);
+        return bs_fail(err, BS_ERR_USER, "%s: unknown key '%s' (did you mean '%s'?)", src, path, best);
+    return bs_fail(err, BS_ERR_USER, "%s: unknown key '%s'", src, path);
 }
 
 /* The value as JSON text, shortened: what the user wrote. */
@@ -293,7 +293,7 @@ static int type_error(const Ctx *x, const char *path, const char *want, const cJ
 {
     char got[64];
     value_text(v, got, sizeof got);
-    return bn_fail(x->err, BN_ERR_USER, "%s: %s: expected %s, got %s", where(x, path), path, want, got);
+    return bs_fail(x->err, BS_ERR_USER, "%s: %s: expected %s, got %s", where(x, path), path, want, got);
 }
 
 static int in_range(const Key *k, double v)
@@ -313,7 +313,7 @@ static int range_error(const Ctx *x, const char *path, const Key *k, const cJSON
         snprintf(want, sizeof want, "in %c%.10g, %.10g%c", (k->open & OPEN_LO) ? '(' : '[', k->lo, k->hi,
                  (k->open & OPEN_HI) ? ')' : ']');
     value_text(v, got, sizeof got);
-    return bn_fail(x->err, BN_ERR_USER, "%s: %s: must be %s, got %s", where(x, path), path, want, got);
+    return bs_fail(x->err, BS_ERR_USER, "%s: %s: must be %s, got %s", where(x, path), path, want, got);
 }
 
 /* ---- reading values ----------------------------------------------------- */
@@ -325,7 +325,7 @@ static int read_int(const Ctx *x, const char *path, const Key *k, const cJSON *v
     if (!in_range(k, v->valuedouble))
         return range_error(x, path, k, v);
     *out = (int)v->valuedouble;
-    return BN_OK;
+    return BS_OK;
 }
 
 static int read_float(const Ctx *x, const char *path, const Key *k, const cJSON *v, double *out)
@@ -333,7 +333,7 @@ static int read_float(const Ctx *x, const char *path, const Key *k, const cJSON 
     if (!cJSON_IsNumber(v))
         return type_error(x, path, "a number", v);
     if (!isfinite(v->valuedouble))
-        return bn_fail(x->err, BN_ERR_USER, "%s: %s: must be finite", where(x, path), path);
+        return bs_fail(x->err, BS_ERR_USER, "%s: %s: must be finite", where(x, path), path);
     if (!in_range(k, v->valuedouble))
         return range_error(x, path, k, v);
     /* The core computes in float32: a value that becomes inf or 0 there
@@ -342,12 +342,12 @@ static int read_float(const Ctx *x, const char *path, const Key *k, const cJSON 
     if (isinf(f) || (f == 0.0f && v->valuedouble != 0.0)) {
         char got[64];
         value_text(v, got, sizeof got);
-        return bn_fail(x->err, BN_ERR_USER, "%s: %s: %s is %s in 32-bit floating point (magnitude must be %s)",
+        return bs_fail(x->err, BS_ERR_USER, "%s: %s: %s is %s in 32-bit floating point (magnitude must be %s)",
                        where(x, path), path, got, isinf(f) ? "infinite" : "zero",
                        isinf(f) ? "at most 3.4e38" : "at least 1.4e-45");
     }
     *out = v->valuedouble;
-    return BN_OK;
+    return BS_OK;
 }
 
 /* Index of v's string in names, or an error listing them (and the closest). */
@@ -360,7 +360,7 @@ static int read_enum(const Ctx *x, const char *path, const char *const *names, c
     for (int i = 0; names[i]; i++) {
         if (!strcmp(v->valuestring, names[i])) {
             *out = i;
-            return BN_OK;
+            return BS_OK;
         }
         int d = edit_distance(v->valuestring, names[i]);
         if (d < best_d) {
@@ -374,7 +374,7 @@ static int read_enum(const Ctx *x, const char *path, const char *const *names, c
     value_text(v, got, sizeof got);
     if (best_d <= 2 && best_d < (int)strlen(names[best]))
         snprintf(hint, sizeof hint, " (did you mean \"%s\"?)", names[best]);
-    return bn_fail(x->err, BN_ERR_USER, "%s: %s: %s is not one of %s%s", where(x, path), path, got, allowed, hint);
+    return bs_fail(x->err, BS_ERR_USER, "%s: %s: %s is not one of %s%s", where(x, path), path, got, allowed, hint);
 }
 
 static int read_string(const Ctx *x, const char *path, const Key *k, const cJSON *v, char *out)
@@ -382,10 +382,10 @@ static int read_string(const Ctx *x, const char *path, const Key *k, const cJSON
     if (!cJSON_IsString(v))
         return type_error(x, path, "a string", v);
     if (strlen(v->valuestring) >= k->cap)
-        return bn_fail(x->err, BN_ERR_USER, "%s: %s: longer than %zu characters", where(x, path), path, k->cap - 1);
+        return bs_fail(x->err, BS_ERR_USER, "%s: %s: longer than %zu characters", where(x, path), path, k->cap - 1);
     memset(out, 0, k->cap); /* no stale bytes after the string: configs compare bytewise */
     memcpy(out, v->valuestring, strlen(v->valuestring));
-    return BN_OK;
+    return BS_OK;
 }
 
 static int read_list(const Ctx *x, const Key *k, const cJSON *v, Config *c)
@@ -395,7 +395,7 @@ static int read_list(const Ctx *x, const Key *k, const cJSON *v, Config *c)
         return type_error(x, k->path, want, v);
     int n = cJSON_GetArraySize(v);
     if (n > (int)k->cap)
-        return bn_fail(x->err, BN_ERR_USER, "%s: %s: %d entries, at most %zu", where(x, k->path), k->path, n, k->cap);
+        return bs_fail(x->err, BS_ERR_USER, "%s: %s: %d entries, at most %zu", where(x, k->path), k->path, n, k->cap);
     int vals[CONFIG_MAX_LIST] = {0};
     int i = 0;
     for (const cJSON *e = v->child; e; e = e->next, i++) {
@@ -410,7 +410,7 @@ static int read_list(const Ctx *x, const Key *k, const cJSON *v, Config *c)
     }
     memcpy((char *)c + k->off, vals, sizeof(int) * k->cap); /* zero past n: bytewise-equal configs */
     put_int(c, k->off2, n);
-    return BN_OK;
+    return BS_OK;
 }
 
 static int read_sets(const Ctx *x, const Key *k, const cJSON *v, Config *c)
@@ -425,16 +425,16 @@ static int read_sets(const Ctx *x, const Key *k, const cJSON *v, Config *c)
         if (read_enum(x, path, k->names, e, &which))
             return x->err->code;
         if (flags[which])
-            return bn_fail(x->err, BN_ERR_USER, "%s: %s: \"%s\" is listed twice", where(x, k->path), k->path,
+            return bs_fail(x->err, BS_ERR_USER, "%s: %s: \"%s\" is listed twice", where(x, k->path), k->path,
                            k->names[which]);
         flags[which] = 1;
     }
     if (!flags[FROM_TRAIN] && !flags[FROM_TEST])
-        return bn_fail(x->err, BN_ERR_USER, "%s: %s: must name at least one of \"train\", \"test\"",
+        return bs_fail(x->err, BS_ERR_USER, "%s: %s: must name at least one of \"train\", \"test\"",
                        where(x, k->path), k->path);
     put_int(c, k->off, flags[FROM_TRAIN]);
     put_int(c, k->off2, flags[FROM_TEST]);
-    return BN_OK;
+    return BS_OK;
 }
 
 static int apply_value(const Ctx *x, const Key *k, const cJSON *v, Config *c)
@@ -446,30 +446,30 @@ static int apply_value(const Ctx *x, const Key *k, const cJSON *v, Config *c)
         if (read_int(x, k->path, k, v, &i))
             return x->err->code;
         put_int(c, k->off, i);
-        return BN_OK;
+        return BS_OK;
     case K_FLOAT:
         if (read_float(x, k->path, k, v, &d))
             return x->err->code;
         put_double(c, k->off, d);
-        return BN_OK;
+        return BS_OK;
     case K_BOOL:
         if (!cJSON_IsBool(v))
             return type_error(x, k->path, "true or false", v);
         put_int(c, k->off, cJSON_IsTrue(v));
-        return BN_OK;
+        return BS_OK;
     case K_STRING:
         return read_string(x, k->path, k, v, (char *)c + k->off);
     case K_ENUM:
         if (read_enum(x, k->path, k->names, v, &i))
             return x->err->code;
         put_int(c, k->off, i);
-        return BN_OK;
+        return BS_OK;
     case K_INT_LIST:
         return read_list(x, k, v, c);
     case K_SETS:
         return read_sets(x, k, v, c);
     }
-    return BN_OK;
+    return BS_OK;
 }
 
 static const Key *find_key(const char *path)
@@ -509,7 +509,7 @@ static int apply_object(const Ctx *x, const cJSON *obj, const char *prefix, Conf
         if (!*prefix && !strcmp(m->string, "meta"))
             continue; /* config.resolved.json's run metadata */
         if (repeated(obj, m))
-            return bn_fail(x->err, BN_ERR_USER, "%s: %s: key given twice", where(x, path), path);
+            return bs_fail(x->err, BS_ERR_USER, "%s: %s: key given twice", where(x, path), path);
         const Key *k = find_key(path);
         if (k) {
             if (apply_value(x, k, m, c))
@@ -523,17 +523,17 @@ static int apply_object(const Ctx *x, const cJSON *obj, const char *prefix, Conf
             return unknown_key(where(x, path), path, x->err);
         }
     }
-    return BN_OK;
+    return BS_OK;
 }
 
 /* ---- the file ----------------------------------------------------------- */
 
 /* The whole file, NUL-terminated; *len its size. */
-static char *read_text(const char *path, size_t *len, BnError *err)
+static char *read_text(const char *path, size_t *len, BsError *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        bn_fail(err, BN_ERR_USER, "%s: cannot read config: %s", path, strerror(errno));
+        bs_fail(err, BS_ERR_USER, "%s: cannot read config: %s", path, strerror(errno));
         return NULL;
     }
     char *buf = NULL;
@@ -547,7 +547,7 @@ static char *read_text(const char *path, size_t *len, BnError *err)
             if (!p) {
                 free(buf);
                 fclose(f);
-                bn_fail(err, BN_ERR_RUNTIME, "%s: out of memory reading the config", path);
+                bs_fail(err, BS_ERR_RUNTIME, "%s: out of memory reading the config", path);
                 return NULL;
             }
             buf = p;
@@ -559,12 +559,12 @@ static char *read_text(const char *path, size_t *len, BnError *err)
     fclose(f);
     if (failed) { /* e.g. a directory */
         free(buf);
-        bn_fail(err, BN_ERR_USER, "%s: cannot read config: %s", path, strerror(e));
+        bs_fail(err, BS_ERR_USER, "%s: cannot read config: %s", path, strerror(e));
         return NULL;
     }
     char *text = buf ? buf : malloc(1);
     if (!text)
-        bn_fail(err, BN_ERR_RUNTIME, "%s: out of memory reading the config", path);
+        bs_fail(err, BS_ERR_RUNTIME, "%s: out of memory reading the config", path);
     else
         text[*len] = 0;
     return text;
@@ -593,7 +593,7 @@ static void describe_position(const char *text, const char *at, char *buf, size_
         snprintf(buf, cap, "line %d, column %d (unexpected end)", line, col);
 }
 
-static cJSON *parse_file(const char *path, BnError *err)
+static cJSON *parse_file(const char *path, BsError *err)
 {
     size_t len;
     char *text = read_text(path, &len, err);
@@ -602,15 +602,15 @@ static cJSON *parse_file(const char *path, BnError *err)
     cJSON *root = NULL;
     const char *end = NULL;
     if (strlen(text) != len) {
-        bn_fail(err, BN_ERR_USER, "%s: not a JSON text (contains a NUL byte)", path);
+        bs_fail(err, BS_ERR_USER, "%s: not a JSON text (contains a NUL byte)", path);
     } else if (strspn(text, " \t\r\n") == len) {
-        bn_fail(err, BN_ERR_USER, "%s: empty file, expected a JSON object", path);
+        bs_fail(err, BS_ERR_USER, "%s: empty file, expected a JSON object", path);
     } else if (!(root = cJSON_ParseWithOpts(text, &end, 1))) {
         char pos[96];
         describe_position(text, end ? end : text, pos, sizeof pos);
-        bn_fail(err, BN_ERR_USER, "%s: malformed JSON at %s", path, pos);
+        bs_fail(err, BS_ERR_USER, "%s: malformed JSON at %s", path, pos);
     } else if (!cJSON_IsObject(root)) {
-        bn_fail(err, BN_ERR_USER, "%s: expected a JSON object at the top level", path);
+        bs_fail(err, BS_ERR_USER, "%s: expected a JSON object at the top level", path);
         cJSON_Delete(root);
         root = NULL;
     }
@@ -640,7 +640,7 @@ static void merge_objects(cJSON *dst, cJSON *src)
 
 /* Puts value at the dotted key inside root, creating sections on the way.
  * Takes ownership of value. */
-static int put_path(cJSON *root, char *key, cJSON *value, BnError *err)
+static int put_path(cJSON *root, char *key, cJSON *value, BsError *err)
 {
     cJSON *obj = root;
     char *part = key, *dot;
@@ -654,7 +654,7 @@ static int put_path(cJSON *root, char *key, cJSON *value, BnError *err)
         }
         if (!child) {
             cJSON_Delete(value);
-            return bn_fail(err, BN_ERR_RUNTIME, "out of memory applying --set");
+            return bs_fail(err, BS_ERR_RUNTIME, "out of memory applying --set");
         }
         obj = child;
         part = dot + 1;
@@ -663,15 +663,15 @@ static int put_path(cJSON *root, char *key, cJSON *value, BnError *err)
     if (old && cJSON_IsObject(old) && cJSON_IsObject(value)) {
         merge_objects(old, value);
         cJSON_Delete(value);
-        return BN_OK;
+        return BS_OK;
     }
     while (cJSON_GetObjectItemCaseSensitive(obj, part))
         cJSON_DeleteItemFromObjectCaseSensitive(obj, part);
     if (!cJSON_AddItemToObject(obj, part, value)) {
         cJSON_Delete(value);
-        return bn_fail(err, BN_ERR_RUNTIME, "out of memory applying --set");
+        return bs_fail(err, BS_ERR_RUNTIME, "out of memory applying --set");
     }
-    return BN_OK;
+    return BS_OK;
 }
 
 /* The value as JSON when it parses whole, else the bare text; string keys
@@ -684,17 +684,17 @@ static cJSON *set_value(const Key *k, const char *text)
     return v ? v : cJSON_CreateString(text);
 }
 
-static int apply_set(cJSON *root, const char *assignment, BnError *err)
+static int apply_set(cJSON *root, const char *assignment, BsError *err)
 {
     const char *eq = strchr(assignment, '=');
     if (!eq)
-        return bn_fail(err, BN_ERR_USER, "--set '%s': expected key.path=value", assignment);
+        return bs_fail(err, BS_ERR_USER, "--set '%s': expected key.path=value", assignment);
     char key[256];
     size_t n = (size_t)(eq - assignment);
     if (n == 0)
-        return bn_fail(err, BN_ERR_USER, "--set '%s': empty key, expected key.path=value", assignment);
+        return bs_fail(err, BS_ERR_USER, "--set '%s': empty key, expected key.path=value", assignment);
     if (n >= sizeof key)
-        return bn_fail(err, BN_ERR_USER, "--set: key '%.40s...' is too long", assignment);
+        return bs_fail(err, BS_ERR_USER, "--set: key '%.40s...' is too long", assignment);
     memcpy(key, assignment, n);
     key[n] = 0;
     const Key *k = find_key(key);
@@ -702,7 +702,7 @@ static int apply_set(cJSON *root, const char *assignment, BnError *err)
         return unknown_key("--set", key, err);
     cJSON *value = set_value(k, eq + 1);
     if (!value)
-        return bn_fail(err, BN_ERR_RUNTIME, "out of memory applying --set");
+        return bs_fail(err, BS_ERR_RUNTIME, "out of memory applying --set");
     return put_path(root, key, value, err);
 }
 
@@ -716,50 +716,50 @@ static int flip_given(const cJSON *root)
 
 static int validate(const Ctx *x, const cJSON *root, Config *c)
 {
-    BnError *err = x->err;
+    BsError *err = x->err;
     if (!c->name[0])
-        return bn_fail(err, BN_ERR_USER, "%s: name: must not be empty", where(x, "name"));
+        return bs_fail(err, BS_ERR_USER, "%s: name: must not be empty", where(x, "name"));
     /* The name labels tables ("# <name>" lines) and messages: one line. */
     for (const unsigned char *p = (const unsigned char *)c->name; *p; p++)
         if (*p < 0x20 || *p == 0x7f)
-            return bn_fail(err, BN_ERR_USER, "%s: name: control character 0x%02x; use printable characters only",
+            return bs_fail(err, BS_ERR_USER, "%s: name: control character 0x%02x; use printable characters only",
                            where(x, "name"), *p);
 
     if (!c->log.out[0])
-        return bn_fail(err, BN_ERR_USER, "%s: log.out: must not be empty", where(x, "log.out"));
+        return bs_fail(err, BS_ERR_USER, "%s: log.out: must not be empty", where(x, "log.out"));
     if (c->model.arch == ARCH_RESNET && (c->model.depth < 8 || (c->model.depth - 2) % 6 != 0))
-        return bn_fail(err, BN_ERR_USER, "%s: model.depth: %d is not 6n+2 for a resnet (8, 14, 20, 32, 44, 56, 110)",
+        return bs_fail(err, BS_ERR_USER, "%s: model.depth: %d is not 6n+2 for a resnet (8, 14, 20, 32, 44, 56, 110)",
                        where(x, "model.depth"), c->model.depth);
     if (c->model.arch == ARCH_MLP && c->model.norm == VARIANT_IN)
-        return bn_fail(err, BN_ERR_USER,
+        return bs_fail(err, BS_ERR_USER,
                        "%s: model.norm: \"in\" on an mlp would normalize one value per group; use \"ln\" or \"gn\"",
                        where(x, "model.norm"));
     if (c->model.arch != ARCH_RESNET && c->model.norm == VARIANT_XBNBLOCK)
-        return bn_fail(err, BN_ERR_USER, "%s: model.norm: \"xbnblock\" needs model.arch \"resnet\"",
+        return bs_fail(err, BS_ERR_USER, "%s: model.norm: \"xbnblock\" needs model.arch \"resnet\"",
                        where(x, "model.norm"));
     const int *ms = c->train.schedule.milestones;
     for (int i = 1; i < c->train.schedule.n_milestones; i++)
         if (ms[i] <= ms[i - 1])
-            return bn_fail(err, BN_ERR_USER, "%s: train.schedule.milestones: must be increasing, got %d after %d",
+            return bs_fail(err, BS_ERR_USER, "%s: train.schedule.milestones: must be increasing, got %d after %d",
                            where(x, "train.schedule.milestones"), ms[i], ms[i - 1]);
     if (!flip_given(root))
         c->data.flip = c->data.dataset != DS_MNIST; /* digits must not be mirrored */
-    return BN_OK;
+    return BS_OK;
 }
 
-int config_load(Config *c, const char *path, char *const *sets, int n_sets, BnError *err)
+int config_load(Config *c, const char *path, char *const *sets, int n_sets, BsError *err)
 {
     config_defaults(c);
     Ctx x = {path ? path : "config", sets, n_sets, err};
     cJSON *root = path ? parse_file(path, err) : cJSON_CreateObject();
     if (!root)
-        return path ? err->code : bn_fail(err, BN_ERR_RUNTIME, "out of memory");
-    int rc = BN_OK;
-    for (int i = 0; i < n_sets && rc == BN_OK; i++)
+        return path ? err->code : bs_fail(err, BS_ERR_RUNTIME, "out of memory");
+    int rc = BS_OK;
+    for (int i = 0; i < n_sets && rc == BS_OK; i++)
         rc = apply_set(root, sets[i], err);
-    if (rc == BN_OK)
+    if (rc == BS_OK)
         rc = apply_object(&x, root, "", c);
-    if (rc == BN_OK)
+    if (rc == BS_OK)
         rc = validate(&x, root, c);
     cJSON_Delete(root);
     return rc;
@@ -856,7 +856,7 @@ cJSON *config_to_json(const Config *c)
     return root;
 }
 
-int config_write_resolved(const Config *c, const cJSON *meta, const char *path, BnError *err)
+int config_write_resolved(const Config *c, const cJSON *meta, const char *path, BsError *err)
 {
     cJSON *root = config_to_json(c);
     if (root && meta && !add(root, "meta", cJSON_Duplicate(meta, 1))) {
@@ -866,10 +866,10 @@ int config_write_resolved(const Config *c, const cJSON *meta, const char *path, 
     char *text = root ? cJSON_Print(root) : NULL;
     cJSON_Delete(root);
     if (!text)
-        return bn_fail(err, BN_ERR_RUNTIME, "%s: out of memory", path);
+        return bs_fail(err, BS_ERR_RUNTIME, "%s: out of memory", path);
     size_t n = strlen(text);
     char *file = malloc(n + 1);
-    int rc = file ? BN_OK : bn_fail(err, BN_ERR_RUNTIME, "%s: out of memory", path);
+    int rc = file ? BS_OK : bs_fail(err, BS_ERR_RUNTIME, "%s: out of memory", path);
     if (file) {
         memcpy(file, text, n);
         file[n] = '\n';

@@ -6,7 +6,7 @@
 #include <time.h>
 
 #include "core/fault.h"
-#include "io/checkpoint.h"
+#include "run/checkpoint.h"
 
 typedef struct {
     CsvLog metrics, shift;
@@ -47,7 +47,7 @@ static double write_shift_rows(RunState *st, const Model *m, int epoch, const ch
 }
 
 /* Inference passes over every evaluation set. */
-static int evaluate_sets(Runner *r, RunState *st, EpochReport *rep, BnError *err)
+static int evaluate_sets(Runner *r, RunState *st, EpochReport *rep, BsError *err)
 {
     Trainer *t = &r->trainer;
     for (int i = 0; i < r->n_eval; i++) {
@@ -56,9 +56,9 @@ static int evaluate_sets(Runner *r, RunState *st, EpochReport *rep, BnError *err
         if (!isfinite(res.loss)) {
             int op = model_find_nonfinite(t->m, 1);
             if (t->m->exec_failed)
-                return bn_fail(err, BN_ERR_RUNTIME, "out of memory at epoch %d on the %s set (reference convolution "
+                return bs_fail(err, BS_ERR_RUNTIME, "out of memory at epoch %d on the %s set (reference convolution "
                                "fallback)", rep->epoch, r->eval[i].name);
-            return bn_fail(err, BN_ERR_RUNTIME,
+            return bs_fail(err, BS_ERR_RUNTIME,
                            "non-finite inference output at epoch %d on the %s set (first in layer %s)",
                            rep->epoch, r->eval[i].name, op >= 0 ? t->m->ops[op].name : "fc");
         }
@@ -67,7 +67,7 @@ static int evaluate_sets(Runner *r, RunState *st, EpochReport *rep, BnError *err
         rep->mean_esm_mean[i] = write_shift_rows(st, t->m, rep->epoch, r->eval[i].name, &rep->nesm_skipped);
     }
     rep->evaluated = 1;
-    return BN_OK;
+    return BS_OK;
 }
 
 /* The train_loss,train_err,test_loss,test_err columns: empty when the set
@@ -89,10 +89,10 @@ static int write_metrics_row(Runner *r, RunState *st, const EpochReport *rep)
     write_set_columns(r, st, rep, "train");
     write_set_columns(r, st, rep, "test");
     csv_printf(&st->metrics, ",%.3f,%.1f\n", rep->seconds, rep->images_per_s);
-    return BN_OK;
+    return BS_OK;
 }
 
-static int save_checkpoint(Runner *r, RunState *st, int epoch, BnError *err)
+static int save_checkpoint(Runner *r, RunState *st, int epoch, BsError *err)
 {
     CheckpointMeta meta = {.config_hash = r->config_hash, .epoch = epoch, .threads = r->threads,
                            .rng = *r->trainer.rng};
@@ -103,17 +103,17 @@ static int save_checkpoint(Runner *r, RunState *st, int epoch, BnError *err)
     return checkpoint_save(path, r->trainer.m, r->trainer.o, &meta, err);
 }
 
-static int run_epoch(Runner *r, RunState *st, int epoch, BnError *err)
+static int run_epoch(Runner *r, RunState *st, int epoch, BsError *err)
 {
     Trainer *t = &r->trainer;
     EpochReport rep = {.epoch = epoch};
     EpochStats es;
     double t0 = now_seconds();
-    bn_fault_hang("hang-epoch", epoch);
-    if (trainer_epoch(t, epoch - 1, &es, err) != BN_OK)
+    bs_fault_hang("hang-epoch", epoch);
+    if (trainer_epoch(t, epoch - 1, &es, err) != BS_OK)
         return err->code;
     if (es.interrupted)
-        return BN_STOPPED;
+        return BS_STOPPED;
     int steps = t->n / t->batch;
     rep.lr = schedule_lr(t->sched, epoch - 1, steps > 0 ? steps - 1 : 0, steps);
     rep.train_batch_loss = es.loss;
@@ -128,15 +128,15 @@ static int run_epoch(Runner *r, RunState *st, int epoch, BnError *err)
     long len;
     if (csv_commit(&st->shift, &len, err) || csv_commit(&st->metrics, &len, err))
         return err->code;
-    bn_fault_point("after-csv", epoch, NULL);
+    bs_fault_point("after-csv", epoch, NULL);
     if ((epoch % r->checkpoint_every == 0 || epoch == r->epochs) && save_checkpoint(r, st, epoch, err))
         return err->code;
     if (r->on_epoch)
         r->on_epoch(r->ctx, &rep);
-    return BN_OK;
+    return BS_OK;
 }
 
-static int open_logs(Runner *r, RunState *st, int resume, long metrics_len, long shift_len, BnError *err)
+static int open_logs(Runner *r, RunState *st, int resume, long metrics_len, long shift_len, BsError *err)
 {
     char path[4096];
     join(path, sizeof path, r->out_dir, "metrics.csv");
@@ -146,29 +146,29 @@ static int open_logs(Runner *r, RunState *st, int resume, long metrics_len, long
     return csv_open(&st->shift, path, SHIFT_HEADER, resume ? shift_len : -1, err);
 }
 
-int runner_run(Runner *r, int start_epoch, long metrics_len, long shift_len, BnError *err)
+int runner_run(Runner *r, int start_epoch, long metrics_len, long shift_len, BsError *err)
 {
     RunState st;
     memset(&st, 0, sizeof st);
     if (shift_stats_init(&st.stats, r->trainer.m, err))
         return err->code;
     int C = shift_stats_max_channels(&st.stats);
-    st.mu = bn_alloc(sizeof(double) * (C ? C : 1), err);
-    st.var = bn_alloc(sizeof(double) * (C ? C : 1), err);
-    if (st.mu && st.var && open_logs(r, &st, start_epoch > 0, metrics_len, shift_len, err) == BN_OK) {
+    st.mu = bs_alloc(sizeof(double) * (C ? C : 1), err);
+    st.var = bs_alloc(sizeof(double) * (C ? C : 1), err);
+    if (st.mu && st.var && open_logs(r, &st, start_epoch > 0, metrics_len, shift_len, err) == BS_OK) {
         for (int e = start_epoch + 1; e <= r->epochs; e++) {
             int rc = run_epoch(r, &st, e, err);
-            if (rc != BN_OK) {
-                if (rc == BN_STOPPED)
-                    err->code = BN_STOPPED;
+            if (rc != BS_OK) {
+                if (rc == BS_STOPPED)
+                    err->code = BS_STOPPED;
                 break;
             }
         }
     }
     csv_close(&st.metrics);
     csv_close(&st.shift);
-    bn_free(st.mu);
-    bn_free(st.var);
+    bs_free(st.mu);
+    bs_free(st.var);
     shift_stats_free(&st.stats);
     return err->code;
 }

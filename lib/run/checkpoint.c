@@ -10,6 +10,7 @@
 #include <zlib.h>
 
 #include "core/fault.h"
+#include "io/fsutil.h"
 
 static const char MAGIC[8] = {'B', 'N', 'S', 'H', 'C', 'K', 'P', 'T'};
 
@@ -63,69 +64,53 @@ static void fill_header(Header *h, const Model *m, const Optimizer *o, const Che
     h->shift_len = meta->shift_len;
 }
 
-/* fsync the directory so the rename itself is durable. */
-static void sync_dir_of(const char *path)
-{
-    char copy[4096];
-    snprintf(copy, sizeof copy, "%s", path);
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 int checkpoint_save(const char *path, const Model *m, const Optimizer *o, const CheckpointMeta *meta,
-                    BnError *err)
+                    BsError *err)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    Writer w = {fopen(tmp, "wb"), crc32(0L, Z_NULL, 0), 1};
-    if (!w.f)
-        return bn_fail(err, BN_ERR_RUNTIME, "%s: cannot write checkpoint: %s", tmp, strerror(errno));
+    AtomicFile af;
+    if (fs_atomic_open(&af, path, err))
+        return err->code;
+    Writer w = {af.f, crc32(0L, Z_NULL, 0), 1};
     Header h;
     fill_header(&h, m, o, meta);
     put(&w, &h, sizeof h);
     put_floats(&w, m->params, m->n_params);
-    bn_fault_point("in-checkpoint", meta->epoch, w.f);
+    bs_fault_point("in-checkpoint", meta->epoch, w.f);
     put_floats(&w, o->velocity, m->n_params);
     put_floats(&w, m->stats, m->n_stats);
     uint32_t crc = (uint32_t)w.crc;
     put(&w, &crc, sizeof crc);
-    int ok = w.ok && fflush(w.f) == 0 && fsync(fileno(w.f)) == 0;
-    ok = fclose(w.f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
+    if (!w.ok) {
         int e = errno;
-        unlink(tmp);
-        return bn_fail(err, BN_ERR_RUNTIME, "%s: writing the checkpoint failed: %s", path, strerror(e));
+        fs_atomic_abort(&af);
+        return bs_fail(err, BS_ERR_RUNTIME, "%s: writing the checkpoint failed: %s", path, strerror(e));
     }
-    sync_dir_of(path);
-    return BN_OK;
+    return fs_atomic_commit(&af, err);
 }
 
-static int read_header(FILE *f, const char *path, Header *h, BnError *err)
+static int read_header(FILE *f, const char *path, Header *h, BsError *err)
 {
     if (fread(h, sizeof *h, 1, f) != 1) {
         if (ferror(f)) /* e.g. a directory: not a short file */
-            return bn_fail(err, BN_ERR_USER, "%s: cannot read checkpoint: %s", path, strerror(errno));
-        return bn_fail(err, BN_ERR_USER, "%s: truncated checkpoint header", path);
+            return bs_fail(err, BS_ERR_USER, "%s: cannot read checkpoint: %s", path, strerror(errno));
+        return bs_fail(err, BS_ERR_USER, "%s: truncated checkpoint header", path);
     }
     if (memcmp(h->magic, MAGIC, sizeof MAGIC) != 0)
-        return bn_fail(err, BN_ERR_USER, "%s: not a bnshift checkpoint (bad magic)", path);
+        return bs_fail(err, BS_ERR_USER, "%s: not a bnshift checkpoint (bad magic)", path);
     if (h->version != CHECKPOINT_VERSION || h->header_bytes != sizeof *h)
-        return bn_fail(err, BN_ERR_USER, "%s: checkpoint version %u, this bnshift reads version %d",
+        return bs_fail(err, BS_ERR_USER, "%s: checkpoint version %u, this bnshift reads version %d",
                        path, h->version, CHECKPOINT_VERSION);
     /* The CRC only says the bytes are intact: refuse what no run writes (a
      * negative CSV length would make a resume recreate the logs). */
     if (h->epoch < 0 || h->threads < 1 || h->opt_steps < 0 || h->metrics_len < 0 || h->shift_len < 0)
-        return bn_fail(err, BN_ERR_USER,
+        return bs_fail(err, BS_ERR_USER,
                        "%s: corrupt checkpoint header (epoch %d, threads %d, steps %lld, CSV lengths "
                        "%lld and %lld)",
                        path, h->epoch, h->threads, (long long)h->opt_steps, (long long)h->metrics_len,
                        (long long)h->shift_len);
     if (!(h->rng[0] | h->rng[1] | h->rng[2] | h->rng[3]))
-        return bn_fail(err, BN_ERR_USER, "%s: corrupt checkpoint header (all-zero RNG state)", path);
-    return BN_OK;
+        return bs_fail(err, BS_ERR_USER, "%s: corrupt checkpoint header (all-zero RNG state)", path);
+    return BS_OK;
 }
 
 static void meta_from_header(const Header *h, CheckpointMeta *meta)
@@ -138,13 +123,13 @@ static void meta_from_header(const Header *h, CheckpointMeta *meta)
     meta->shift_len = (long)h->shift_len;
 }
 
-int checkpoint_peek(const char *path, CheckpointMeta *meta, BnError *err)
+int checkpoint_peek(const char *path, CheckpointMeta *meta, BsError *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return bn_fail(err, BN_ERR_USER, "%s: cannot open checkpoint: %s", path, strerror(errno));
+        return bs_fail(err, BS_ERR_USER, "%s: cannot open checkpoint: %s", path, strerror(errno));
     Header h;
-    if (read_header(f, path, &h, err) == BN_OK)
+    if (read_header(f, path, &h, err) == BS_OK)
         meta_from_header(&h, meta);
     fclose(f);
     return err->code;
@@ -169,18 +154,18 @@ static int all_finite(const float *p, size_t n)
     return 1;
 }
 
-int checkpoint_load(const char *path, Model *m, Optimizer *o, CheckpointMeta *meta, BnError *err)
+int checkpoint_load(const char *path, Model *m, Optimizer *o, CheckpointMeta *meta, BsError *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return bn_fail(err, BN_ERR_USER, "%s: cannot open checkpoint: %s", path, strerror(errno));
+        return bs_fail(err, BS_ERR_USER, "%s: cannot open checkpoint: %s", path, strerror(errno));
     Header h;
     uint32_t stored;
     uLong crc = crc32(0L, Z_NULL, 0);
-    if (read_header(f, path, &h, err) != BN_OK) {
+    if (read_header(f, path, &h, err) != BS_OK) {
         /* err set */
     } else if (h.n_params != m->n_params || h.n_stats != m->n_stats) {
-        bn_fail(err, BN_ERR_USER,
+        bs_fail(err, BS_ERR_USER,
                 "%s: checkpoint holds %llu parameters and %llu running statistics, the configured "
                 "model has %zu and %zu",
                 path, (unsigned long long)h.n_params, (unsigned long long)h.n_stats, m->n_params,
@@ -190,15 +175,15 @@ int checkpoint_load(const char *path, Model *m, Optimizer *o, CheckpointMeta *me
         if (!read_floats(f, m->params, m->n_params, &crc) ||
             !read_floats(f, o->velocity, m->n_params, &crc) ||
             !read_floats(f, m->stats, m->n_stats, &crc) || fread(&stored, sizeof stored, 1, f) != 1)
-            bn_fail(err, BN_ERR_USER, "%s: truncated checkpoint", path);
+            bs_fail(err, BS_ERR_USER, "%s: truncated checkpoint", path);
         else if (stored != (uint32_t)crc)
-            bn_fail(err, BN_ERR_USER, "%s: checkpoint checksum mismatch (file corrupt)", path);
+            bs_fail(err, BS_ERR_USER, "%s: checkpoint checksum mismatch (file corrupt)", path);
         else if (fgetc(f) != EOF)
-            bn_fail(err, BN_ERR_USER, "%s: trailing data after the checkpoint checksum (wrong size)",
+            bs_fail(err, BS_ERR_USER, "%s: trailing data after the checkpoint checksum (wrong size)",
                     path);
         else if (!all_finite(m->params, m->n_params) || !all_finite(o->velocity, m->n_params) ||
                  !all_finite(m->stats, m->n_stats))
-            bn_fail(err, BN_ERR_USER, "%s: checkpoint holds NaN or infinite values (file corrupt)", path);
+            bs_fail(err, BS_ERR_USER, "%s: checkpoint holds NaN or infinite values (file corrupt)", path);
         else {
             meta_from_header(&h, meta);
             o->steps = (long)h.opt_steps;

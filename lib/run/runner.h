@@ -2,8 +2,8 @@
  * evaluation epochs one inference pass per evaluation set feeding both the
  * errors and every BN layer's estimation shift, then the CSV rows (flushed
  * and fsynced) and, on checkpoint epochs, checkpoint.bin. */
-#ifndef BN_RUNNER_H
-#define BN_RUNNER_H
+#ifndef BS_RUNNER_H
+#define BS_RUNNER_H
 
 #include <stdint.h>
 
@@ -45,9 +45,9 @@ typedef struct {
 } Runner;
 
 /* Runs epochs start_epoch+1 .. epochs. With start_epoch > 0 (resume) the CSVs
- * are truncated to metrics_len/shift_len, else created. Returns BN_OK,
- * BN_STOPPED (signal; CSVs intact, resume from the last checkpoint), or an
- * error (BN_ERR_RUNTIME for I/O and NaN/Inf, naming epoch and layer). */
-int runner_run(Runner *r, int start_epoch, long metrics_len, long shift_len, BnError *err);
+ * are truncated to metrics_len/shift_len, else created. Returns BS_OK,
+ * BS_STOPPED (signal; CSVs intact, resume from the last checkpoint), or an
+ * error (BS_ERR_RUNTIME for I/O and NaN/Inf, naming epoch and layer). */
+int runner_run(Runner *r, int start_epoch, long metrics_len, long shift_len, BsError *err);
 
 #endif

@@ -2,8 +2,8 @@
  * RNG state, the epoch, the CSV byte lengths at that moment, and the config
  * hash; versioned header, CRC-32 trailer; written to a temp file, fsynced and
  * renamed, so a crash leaves the previous checkpoint or the new one. */
-#ifndef BN_CHECKPOINT_H
-#define BN_CHECKPOINT_H
+#ifndef BS_CHECKPOINT_H
+#define BS_CHECKPOINT_H
 
 #include <stdint.h>
 
@@ -21,12 +21,12 @@ typedef struct {
 } CheckpointMeta;
 
 int checkpoint_save(const char *path, const Model *m, const Optimizer *o, const CheckpointMeta *meta,
-                    BnError *err);
+                    BsError *err);
 /* Reads into a model/optimizer built from the same config. Errors are
- * BN_ERR_USER naming the file: missing, bad magic or version, truncated,
+ * BS_ERR_USER naming the file: missing, bad magic or version, truncated,
  * checksum mismatch, sizes that do not fit the model. */
-int checkpoint_load(const char *path, Model *m, Optimizer *o, CheckpointMeta *meta, BnError *err);
+int checkpoint_load(const char *path, Model *m, Optimizer *o, CheckpointMeta *meta, BsError *err);
 /* The header alone (to compare hashes before building anything). */
-int checkpoint_peek(const char *path, CheckpointMeta *meta, BnError *err);
+int checkpoint_peek(const char *path, CheckpointMeta *meta, BsError *err);
 
 #endif
