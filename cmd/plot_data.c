@@ -29,7 +29,7 @@ typedef struct {
     int epochs[MAX_EPOCHS_ARG], n_epochs; /* --epochs; 0 = first, middle, last */
     char files[MAX_FILES][PATH_LEN];      /* written, for the closing list */
     int n_files;
-    int opened; /* files[n_files] exists (being written) */
+    AtomicFile cur; /* the table being written */
     /* Printed only when everything was written: a failure stays one line. */
     char warnings[MAX_WARNINGS][512];
     int n_warnings;
@@ -78,15 +78,15 @@ static int parse_epochs(PlotCtx *ctx, const char *list)
     }
 }
 
+/* Each table is written to NAME.tmp and renamed when whole (fs_atomic_*):
+ * a reader never sees half a table, and a failure leaves the old one. */
 static FILE *open_out(PlotCtx *ctx, const char *name, BsError *err)
 {
     char *path = ctx->files[ctx->n_files];
     snprintf(path, PATH_LEN, "%s/%s", ctx->out, name);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        bs_fail(err, BS_ERR_RUNTIME, "%s: cannot write (%s)", path, strerror(errno));
-    ctx->opened = f != NULL;
-    return f;
+    if (fs_atomic_open(&ctx->cur, path, err))
+        return NULL;
+    return ctx->cur.f;
 }
 
 /* A write error so far (a full disk): stop at once rather than write on. */
@@ -95,35 +95,26 @@ static int write_failed(PlotCtx *ctx, FILE *f, BsError *err)
     if (!ferror(f))
         return 0;
     int e = errno;
-    fclose(f);
+    fs_atomic_abort(&ctx->cur);
     return bs_fail(err, BS_ERR_RUNTIME, "%s: write failed: %s", ctx->files[ctx->n_files], strerror(e ? e : EIO));
 }
 
-/* Closes f and records its name; write errors are runtime failures. */
+/* Commits the table and records its name; write errors are runtime failures. */
 static int close_out(PlotCtx *ctx, FILE *f, BsError *err)
 {
-    int bad = ferror(f), e = errno;
-    if (fflush(f) != 0) {
-        bad = 1;
-        e = errno;
-    }
-    if (fclose(f) != 0 && !bad) {
-        bad = 1;
-        e = errno;
-    }
-    if (bad)
-        return bs_fail(err, BS_ERR_RUNTIME, "%s: write failed: %s", ctx->files[ctx->n_files], strerror(e ? e : EIO));
-    ctx->opened = 0;
+    (void)f;
+    if (fs_atomic_commit(&ctx->cur, err))
+        return err->code;
     ctx->n_files++;
     return 0;
 }
 
-/* After a failure: removes every file this run of plot-data wrote. */
+/* After a failure: removes every table this run of plot-data wrote. */
 static void remove_outputs(PlotCtx *ctx)
 {
-    for (int i = 0; i < ctx->n_files + ctx->opened; i++)
+    for (int i = 0; i < ctx->n_files; i++)
         unlink(ctx->files[i]);
-    ctx->n_files = ctx->opened = 0;
+    ctx->n_files = 0;
 }
 
 /* A value for a whitespace table: NaN when missing (gnuplot skips it). */
@@ -222,7 +213,7 @@ static int write_shift_vs_epoch(PlotCtx *ctx, const RunLog *runs, int n, int set
         int n_ep;
         int *ep = epochs_of(&runs[i], set, &n_ep);
         if (!ep) {
-            fclose(f);
+            fs_atomic_abort(&ctx->cur);
             return bs_fail(err, BS_ERR_RUNTIME, "out of memory");
         }
         shift_epoch_block(f, &runs[i], set, ep, n_ep);
@@ -293,7 +284,7 @@ static int write_shift_vs_depth(PlotCtx *ctx, const RunLog *runs, int n, int set
         int *chosen = ep ? malloc(((size_t)n_ep + MAX_EPOCHS_ARG) * sizeof *chosen) : NULL;
         if (!chosen) {
             free(ep);
-            fclose(f);
+            fs_atomic_abort(&ctx->cur);
             return bs_fail(err, BS_ERR_RUNTIME, "out of memory");
         }
         int n_chosen = depth_epochs(ctx, &runs[i], set, ep, n_ep, chosen);

@@ -18,19 +18,9 @@
 
 static char workdir[64];
 
-static void make_workdir(void)
-{
-    snprintf(workdir, sizeof workdir, "/tmp/bnshift-cli-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(workdir));
-}
+static void make_workdir(void) { make_test_dir(workdir, sizeof workdir, "bnshift-cli"); }
 
-static void remove_workdir(void)
-{
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", workdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", workdir);
-}
+static void remove_workdir(void) { remove_test_dir(workdir); }
 
 static const char *SMOKE =
     "{\"name\": \"smoke\", \"seed\": 3,\n"

@@ -22,19 +22,9 @@
 
 static char workdir[64];
 
-static void make_workdir(void)
-{
-    snprintf(workdir, sizeof workdir, "/tmp/bnshift-integrity-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(workdir));
-}
+static void make_workdir(void) { make_test_dir(workdir, sizeof workdir, "bnshift-integrity"); }
 
-static void remove_workdir(void)
-{
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", workdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", workdir);
-}
+static void remove_workdir(void) { remove_test_dir(workdir); }
 
 /* A ResNet-8 on synthetic data: `epochs` of a few ms each. */
 static void write_config(const char *path, int epochs, int checkpoint_every)
@@ -93,6 +83,19 @@ static int lock_holder(const char *dir)
     int pid = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK ? (int)fl.l_pid : 0;
     close(fd);
     return pid;
+}
+
+/* A fresh workdir holding the config cfg and the finished run run/ of it
+ * (cfg and run: 300 bytes). */
+static void finished_run(char *cfg, char *run, int epochs, int checkpoint_every)
+{
+    make_workdir();
+    snprintf(cfg, 300, "%s/c.json", workdir);
+    snprintf(run, 300, "%s/run", workdir);
+    write_config(cfg, epochs, checkpoint_every);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s run %s --out %s --threads 1 --quiet", bnshift_bin(), cfg, run);
+    ck_assert_int_eq(sh(cmd, "/dev/null", NULL), 0);
 }
 
 static void assert_one_line(const char *err, const char *needle)
@@ -304,13 +307,8 @@ END_TEST
  * file as it was; --overwrite removes it with the rest of the run. */
 START_TEST(eval_csv_is_appended_whole_or_not_at_all)
 {
-    make_workdir();
     char cfg[300], run[300], cmd[2048];
-    snprintf(cfg, sizeof cfg, "%s/e.json", workdir);
-    snprintf(run, sizeof run, "%s/run", workdir);
-    write_config(cfg, 1, 1);
-    snprintf(cmd, sizeof cmd, "%s run %s --out %s --threads 1 --quiet", bnshift_bin(), cfg, run);
-    ck_assert_int_eq(sh(cmd, "/dev/null", NULL), 0);
+    finished_run(cfg, run, 1, 1);
     snprintf(cmd, sizeof cmd, "%s eval %s --threads 1", bnshift_bin(), run);
     ck_assert_int_eq(sh(cmd, "/dev/null", NULL), 0);
     char *once = slurp_file(path_of(run, "eval.csv"));
@@ -359,13 +357,8 @@ END_TEST
  * exits 1 with one line. */
 START_TEST(commands_writing_to_a_full_stdout_exit_1)
 {
-    make_workdir();
-    char cfg[300], run[300], cmd[2048];
-    snprintf(cfg, sizeof cfg, "%s/f.json", workdir);
-    snprintf(run, sizeof run, "%s/run", workdir);
-    write_config(cfg, 1, 1);
-    snprintf(cmd, sizeof cmd, "%s run %s --out %s --threads 1 --quiet", bnshift_bin(), cfg, run);
-    ck_assert_int_eq(sh(cmd, "/dev/null", NULL), 0);
+    char cfg[300], run[300];
+    finished_run(cfg, run, 1, 1);
     char commands[8][1024];
     snprintf(commands[0], 1024, "%s info %s", bnshift_bin(), cfg);
     snprintf(commands[1], 1024, "%s eval %s --threads 1", bnshift_bin(), run);
@@ -390,13 +383,8 @@ END_TEST
  * disk): exit 1 with one line, and the --out directory it created is gone. */
 START_TEST(plot_data_write_error_exits_1_and_leaves_nothing)
 {
-    make_workdir();
     char cfg[300], run[300], cmd[2048];
-    snprintf(cfg, sizeof cfg, "%s/p.json", workdir);
-    snprintf(run, sizeof run, "%s/run", workdir);
-    write_config(cfg, 3, 1);
-    snprintf(cmd, sizeof cmd, "%s run %s --out %s --threads 1 --quiet", bnshift_bin(), cfg, run);
-    ck_assert_int_eq(sh(cmd, "/dev/null", NULL), 0);
+    finished_run(cfg, run, 3, 1);
     snprintf(cmd, sizeof cmd, "sh -c 'trap \"\" XFSZ; ulimit -f 2; exec %s plot-data %s --out %s/new/plots'",
              bnshift_bin(), run, workdir);
     char *err = NULL;

@@ -236,23 +236,11 @@ void wait_for_epoch1(const char *metrics, const char *ckpt)
 /* Starts `bnshift run CFG --out OUT --threads THREADS --quiet [MODE]` in the
  * background, stdout discarded, stderr to errpath, with BNSHIFT_FAULT set
  * to fault (or unset if NULL). */
-pid_t spawn_bnshift_run(const char *cfg, const char *out, const char *threads,
-                               const char *errpath, const char *mode, const char *fault)
+pid_t spawn_bnshift_run(const char *cfg, const char *out, const char *threads, const char *errpath,
+                        const char *mode, const char *fault)
 {
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        if (!freopen("/dev/null", "w", stdout) || !freopen(errpath, "w", stderr))
-            _exit(99);
-        if (fault)
-            setenv("BNSHIFT_FAULT", fault, 1);
-        else
-            unsetenv("BNSHIFT_FAULT");
-        execl(bnshift_bin(), bnshift_bin(), "run", cfg, "--out", out, "--threads", threads, "--quiet",
-              mode, (char *)NULL); /* a NULL mode ends the list there */
-        _exit(127);
-    }
-    return pid;
+    const char *const args[] = {"run", cfg, "--out", out, "--threads", threads, "--quiet", mode, NULL};
+    return spawn_bnshift(args, errpath, fault); /* a NULL mode ends the list there */
 }
 
 /* Exit status (128 + signal when killed) of pid, SIGKILLed after usec
@@ -293,4 +281,18 @@ pid_t spawn_bnshift(const char *const *args, const char *errpath, const char *fa
         _exit(127);
     }
     return pid;
+}
+
+void make_test_dir(char *dir, size_t cap, const char *prefix)
+{
+    snprintf(dir, cap, "/tmp/%s-XXXXXX", prefix);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+void remove_test_dir(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
 }

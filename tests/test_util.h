@@ -58,6 +58,10 @@ pid_t spawn_bnshift(const char *const *args, const char *errpath, const char *fa
  * microseconds unless it ends first (usec < 0: never). */
 int finish_run(pid_t pid, long usec);
 
+/* A fresh directory /tmp/PREFIX-XXXXXX into dir[cap], and its removal. */
+void make_test_dir(char *dir, size_t cap, const char *prefix);
+void remove_test_dir(const char *dir);
+
 /* Asserts that two run directories hold the same metrics.csv (but for the
  * timing columns) and the same shift.csv. */
 void ck_assert_runs_equal(const char *dir_a, const char *dir_b);

@@ -101,7 +101,7 @@ int fs_atomic_commit(AtomicFile *af, BsError *err)
     }
     if (!ok) {
         unlink(af->tmp);
-        return bs_fail(err, BS_ERR_RUNTIME, "%s: cannot write: %s", af->path, strerror(e ? e : EIO));
+        return bs_fail(err, BS_ERR_RUNTIME, "%s: write failed: %s", af->path, strerror(e ? e : EIO));
     }
     fs_sync_parent(af->path);
     return BS_OK;
@@ -117,7 +117,7 @@ void fs_atomic_abort(AtomicFile *af)
 
 int fs_write_atomic(const char *path, const void *data, size_t len, BsError *err)
 {
-    AtomicFile af;
+    AtomicFile af = {0};
     if (fs_atomic_open(&af, path, err))
         return err->code;
     const char *bytes = data;

@@ -67,7 +67,7 @@ static void fill_header(Header *h, const Model *m, const Optimizer *o, const Che
 int checkpoint_save(const char *path, const Model *m, const Optimizer *o, const CheckpointMeta *meta,
                     BsError *err)
 {
-    AtomicFile af;
+    AtomicFile af = {0};
     if (fs_atomic_open(&af, path, err))
         return err->code;
     Writer w = {af.f, crc32(0L, Z_NULL, 0), 1};
