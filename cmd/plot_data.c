@@ -447,7 +447,7 @@ static int load_run(PlotCtx *ctx, RunLog *run, RunLock *lock, const char *dir, B
 {
     int writer = 0;
     lock->fd = -1;
-    int live = !runlock_shared(lock, dir, &writer);
+    int live = runlock_shared(lock, dir, &writer) == RUNLOCK_LIVE;
     if (runlog_load(run, dir, live, err))
         return err->code;
     if (live)

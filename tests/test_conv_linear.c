@@ -66,7 +66,7 @@ typedef struct {
 static void rig_forward(ConvRig *r, const float *b, float *out)
 {
     if (r->dnnl)
-        ck_assert_msg(onednn_conv_forward(r->engine, r->dnnl, r->w, b, r->in, out, r->N),
+        ck_assert_msg(onednn_conv_forward(r->engine, r->dnnl, r->w, b, r->in, out, r->N) == 0,
                       "oneDNN forward failed");
     else
         conv2d_forward(&r->c, r->w, b, r->in, out, r->N, r->ws);
@@ -75,7 +75,7 @@ static void rig_forward(ConvRig *r, const float *b, float *out)
 static void rig_backward(ConvRig *r, float *din, float *dw, float *db)
 {
     if (r->dnnl)
-        ck_assert_msg(onednn_conv_backward(r->engine, r->dnnl, r->w, r->in, r->dout, din, dw, db, r->N),
+        ck_assert_msg(onednn_conv_backward(r->engine, r->dnnl, r->w, r->in, r->dout, din, dw, db, r->N) == 0,
                       "oneDNN backward failed");
     else
         conv2d_backward(&r->c, r->w, r->in, r->dout, din, dw, db, r->N, r->ws);

@@ -12,13 +12,13 @@ int onednn_conv_forward(OneDnnEngine *e, OneDnnConv *oc, const float *w, const f
                         const float *in, float *out, int N)
 {
     (void)e, (void)oc, (void)w, (void)b, (void)in, (void)out, (void)N;
-    return 0;
+    return ONEDNN_FAILED;
 }
 int onednn_conv_backward(OneDnnEngine *e, OneDnnConv *oc, const float *w, const float *in,
                          const float *dout, float *din, float *dw, float *db, int N)
 {
     (void)e, (void)oc, (void)w, (void)in, (void)dout, (void)din, (void)dw, (void)db, (void)N;
-    return 0;
+    return ONEDNN_FAILED;
 }
 const char *onednn_conv_impl(const OneDnnConv *oc) { (void)oc; return ""; }
 void onednn_conv_set_layouts(OneDnnConv *oc, int src_blocked, int dst_blocked)
@@ -413,7 +413,7 @@ static int port_out_finish(OneDnnEngine *e, Port *p)
     return !p->reorder || exec2(e, p->reorder, p->prim, p->user);
 }
 
-int onednn_conv_forward(OneDnnEngine *e, OneDnnConv *oc, const float *w, const float *b,
+static int forward_ran(OneDnnEngine *e, OneDnnConv *oc, const float *w, const float *b,
                         const float *in, float *out, int N)
 {
     if (!e || !oc)
@@ -434,7 +434,7 @@ int onednn_conv_forward(OneDnnEngine *e, OneDnnConv *oc, const float *w, const f
     return 1;
 }
 
-int onednn_conv_backward(OneDnnEngine *e, OneDnnConv *oc, const float *w, const float *in,
+static int backward_ran(OneDnnEngine *e, OneDnnConv *oc, const float *w, const float *in,
                          const float *dout, float *din, float *dw, float *db, int N)
 {
     if (!e || !oc)
@@ -479,6 +479,19 @@ int onednn_conv_backward(OneDnnEngine *e, OneDnnConv *oc, const float *w, const 
     else if (db)
         conv2d_bias_grad(&oc->c, dout, db, N);
     return 1;
+}
+
+/* Status, not a predicate: 0 when oneDNN ran (like every lib/ function). */
+int onednn_conv_forward(OneDnnEngine *e, OneDnnConv *oc, const float *w, const float *b,
+                        const float *in, float *out, int N)
+{
+    return forward_ran(e, oc, w, b, in, out, N) ? 0 : ONEDNN_FAILED;
+}
+
+int onednn_conv_backward(OneDnnEngine *e, OneDnnConv *oc, const float *w, const float *in,
+                         const float *dout, float *din, float *dw, float *db, int N)
+{
+    return backward_ran(e, oc, w, in, dout, din, dw, db, N) ? 0 : ONEDNN_FAILED;
 }
 
 #endif

@@ -26,7 +26,9 @@ void onednn_engine_destroy(OneDnnEngine *e);
 OneDnnConv *onednn_conv_create(const Conv2d *c);
 void onednn_conv_destroy(OneDnnConv *oc);
 
-/* Return 1 on success, 0 if oneDNN failed (nothing useful was written). */
+/* Return 0 on success, ONEDNN_FAILED if oneDNN failed (nothing useful was
+ * written: the caller falls back to the reference convolution). */
+#define ONEDNN_FAILED 1
 int onednn_conv_forward(OneDnnEngine *e, OneDnnConv *oc, const float *w, const float *b,
                         const float *in, float *out, int N);
 int onednn_conv_backward(OneDnnEngine *e, OneDnnConv *oc, const float *w, const float *in,

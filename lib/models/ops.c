@@ -93,7 +93,7 @@ static void conv_forward(Model *m, const Op *op, int N, int train)
     const float *w = op_param(m, op->w_off), *b = op_param(m, op->b_off);
     /* A oneDNN failure (rare: an unsupported shape) falls back to the
      * reference path for that call. */
-    if (!op->dnnl || !onednn_conv_forward(m->dnnl, op->dnnl, w, b, ti->data, to->data, N))
+    if (!op->dnnl || onednn_conv_forward(m->dnnl, op->dnnl, w, b, ti->data, to->data, N))
         conv_reference_forward(m, op, w, b, N);
 }
 
@@ -104,7 +104,7 @@ static void conv_backward(Model *m, const Op *op, int N, int train)
     const float *w = op_param(m, op->w_off);
     float *gw = op_grad(m, op->w_off), *gb = op_grad(m, op->b_off);
     float *din = op_grad_begin(m, op->in);
-    if (!op->dnnl || !onednn_conv_backward(m->dnnl, op->dnnl, w, ti->data, to->grad, din, gw, gb, N))
+    if (!op->dnnl || onednn_conv_backward(m->dnnl, op->dnnl, w, ti->data, to->grad, din, gw, gb, N))
         conv_reference_backward(m, op, w, din, gw, gb, N);
     op_grad_end(m, op->in, N);
 }

@@ -56,17 +56,17 @@ int runlock_shared(RunLock *l, const char *dir, int *writer_pid)
     snprintf(l->path, sizeof l->path, "%s/%s", dir, RUNLOCK_FILE);
     l->fd = open(l->path, O_RDONLY | O_CLOEXEC);
     if (l->fd < 0)
-        return 1; /* no lock file: nobody writes under a lock here */
+        return BS_OK; /* no lock file: nobody writes under a lock here */
     int holder = 0;
     if (set_lock(l->fd, F_RDLCK, &holder) == 0)
-        return 1;
+        return BS_OK;
     int e = errno;
     close(l->fd);
     l->fd = -1;
     if (e != EAGAIN && e != EACCES)
-        return 1; /* locks unsupported (some network file systems): read as usual */
+        return BS_OK; /* locks unsupported (some network file systems): read as usual */
     *writer_pid = holder > 0 ? holder : -1;
-    return 0;
+    return RUNLOCK_LIVE;
 }
 
 void runlock_release(RunLock *l)

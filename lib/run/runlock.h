@@ -23,9 +23,11 @@ typedef struct {
  * file if needed. BS_ERR_USER naming dir and the holder's pid when another
  * process holds it; BS_ERR_RUNTIME when the file cannot be made. */
 int runlock_exclusive(RunLock *l, const char *dir, BsError *err);
-/* Takes a shared lock when no writer holds dir. Returns 1 when it did (or
- * dir has no lock file: no bnshift ever wrote there under a lock), 0 when a
- * live writer holds it (*writer_pid gets its pid; nothing is held). */
+/* Takes a shared lock when no writer holds dir. Returns BS_OK when it did
+ * (or dir has no lock file: no bnshift ever wrote there under a lock),
+ * RUNLOCK_LIVE when a live writer holds it (*writer_pid gets its pid;
+ * nothing is held). */
+#define RUNLOCK_LIVE 1
 int runlock_shared(RunLock *l, const char *dir, int *writer_pid);
 /* Drops the lock. */
 void runlock_release(RunLock *l);
