@@ -178,19 +178,15 @@ static int check_checkpoint_belongs(const char *dir, BsError *err)
     char cfg_path[4200], ck_path[4200];
     snprintf(cfg_path, sizeof cfg_path, "%s/config.resolved.json", dir);
     snprintf(ck_path, sizeof ck_path, "%s/checkpoint.bin", dir);
-    Config *c = malloc(sizeof *c);
-    if (!c)
-        return bs_fail(err, BS_ERR_RUNTIME, "out of memory");
+    uint64_t hash;
     CheckpointMeta meta;
-    int rc = config_load(c, cfg_path, NULL, 0, err);
-    if (rc == BS_OK)
-        rc = checkpoint_peek(ck_path, &meta, err);
-    if (rc == BS_OK && meta.config_hash != config_hash(c))
-        rc = bs_fail(err, BS_ERR_USER,
-                     "%s: written by a run with another config than %s (beyond train.epochs and log.*)", ck_path,
-                     cfg_path);
-    free(c);
-    return rc;
+    if (config_file_hash(cfg_path, &hash, err) || checkpoint_peek(ck_path, &meta, err))
+        return err->code;
+    if (meta.config_hash != hash)
+        return bs_fail(err, BS_ERR_USER,
+                       "%s: written by a run with another config than %s (beyond train.epochs and log.*)", ck_path,
+                       cfg_path);
+    return BS_OK;
 }
 
 static int run_eval(const EvalArgs *a, Experiment *e, EvalCtx *c, EvalCsv *csv, BsError *err)

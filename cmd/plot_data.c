@@ -100,9 +100,8 @@ static int write_failed(PlotCtx *ctx, FILE *f, BsError *err)
 }
 
 /* Commits the table and records its name; write errors are runtime failures. */
-static int close_out(PlotCtx *ctx, FILE *f, BsError *err)
+static int close_out(PlotCtx *ctx, BsError *err)
 {
-    (void)f;
     if (fs_atomic_commit(&ctx->cur, err))
         return err->code;
     ctx->n_files++;
@@ -221,7 +220,7 @@ static int write_shift_vs_epoch(PlotCtx *ctx, const RunLog *runs, int n, int set
         if (write_failed(ctx, f, err))
             return err->code;
     }
-    return close_out(ctx, f, err);
+    return close_out(ctx, err);
 }
 
 /* The epochs a shift_vs_depth block is written for: --epochs (those the run
@@ -295,7 +294,7 @@ static int write_shift_vs_depth(PlotCtx *ctx, const RunLog *runs, int n, int set
         if (write_failed(ctx, f, err))
             return err->code;
     }
-    return close_out(ctx, f, err);
+    return close_out(ctx, err);
 }
 
 static int write_errors(PlotCtx *ctx, const RunLog *runs, int n, BsError *err)
@@ -318,7 +317,7 @@ static int write_errors(PlotCtx *ctx, const RunLog *runs, int n, BsError *err)
         if (write_failed(ctx, f, err))
             return err->code;
     }
-    return close_out(ctx, f, err);
+    return close_out(ctx, err);
 }
 
 static const char *from_name(SetSource s)
@@ -354,7 +353,7 @@ static int write_summary(PlotCtx *ctx, const RunLog *runs, const RunSummary *sum
         }
         fputc('\n', f);
     }
-    return close_out(ctx, f, err);
+    return close_out(ctx, err);
 }
 
 /* ",mean,std" of summary column c over the runs of group g (empty when
@@ -396,7 +395,7 @@ static int write_grouped(PlotCtx *ctx, const RunLog *runs, const RunSummary *sum
         fputc('\n', f);
     }
     free(group);
-    return close_out(ctx, f, err);
+    return close_out(ctx, err);
 }
 
 static int write_all(PlotCtx *ctx, const RunLog *runs, int n, BsError *err)

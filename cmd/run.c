@@ -169,17 +169,15 @@ static int check_start_over(const OutDir *o, const Config *c, int force, BsError
     path_in(path, sizeof path, o->path, "config.resolved.json");
     if (force || access(path, F_OK) != 0)
         return BS_OK;
-    Config *old = malloc(sizeof *old);
-    if (!old)
-        return bs_fail(err, BS_ERR_RUNTIME, "out of memory");
-    int rc = config_load(old, path, NULL, 0, err);
-    if (rc == BS_OK && config_hash(old) != config_hash(c))
-        rc = bs_fail(err, BS_ERR_USER,
-                     "%s: the run there (stopped before its first checkpoint) has another config beyond "
-                     "train.epochs and log.* (use --force to start it over with this one, or --overwrite)",
-                     o->path);
-    free(old);
-    return rc;
+    uint64_t old;
+    if (config_file_hash(path, &old, err))
+        return err->code;
+    if (old != config_hash(c))
+        return bs_fail(err, BS_ERR_USER,
+                       "%s: the run there (stopped before its first checkpoint) has another config beyond "
+                       "train.epochs and log.* (use --force to start it over with this one, or --overwrite)",
+                       o->path);
+    return BS_OK;
 }
 
 /* Creates (or, for --resume, finds) the output directory, locks it, and
@@ -432,9 +430,8 @@ int cmd_run(int argc, char **argv)
      * then the directory is locked before anything in it is read. */
     if (build_run(&r, &a, &err) == BS_OK) {
         setup_out_dir(&r.e.cfg, a.out, od.path, sizeof od.path);
-        if (prepare_out_dir(&od, &a, &r.e.cfg, &err) == BS_OK && od.mode == START_FROM_CHECKPOINT &&
-            resume_from(&r, od.path, &a, threads, &meta, &err) != BS_OK)
-            runlock_release(&od.lock);
+        if (prepare_out_dir(&od, &a, &r.e.cfg, &err) == BS_OK && od.mode == START_FROM_CHECKPOINT)
+            resume_from(&r, od.path, &a, threads, &meta, &err);
     }
     if (err.code == BS_OK) {
         char path[4200];

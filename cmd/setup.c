@@ -20,10 +20,7 @@
  * or train_from are scored on the very same images. */
 static void eval_stream(Rng *r, int seed, const char *name)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a 64 of the name */
-    for (const char *p = name; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    rng_seed(r, ((uint64_t)seed ^ EVAL_STREAM) + h);
+    rng_seed(r, ((uint64_t)seed ^ EVAL_STREAM) + rng_hash_string(name));
 }
 
 static int load_sources(const Config *c, ExperimentData *x, BsError *err)

@@ -15,8 +15,6 @@
 
 #include "core/threads.h"
 
-/* Room for the libraries' own start-up besides the per-thread buffers. */
-#define STARTUP_MARGIN ((size_t)96 << 20)
 #define OPENBLAS_MAX_THREADS 64
 
 static long env_threads(char **envp, const char *name)
@@ -65,7 +63,7 @@ static void guard_openblas_start(int argc, char **argv, char **envp)
     struct rlimit rl;
     if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
         return;
-    size_t need = (size_t)openblas_threads(envp) * BS_BLAS_BUFFER_BYTES + STARTUP_MARGIN;
+    size_t need = (size_t)openblas_threads(envp) * BS_BLAS_BUFFER_BYTES + BS_START_MARGIN_BYTES;
     if (bs_address_space_fits(need))
         return;
     put("bnshift: out of memory: the address-space limit (ulimit -v) of ");

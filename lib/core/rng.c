@@ -66,3 +66,11 @@ void rng_shuffle(Rng *r, int *idx, int n)
         idx[j] = t;
     }
 }
+
+uint64_t rng_hash_string(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = s; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return h;
+}

@@ -20,4 +20,8 @@ float rng_normal(Rng *r);
 /* Fisher-Yates shuffle of idx[0..n). */
 void rng_shuffle(Rng *r, int *idx, int n);
 
+/* FNV-1a 64 of a string: a stable, seedable hash of text (config hashes,
+ * stream seeds from names). */
+uint64_t rng_hash_string(const char *s);
+
 #endif

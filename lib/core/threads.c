@@ -5,8 +5,6 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-/* Room the libraries need besides the buffers (thread stacks, arenas). */
-#define START_MARGIN ((size_t)96 << 20)
 /* Large enough that OpenBLAS takes its buffered path (not the small-matrix
  * kernels), so the calling thread's buffer is allocated too. */
 #define WARMUP_DIM 256
@@ -41,7 +39,7 @@ int bs_threads_start(int n, BsError *err)
      * beyond that count. */
     int have = openblas_get_num_threads();
     size_t more = n > have ? (size_t)(n - have) : 0;
-    size_t need = (1 + more) * BS_BLAS_BUFFER_BYTES + START_MARGIN;
+    size_t need = (1 + more) * BS_BLAS_BUFFER_BYTES + BS_START_MARGIN_BYTES;
     if (!bs_address_space_fits(need))
         return bs_fail(err, BS_ERR_RUNTIME,
                        "out of memory: %d thread(s) need about %zu MiB more of address space for OpenBLAS's "

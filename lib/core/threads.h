@@ -10,6 +10,9 @@
 /* OpenBLAS's per-thread work buffer (BUFFER_SIZE, 128 MiB on x86-64, plus its
  * 1 MiB alignment slack). */
 #define BS_BLAS_BUFFER_BYTES ((size_t)129 << 20)
+/* Address space the libraries need besides those buffers (thread stacks,
+ * malloc arenas) when a command starts. */
+#define BS_START_MARGIN_BYTES ((size_t)96 << 20)
 
 void bs_set_threads(int n);
 int bs_get_threads(void);

@@ -887,11 +887,21 @@ uint64_t config_hash(const Config *c)
     cJSON_DeleteItemFromObjectCaseSensitive(root, "log");
     char *text = root ? cJSON_PrintUnformatted(root) : NULL;
     cJSON_Delete(root);
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a 64 */
-    for (const char *p = text ? text : ""; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    uint64_t h = rng_hash_string(text ? text : "");
     cJSON_free(text);
     return h;
+}
+
+int config_file_hash(const char *path, uint64_t *hash, BsError *err)
+{
+    Config *c = malloc(sizeof *c); /* large: not on the stack */
+    if (!c)
+        return bs_fail(err, BS_ERR_RUNTIME, "out of memory");
+    int rc = config_load(c, path, NULL, 0, err);
+    if (rc == BS_OK)
+        *hash = config_hash(c);
+    free(c);
+    return rc;
 }
 
 const char *config_dataset_name(DatasetKind kind)

@@ -91,6 +91,9 @@ int config_write_resolved(const Config *c, const cJSON *meta, const char *path, 
 /* FNV-1a 64 of the canonical JSON of the config without train.epochs and
  * log.*: what a resume must not change (REFERENCE.md §4). */
 uint64_t config_hash(const Config *c);
+/* config_hash of the config file at path as it is (no --set): what a run
+ * directory's config.resolved.json says its checkpoint must carry. */
+int config_file_hash(const char *path, uint64_t *hash, BsError *err);
 
 /* Every key of the schema, one Markdown table row a key (full dotted name,
  * type, default, allowed values, meaning): `bnshift help config` and the

@@ -329,9 +329,9 @@ static int index_shift(RunLog *r, const char *path, int live, BsError *err)
             if (n > 0 && t->depth <= r->shift[i + n - 1].depth)
                 return shape_error(path, i + n, "depth not above the previous layer's", err);
             if (r->n_groups[0] + r->n_groups[1] > 0) {
-                const ShiftRow *ref = &r->shift[n < r->n_layers ? n : 0];
                 if (n >= r->n_layers)
                     return shape_error(path, i + n, "more layers than the first epoch has", err);
+                const ShiftRow *ref = &r->shift[n]; /* the first group starts at row 0 */
                 if (strcmp(t->name, ref->name) || t->depth != ref->depth || t->channels != ref->channels)
                     return shape_error(path, i + n, "name, depth or channels differ from the first epoch's", err);
             }
