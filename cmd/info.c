@@ -45,7 +45,7 @@ int cmd_info(int argc, char **argv)
     int n_bn = 0, n_gn = 0;
     for (int i = 0; i < m.n_ops; i++) {
         const Op *op = &m.ops[i];
-        if (op->kind == OP_RELU || op->kind == OP_ADD)
+        if (op->kind == OP_RELU || op->kind == OP_RELU6 || op->kind == OP_ADD)
             continue; /* keep the table to layers with a name */
         const Tensor *t = &m.tensors[op->out];
         char shape[32], depth[8] = "";
@@ -55,6 +55,8 @@ int cmd_info(int argc, char **argv)
         char kind[16];
         if (op->kind == OP_GN) /* the group count tells GN, LN (1) and IN (C) apart */
             snprintf(kind, sizeof kind, "gn/%d", op->u.gn.G);
+        else if (op->kind == OP_CONV && op->u.conv.groups > 1) /* grouped; groups = channels: depthwise */
+            snprintf(kind, sizeof kind, "conv/%d", op->u.conv.groups);
         else
             snprintf(kind, sizeof kind, "%s", op_kind_name(op->kind));
         long macs = op_macs(op);

@@ -1,5 +1,7 @@
 #include "fixture.h"
 
+#include <check.h>
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -225,4 +227,24 @@ void fixture_free(Fixture *f)
             free(f->t[i].data);
     free(f->t);
     free(f);
+}
+
+Fixture *fixture_case_load(const char *name)
+{
+    char file[256];
+    snprintf(file, sizeof file, "%s.bnfx", name);
+    BsError err = {0};
+    Fixture *f = fixture_load(file, &err);
+    ck_assert_msg(f != NULL, "%s", err.msg);
+    return f;
+}
+
+void fixture_check(Fixture *f, const BsError *err)
+{
+    if (err->code != BS_OK) {
+        char msg[sizeof err->msg];
+        memcpy(msg, err->msg, sizeof msg);
+        fixture_free(f);
+        ck_abort_msg("%s", msg);
+    }
 }

@@ -46,4 +46,10 @@ const float *fixture_get(const Fixture *f, const char *name, size_t expect_n, Bs
 
 void fixture_free(Fixture *f);
 
+/* For check tests: */
+/* Loads <name>.bnfx from the fixture folder, failing the test if it cannot. */
+Fixture *fixture_case_load(const char *name);
+/* Fails the test with err's message (freeing f first) when err is set. */
+void fixture_check(Fixture *f, const BsError *err);
+
 #endif

@@ -497,6 +497,57 @@ START_TEST(hash_ignores_epochs_and_log)
 }
 END_TEST
 
+#define HASH_FULL_BEFORE_ISSUE_13 0xd6b63d3181641905ULL
+#define HASH_DEFAULTS_BEFORE_ISSUE_13 0x185b3dabf153fe99ULL
+
+/* The keys issue 13 added stay out of the hash at their defaults, so runs
+ * made before them still resume: these are the hashes the binary of commit
+ * 01f7308 (before issue 13) gives the same configs. */
+START_TEST(hash_of_older_configs_unchanged)
+{
+    Config a;
+    BsError err;
+    ck_assert_int_eq(load_text(&a, FULL, NULL, 0, &err), BS_OK);
+    ck_assert_uint_eq(config_hash(&a), HASH_FULL_BEFORE_ISSUE_13);
+    ck_assert_int_eq(load_text(&a, "{}", NULL, 0, &err), BS_OK);
+    ck_assert_uint_eq(config_hash(&a), HASH_DEFAULTS_BEFORE_ISSUE_13);
+    uint64_t h = config_hash(&a);
+    char *const same[] = {"model.block=basic", "model.width_mult=1.0", "model.xbn_position=0"};
+    ck_assert_int_eq(load_text(&a, "{}", same, 3, &err), BS_OK);
+    ck_assert_uint_eq(config_hash(&a), h);
+    static const char *const bound[] = {"model.block=bottleneck", "model.cardinality=4", "model.group_width=8",
+                                        "model.xbn_position=2", "model.width_mult=0.5"};
+    for (size_t i = 0; i < sizeof bound / sizeof bound[0]; i++) {
+        char *const one[] = {(char *)bound[i]};
+        ck_assert_int_eq(load_text(&a, "{}", one, 1, &err), BS_OK);
+        ck_assert_msg(config_hash(&a) != h, "hash ignores %s", bound[i]);
+    }
+}
+END_TEST
+
+/* model.groups follows the family unless given. */
+START_TEST(groups_default_per_family)
+{
+    Config c;
+    BsError err;
+    static const struct {
+        const char *set;
+        int groups;
+    } cases[] = {{"model.arch=resnet", 32}, {"model.arch=mobilenetv2", 16}, {"model.arch=shufflenetv2", 29}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *const one[] = {(char *)cases[i].set};
+        ck_assert_int_eq(load_text(&c, "{}", one, 1, &err), BS_OK);
+        ck_assert_int_eq(c.model.groups, cases[i].groups);
+    }
+    char *const half[] = {"model.arch=shufflenetv2", "model.width_mult=0.5"};
+    ck_assert_int_eq(load_text(&c, "{}", half, 2, &err), BS_OK);
+    ck_assert_int_eq(c.model.groups, 8);
+    char *const given[] = {"model.arch=mobilenetv2", "model.groups=4"};
+    ck_assert_int_eq(load_text(&c, "{}", given, 2, &err), BS_OK);
+    ck_assert_int_eq(c.model.groups, 4);
+}
+END_TEST
+
 START_TEST(round_trip)
 {
     Config a, b;
@@ -590,6 +641,8 @@ Suite *config_suite(void)
     tcase_add_test(tc, set_without_file_and_sections);
     tcase_add_test(tc, set_errors);
     tcase_add_test(tc, hash_ignores_epochs_and_log);
+    tcase_add_test(tc, hash_of_older_configs_unchanged);
+    tcase_add_test(tc, groups_default_per_family);
     tcase_add_test(tc, round_trip);
     tcase_add_test(tc, resolved_json_has_every_key);
     tcase_add_test(tc, write_failure_is_runtime);

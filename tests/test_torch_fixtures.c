@@ -22,91 +22,8 @@
 #define TOL_LAYER 1e-5
 #define TOL_SGD 1e-4
 
-/* Collects every mismatch of one case so a failure lists all of them. */
-typedef struct {
-    const char *name;
-    char msg[4096];
-    size_t used;
-    int failures;
-    double worst; /* worst max|ours - torch| / max|torch| seen */
-} Cmp;
-
-static void cmp_init(Cmp *c, const char *name)
-{
-    memset(c, 0, sizeof *c);
-    c->name = name;
-}
-
-static void cmp_note(Cmp *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void cmp_note(Cmp *c, const char *fmt, ...)
-{
-    c->failures++;
-    if (c->used + 1 >= sizeof c->msg)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int w = vsnprintf(c->msg + c->used, sizeof c->msg - c->used, fmt, ap);
-    va_end(ap);
-    if (w > 0)
-        c->used += (size_t)w < sizeof c->msg - c->used ? (size_t)w : sizeof c->msg - c->used - 1;
-}
-
-static int verbose(void)
-{
-    const char *v = getenv("BN_FX_VERBOSE");
-    return v && *v && strcmp(v, "0") != 0;
-}
-
-static void cmp_tensor(Cmp *c, const char *tensor, const float *ours, const float *ref,
-                       size_t n, double tol)
-{
-    double diff = max_abs_diff(ours, ref, n);
-    double scale = max_abs(ref, n);
-    double rel = scale > 0 ? diff / scale : diff;
-    if (isnan(rel) || rel > c->worst)
-        c->worst = isnan(rel) ? INFINITY : rel;
-    if (verbose())
-        fprintf(stderr, "torch_fixtures: %-24s %-14s rel err %.3g\n", c->name, tensor, rel);
-    if (!(diff <= tol * scale)) {
-        size_t at = 0;
-        double worst = -1;
-        for (size_t i = 0; i < n; i++) {
-            double d = fabs((double)ours[i] - (double)ref[i]);
-            if (isnan(d))
-                d = INFINITY;
-            if (d > worst) {
-                worst = d;
-                at = i;
-            }
-        }
-        cmp_note(c,
-                 "\n  %s / %s: max|ours-torch| = %.6g > %g * max|torch| = %.6g "
-                 "(rel %.3g); worst at [%zu]: ours %.9g, torch %.9g",
-                 c->name, tensor, diff, tol, tol * scale, rel, at, (double)ours[at],
-                 (double)ref[at]);
-    }
-}
-
-static void cmp_finish(const Cmp *c)
-{
-    if (verbose())
-        fprintf(stderr, "torch_fixtures: %-24s worst rel err %.3g\n", c->name, c->worst);
-    ck_assert_msg(c->failures == 0, "%s: %d tensor(s) differ from torch:%s", c->name,
-                  c->failures, c->msg);
-}
-
 /* ------------------------------------------------------------ helpers */
 
-static Fixture *load_case(const char *name)
-{
-    char file[256];
-    snprintf(file, sizeof file, "%s.bnfx", name);
-    BsError err = {0};
-    Fixture *f = fixture_load(file, &err);
-    ck_assert_msg(f != NULL, "%s", err.msg);
-    return f;
-}
 
 /* Reads cfg[i] as a non-negative integer (stored exactly as float). */
 static int cfg_int(const Fixture *f, const float *cfg, int i, BsError *err)
@@ -142,21 +59,14 @@ static float *copy_of(const float *src, size_t n)
     return p;
 }
 
-static void check_err(Fixture *f, const BsError *err)
-{
-    if (err->code != BS_OK) {
-        char msg[sizeof err->msg];
-        memcpy(msg, err->msg, sizeof msg);
-        fixture_free(f);
-        ck_abort_msg("%s", msg);
-    }
-}
 
 /* -------------------------------------------------------------- conv2d */
 
 static const char *const conv_cases[] = {
     "conv2d_k3s1p1_bias", "conv2d_k3s2p1_nobias", "conv2d_k1s2p0",
     "conv2d_k1s1p0_bias", "conv2d_k5s1p0_rect",   "conv2d_k3s2p1_rect",
+    "conv2d_g2_k3s1p1",   "conv2d_g4_k1s1p0",     "conv2d_g4_k3s2p1_bias",
+    "conv2d_dw_k3s1p1",   "conv2d_dw_k3s2p1_bias",
 };
 #define N_CONV_FIXTURES ((int)(sizeof conv_cases / sizeof conv_cases[0]))
 
@@ -193,19 +103,23 @@ START_TEST(test_conv2d)
     const int backend = _i / N_CONV_FIXTURES;
     if (backend == 1 && !onednn_available())
         return;
-    Fixture *f = load_case(name);
+    Fixture *f = fixture_case_load(name);
     BsError err = {0};
-    const float *cfg = fixture_get(f, "cfg", 9, &err);
-    check_err(f, &err);
+    /* cfg has 9 entries, or 10 with groups (9: groups 1, older files). */
+    const FixtureTensor *ct = fixture_find(f, "cfg");
+    const float *cfg = fixture_get(f, "cfg", ct && ct->n == 10 ? 10 : 9, &err);
+    fixture_check(f, &err);
     int N = cfg_int(f, cfg, 0, &err), ic = cfg_int(f, cfg, 1, &err),
         oc = cfg_int(f, cfg, 2, &err), k = cfg_int(f, cfg, 3, &err),
         s = cfg_int(f, cfg, 4, &err), p = cfg_int(f, cfg, 5, &err),
         h = cfg_int(f, cfg, 6, &err), w = cfg_int(f, cfg, 7, &err),
-        bias = cfg_int(f, cfg, 8, &err);
-    check_err(f, &err);
+        bias = cfg_int(f, cfg, 8, &err), groups = ct->n == 10 ? cfg_int(f, cfg, 9, &err) : 1;
+    fixture_check(f, &err);
 
     Conv2d c;
     conv2d_init(&c, ic, oc, k, s, p, h, w, bias);
+    if (conv2d_set_groups(&c, groups) != 0)
+        bs_fail(&err, BS_ERR_USER, "%s: %d groups do not divide %d -> %d channels", name, groups, ic, oc);
     const FixtureTensor *ot = fixture_find(f, "out");
     if (ot && (ot->ndim != 4 || ot->dims[2] != c.out_h || ot->dims[3] != c.out_w))
         bs_fail(&err, BS_ERR_USER, "%s: conv2d_init gives out %dx%d, torch %dx%d", name,
@@ -218,14 +132,14 @@ START_TEST(test_conv2d)
                 *dout = fixture_get(f, "dout", no, &err), *out = fixture_get(f, "out", no, &err),
                 *dx = fixture_get(f, "dx", nx, &err), *dw = fixture_get(f, "dw", nw, &err),
                 *db = bias ? fixture_get(f, "db", (size_t)oc, &err) : NULL;
-    check_err(f, &err);
+    fixture_check(f, &err);
     if (conv2d_num_params(&c) != nw + (bias ? (size_t)oc : 0))
         bs_fail(&err, BS_ERR_USER, "%s: conv2d_num_params %zu, expected %zu", name,
                 conv2d_num_params(&c), nw + (bias ? (size_t)oc : 0));
-    check_err(f, &err);
+    fixture_check(f, &err);
 
-    Cmp cm;
-    cmp_init(&cm, name);
+    FxCmp cm;
+    fxcmp_init(&cm, name);
     float *ws = alloc_floats(conv2d_workspace(&c));
     ConvUnderTest u = {&c, ws, NULL, NULL};
     if (backend == 1) {
@@ -236,12 +150,12 @@ START_TEST(test_conv2d)
     float *o = poisoned(no), *gx = poisoned(nx), *gw = alloc_floats(nw),
           *gb = alloc_floats((size_t)oc);
     cut_forward(&u, wt, b, x, o, N);
-    cmp_tensor(&cm, "out", o, out, no, TOL_LAYER);
+    fxcmp_tensor(&cm, "out", o, out, no, TOL_LAYER);
     cut_backward(&u, wt, x, dout, gx, gw, bias ? gb : NULL, N);
-    cmp_tensor(&cm, "dx", gx, dx, nx, TOL_LAYER);
-    cmp_tensor(&cm, "dw", gw, dw, nw, TOL_LAYER);
+    fxcmp_tensor(&cm, "dx", gx, dx, nx, TOL_LAYER);
+    fxcmp_tensor(&cm, "dw", gw, dw, nw, TOL_LAYER);
     if (bias)
-        cmp_tensor(&cm, "db", gb, db, (size_t)oc, TOL_LAYER);
+        fxcmp_tensor(&cm, "db", gb, db, (size_t)oc, TOL_LAYER);
 
     /* Second backward with din = NULL: dw/db accumulate to twice torch's. */
     float *dw2 = alloc_floats(nw), *db2 = alloc_floats((size_t)oc);
@@ -250,9 +164,9 @@ START_TEST(test_conv2d)
     for (int i = 0; bias && i < oc; i++)
         db2[i] = 2 * db[i];
     cut_backward(&u, wt, x, dout, NULL, gw, bias ? gb : NULL, N);
-    cmp_tensor(&cm, "dw (2 calls)", gw, dw2, nw, TOL_LAYER);
+    fxcmp_tensor(&cm, "dw (2 calls)", gw, dw2, nw, TOL_LAYER);
     if (bias)
-        cmp_tensor(&cm, "db (2 calls)", gb, db2, (size_t)oc, TOL_LAYER);
+        fxcmp_tensor(&cm, "db (2 calls)", gb, db2, (size_t)oc, TOL_LAYER);
 
     onednn_conv_destroy(u.dnnl);
     onednn_engine_destroy(u.engine);
@@ -264,7 +178,7 @@ START_TEST(test_conv2d)
     free(dw2);
     free(db2);
     fixture_free(f);
-    cmp_finish(&cm);
+    fxcmp_finish(&cm);
 }
 END_TEST
 
@@ -275,13 +189,13 @@ static const char *const linear_cases[] = {"linear_bias", "linear_nobias"};
 START_TEST(test_linear)
 {
     const char *name = linear_cases[_i];
-    Fixture *f = load_case(name);
+    Fixture *f = fixture_case_load(name);
     BsError err = {0};
     const float *cfg = fixture_get(f, "cfg", 4, &err);
-    check_err(f, &err);
+    fixture_check(f, &err);
     int N = cfg_int(f, cfg, 0, &err), fi = cfg_int(f, cfg, 1, &err),
         fo = cfg_int(f, cfg, 2, &err), bias = cfg_int(f, cfg, 3, &err);
-    check_err(f, &err);
+    fixture_check(f, &err);
 
     Linear l;
     linear_init(&l, fi, fo, bias);
@@ -294,19 +208,19 @@ START_TEST(test_linear)
     if (linear_num_params(&l) != nw + (bias ? (size_t)fo : 0))
         bs_fail(&err, BS_ERR_USER, "%s: linear_num_params %zu, expected %zu", name,
                 linear_num_params(&l), nw + (bias ? (size_t)fo : 0));
-    check_err(f, &err);
+    fixture_check(f, &err);
 
-    Cmp cm;
-    cmp_init(&cm, name);
+    FxCmp cm;
+    fxcmp_init(&cm, name);
     float *o = poisoned(no), *gx = poisoned(nx), *gw = alloc_floats(nw),
           *gb = alloc_floats((size_t)fo);
     linear_forward(&l, wt, b, x, o, N);
-    cmp_tensor(&cm, "out", o, out, no, TOL_LAYER);
+    fxcmp_tensor(&cm, "out", o, out, no, TOL_LAYER);
     linear_backward(&l, wt, x, dout, gx, gw, bias ? gb : NULL, N);
-    cmp_tensor(&cm, "dx", gx, dx, nx, TOL_LAYER);
-    cmp_tensor(&cm, "dw", gw, dw, nw, TOL_LAYER);
+    fxcmp_tensor(&cm, "dx", gx, dx, nx, TOL_LAYER);
+    fxcmp_tensor(&cm, "dw", gw, dw, nw, TOL_LAYER);
     if (bias)
-        cmp_tensor(&cm, "db", gb, db, (size_t)fo, TOL_LAYER);
+        fxcmp_tensor(&cm, "db", gb, db, (size_t)fo, TOL_LAYER);
 
     float *dw2 = alloc_floats(nw), *db2 = alloc_floats((size_t)fo);
     for (size_t i = 0; i < nw; i++)
@@ -314,9 +228,9 @@ START_TEST(test_linear)
     for (int i = 0; bias && i < fo; i++)
         db2[i] = 2 * db[i];
     linear_backward(&l, wt, x, dout, NULL, gw, bias ? gb : NULL, N);
-    cmp_tensor(&cm, "dw (2 calls)", gw, dw2, nw, TOL_LAYER);
+    fxcmp_tensor(&cm, "dw (2 calls)", gw, dw2, nw, TOL_LAYER);
     if (bias)
-        cmp_tensor(&cm, "db (2 calls)", gb, db2, (size_t)fo, TOL_LAYER);
+        fxcmp_tensor(&cm, "db (2 calls)", gb, db2, (size_t)fo, TOL_LAYER);
 
     free(o);
     free(gx);
@@ -325,7 +239,7 @@ START_TEST(test_linear)
     free(dw2);
     free(db2);
     fixture_free(f);
-    cmp_finish(&cm);
+    fxcmp_finish(&cm);
 }
 END_TEST
 
@@ -336,14 +250,14 @@ static const char *const bn_cases[] = {"batchnorm2d", "batchnorm1d"};
 START_TEST(test_batchnorm)
 {
     const char *name = bn_cases[_i];
-    Fixture *f = load_case(name);
+    Fixture *f = fixture_case_load(name);
     BsError err = {0};
     const float *cfg = fixture_get(f, "cfg", 5, &err);
-    check_err(f, &err);
+    fixture_check(f, &err);
     int N = cfg_int(f, cfg, 0, &err), C = cfg_int(f, cfg, 1, &err),
         sp = cfg_int(f, cfg, 2, &err);
     float eps = cfg[3], momentum = cfg[4];
-    check_err(f, &err);
+    fixture_check(f, &err);
 
     BatchNorm bn;
     batchnorm_init(&bn, C, sp, eps, momentum);
@@ -365,50 +279,50 @@ START_TEST(test_batchnorm)
                 *dxe = fixture_get(f, "dx_eval", nx, &err),
                 *dge = fixture_get(f, "dgamma_eval", nc, &err),
                 *dbe = fixture_get(f, "dbeta_eval", nc, &err);
-    check_err(f, &err);
+    fixture_check(f, &err);
 
-    Cmp cm;
-    cmp_init(&cm, name);
+    FxCmp cm;
+    fxcmp_init(&cm, name);
     float *run_m = copy_of(rm0, nc), *run_v = copy_of(rv0, nc), *o = poisoned(nx),
           *sm = poisoned(nc), *si = poisoned(nc), *gx = poisoned(nx), *gg = alloc_floats(nc),
           *gb = alloc_floats(nc);
 
     /* Training step. */
     batchnorm_forward_train(&bn, gamma, beta, run_m, run_v, x, o, sm, si, N);
-    cmp_tensor(&cm, "out", o, out, nx, TOL_LAYER);
-    cmp_tensor(&cm, "save_mean", sm, smean, nc, TOL_LAYER);
-    cmp_tensor(&cm, "save_invstd", si, sinv, nc, TOL_LAYER);
-    cmp_tensor(&cm, "run_mean", run_m, rm, nc, TOL_LAYER);
-    cmp_tensor(&cm, "run_var", run_v, rv, nc, TOL_LAYER);
+    fxcmp_tensor(&cm, "out", o, out, nx, TOL_LAYER);
+    fxcmp_tensor(&cm, "save_mean", sm, smean, nc, TOL_LAYER);
+    fxcmp_tensor(&cm, "save_invstd", si, sinv, nc, TOL_LAYER);
+    fxcmp_tensor(&cm, "run_mean", run_m, rm, nc, TOL_LAYER);
+    fxcmp_tensor(&cm, "run_var", run_v, rv, nc, TOL_LAYER);
     batchnorm_backward_train(&bn, gamma, x, sm, si, dout, gx, gg, gb, N);
-    cmp_tensor(&cm, "dx", gx, dx, nx, TOL_LAYER);
-    cmp_tensor(&cm, "dgamma", gg, dg, nc, TOL_LAYER);
-    cmp_tensor(&cm, "dbeta", gb, dbt, nc, TOL_LAYER);
+    fxcmp_tensor(&cm, "dx", gx, dx, nx, TOL_LAYER);
+    fxcmp_tensor(&cm, "dgamma", gg, dg, nc, TOL_LAYER);
+    fxcmp_tensor(&cm, "dbeta", gb, dbt, nc, TOL_LAYER);
 
     /* The same step in place (out == in) from the initial running stats. */
     memcpy(run_m, rm0, nc * sizeof *run_m);
     memcpy(run_v, rv0, nc * sizeof *run_v);
     memcpy(o, x, nx * sizeof *o);
     batchnorm_forward_train(&bn, gamma, beta, run_m, run_v, o, o, sm, si, N);
-    cmp_tensor(&cm, "out (in place)", o, out, nx, TOL_LAYER);
-    cmp_tensor(&cm, "run_var (in place)", run_v, rv, nc, TOL_LAYER);
+    fxcmp_tensor(&cm, "out (in place)", o, out, nx, TOL_LAYER);
+    fxcmp_tensor(&cm, "run_var (in place)", run_v, rv, nc, TOL_LAYER);
 
     /* Inference with torch's updated running statistics. */
     for (size_t i = 0; i < nx; i++)
         o[i] = NAN;
     batchnorm_forward_eval(&bn, gamma, beta, rm, rv, xe, o, N);
-    cmp_tensor(&cm, "out_eval", o, oute, nx, TOL_LAYER);
+    fxcmp_tensor(&cm, "out_eval", o, oute, nx, TOL_LAYER);
     memcpy(o, xe, nx * sizeof *o);
     batchnorm_forward_eval(&bn, gamma, beta, rm, rv, o, o, N);
-    cmp_tensor(&cm, "out_eval (in place)", o, oute, nx, TOL_LAYER);
+    fxcmp_tensor(&cm, "out_eval (in place)", o, oute, nx, TOL_LAYER);
     for (size_t i = 0; i < nx; i++)
         gx[i] = NAN;
     memset(gg, 0, nc * sizeof *gg);
     memset(gb, 0, nc * sizeof *gb);
     batchnorm_backward_eval(&bn, gamma, rm, rv, xe, doute, gx, gg, gb, N);
-    cmp_tensor(&cm, "dx_eval", gx, dxe, nx, TOL_LAYER);
-    cmp_tensor(&cm, "dgamma_eval", gg, dge, nc, TOL_LAYER);
-    cmp_tensor(&cm, "dbeta_eval", gb, dbe, nc, TOL_LAYER);
+    fxcmp_tensor(&cm, "dx_eval", gx, dxe, nx, TOL_LAYER);
+    fxcmp_tensor(&cm, "dgamma_eval", gg, dge, nc, TOL_LAYER);
+    fxcmp_tensor(&cm, "dbeta_eval", gb, dbe, nc, TOL_LAYER);
 
     free(run_m);
     free(run_v);
@@ -419,7 +333,7 @@ START_TEST(test_batchnorm)
     free(gg);
     free(gb);
     fixture_free(f);
-    cmp_finish(&cm);
+    fxcmp_finish(&cm);
 }
 END_TEST
 
@@ -431,14 +345,14 @@ static const char *const gn_cases[] = {"groupnorm_g1", "groupnorm_g3", "groupnor
 START_TEST(test_groupnorm)
 {
     const char *name = gn_cases[_i];
-    Fixture *f = load_case(name);
+    Fixture *f = fixture_case_load(name);
     BsError err = {0};
     const float *cfg = fixture_get(f, "cfg", 5, &err);
-    check_err(f, &err);
+    fixture_check(f, &err);
     int N = cfg_int(f, cfg, 0, &err), C = cfg_int(f, cfg, 1, &err),
         G = cfg_int(f, cfg, 2, &err), sp = cfg_int(f, cfg, 3, &err);
     float eps = cfg[4];
-    check_err(f, &err);
+    fixture_check(f, &err);
 
     GroupNorm gn;
     groupnorm_init(&gn, C, G, sp, eps);
@@ -450,24 +364,24 @@ START_TEST(test_groupnorm)
                 *sinv = fixture_get(f, "save_invstd", ng, &err),
                 *dx = fixture_get(f, "dx", nx, &err), *dg = fixture_get(f, "dgamma", nc, &err),
                 *dbt = fixture_get(f, "dbeta", nc, &err);
-    check_err(f, &err);
+    fixture_check(f, &err);
 
-    Cmp cm;
-    cmp_init(&cm, name);
+    FxCmp cm;
+    fxcmp_init(&cm, name);
     float *o = poisoned(nx), *sm = poisoned(ng), *si = poisoned(ng), *gx = poisoned(nx),
           *gg = alloc_floats(nc), *gb = alloc_floats(nc);
     groupnorm_forward(&gn, gamma, beta, x, o, sm, si, N);
-    cmp_tensor(&cm, "out", o, out, nx, TOL_LAYER);
-    cmp_tensor(&cm, "save_mean", sm, smean, ng, TOL_LAYER);
-    cmp_tensor(&cm, "save_invstd", si, sinv, ng, TOL_LAYER);
+    fxcmp_tensor(&cm, "out", o, out, nx, TOL_LAYER);
+    fxcmp_tensor(&cm, "save_mean", sm, smean, ng, TOL_LAYER);
+    fxcmp_tensor(&cm, "save_invstd", si, sinv, ng, TOL_LAYER);
     groupnorm_backward(&gn, gamma, x, sm, si, dout, gx, gg, gb, N);
-    cmp_tensor(&cm, "dx", gx, dx, nx, TOL_LAYER);
-    cmp_tensor(&cm, "dgamma", gg, dg, nc, TOL_LAYER);
-    cmp_tensor(&cm, "dbeta", gb, dbt, nc, TOL_LAYER);
+    fxcmp_tensor(&cm, "dx", gx, dx, nx, TOL_LAYER);
+    fxcmp_tensor(&cm, "dgamma", gg, dg, nc, TOL_LAYER);
+    fxcmp_tensor(&cm, "dbeta", gb, dbt, nc, TOL_LAYER);
 
     memcpy(o, x, nx * sizeof *o);
     groupnorm_forward(&gn, gamma, beta, o, o, sm, si, N);
-    cmp_tensor(&cm, "out (in place)", o, out, nx, TOL_LAYER);
+    fxcmp_tensor(&cm, "out (in place)", o, out, nx, TOL_LAYER);
 
     free(o);
     free(sm);
@@ -476,7 +390,7 @@ START_TEST(test_groupnorm)
     free(gg);
     free(gb);
     fixture_free(f);
-    cmp_finish(&cm);
+    fxcmp_finish(&cm);
 }
 END_TEST
 
@@ -490,18 +404,18 @@ static const char *const sgd_cases[] = {"sgd_nesterov", "sgd_momentum",
 START_TEST(test_sgd)
 {
     const char *name = sgd_cases[_i];
-    Fixture *f = load_case(name);
+    Fixture *f = fixture_case_load(name);
     BsError err = {0};
     const float *cfg = fixture_get(f, "cfg", 5, &err);
-    check_err(f, &err);
+    fixture_check(f, &err);
     float lr = cfg[0];
     SgdConfig sc = {.momentum = cfg[1], .nesterov = cfg_int(f, cfg, 2, &err)};
     int steps = cfg_int(f, cfg, 3, &err), nt = cfg_int(f, cfg, 4, &err);
     if (nt > SGD_MAX_TENSORS)
         bs_fail(&err, BS_ERR_USER, "%s: %d tensors, at most %d", name, nt, SGD_MAX_TENSORS);
-    check_err(f, &err);
+    fixture_check(f, &err);
     const float *wd = fixture_get(f, "wd", (size_t)nt, &err);
-    check_err(f, &err);
+    fixture_check(f, &err);
 
     float *w[SGD_MAX_TENSORS] = {0}, *v[SGD_MAX_TENSORS] = {0};
     size_t n[SGD_MAX_TENSORS] = {0};
@@ -518,8 +432,8 @@ START_TEST(test_sgd)
         v[i] = poisoned(t->n); /* first_step must not read it */
     }
 
-    Cmp cm;
-    cmp_init(&cm, name);
+    FxCmp cm;
+    fxcmp_init(&cm, name);
     for (int s = 1; s <= steps && err.code == BS_OK; s++) {
         for (int i = 0; i < nt; i++) {
             snprintf(tn, sizeof tn, "grad.%d.%d", s, i);
@@ -532,16 +446,16 @@ START_TEST(test_sgd)
             snprintf(tn, sizeof tn, "after.%d.%d", s, i);
             const float *ref = fixture_get(f, tn, n[i], &err);
             if (ref)
-                cmp_tensor(&cm, tn, w[i], ref, n[i], TOL_SGD);
+                fxcmp_tensor(&cm, tn, w[i], ref, n[i], TOL_SGD);
         }
     }
     for (int i = 0; i < nt; i++) {
         free(w[i]);
         free(v[i]);
     }
-    check_err(f, &err);
+    fixture_check(f, &err);
     fixture_free(f);
-    cmp_finish(&cm);
+    fxcmp_finish(&cm);
 }
 END_TEST
 

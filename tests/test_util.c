@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -296,3 +297,82 @@ void remove_test_dir(const char *dir)
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
 }
+
+int fx_verbose(void)
+{
+    const char *v = getenv("BN_FX_VERBOSE");
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+void fxcmp_init(FxCmp *c, const char *name)
+{
+    memset(c, 0, sizeof *c);
+    c->name = name;
+}
+
+static void fxcmp_note(FxCmp *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void fxcmp_note(FxCmp *c, const char *fmt, ...)
+{
+    c->failures++;
+    if (c->used + 1 >= sizeof c->msg)
+        return; /* the count still says how many */
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(c->msg + c->used, sizeof c->msg - c->used, fmt, ap);
+    va_end(ap);
+    if (w > 0)
+        c->used += (size_t)w < sizeof c->msg - c->used ? (size_t)w : sizeof c->msg - c->used - 1;
+}
+
+/* Index of the largest |a_i - b_i| (NaN counts as infinite). */
+static size_t worst_index(const float *a, const float *b, size_t n)
+{
+    size_t at = 0;
+    double worst = -1;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (isnan(d))
+            d = INFINITY;
+        if (d > worst) {
+            worst = d;
+            at = i;
+        }
+    }
+    return at;
+}
+
+double fxcmp_tensor(FxCmp *c, const char *tensor, const float *ours, const float *ref, size_t n,
+                    double tol)
+{
+    return fxcmp_tensor_scaled(c, tensor, ours, ref, n, max_abs(ref, n), tol);
+}
+
+double fxcmp_tensor_scaled(FxCmp *c, const char *tensor, const float *ours, const float *ref, size_t n,
+                           double scale, double tol)
+{
+    double diff = max_abs_diff(ours, ref, n);
+    double rel = scale > 0 ? diff / scale : diff;
+    size_t at = worst_index(ours, ref, n);
+    if (isnan(rel) || isnan(ours[at]))
+        rel = INFINITY;
+    if (rel > c->worst)
+        c->worst = rel;
+    if (fx_verbose())
+        fprintf(stderr, "fixtures: %-36s %-16s rel err %.3g\n", c->name, tensor, rel);
+    if (!(rel <= tol))
+        fxcmp_note(c,
+                   "\n  %s / %s: max|ours-ref| = %.6g > %g * scale %.6g (rel %.3g); "
+                   "worst at [%zu]: ours %.9g, ref %.9g",
+                   c->name, tensor, diff, tol, scale, rel, at, (double)ours[at], (double)ref[at]);
+    return rel;
+}
+
+void fxcmp_finish(const FxCmp *c)
+{
+    if (fx_verbose())
+        fprintf(stderr, "fixtures: %-36s worst rel err %.3g\n", c->name, c->worst);
+    ck_assert_msg(c->failures == 0, "%s: %d tensor(s) differ from the reference:%s", c->name,
+                  c->failures, c->msg);
+}
+

@@ -109,4 +109,31 @@ float *model_analytic_grads(ModelLossCtx *c);
 void write_png_file(const char *path, int w, int h, unsigned format, const void *pixels,
                     const void *colormap, int entries);
 
+/* Comparison of one fixture case's tensors with reference (PyTorch) values:
+ * each must satisfy max|ours - ref| <= tol * max|ref|. Every mismatch is
+ * collected (naming the tensor, the worst element and both values) so a
+ * failure lists all of them; BN_FX_VERBOSE=1 prints each tensor's relative
+ * error. tests/test_family_fixtures.c uses it. */
+typedef struct {
+    const char *name; /* the case, in every message */
+    char msg[3072];   /* check's messages hold 4 KiB in all */
+    size_t used;
+    int failures;
+    double worst; /* worst max|ours - ref| / max|ref| seen (inf for NaN) */
+} FxCmp;
+
+void fxcmp_init(FxCmp *c, const char *name);
+/* Compares n values; returns the relative error max|ours - ref| / max|ref|
+ * (the absolute one when ref is all zero; inf when ours holds NaN). */
+double fxcmp_tensor(FxCmp *c, const char *tensor, const float *ours, const float *ref, size_t n,
+                    double tol);
+/* The same with max|ours - ref| measured against `scale` instead of max|ref|. */
+double fxcmp_tensor_scaled(FxCmp *c, const char *tensor, const float *ours, const float *ref, size_t n,
+                           double scale, double tol);
+/* Fails the test (listing every mismatch) unless all tensors matched. */
+void fxcmp_finish(const FxCmp *c);
+/* Whether BN_FX_VERBOSE is set to something other than 0. */
+int fx_verbose(void);
+
+
 #endif

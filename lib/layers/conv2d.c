@@ -16,11 +16,20 @@ void conv2d_init(Conv2d *c, int in_c, int out_c, int k, int stride, int pad,
     c->out_h = (in_h + 2 * pad - k) / stride + 1;
     c->out_w = (in_w + 2 * pad - k) / stride + 1;
     c->has_bias = has_bias;
+    c->groups = 1;
+}
+
+int conv2d_set_groups(Conv2d *c, int groups)
+{
+    if (groups < 1 || c->in_c % groups != 0 || c->out_c % groups != 0)
+        return -1;
+    c->groups = groups;
+    return 0;
 }
 
 size_t conv2d_num_weights(const Conv2d *c)
 {
-    return (size_t)c->out_c * (size_t)c->in_c * (size_t)c->k * (size_t)c->k;
+    return (size_t)c->out_c * (size_t)(c->in_c / c->groups) * (size_t)c->k * (size_t)c->k;
 }
 
 size_t conv2d_num_params(const Conv2d *c)
@@ -28,8 +37,11 @@ size_t conv2d_num_params(const Conv2d *c)
     return conv2d_num_weights(c) + (c->has_bias ? (size_t)c->out_c : 0);
 }
 
-/* Rows of the column matrix: one per (in channel, ky, kx). */
+/* Rows of the column matrix: one per (in channel, ky, kx); the rows of
+ * group g are the block [g*group_rows, (g+1)*group_rows). */
 static int col_rows(const Conv2d *c) { return c->in_c * c->k * c->k; }
+static int group_rows(const Conv2d *c) { return col_rows(c) / c->groups; }
+static int group_out(const Conv2d *c) { return c->out_c / c->groups; }
 
 static int out_positions(const Conv2d *c) { return c->out_h * c->out_w; }
 
@@ -40,7 +52,7 @@ size_t conv2d_workspace(const Conv2d *c)
 
 long conv2d_macs(const Conv2d *c)
 {
-    return (long)c->out_c * out_positions(c) * col_rows(c);
+    return (long)c->out_c * out_positions(c) * group_rows(c);
 }
 
 /* A 1×1, stride-1, unpadded input already is its own column matrix. */
@@ -137,15 +149,17 @@ void conv2d_add_bias(const Conv2d *c, const float *b, float *out, int N)
 void conv2d_forward(const Conv2d *c, const float *w, const float *b,
                     const float *in, float *out, int N, float *ws)
 {
-    const int P = out_positions(c), K = col_rows(c);
+    const int P = out_positions(c), K = group_rows(c), O = group_out(c);
     const size_t in_sz = (size_t)c->in_c * c->in_h * c->in_w;
     const size_t out_sz = (size_t)c->out_c * P;
     for (int n = 0; n < N; n++) {
         const float *col = columns(c, in + n * in_sz, ws);
         float *out_n = out + n * out_sz;
-        /* out_n[out_c][P] = W[out_c][K] · col[K][P] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->out_c, P, K,
-                    1.0f, w, K, col, P, 0.0f, out_n, P);
+        /* Per group: out_n[O][P] = W_g[O][K] · col_g[K][P] */
+        for (int g = 0; g < c->groups; g++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, P, K, 1.0f,
+                        w + (size_t)g * O * K, K, col + (size_t)g * K * P, P, 0.0f,
+                        out_n + (size_t)g * O * P, P);
     }
     if (b)
         conv2d_add_bias(c, b, out, N);
@@ -174,10 +188,12 @@ void conv2d_bias_grad(const Conv2d *c, const float *dout, float *db, int N)
 static void input_grad(const Conv2d *c, const float *w, const float *dout_n,
                        float *din_n, float *ws)
 {
-    const int P = out_positions(c), K = col_rows(c);
+    const int P = out_positions(c), K = group_rows(c), O = group_out(c);
     float *dcol = is_pointwise(c) ? din_n : ws;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, c->out_c,
-                1.0f, w, K, dout_n, P, 0.0f, dcol, P);
+    for (int g = 0; g < c->groups; g++) /* dcol_g[K][P] = W_g[O][K]ᵀ · dout_g[O][P] */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, O, 1.0f,
+                    w + (size_t)g * O * K, K, dout_n + (size_t)g * O * P, P, 0.0f,
+                    dcol + (size_t)g * K * P, P);
     if (!is_pointwise(c))
         col2im(c, dcol, din_n);
 }
@@ -186,16 +202,18 @@ void conv2d_backward(const Conv2d *c, const float *w, const float *in,
                      const float *dout, float *din, float *dw, float *db,
                      int N, float *ws)
 {
-    const int P = out_positions(c), K = col_rows(c);
+    const int P = out_positions(c), K = group_rows(c), O = group_out(c);
     const size_t in_sz = (size_t)c->in_c * c->in_h * c->in_w;
     const size_t out_sz = (size_t)c->out_c * P;
     for (int n = 0; n < N; n++) {
         const float *dout_n = dout + n * out_sz;
         if (dw) {
-            /* dW[out_c][K] += dout_n[out_c][P] · col[K][P]ᵀ; samples in order. */
+            /* dW_g[O][K] += dout_g[O][P] · col_g[K][P]ᵀ; samples in order. */
             const float *col = columns(c, in + n * in_sz, ws);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, c->out_c, K, P,
-                        1.0f, dout_n, P, col, P, 1.0f, dw, K);
+            for (int g = 0; g < c->groups; g++)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, O, K, P, 1.0f,
+                            dout_n + (size_t)g * O * P, P, col + (size_t)g * K * P, P, 1.0f,
+                            dw + (size_t)g * O * K, K);
         }
         /* Runs after the dW product: it reuses ws for the column gradient. */
         if (din)

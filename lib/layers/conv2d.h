@@ -1,5 +1,7 @@
 /* 2-D convolution, NCHW, im2col + cblas_sgemm (the reference path).
- * Weights [out_c][in_c][k][k] (PyTorch layout), optional bias [out_c]. */
+ * Weights [out_c][in_c/groups][k][k] (PyTorch layout), optional bias
+ * [out_c]. With groups > 1 input channel block g (in_c/groups channels)
+ * feeds output block g only: groups == in_c == out_c is a depthwise conv. */
 #ifndef BN_CONV2D_H
 #define BN_CONV2D_H
 
@@ -9,11 +11,15 @@ typedef struct {
     int in_c, out_c, k, stride, pad;
     int in_h, in_w, out_h, out_w;
     int has_bias;
+    int groups; /* 1 unless conv2d_set_groups */
 } Conv2d;
 
 void conv2d_init(Conv2d *c, int in_c, int out_c, int k, int stride, int pad,
                  int in_h, int in_w, int has_bias);
-size_t conv2d_num_weights(const Conv2d *c); /* out_c*in_c*k*k */
+/* Makes c a grouped convolution; returns 0, or -1 (c unchanged) when
+ * groups does not divide both in_c and out_c. */
+int conv2d_set_groups(Conv2d *c, int groups);
+size_t conv2d_num_weights(const Conv2d *c); /* out_c*(in_c/groups)*k*k */
 size_t conv2d_num_params(const Conv2d *c);  /* weights + bias */
 /* Floats of scratch the forward/backward need (im2col of one sample). */
 size_t conv2d_workspace(const Conv2d *c);

@@ -1,5 +1,6 @@
 #include "arch.h"
 
+#include <math.h>
 #include <stdio.h>
 
 typedef struct {
@@ -55,49 +56,222 @@ static int next_has_norm(const Builder *b, NormRole role)
     return norm_plan(b->s->norm, b->s->stem_norm, b->position + 1, role) != NORM_NONE;
 }
 
-/* conv3x3 (or k) -> norm, named `where`.conv<suffix> / norm<suffix>. */
-static int conv_norm(Builder *b, int x, int out_c, int k, int stride, NormRole role,
+/* conv (k x k, `groups` groups) -> norm, named `where`.conv<suffix> and
+ * `where`.<norm><suffix>. */
+static int conv_norm(Builder *b, int x, int out_c, int k, int stride, int groups, NormRole role,
                      const char *where, const char *suffix)
 {
+    if (x < 0)
+        return -1;
     char name[64];
     snprintf(name, sizeof name, "%s%sconv%s", where, *where ? "." : "", suffix);
-    int pad = k / 2;
-    x = model_conv(b->m, name, x, out_c, k, stride, pad, !next_has_norm(b, role));
+    const int in_c = b->m->tensors[x].c;
+    if (in_c % groups || out_c % groups) {
+        bs_fail(b->err, BS_ERR_USER, "model.cardinality: %d groups do not divide the %d -> %d channels of %s",
+                groups, in_c, out_c, name);
+        return -1;
+    }
+    x = model_conv_grouped(b->m, name, x, out_c, k, stride, k / 2, groups, !next_has_norm(b, role));
     return add_norm(b, x, role, where, suffix);
+}
+
+/* The role of a residual block's i-th norm (1-based) under xbnblock. */
+static NormRole block_role(const Builder *b, int i)
+{
+    const int bottleneck = b->s->arch == ARCH_RESNEXT || b->s->block == BLOCK_BOTTLENECK;
+    int p = b->s->xbn_position ? b->s->xbn_position : bottleneck ? 2 : 1;
+    return i == p ? ROLE_XBN : ROLE_BLOCK;
+}
+
+/* The block's shortcut where the shape changes: 1x1 conv + norm, or option A. */
+static int shortcut(Builder *b, int x, int out_c, int stride, const char *where)
+{
+    if (stride == 1 && b->m->tensors[x].c == out_c)
+        return x;
+    char path[56];
+    snprintf(path, sizeof path, "%s.shortcut", where);
+    return b->s->identity_shortcut ? model_shortcut(b->m, x, out_c, stride)
+                                   : conv_norm(b, x, out_c, 1, stride, 1, ROLE_SHORTCUT, path, "");
 }
 
 static int basic_block(Builder *b, int x, int out_c, int stride, const char *where)
 {
-    int in_c = b->m->tensors[x].c;
-    int h = model_relu(b->m, conv_norm(b, x, out_c, 3, stride, ROLE_BLOCK1, where, "1"));
-    h = conv_norm(b, h, out_c, 3, 1, ROLE_BLOCK2, where, "2");
-    int sc = x;
-    if (stride != 1 || in_c != out_c) {
-        char path[56];
-        snprintf(path, sizeof path, "%s.shortcut", where);
-        sc = b->s->identity_shortcut ? model_shortcut(b->m, x, out_c, stride)
-                                     : conv_norm(b, x, out_c, 1, stride, ROLE_SHORTCUT, path, "");
-    }
+    int h = model_relu(b->m, conv_norm(b, x, out_c, 3, stride, 1, block_role(b, 1), where, "1"));
+    h = conv_norm(b, h, out_c, 3, 1, 1, block_role(b, 2), where, "2");
+    int sc = h < 0 ? -1 : shortcut(b, x, out_c, stride, where);
     return model_relu(b->m, model_add(b->m, h, sc));
 }
 
+/* 1x1 -> 3x3 (stride, `groups`) -> 1x1 to out_c, a norm after each; the
+ * shortcut's norm comes after the third, as the reference forward runs it. */
+static int bottleneck_block(Builder *b, int x, int inner, int out_c, int stride, int groups, const char *where)
+{
+    int h = model_relu(b->m, conv_norm(b, x, inner, 1, 1, 1, block_role(b, 1), where, "1"));
+    h = model_relu(b->m, conv_norm(b, h, inner, 3, stride, groups, block_role(b, 2), where, "2"));
+    h = conv_norm(b, h, out_c, 1, 1, 1, block_role(b, 3), where, "3");
+    int sc = h < 0 ? -1 : shortcut(b, x, out_c, stride, where);
+    return model_relu(b->m, model_add(b->m, h, sc));
+}
+
+/* Blocks per stage of a depth, or 0 after an error naming what fits. */
+static int blocks_per_stage(Builder *b, int per_block)
+{
+    const int d = b->s->depth;
+    if (d >= 2 + 3 * per_block && (d - 2) % (3 * per_block) == 0)
+        return (d - 2) / (3 * per_block);
+    const char *fam = b->s->arch == ARCH_RESNEXT ? "a resnext" : per_block == 3 ? "a bottleneck resnet" : "a resnet";
+    bs_fail(b->err, BS_ERR_USER, "model.depth: %d is not %dn+2 with n >= 1 for %s (%s)", d, 3 * per_block, fam,
+            per_block == 3 ? "11, 20, 29, 56, 110, 164" : "8, 14, 20, 32, 44, 56, 110");
+    return 0;
+}
+
+/* CIFAR ResNet (basic or bottleneck blocks) and ResNeXt: stem conv to w,
+ * three stages (stride 2 at the first block of stages 2 and 3). */
 static int build_resnet(Builder *b, int x)
 {
     const ModelSpec *s = b->s;
-    if (s->depth < 8 || (s->depth - 2) % 6 != 0) {
-        bs_fail(b->err, BS_ERR_USER, "model.depth: %d is not 6n+2 with n >= 1 (20, 32, 44, 56, 110)",
-                s->depth);
+    const int bottleneck = s->arch == ARCH_RESNEXT || s->block == BLOCK_BOTTLENECK;
+    if (s->xbn_position > (bottleneck ? 3 : 2)) {
+        bs_fail(b->err, BS_ERR_USER, "model.xbn_position: %d, but a %s block has %d norms", s->xbn_position,
+                bottleneck ? "bottleneck" : "basic", bottleneck ? 3 : 2);
         return -1;
     }
-    int blocks = (s->depth - 2) / 6;
-    x = model_relu(b->m, conv_norm(b, x, s->width, 3, 1, ROLE_STEM, "stem", ""));
+    int blocks = blocks_per_stage(b, bottleneck ? 3 : 2);
+    if (!blocks)
+        return -1;
+    x = model_relu(b->m, conv_norm(b, x, s->width, 3, 1, 1, ROLE_STEM, "stem", ""));
     for (int st = 0; st < 3 && x >= 0; st++)
         for (int bl = 0; bl < blocks && x >= 0; bl++) {
             char where[40];
             snprintf(where, sizeof where, "stage%d.block%d", st + 1, bl + 1);
-            x = basic_block(b, x, s->width << st, st > 0 && bl == 0 ? 2 : 1, where);
+            const int stride = st > 0 && bl == 0 ? 2 : 1, planes = s->width << st;
+            if (s->arch == ARCH_RESNEXT)
+                x = bottleneck_block(b, x, (s->cardinality * s->group_width) << st, 4 * planes, stride,
+                                     s->cardinality, where);
+            else if (bottleneck)
+                x = bottleneck_block(b, x, planes, 4 * planes, stride, 1, where);
+            else
+                x = basic_block(b, x, planes, stride, where);
         }
     return model_avgpool(b->m, x);
+}
+
+/* The reference code's make_divisible: up to a multiple of 8. */
+static int divisible8(double v) { return (int)(ceil(v * 1.0 / 8) * 8); }
+
+/* MobileNetV2's inverted residual: [1x1 expand -> norm -> ReLU6] (absent
+ * when t = 1) -> 3x3 depthwise -> norm -> ReLU6 -> 1x1 project -> norm,
+ * plus x when the shape is kept. XBNBlock replaces the depthwise norm. */
+static int inverted_residual(Builder *b, int x, int t, int out_c, int stride, const char *where)
+{
+    const int in_c = b->m->tensors[x].c, hidden = in_c * t;
+    int h = x;
+    if (t != 1)
+        h = model_relu6(b->m, conv_norm(b, h, hidden, 1, 1, 1, ROLE_BLOCK, where, "1"));
+    h = model_relu6(b->m, conv_norm(b, h, hidden, 3, stride, hidden, ROLE_XBN, where, "2"));
+    h = conv_norm(b, h, out_c, 1, 1, 1, ROLE_BLOCK, where, "3");
+    return stride == 1 && in_c == out_c ? model_add(b->m, h, x) : h;
+}
+
+/* MobileNetV2 for 32x32 inputs: stem stride 1 and the (6, 24, 2) row at
+ * stride 1 (the CIFAR convention), so the map shrinks 8x in all. Widths
+ * as the reference code: stem 32 and the t = 1 row unscaled, the others
+ * make_divisible(c * width_mult), the head 1280 * max(1, width_mult). */
+static int build_mobilenetv2(Builder *b, int x)
+{
+    static const int rows[7][4] = {/* t, c, n, s (CIFAR) */
+                                   {1, 16, 1, 1}, {6, 24, 2, 1}, {6, 32, 3, 2},  {6, 64, 4, 2},
+                                   {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
+    const double wm = b->s->width_mult;
+    x = model_relu6(b->m, conv_norm(b, x, 32, 3, 1, 1, ROLE_STEM, "stem", ""));
+    for (int r = 0; r < 7 && x >= 0; r++) {
+        const int t = rows[r][0], out_c = t > 1 ? divisible8(rows[r][1] * wm) : rows[r][1];
+        for (int i = 0; i < rows[r][2] && x >= 0; i++) {
+            char where[40];
+            snprintf(where, sizeof where, "stage%d.block%d", r + 1, i + 1);
+            x = inverted_residual(b, x, t, out_c, i == 0 ? rows[r][3] : 1, where);
+        }
+    }
+    const int last = wm > 1.0 ? divisible8(1280 * wm) : 1280;
+    x = model_relu6(b->m, conv_norm(b, x, last, 1, 1, 1, ROLE_PLAIN, "last", ""));
+    return model_avgpool(b->m, x);
+}
+
+/* ShuffleNetV2's main branch: 1x1 -> norm -> ReLU -> 3x3 depthwise
+ * (stride) -> norm -> 1x1 to out_c -> norm -> ReLU. */
+static int shuffle_main(Builder *b, int x, int mid, int out_c, int stride, const char *where)
+{
+    char path[56];
+    snprintf(path, sizeof path, "%s.main", where);
+    int h = model_relu(b->m, conv_norm(b, x, mid, 1, 1, 1, ROLE_BLOCK, path, "1"));
+    h = conv_norm(b, h, mid, 3, stride, mid, ROLE_XBN, path, "2");
+    return model_relu(b->m, conv_norm(b, h, out_c, 1, 1, 1, ROLE_BLOCK, path, "3"));
+}
+
+/* A ShuffleNetV2 block with output out_c. Stride 1: the even channels pass
+ * untouched, the odd ones go through the main branch; stride 2: the proj
+ * branch (3x3 depthwise -> norm -> 1x1 -> norm -> ReLU) runs first, then
+ * the main branch on the same input. Either way: concat(untouched or
+ * proj, main). */
+static int shuffle_block(Builder *b, int x, int out_c, int stride, const char *where)
+{
+    const int in_c = b->m->tensors[x].c, mid = out_c / 2;
+    if (stride == 1) {
+        int keep = model_channel_split(b->m, x, 0), odd = model_channel_split(b->m, x, 1);
+        return model_concat(b->m, keep, shuffle_main(b, odd, mid, out_c - in_c / 2, 1, where));
+    }
+    char path[56];
+    snprintf(path, sizeof path, "%s.proj", where);
+    int p = conv_norm(b, x, in_c, 3, stride, in_c, ROLE_XBN, path, "1");
+    p = model_relu(b->m, conv_norm(b, p, in_c, 1, 1, 1, ROLE_BLOCK, path, "2"));
+    return model_concat(b->m, p, shuffle_main(b, x, mid, out_c - in_c, stride, where));
+}
+
+/* The stage widths (stages 2-4, head) of a ShuffleNetV2 width, or NULL. */
+static const int *shuffle_widths(double wm)
+{
+    static const struct {
+        double wm;
+        int c[4];
+    } table[] = {{0.5, {48, 96, 192, 1024}}, {1.0, {116, 232, 464, 1024}},
+                 {1.5, {176, 352, 704, 1024}}, {2.0, {244, 488, 976, 2048}}};
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (wm == table[i].wm)
+            return table[i].c;
+    return NULL;
+}
+
+/* ShuffleNetV2 for 32x32 inputs: 3x3 stem (stride 1, no max-pool), stages
+ * 2-4 of 4/8/4 blocks (the first of each at stride 2), 1x1 head conv ->
+ * norm -> ReLU, global average pool, a linear classifier without bias (as
+ * the reference). */
+static int build_shufflenetv2(Builder *b, int x)
+{
+    static const int repeats[3] = {4, 8, 4};
+    const int *widths = shuffle_widths(b->s->width_mult);
+    if (!widths) {
+        bs_fail(b->err, BS_ERR_USER, "model.width_mult: %g has no shufflenetv2 table (0.5, 1.0, 1.5 or 2.0)",
+                b->s->width_mult);
+        return -1;
+    }
+    x = model_relu(b->m, conv_norm(b, x, 24, 3, 1, 1, ROLE_STEM, "stem", ""));
+    for (int st = 0; st < 3 && x >= 0; st++)
+        for (int i = 0; i < repeats[st] && x >= 0; i++) {
+            char where[40];
+            snprintf(where, sizeof where, "stage%d.block%d", st + 2, i + 1);
+            x = shuffle_block(b, x, widths[st], i == 0 ? 2 : 1, where);
+        }
+    x = model_relu(b->m, conv_norm(b, x, widths[3], 1, 1, 1, ROLE_PLAIN, "last", ""));
+    return model_avgpool(b->m, x);
+}
+
+int arch_default_groups(Arch a, double width_mult)
+{
+    if (a == ARCH_MOBILENETV2)
+        return 16;
+    if (a == ARCH_SHUFFLENETV2)
+        return width_mult == 1.0 ? 29 : width_mult == 2.0 ? 2 : 8;
+    return 32;
 }
 
 static int build_vgg(Builder *b, int x)
@@ -115,7 +289,7 @@ static int build_vgg(Builder *b, int x)
         }
         char where[40];
         snprintf(where, sizeof where, "layer%d", ++conv);
-        x = model_relu(b->m, conv_norm(b, x, b->s->channels[i], 3, 1, ROLE_PLAIN, where, ""));
+        x = model_relu(b->m, conv_norm(b, x, b->s->channels[i], 3, 1, 1, ROLE_PLAIN, where, ""));
     }
     return x >= 0 ? model_avgpool(b->m, x) : -1;
 }
@@ -139,15 +313,32 @@ static int build_mlp(Builder *b, int x)
 int model_build(Model *m, const ModelSpec *s, int max_batch, Rng *rng, BsError *err)
 {
     model_init(m);
-    if (s->norm == VARIANT_XBNBLOCK && s->arch != ARCH_RESNET)
-        return bs_fail(err, BS_ERR_USER, "model.norm: xbnblock needs model.arch \"resnet\" (it acts on residual blocks)");
+    if (s->norm == VARIANT_XBNBLOCK && (s->arch == ARCH_VGG || s->arch == ARCH_MLP))
+        return bs_fail(err, BS_ERR_USER, "model.norm: xbnblock acts on residual-style blocks: model.arch resnet, "
+                                         "resnext, mobilenetv2 or shufflenetv2");
     Builder b = {m, s, 0, err};
     int x = model_input(m, s->in_c, s->in_h, s->in_w);
-    x = s->arch == ARCH_RESNET ? build_resnet(&b, x)
-        : s->arch == ARCH_VGG  ? build_vgg(&b, x)
-                               : build_mlp(&b, x);
+    switch (s->arch) {
+    case ARCH_RESNET:
+    case ARCH_RESNEXT:
+        x = build_resnet(&b, x);
+        break;
+    case ARCH_VGG:
+        x = build_vgg(&b, x);
+        break;
+    case ARCH_MOBILENETV2:
+        x = build_mobilenetv2(&b, x);
+        break;
+    case ARCH_SHUFFLENETV2:
+        x = build_shufflenetv2(&b, x);
+        break;
+    case ARCH_MLP:
+    default:
+        x = build_mlp(&b, x);
+        break;
+    }
     if (x >= 0)
-        x = model_linear(m, "fc", x, s->num_classes, 1);
+        x = model_linear(m, "fc", x, s->num_classes, s->arch != ARCH_SHUFFLENETV2);
     if (err->code != BS_OK) {
         model_free(m);
         return err->code;

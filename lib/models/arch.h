@@ -1,11 +1,13 @@
-/* The three architectures of REFERENCE.md §3 built onto a Model. */
+/* The network families of REFERENCE.md §3 built onto a Model. */
 #ifndef BS_ARCH_H
 #define BS_ARCH_H
 
 #include "models/model.h"
 #include "models/norm_plan.h"
 
-typedef enum { ARCH_RESNET, ARCH_VGG, ARCH_MLP } Arch;
+typedef enum { ARCH_RESNET, ARCH_VGG, ARCH_MLP, ARCH_RESNEXT, ARCH_MOBILENETV2, ARCH_SHUFFLENETV2 } Arch;
+
+typedef enum { BLOCK_BASIC, BLOCK_BOTTLENECK } BlockKind; /* resnet's model.block */
 
 #define ARCH_MAX_LAYERS 64
 #define ARCH_MAXPOOL (-1) /* "M" in vgg channels */
@@ -17,7 +19,11 @@ typedef enum { SHORTCUT_PROJECTION, SHORTCUT_IDENTITY } ShortcutKind;
  * count and the norm hyper-parameters. */
 typedef struct {
     Arch arch;
-    int depth, width; /* resnet */
+    int depth, width; /* resnet, resnext */
+    BlockKind block;  /* resnet */
+    int cardinality, group_width; /* resnext: groups of the 3x3, channels per group in stage 1 */
+    int xbn_position; /* resnet/resnext: the block norm xbnblock replaces; 0: the family's (basic 1, bottleneck 2) */
+    double width_mult; /* mobilenetv2, shufflenetv2 */
     union {
         ShortcutKind shortcut; /* the config's model.shortcut */
         int identity_shortcut; /* the same: 1 = option A */
@@ -33,10 +39,17 @@ typedef struct {
 } ModelSpec;
 
 /* Builds and finishes the model (weights initialized from rng). Errors are
- * BS_ERR_USER naming the config key (depth not 6n+2, groups not dividing a
- * width, in on an mlp, xbnblock outside resnet, a feature map pooled to
- * nothing) or BS_ERR_RUNTIME (memory). */
+ * BS_ERR_USER naming the config key (a depth the family cannot have, groups
+ * not dividing a width, in on an mlp, xbnblock on vgg/mlp, an xbn_position
+ * the block lacks, a width_mult shufflenetv2 has no table for, a feature
+ * map pooled to nothing) or BS_ERR_RUNTIME (memory). */
 int model_build(Model *m, const ModelSpec *s, int max_batch, Rng *rng, BsError *err);
+
+/* The GroupNorm group count a family uses when model.groups is not given:
+ * 32; mobilenetv2 16 and shufflenetv2 8 (29 at width 1.0, 2 at 2.0), the
+ * values of the reference XBNBlock code's configs (every branch width must
+ * divide by it). */
+int arch_default_groups(Arch a, double width_mult);
 
 /* Norm ops in forward order: count, and the i-th (NULL past the end). */
 int model_norm_count(const Model *m);

@@ -125,11 +125,21 @@ int model_add_op(Model *m, int kind, const char *name, int in, int in2, int c, i
 
 int model_conv(Model *m, const char *name, int in, int out_c, int k, int stride, int pad, int bias)
 {
+    return model_conv_grouped(m, name, in, out_c, k, stride, pad, 1, bias);
+}
+
+int model_conv_grouped(Model *m, const char *name, int in, int out_c, int k, int stride, int pad, int groups,
+                       int bias)
+{
     Op *op = new_op(m, OP_CONV, name, in);
     if (!op)
         return -1;
     const Tensor *t = &m->tensors[in];
     conv2d_init(&op->u.conv, t->c, out_c, k, stride, pad, t->h, t->w, bias);
+    if (conv2d_set_groups(&op->u.conv, groups) != 0) {
+        m->build_failed = 1;
+        return -1;
+    }
     op->n_w = conv2d_num_weights(&op->u.conv);
     op->n_b = bias ? (size_t)out_c : 0;
     return finish_op(m, op, out_c, op->u.conv.out_h, op->u.conv.out_w);
@@ -177,6 +187,39 @@ int model_relu(Model *m, int in)
         return -1;
     const Tensor *t = &m->tensors[in];
     return finish_op(m, op, t->c, t->h, t->w);
+}
+
+int model_relu6(Model *m, int in)
+{
+    Op *op = new_op(m, OP_RELU6, "relu6", in);
+    if (!op)
+        return -1;
+    const Tensor *t = &m->tensors[in];
+    return finish_op(m, op, t->c, t->h, t->w);
+}
+
+int model_concat(Model *m, int a, int b)
+{
+    if (a < 0 || b < 0 || b >= m->n_tensors || a >= m->n_tensors || m->tensors[a].h != m->tensors[b].h ||
+        m->tensors[a].w != m->tensors[b].w) {
+        m->build_failed = 1;
+        return -1;
+    }
+    const Tensor *ta = &m->tensors[a];
+    return model_add_op(m, OP_CONCAT, "concat", a, b, ta->c + m->tensors[b].c, ta->h, ta->w, 0, 0);
+}
+
+int model_channel_split(Model *m, int in, int parity)
+{
+    if (in < 0 || in >= m->n_tensors || m->tensors[in].c % 2 != 0) {
+        m->build_failed = 1;
+        return -1;
+    }
+    const Tensor *t = &m->tensors[in];
+    int y = model_add_op(m, OP_CHSPLIT, parity ? "split.odd" : "split.even", in, -1, t->c / 2, t->h, t->w, 0, 0);
+    if (y >= 0)
+        m->ops[m->n_ops - 1].u.parity = parity;
+    return y;
 }
 
 int model_maxpool(Model *m, int in, int k, int stride)

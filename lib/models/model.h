@@ -30,6 +30,9 @@ typedef enum {
     OP_AVGPOOL,
     OP_ADD,
     OP_SHORTCUT, /* parameter-free option-A shortcut */
+    OP_RELU6,
+    OP_CONCAT,   /* channels of in, then of in2 */
+    OP_CHSPLIT,  /* the even (parity 0) or odd channels of in */
     OP_N_BUILTIN /* registered kinds (op_type_register) follow */
 } OpKind;
 
@@ -40,7 +43,7 @@ typedef enum { CONV_IM2COL, CONV_ONEDNN } ConvBackend;
 typedef struct Op {
     OpKind kind; /* an index into the op table (ops.h) */
     char name[64];
-    int in, in2, out; /* tensor ids; in2 only for OP_ADD */
+    int in, in2, out; /* tensor ids; in2 only for OP_ADD and OP_CONCAT */
     /* Offsets into Model.params: weight (conv/linear) or gamma (norm), and
      * bias or beta; SIZE_MAX when absent. n_w / n_b their lengths. */
     size_t w_off, b_off, n_w, n_b;
@@ -53,6 +56,7 @@ typedef struct Op {
         GroupNorm gn;
         MaxPool2d pool;
         PadShortcut sc;
+        int parity; /* OP_CHSPLIT */
     } u;
     float *save_mean, *save_invstd; /* norm statistics kept for backward */
     OneDnnConv *dnnl;                /* conv under CONV_ONEDNN */
@@ -101,10 +105,19 @@ typedef struct Model {
 void model_init(Model *m);
 int model_input(Model *m, int c, int h, int w);
 int model_conv(Model *m, const char *name, int in, int out_c, int k, int stride, int pad, int bias);
+/* A grouped convolution (groups == in channels == out_c: depthwise);
+ * groups must divide both channel counts (else the build fails). */
+int model_conv_grouped(Model *m, const char *name, int in, int out_c, int k, int stride, int pad, int groups,
+                       int bias);
 int model_linear(Model *m, const char *name, int in, int out_f, int bias);
 int model_bn(Model *m, const char *name, int in, float eps, float momentum);
 int model_gn(Model *m, const char *name, int in, int groups, float eps);
 int model_relu(Model *m, int in);
+int model_relu6(Model *m, int in);
+int model_concat(Model *m, int a, int b); /* channels of a, then of b */
+/* The even (parity 0) or odd (1) channels of in, which must have an even
+ * channel count (ShuffleNetV2's split). */
+int model_channel_split(Model *m, int in, int parity);
 int model_maxpool(Model *m, int in, int k, int stride);
 int model_avgpool(Model *m, int in);
 int model_add(Model *m, int a, int b);

@@ -14,7 +14,7 @@ static NormKind variant_rule(NormVariant v, int position, NormRole role)
     case VARIANT_GNBN:
         return position % 2 == 1 ? NORM_GN : NORM_BN;
     case VARIANT_XBNBLOCK:
-        return role == ROLE_BLOCK1 ? NORM_GN : NORM_BN;
+        return role == ROLE_XBN ? NORM_GN : NORM_BN;
     case VARIANT_GN:
     case VARIANT_LN:
     case VARIANT_IN:

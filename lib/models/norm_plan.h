@@ -1,6 +1,6 @@
-/* Which normalization goes where (REFERENCE.md §3). Norm positions are numbered in
- * forward order from 1: the stem's norm; then per block the norm after
- * conv1, after conv2, then the shortcut's norm if the block has one. */
+/* Which normalization goes where (REFERENCE.md §3). Norm positions are
+ * numbered in forward execution order from 1 (every family lists its order
+ * in REFERENCE.md §3). */
 #ifndef BS_NORM_PLAN_H
 #define BS_NORM_PLAN_H
 
@@ -18,9 +18,11 @@ typedef enum {
 
 typedef enum { STEM_AUTO, STEM_BN, STEM_GN, STEM_NONE } StemNorm;
 
-/* The role of a norm position: the stem's, a block's first (after conv1),
- * a block's second (after conv2), a shortcut's, or a plain layer's (vgg/mlp). */
-typedef enum { ROLE_STEM, ROLE_BLOCK1, ROLE_BLOCK2, ROLE_SHORTCUT, ROLE_PLAIN } NormRole;
+/* The role of a norm position: the stem's; inside a block, one that
+ * XBNBlock keeps as BN (ROLE_BLOCK) or the one it replaces by the batch-free
+ * norm (ROLE_XBN: the builder decides which, from model.xbn_position or the
+ * family's rule); a shortcut's; or a plain layer's (vgg, mlp, a head conv). */
+typedef enum { ROLE_STEM, ROLE_BLOCK, ROLE_XBN, ROLE_SHORTCUT, ROLE_PLAIN } NormRole;
 
 /* The norm at 1-based `position` with `role`. */
 NormKind norm_plan(NormVariant v, StemNorm stem, int position, NormRole role);

@@ -11,6 +11,9 @@
 #include "layers/activation.h"
 #include "layers/add.h"
 #include "layers/blocked.h"
+#include "layers/channel_split.h"
+#include "layers/concat.h"
+#include "layers/relu6.h"
 #include "model.h"
 
 float *op_param(const Model *m, size_t off) { return off == SIZE_MAX ? NULL : m->params + off; }
@@ -116,7 +119,7 @@ static void conv_init(const Op *op, float *w, float *b, float *stats, Rng *rng)
     float std = sqrtf(2.0f / (float)(c->k * c->k * c->out_c)); /* Kaiming, fan_out */
     for (size_t j = 0; j < op->n_w; j++)
         w[j] = std * rng_normal(rng);
-    float bound = 1.0f / sqrtf((float)(c->in_c * c->k * c->k)); /* PyTorch default */
+    float bound = 1.0f / sqrtf((float)(c->in_c / c->groups * c->k * c->k)); /* PyTorch default: 1/sqrt(fan_in) */
     for (size_t j = 0; j < op->n_b; j++)
         b[j] = bound * (2.0f * rng_uniform(rng) - 1.0f);
 }
@@ -345,6 +348,61 @@ static void shortcut_bwd(Model *m, const Op *op, int N, int train)
     op_grad_end(m, op->in, N);
 }
 
+/* ---- ReLU6, concat, channel split ------------------------------------------------ */
+
+static void relu6_fwd(Model *m, const Op *op, int N, int train)
+{
+    (void)train;
+    const Tensor *ti = &m->tensors[op->in];
+    relu6_forward(ti->data, m->tensors[op->out].data, tensor_numel(ti) * N);
+}
+
+static void relu6_bwd(Model *m, const Op *op, int N, int train)
+{
+    (void)train;
+    const Tensor *to = &m->tensors[op->out];
+    float *din = op_grad_begin(m, op->in);
+    if (din)
+        relu6_backward(to->data, to->grad, din, tensor_numel(&m->tensors[op->in]) * N);
+    op_grad_end(m, op->in, N);
+}
+
+static void concat_fwd(Model *m, const Op *op, int N, int train)
+{
+    (void)train;
+    const Tensor *a = &m->tensors[op->in], *b = &m->tensors[op->in2];
+    concat_forward(a->data, tensor_numel(a), b->data, tensor_numel(b), m->tensors[op->out].data, N);
+}
+
+static void concat_bwd(Model *m, const Op *op, int N, int train)
+{
+    (void)train;
+    const Tensor *a = &m->tensors[op->in], *b = &m->tensors[op->in2];
+    const float *dout = m->tensors[op->out].grad;
+    /* One input at a time: op_grad_begin may hand both the same scratch. */
+    concat_backward(dout, op_grad_begin(m, op->in), tensor_numel(a), NULL, tensor_numel(b), N);
+    op_grad_end(m, op->in, N);
+    concat_backward(dout, NULL, tensor_numel(a), op_grad_begin(m, op->in2), tensor_numel(b), N);
+    op_grad_end(m, op->in2, N);
+}
+
+static void chsplit_fwd(Model *m, const Op *op, int N, int train)
+{
+    (void)train;
+    const Tensor *ti = &m->tensors[op->in];
+    channel_split_forward(ti->data, m->tensors[op->out].data, N, ti->c, ti->h * ti->w, op->u.parity);
+}
+
+static void chsplit_bwd(Model *m, const Op *op, int N, int train)
+{
+    (void)train;
+    const Tensor *ti = &m->tensors[op->in];
+    float *din = op_grad_begin(m, op->in);
+    if (din)
+        channel_split_backward(m->tensors[op->out].grad, din, N, ti->c, ti->h * ti->w, op->u.parity);
+    op_grad_end(m, op->in, N);
+}
+
 /* ---- the table ------------------------------------------------------------------ */
 
 static const OpType BUILTIN_OPS[OP_N_BUILTIN] = {
@@ -367,6 +425,12 @@ static const OpType BUILTIN_OPS[OP_N_BUILTIN] = {
     [OP_ADD] = {.name = "add", .in_place = 1, .keeps_layout = 1, .reads_blocked = always,
                 .writes_blocked = always, .forward = add_fwd, .backward = add_bwd},
     [OP_SHORTCUT] = {.name = "shortcut", .forward = shortcut_fwd, .backward = shortcut_bwd},
+    [OP_RELU6] = {.name = "relu6", .in_place = 1, .backward_needs_output = 1, .keeps_layout = 1,
+                  .reads_blocked = always, .writes_blocked = always, .forward = relu6_fwd, .backward = relu6_bwd},
+    /* Blocked when both inputs are (whole 16-channel blocks, concat.h). */
+    [OP_CONCAT] = {.name = "concat", .keeps_layout = 1, .reads_blocked = always, .writes_blocked = always,
+                   .forward = concat_fwd, .backward = concat_bwd},
+    [OP_CHSPLIT] = {.name = "split", .forward = chsplit_fwd, .backward = chsplit_bwd},
 };
 
 #define MAX_REGISTERED 32

@@ -18,6 +18,7 @@ _Static_assert(sizeof(Arch) == sizeof(int), "enum size");
 _Static_assert(sizeof(ShortcutKind) == sizeof(int), "enum size");
 _Static_assert(sizeof(NormVariant) == sizeof(int), "enum size");
 _Static_assert(sizeof(StemNorm) == sizeof(int), "enum size");
+_Static_assert(sizeof(BlockKind) == sizeof(int), "enum size");
 _Static_assert(sizeof(OptimizerKind) == sizeof(int), "enum size");
 _Static_assert(sizeof(ScheduleType) == sizeof(int), "enum size");
 
@@ -29,7 +30,11 @@ static const char *const DATASETS[] = {[DS_CIFAR10] = "cifar10",   [DS_CIFAR100]
                                        [DS_IMAGEFOLDER] = "imagefolder", [DS_SYNTHETIC] = "synthetic",
                                        NULL};
 static const char *const SOURCES[] = {[FROM_TRAIN] = "train", [FROM_TEST] = "test", NULL};
-static const char *const ARCHS[] = {[ARCH_RESNET] = "resnet", [ARCH_VGG] = "vgg", [ARCH_MLP] = "mlp", NULL};
+static const char *const ARCHS[] = {[ARCH_RESNET] = "resnet",           [ARCH_VGG] = "vgg",
+                                    [ARCH_MLP] = "mlp",                 [ARCH_RESNEXT] = "resnext",
+                                    [ARCH_MOBILENETV2] = "mobilenetv2", [ARCH_SHUFFLENETV2] = "shufflenetv2",
+                                    NULL};
+static const char *const BLOCKS[] = {[BLOCK_BASIC] = "basic", [BLOCK_BOTTLENECK] = "bottleneck", NULL};
 static const char *const SHORTCUTS[] = {[SHORTCUT_PROJECTION] = "projection", [SHORTCUT_IDENTITY] = "identity",
                                         NULL};
 static const char *const NORMS[] = {[VARIANT_BN] = "bn", [VARIANT_GNBN] = "gnbn", [VARIANT_XBNBLOCK] = "xbnblock",
@@ -88,12 +93,17 @@ static const Key KEYS[] = {
     INT_KEY("data.synthetic.size", data.synthetic.size, 1, 1024, "synthetic: image height and width"),
     INT_KEY("data.synthetic.classes", data.synthetic.classes, 2, 1000, "synthetic: number of classes"),
     FLT_KEY("data.synthetic.noise", data.synthetic.noise, 0, NOLIM, 0, "synthetic: noise standard deviation over the class patterns"),
-    ENUM_KEY("model.arch", model.arch, ARCHS, "network family: CIFAR ResNet, VGG-style conv stack, or MLP"),
-    INT_KEY("model.depth", model.depth, 1, 10000, "resnet depth 6n+2 (8, 14, 20, 32, 44, 56, 110)"),
-    INT_KEY("model.width", model.width, 1, 4096, "resnet width of the first stage (stages w, 2w, 4w)"),
-    ENUM_KEY("model.shortcut", model.shortcut, SHORTCUTS, "resnet shortcut where the shape changes: 1x1 conv + norm, or option A (subsample, zero-pad)"),
-    ENUM_KEY("model.norm", model.norm, NORMS, "norm placement: bn everywhere, gnbn (GN at odd norm positions), xbnblock (GN at each block's first norm), gn/ln/in everywhere, none"),
-    INT_KEY("model.groups", model.groups, 1, 65536, "GroupNorm groups (min(groups, C) are used; must divide C)"),
+    ENUM_KEY("model.arch", model.arch, ARCHS, "network family: CIFAR ResNet, VGG-style conv stack, MLP, ResNeXt, MobileNetV2 or ShuffleNetV2"),
+    INT_KEY("model.depth", model.depth, 1, 10000, "resnet depth 6n+2 (basic: 8, 14, 20, 32, 44, 56, 110) or 9n+2 (bottleneck and resnext: 11, 20, 29, 56, 164)"),
+    INT_KEY("model.width", model.width, 1, 4096, "resnet/resnext width of the first stage (stages w, 2w, 4w; bottleneck outputs x4)"),
+    ENUM_KEY("model.block", model.block, BLOCKS, "resnet block: basic (3x3, 3x3) or bottleneck (1x1, 3x3, 1x1 expanding x4)"),
+    INT_KEY("model.cardinality", model.cardinality, 1, 4096, "resnext: groups of each block's 3x3 convolution"),
+    INT_KEY("model.group_width", model.group_width, 1, 65536, "resnext: channels per group in stage 1, doubling each stage (inner width cardinality x group_width x 2^stage)"),
+    ENUM_KEY("model.shortcut", model.shortcut, SHORTCUTS, "resnet/resnext shortcut where the shape changes: 1x1 conv + norm, or option A (subsample, zero-pad)"),
+    ENUM_KEY("model.norm", model.norm, NORMS, "norm placement: bn everywhere, gnbn (GN at odd norm positions), xbnblock (GN at one norm of each block: see model.xbn_position; the depthwise norms of mobilenetv2/shufflenetv2), gn/ln/in everywhere, none"),
+    INT_KEY("model.xbn_position", model.xbn_position, 0, 3, "xbnblock on resnet/resnext: which norm of each block becomes GN (basic 1-2, bottleneck 1-3); 0: the family's (basic 1, bottleneck 2)"),
+    FLT_KEY("model.width_mult", model.width_mult, 0, 16, OPEN_LO, "mobilenetv2 width multiplier (any > 0), shufflenetv2 width (0.5, 1.0, 1.5, 2.0)"),
+    INT_KEY("model.groups", model.groups, 1, 65536, "GroupNorm groups (min(groups, C) are used; must divide C); default 32, mobilenetv2 16, shufflenetv2 8 (29 at width 1.0, 2 at 2.0)"),
     ENUM_KEY("model.stem_norm", model.stem_norm, STEMS, "the stem's norm: auto (the variant's rule), bn, gn or none"),
     LIST_KEY("model.hidden", model.hidden, model.n_hidden, 1, 1 << 20, 0, "mlp hidden layer widths"),
     LIST_KEY("model.channels", model.channels, model.n_channels, 1, 65536, 1, "vgg conv widths, \"M\" for a 2x2 max-pool"),
@@ -120,6 +130,19 @@ static const Key KEYS[] = {
 };
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
 
+/* Keys added after runs were made: left out of config_hash while at their
+ * default, so the checkpoints of older runs still resume. */
+static const char *const ADDED_KEYS[] = {"model.block", "model.cardinality", "model.group_width",
+                                         "model.xbn_position", "model.width_mult"};
+
+static int added_later(const char *path)
+{
+    for (size_t i = 0; i < sizeof ADDED_KEYS / sizeof ADDED_KEYS[0]; i++)
+        if (!strcmp(ADDED_KEYS[i], path))
+            return 1;
+    return 0;
+}
+
 void config_defaults(Config *c)
 {
     static const int hidden[] = {256, 256, 256, 256};
@@ -143,6 +166,10 @@ void config_defaults(Config *c)
     c->model.shortcut = SHORTCUT_PROJECTION;
     c->model.norm = VARIANT_BN;
     c->model.groups = 32;
+    c->model.block = BLOCK_BASIC;
+    c->model.cardinality = 8;
+    c->model.group_width = 4;
+    c->model.width_mult = 1.0;
     c->model.stem_norm = STEM_AUTO;
     memcpy(c->model.hidden, hidden, sizeof hidden);
     c->model.n_hidden = (int)(sizeof hidden / sizeof hidden[0]);
@@ -708,10 +735,43 @@ static int apply_set(cJSON *root, const char *assignment, BsError *err)
 
 /* ---- checks across keys ------------------------------------------------- */
 
-static int flip_given(const cJSON *root)
+static int given(const cJSON *root, const char *section, const char *key)
 {
-    const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
-    return cJSON_GetObjectItemCaseSensitive(data, "flip") != NULL;
+    return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, section), key) != NULL;
+}
+
+/* What one family needs of the model keys (the builder checks the rest:
+ * groups against the channel counts). */
+static int validate_model(const Ctx *x, const ModelSpec *m)
+{
+    BsError *err = x->err;
+    const int bottleneck = m->arch == ARCH_RESNEXT || (m->arch == ARCH_RESNET && m->block == BLOCK_BOTTLENECK);
+    const int step = bottleneck ? 9 : 6;
+    if ((m->arch == ARCH_RESNET || m->arch == ARCH_RESNEXT) && (m->depth < step + 2 || (m->depth - 2) % step != 0))
+        return bs_fail(err, BS_ERR_USER, "%s: model.depth: %d is not %dn+2 for a %s (%s)", where(x, "model.depth"),
+                       m->depth, step,
+                       m->arch == ARCH_RESNEXT ? "resnext" : bottleneck ? "bottleneck resnet" : "resnet",
+                       bottleneck ? "11, 20, 29, 56, 110, 164" : "8, 14, 20, 32, 44, 56, 110");
+    if (m->arch == ARCH_MLP && m->norm == VARIANT_IN)
+        return bs_fail(err, BS_ERR_USER,
+                       "%s: model.norm: \"in\" on an mlp would normalize one value per group; use \"ln\" or \"gn\"",
+                       where(x, "model.norm"));
+    if ((m->arch == ARCH_VGG || m->arch == ARCH_MLP) && m->norm == VARIANT_XBNBLOCK)
+        return bs_fail(err, BS_ERR_USER,
+                       "%s: model.norm: \"xbnblock\" needs model.arch \"resnet\", \"resnext\", \"mobilenetv2\" or "
+                       "\"shufflenetv2\"",
+                       where(x, "model.norm"));
+    if (m->xbn_position && m->arch != ARCH_RESNET && m->arch != ARCH_RESNEXT)
+        return bs_fail(err, BS_ERR_USER, "%s: model.xbn_position: applies to resnet and resnext blocks only (%s "
+                       "replaces its depthwise norms)", where(x, "model.xbn_position"), ARCHS[m->arch]);
+    if (m->xbn_position == 3 && !bottleneck)
+        return bs_fail(err, BS_ERR_USER, "%s: model.xbn_position: 3, but a basic block has 2 norms (model.block "
+                       "\"bottleneck\" has 3)", where(x, "model.xbn_position"));
+    if (m->arch == ARCH_SHUFFLENETV2 && m->width_mult != 0.5 && m->width_mult != 1.0 && m->width_mult != 1.5 &&
+        m->width_mult != 2.0)
+        return bs_fail(err, BS_ERR_USER, "%s: model.width_mult: %g, but shufflenetv2 has widths 0.5, 1.0, 1.5 "
+                       "and 2.0", where(x, "model.width_mult"), m->width_mult);
+    return BS_OK;
 }
 
 static int validate(const Ctx *x, const cJSON *root, Config *c)
@@ -727,22 +787,16 @@ static int validate(const Ctx *x, const cJSON *root, Config *c)
 
     if (!c->log.out[0])
         return bs_fail(err, BS_ERR_USER, "%s: log.out: must not be empty", where(x, "log.out"));
-    if (c->model.arch == ARCH_RESNET && (c->model.depth < 8 || (c->model.depth - 2) % 6 != 0))
-        return bs_fail(err, BS_ERR_USER, "%s: model.depth: %d is not 6n+2 for a resnet (8, 14, 20, 32, 44, 56, 110)",
-                       where(x, "model.depth"), c->model.depth);
-    if (c->model.arch == ARCH_MLP && c->model.norm == VARIANT_IN)
-        return bs_fail(err, BS_ERR_USER,
-                       "%s: model.norm: \"in\" on an mlp would normalize one value per group; use \"ln\" or \"gn\"",
-                       where(x, "model.norm"));
-    if (c->model.arch != ARCH_RESNET && c->model.norm == VARIANT_XBNBLOCK)
-        return bs_fail(err, BS_ERR_USER, "%s: model.norm: \"xbnblock\" needs model.arch \"resnet\"",
-                       where(x, "model.norm"));
+    if (validate_model(x, &c->model) != BS_OK)
+        return err->code;
+    if (!given(root, "model", "groups"))
+        c->model.groups = arch_default_groups(c->model.arch, c->model.width_mult);
     const int *ms = c->train.schedule.milestones;
     for (int i = 1; i < c->train.schedule.n_milestones; i++)
         if (ms[i] <= ms[i - 1])
             return bs_fail(err, BS_ERR_USER, "%s: train.schedule.milestones: must be increasing, got %d after %d",
                            where(x, "train.schedule.milestones"), ms[i], ms[i - 1]);
-    if (!flip_given(root))
+    if (!given(root, "data", "flip"))
         c->data.flip = c->data.dataset != DS_MNIST; /* digits must not be mirrored */
     return BS_OK;
 }
@@ -880,9 +934,31 @@ int config_write_resolved(const Config *c, const cJSON *meta, const char *path, 
     return rc;
 }
 
+/* Drops the keys added later (ADDED_KEYS) that hold their default value. */
+static void drop_added_defaults(cJSON *root, const Config *c)
+{
+    Config *d = malloc(sizeof *d);
+    if (!d)
+        return;
+    config_defaults(d);
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (!added_later(KEYS[i].path))
+            continue;
+        cJSON *mine = value_json(&KEYS[i], c), *dflt = value_json(&KEYS[i], d);
+        const char *leaf;
+        cJSON *obj = section_for(root, KEYS[i].path, &leaf);
+        if (mine && dflt && cJSON_Compare(mine, dflt, 1))
+            cJSON_DeleteItemFromObjectCaseSensitive(obj, leaf);
+        cJSON_Delete(mine);
+        cJSON_Delete(dflt);
+    }
+    free(d);
+}
+
 uint64_t config_hash(const Config *c)
 {
     cJSON *root = config_to_json(c);
+    drop_added_defaults(root, c);
     cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "train"), "epochs");
     cJSON_DeleteItemFromObjectCaseSensitive(root, "log");
     char *text = root ? cJSON_PrintUnformatted(root) : NULL;

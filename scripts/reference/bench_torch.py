@@ -4,9 +4,14 @@
 global average pool, linear), timed the same way: warm-up steps, then K
 training steps (forward, loss, backward, SGD with momentum) on one fixed
 batch, and an inference pass over 1024 images in batches of B.
+--arch bottleneck|resnext|mobilenetv2|shufflenetv2 times the block families
+instead (scripts/reference/families.py, the twins of lib/models/arch.c that
+the fixtures check), in --norm bn or xbnblock.
 Run with Debian's interpreter: /usr/bin/python3 (python3-torch)."""
 import argparse
+import os
 import resource
+import sys
 import time
 
 import torch
@@ -57,19 +62,42 @@ class ResNet(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
+# The instances bench_vs_pytorch.sh --arch times (the same --set keys there).
+FAMILY_SPECS = {
+    "bottleneck": dict(arch="resnet", block="bottleneck", depth=29, width=16),
+    "resnext": dict(arch="resnext", depth=29, width=16, cardinality=8, group_width=4),
+    "mobilenetv2": dict(arch="mobilenetv2", width_mult=1.0),
+    "shufflenetv2": dict(arch="shufflenetv2", width_mult=1.0),
+}
+
+
+def family_model(a):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import families  # noqa: E402  (next to this file)
+    if a.norm not in ("bn", "xbnblock"):
+        sys.exit("bench_torch.py: --arch %s takes --norm bn or xbnblock" % a.arch)
+    spec = families.Spec(variant=a.norm, groups=a.groups, in_c=a.channels, in_h=a.size, in_w=a.size,
+                         **FAMILY_SPECS[a.arch])
+    return families.build(spec)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--steps", type=int, default=20)
-    p.add_argument("--norm", default="bn", choices=["bn", "gn"])
+    p.add_argument("--arch", default="resnet20", choices=list(FAMILY_SPECS) + ["resnet20"])
+    p.add_argument("--norm", default="bn", choices=["bn", "gn", "xbnblock"])
     p.add_argument("--groups", type=int, default=32)
     p.add_argument("--size", type=int, default=32)
     p.add_argument("--channels", type=int, default=3)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
-    model = ResNet(20, 16, a.channels, 10, a.norm, a.groups)
+    if a.arch == "resnet20":
+        model = ResNet(20, 16, a.channels, 10, a.norm, a.groups)
+    else:
+        model = family_model(a)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     x = torch.randn(a.batch, a.channels, a.size, a.size)
     y = torch.randint(0, 10, (a.batch,))

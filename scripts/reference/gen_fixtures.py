@@ -1,5 +1,7 @@
 #!/usr/bin/python3
-"""Golden fixtures from PyTorch for the C layers (tests/test_torch_fixtures.c).
+"""Golden fixtures from PyTorch for the C layers (tests/test_torch_fixtures.c)
+and for one SGD step of each network family (tests/test_family_fixtures.c,
+the PyTorch networks in families.py next to this file).
 
 Usage:  /usr/bin/python3 scripts/reference/gen_fixtures.py tests/fixtures
         (or `make fixtures`; needs Debian's python3-torch)
@@ -22,8 +24,11 @@ File format (one file per case, extension .bnfx, everything little-endian):
 
 Integers (shapes, flags, hyper-parameters) are stored as float32 tensors, all
 small enough to be exact. Each file holds a "cfg" tensor describing the case;
-its layout per kind is documented in the case functions below and in
-tests/fixtures/README.md.
+its layout per kind is documented in the case functions below (families.py
+for family_*) and in tests/fixtures/README.md.
+
+A case's seed is 1000 + its index in main()'s list, so new cases go at the
+end of it: then the files of the others stay as they were.
 """
 
 import os
@@ -31,6 +36,9 @@ import struct
 import sys
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import families  # noqa: E402  (the network families, next to this file)
 
 MAGIC = b"BNFX"
 VERSION = 1
@@ -63,8 +71,9 @@ def cfg(*vals):
 
 
 # ---------------------------------------------------------------- conv2d
-# cfg = [N, in_c, out_c, k, stride, pad, in_h, in_w, has_bias]
-# tensors: x [N,in_c,in_h,in_w], w [out_c,in_c,k,k], b [out_c] (if has_bias),
+# cfg = [N, in_c, out_c, k, stride, pad, in_h, in_w, has_bias, groups]
+#       (files made before groups existed have 9 entries: groups 1)
+# tensors: x [N,in_c,in_h,in_w], w [out_c,in_c/groups,k,k], b [out_c] (if has_bias),
 #          dout, out [N,out_c,out_h,out_w], dx, dw, db (if has_bias).
 #          out's dims also give the expected out_h/out_w.
 CONV_CASES = [
@@ -77,10 +86,21 @@ CONV_CASES = [
     ("conv2d_k3s2p1_rect", 2, 3, 5, 3, 2, 1, 7, 10, True),
 ]
 
+# Grouped and depthwise convolutions; appended after every other case in
+# main() so the seeds of the cases above stay as they were.
+GROUPED_CONV_CASES = [
+    # name,                 N, in_c, out_c, k, s, p, h,  w,  bias,  groups
+    ("conv2d_g2_k3s1p1", 2, 4, 6, 3, 1, 1, 7, 7, False, 2),
+    ("conv2d_g4_k1s1p0", 2, 8, 12, 1, 1, 0, 5, 6, False, 4),
+    ("conv2d_g4_k3s2p1_bias", 2, 8, 4, 3, 2, 1, 9, 8, True, 4),
+    ("conv2d_dw_k3s1p1", 2, 6, 6, 3, 1, 1, 8, 8, False, 6),
+    ("conv2d_dw_k3s2p1_bias", 3, 5, 5, 3, 2, 1, 9, 10, True, 5),
+]
 
-def conv_case(seed, name, N, ic, oc, k, s, p, h, w, bias):
+
+def conv_case(seed, name, N, ic, oc, k, s, p, h, w, bias, groups=1):
     torch.manual_seed(seed)
-    conv = torch.nn.Conv2d(ic, oc, k, stride=s, padding=p, bias=bias)
+    conv = torch.nn.Conv2d(ic, oc, k, stride=s, padding=p, bias=bias, groups=groups)
     with torch.no_grad():
         conv.weight.copy_(torch.randn_like(conv.weight) * 0.5)
         if bias:
@@ -89,7 +109,7 @@ def conv_case(seed, name, N, ic, oc, k, s, p, h, w, bias):
     out = conv(x)
     dout = torch.randn_like(out)
     (out * dout).sum().backward()
-    t = [("cfg", cfg(N, ic, oc, k, s, p, h, w, int(bias))),
+    t = [("cfg", cfg(N, ic, oc, k, s, p, h, w, int(bias), groups)),
          ("x", x), ("w", conv.weight)]
     if bias:
         t.append(("b", conv.bias))
@@ -279,6 +299,12 @@ def main():
         cases.append((c[0], gn_case, c))
     for c in SGD_CASES:
         cases.append((c[0], sgd_case, c))
+    # New cases only after this line (a case's seed is its index).
+    for c in GROUPED_CONV_CASES:
+        cases.append((c[0], conv_case, c))
+    for name, spec in families.FAMILY_CASES:
+        cases.append((name, families.family_case, (name, spec)))
+    cases.append(("family_param_counts", families.param_count_case, ("family_param_counts",)))
 
     total = 0
     for seed, (name, fn, args) in enumerate(cases, start=1000):
@@ -287,7 +313,7 @@ def main():
             assert torch.isfinite(torch.as_tensor(tt)).all(), (name, tname)
         n = write_fixture(os.path.join(outdir, name + ".bnfx"), tensors)
         total += n
-        print("%-26s %2d tensors %7d bytes" % (name + ".bnfx", len(tensors), n))
+        print("%-34s %3d tensors %8d bytes" % (name + ".bnfx", len(tensors), n))
     print("total %d bytes in %d files (torch %s)" % (total, len(cases), torch.__version__))
 
 

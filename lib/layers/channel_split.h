@@ -1,0 +1,16 @@
+/* One half of ShuffleNetV2's channel_shuffle split (the reference code's
+ * reshape(N*C/2, 2, H*W).permute(1, 0, 2)): parity 0 takes the even
+ * channels 0, 2, 4, ... and parity 1 the odd ones, each in order, so out
+ * has C/2 channels. NCHW only. */
+#ifndef BS_CHANNEL_SPLIT_H
+#define BS_CHANNEL_SPLIT_H
+
+#include <stddef.h>
+
+/* in: N x C x S, out: N x C/2 x S (C even). */
+void channel_split_forward(const float *in, float *out, int N, int C, int S, int parity);
+/* Overwrites all of din: dout in the picked channels, 0 in the others (the
+ * other half's op adds its part through the model's gradient fork). */
+void channel_split_backward(const float *dout, float *din, int N, int C, int S, int parity);
+
+#endif
