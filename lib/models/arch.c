@@ -78,8 +78,7 @@ static int conv_norm(Builder *b, int x, int out_c, int k, int stride, int groups
 /* The role of a residual block's i-th norm (1-based) under xbnblock. */
 static NormRole block_role(const Builder *b, int i)
 {
-    const int bottleneck = b->s->arch == ARCH_RESNEXT || b->s->block == BLOCK_BOTTLENECK;
-    int p = b->s->xbn_position ? b->s->xbn_position : bottleneck ? 2 : 1;
+    int p = b->s->xbn_position ? b->s->xbn_position : arch_bottleneck(b->s) ? 2 : 1;
     return i == p ? ROLE_XBN : ROLE_BLOCK;
 }
 
@@ -130,7 +129,7 @@ static int blocks_per_stage(Builder *b, int per_block)
 static int build_resnet(Builder *b, int x)
 {
     const ModelSpec *s = b->s;
-    const int bottleneck = s->arch == ARCH_RESNEXT || s->block == BLOCK_BOTTLENECK;
+    const int bottleneck = arch_bottleneck(s);
     if (s->xbn_position > (bottleneck ? 3 : 2)) {
         bs_fail(b->err, BS_ERR_USER, "model.xbn_position: %d, but a %s block has %d norms", s->xbn_position,
                 bottleneck ? "bottleneck" : "basic", bottleneck ? 3 : 2);
@@ -263,6 +262,11 @@ static int build_shufflenetv2(Builder *b, int x)
         }
     x = model_relu(b->m, conv_norm(b, x, widths[3], 1, 1, 1, ROLE_PLAIN, "last", ""));
     return model_avgpool(b->m, x);
+}
+
+int arch_bottleneck(const ModelSpec *s)
+{
+    return s->arch == ARCH_RESNEXT || (s->arch == ARCH_RESNET && s->block == BLOCK_BOTTLENECK);
 }
 
 int arch_default_groups(Arch a, double width_mult)

@@ -45,6 +45,10 @@ typedef struct {
  * map pooled to nothing) or BS_ERR_RUNTIME (memory). */
 int model_build(Model *m, const ModelSpec *s, int max_batch, Rng *rng, BsError *err);
 
+/* Whether s builds bottleneck blocks (resnext, or resnet with model.block
+ * bottleneck): depth 9n+2 and three norms per block. */
+int arch_bottleneck(const ModelSpec *s);
+
 /* The GroupNorm group count a family uses when model.groups is not given:
  * 32; mobilenetv2 16 and shufflenetv2 8 (29 at width 1.0, 2 at 2.0), the
  * values of the reference XBNBlock code's configs (every branch width must

@@ -745,7 +745,7 @@ static int given(const cJSON *root, const char *section, const char *key)
 static int validate_model(const Ctx *x, const ModelSpec *m)
 {
     BsError *err = x->err;
-    const int bottleneck = m->arch == ARCH_RESNEXT || (m->arch == ARCH_RESNET && m->block == BLOCK_BOTTLENECK);
+    const int bottleneck = arch_bottleneck(m);
     const int step = bottleneck ? 9 : 6;
     if ((m->arch == ARCH_RESNET || m->arch == ARCH_RESNEXT) && (m->depth < step + 2 || (m->depth - 2) % step != 0))
         return bs_fail(err, BS_ERR_USER, "%s: model.depth: %d is not %dn+2 for a %s (%s)", where(x, "model.depth"),
