@@ -10,16 +10,33 @@
 
 #include "core/threads.h"
 #include "layers/batchnorm.h"
+#include "layers/channel_split.h"
+#include "layers/concat.h"
 #include "layers/blocked.h"
 #include "layers/conv2d.h"
 #include "layers/conv2d_onednn.h"
+#include "layers/groupnorm.h"
 #include "layers/pool.h"
 #include "models/arch.h"
 #include "models/model.h"
 #include "suites.h"
 #include "test_util.h"
 
-/* got (blocked) against want (NCHW), relative to max|want|. */
+/* Floats of N samples of a C x S tensor in the blocked layout. */
+static size_t bsize(int N, int C, int S) { return (size_t)N * blocked_sample(C, S); }
+
+/* The padding lanes of blocked x (C not a multiple of 16) hold zeros. */
+static void assert_padding_zero(const float *x, int N, int C, int S, const char *what)
+{
+    for (int n = 0; n < N; n++)
+        for (int c = C; c < blocked_channels(C); c++)
+            for (int s = 0; s < S; s++)
+                ck_assert_msg(x[blocked_index(C, S, n, c, s)] == 0.0f, "%s: padding lane %d of sample %d is %g",
+                              what, c, n, (double)x[blocked_index(C, S, n, c, s)]);
+}
+
+/* got (blocked) against want (NCHW), relative to max|want|; the padding
+ * lanes must be zero. */
 static void assert_blocked_close(const float *got, const float *want, int N, int C, int S,
                                  double rtol, const char *what)
 {
@@ -27,7 +44,18 @@ static void assert_blocked_close(const float *got, const float *want, int N, int
     float *plain = falloc(n);
     blocked_to_plain(got, plain, N, C, S);
     assert_close(plain, want, n, rtol, what);
+    assert_padding_zero(got, N, C, S, what);
     free(plain);
+}
+
+/* A blocked buffer whose padding lanes hold garbage, as a reused scratch
+ * buffer may: the kernels must write those lanes, not trust them. */
+static float *falloc_dirty(size_t n)
+{
+    float *x = falloc(n);
+    for (size_t i = 0; i < n; i++)
+        x[i] = 12345.0f;
+    return x;
 }
 
 START_TEST(conversions_round_trip_and_index)
@@ -42,7 +70,24 @@ START_TEST(conversions_round_trip_and_index)
     ck_assert_uint_eq(blocked_index(C, S, 1, 17, 2), ((1 * 2 + 1) * S + 2) * 16 + 1);
     blocked_to_plain(blocked, back, N, C, S);
     ck_assert_int_eq(memcmp(plain, back, sizeof plain), 0);
+    /* Padded blocks: 24 channels take two blocks, the second half padding;
+     * at most half the real channels may be padding. */
     ck_assert(blocked_fits(16) && blocked_fits(64) && !blocked_fits(8) && !blocked_fits(0));
+    ck_assert(blocked_fits(24) && blocked_fits(58) && blocked_fits(12) && !blocked_fits(10));
+    ck_assert_int_eq(blocked_channels(58), 64);
+    ck_assert_int_eq(blocked_count(58), 4);
+    ck_assert_uint_eq(blocked_sample(24, S), 32 * S);
+    ck_assert_uint_eq(blocked_index(24, S, 1, 17, 2), (size_t)32 * S + (1 * S + 2) * 16 + 1);
+    enum { P = 24 };
+    float pp[N * P * S], pb[N * 32 * S], pback[N * P * S];
+    for (int i = 0; i < N * P * S; i++)
+        pp[i] = (float)i + 1;
+    for (int i = 0; i < N * 32 * S; i++)
+        pb[i] = 7; /* garbage the conversion must overwrite */
+    blocked_from_plain(pp, pb, N, P, S);
+    assert_padding_zero(pb, N, P, S, "from_plain");
+    blocked_to_plain(pb, pback, N, P, S);
+    ck_assert_int_eq(memcmp(pp, pback, sizeof pp), 0);
 }
 END_TEST
 
@@ -88,8 +133,8 @@ typedef struct {
 static BnRun bn_run(const BnInputs *a, int blocked, int relu_after)
 {
     const int N = a->N, C = a->C, S = a->S;
-    const size_t n = (size_t)N * C * S;
-    BnRun r = {falloc(2 * n), falloc(2 * n), falloc(2 * (size_t)C), falloc(2 * (size_t)C),
+    const size_t n = bsize(N, C, S), plain_n = (size_t)N * C * S; /* halves sized for the blocked layout */
+    BnRun r = {falloc_dirty(2 * n), falloc_dirty(2 * n), falloc(2 * (size_t)C), falloc(2 * (size_t)C),
                falloc(C), falloc(C), falloc(C), falloc(C)};
     BatchNorm b;
     batchnorm_init(&b, C, S, 1e-5f, 0.1f);
@@ -102,8 +147,8 @@ static BnRun bn_run(const BnInputs *a, int blocked, int relu_after)
         blocked_from_plain(a->in, x, N, C, S);
         blocked_from_plain(a->dout, g, N, C, S);
     } else {
-        memcpy(x, a->in, n * sizeof(float));
-        memcpy(g, a->dout, n * sizeof(float));
+        memcpy(x, a->in, plain_n * sizeof(float));
+        memcpy(g, a->dout, plain_n * sizeof(float));
     }
     for (int c = 0; c < C; c++) {
         r.rm[c] = 0.1f * (float)c;
@@ -126,10 +171,10 @@ static void bn_run_free(BnRun *r)
         free(bufs[i]);
 }
 
-START_TEST(bn_blocked_matches_plain)
+/* Whole blocks (32) and padded ones (24: one half-empty block; 40). */
+static void check_bn_blocked(int N, int C, int S)
 {
-    enum { N = 5, C = 32, S = 7 };
-    const size_t n = (size_t)N * C * S;
+    const size_t n = bsize(N, C, S);
     BnInputs a = bn_inputs(N, C, S, 11);
     for (int relu = 0; relu < 2; relu++) {
         BnRun p = bn_run(&a, 0, relu), q = bn_run(&a, 1, relu);
@@ -148,12 +193,20 @@ START_TEST(bn_blocked_matches_plain)
     }
     bn_inputs_free(&a);
 }
+
+START_TEST(bn_blocked_matches_plain)
+{
+    check_bn_blocked(5, 32, 7);
+    check_bn_blocked(5, 24, 7);
+    check_bn_blocked(3, 40, 5);
+}
 END_TEST
 
 START_TEST(bn_blocked_thread_count_bit_identical)
 {
-    enum { N = 6, C = 48, S = 9 };
-    const size_t n = (size_t)N * C * S;
+    for (int C = 40; C <= 48; C += 8) { /* padded, whole */
+    enum { N = 6, S = 9 };
+    const size_t n = bsize(N, C, S);
     BnInputs a = bn_inputs(N, C, S, 12);
     const int saved = bs_get_threads();
     BnRun r[2];
@@ -169,42 +222,213 @@ START_TEST(bn_blocked_thread_count_bit_identical)
     bn_run_free(&r[0]);
     bn_run_free(&r[1]);
     bn_inputs_free(&a);
+    }
+}
+END_TEST
+
+/* ---- GroupNorm ---- */
+
+/* Forward and backward of one GroupNorm in one layout, on the inputs of a
+ * (NCHW); results in NCHW order. The blocked run starts from buffers
+ * whose padding lanes hold garbage, which it must overwrite. */
+typedef struct {
+    float *out, *din, *dgamma, *dbeta, *sm, *si;
+} GnRun;
+
+static GnRun gn_run(const BnInputs *a, int G, int blocked, int relu_after)
+{
+    const int N = a->N, C = a->C, S = a->S;
+    const size_t n = bsize(N, C, S), plain_n = (size_t)N * C * S;
+    GnRun r = {falloc(plain_n), falloc(plain_n), falloc(C), falloc(C), falloc((size_t)N * G), falloc((size_t)N * G)};
+    GroupNorm g;
+    groupnorm_init(&g, C, G, S, 1e-5f);
+    g.relu_after = relu_after;
+    g.blocked = blocked;
+    double *partial = calloc(groupnorm_partial_size(C, G, N), sizeof(double));
+    g.partial = partial;
+    float *x = falloc(n), *dy = falloc(n), *y = falloc_dirty(n), *dx = falloc_dirty(n);
+    if (blocked) {
+        blocked_from_plain(a->in, x, N, C, S);
+        blocked_from_plain(a->dout, dy, N, C, S);
+    } else {
+        memcpy(x, a->in, plain_n * sizeof(float));
+        memcpy(dy, a->dout, plain_n * sizeof(float));
+    }
+    groupnorm_forward(&g, a->gamma, a->beta, x, y, r.sm, r.si, N);
+    groupnorm_backward(&g, a->gamma, x, r.sm, r.si, dy, dx, r.dgamma, r.dbeta, N);
+    if (blocked) {
+        assert_padding_zero(y, N, C, S, "gn forward");
+        assert_padding_zero(dx, N, C, S, "gn din");
+        blocked_to_plain(y, r.out, N, C, S);
+        blocked_to_plain(dx, r.din, N, C, S);
+    } else {
+        memcpy(r.out, y, plain_n * sizeof(float));
+        memcpy(r.din, dx, plain_n * sizeof(float));
+    }
+    float *bufs[] = {x, dy, y, dx};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        free(bufs[i]);
+    free(partial);
+    return r;
+}
+
+static void gn_run_free(GnRun *r)
+{
+    float *bufs[] = {r->out, r->din, r->dgamma, r->dbeta, r->sm, r->si};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        free(bufs[i]);
+}
+
+/* Blocked against NCHW for groups within a block, across blocks, LN (one
+ * group) and IN (one channel each), whole and padded blocks. */
+START_TEST(gn_blocked_matches_plain)
+{
+    static const int CASES[][4] = {/* N, C, G, S */
+                                   {3, 32, 4, 9}, {3, 32, 1, 9}, {2, 48, 2, 5}, {3, 24, 8, 7},
+                                   {2, 58, 29, 4}, {2, 40, 40, 6}, {2, 24, 1, 6}, {1, 96, 16, 4}};
+    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
+        const int N = CASES[i][0], C = CASES[i][1], G = CASES[i][2], S = CASES[i][3];
+        BnInputs a = bn_inputs(N, C, S, 30 + i);
+        for (int relu = 0; relu < 2; relu++) {
+            GnRun p = gn_run(&a, G, 0, relu), q = gn_run(&a, G, 1, relu);
+            const size_t n = (size_t)N * C * S;
+            assert_close(q.out, p.out, n, 1e-6, "gn forward");
+            assert_close(q.sm, p.sm, (size_t)N * G, 1e-6, "gn saved mean");
+            assert_close(q.si, p.si, (size_t)N * G, 1e-6, "gn saved invstd");
+            assert_close(q.din, p.din, n, 1e-5, "gn din");
+            assert_close(q.dgamma, p.dgamma, C, 1e-5, "gn dgamma");
+            assert_close(q.dbeta, p.dbeta, C, 1e-5, "gn dbeta");
+            gn_run_free(&p);
+            gn_run_free(&q);
+        }
+        bn_inputs_free(&a);
+    }
+}
+END_TEST
+
+START_TEST(gn_blocked_thread_count_bit_identical)
+{
+    enum { N = 5, C = 40, G = 4, S = 9 };
+    BnInputs a = bn_inputs(N, C, S, 40);
+    const int saved = bs_get_threads();
+    GnRun r[2];
+    for (int t = 0; t < 2; t++) {
+        bs_set_threads(t + 1);
+        r[t] = gn_run(&a, G, 1, 1);
+    }
+    bs_set_threads(saved);
+    const size_t n = (size_t)N * C * S;
+    ck_assert_int_eq(memcmp(r[0].out, r[1].out, n * sizeof(float)), 0);
+    ck_assert_int_eq(memcmp(r[0].din, r[1].din, n * sizeof(float)), 0);
+    ck_assert_int_eq(memcmp(r[0].dgamma, r[1].dgamma, C * sizeof(float)), 0);
+    ck_assert_int_eq(memcmp(r[0].dbeta, r[1].dbeta, C * sizeof(float)), 0);
+    gn_run_free(&r[0]);
+    gn_run_free(&r[1]);
+    bn_inputs_free(&a);
 }
 END_TEST
 
 /* ---- average pool and conv bias ---- */
 
-START_TEST(avgpool_and_bias_blocked_match_plain)
+static void check_avgpool_and_bias(int N, int C, int S)
 {
-    enum { N = 3, C = 32, S = 10 };
-    const size_t n = (size_t)N * C * S;
+    const size_t n = (size_t)N * C * S, nb = bsize(N, C, S);
     Rng rng;
     rng_seed(&rng, 13);
-    float *x = falloc(n), *xb = falloc(n), *d = falloc(n), *db = falloc(n);
-    float out[N * C], outb[N * C], g[N * C], bias[C], gb1[C] = {0}, gb2[C] = {0};
+    float *x = falloc(n), *xb = falloc(nb), *d = falloc(n), *db = falloc_dirty(nb);
+    float *out = falloc((size_t)N * C), *outb = falloc((size_t)N * C), *g = falloc((size_t)N * C);
+    float *bias = falloc(C), *gb1 = falloc(C), *gb2 = falloc(C);
     fill_normal(&rng, x, n, 1.0f);
-    fill_normal(&rng, g, N * C, 1.0f);
+    fill_normal(&rng, g, (size_t)N * C, 1.0f);
     fill_normal(&rng, bias, C, 1.0f);
     blocked_from_plain(x, xb, N, C, S);
     avgpool_forward(x, out, N, C, S);
     avgpool_forward_blocked(xb, outb, N, C, S);
-    ck_assert_int_eq(memcmp(out, outb, sizeof out), 0); /* same order of the same sums */
+    ck_assert_int_eq(memcmp(out, outb, sizeof(float) * (size_t)N * C), 0); /* same order of the same sums */
     avgpool_backward(g, d, N, C, S);
     avgpool_backward_blocked(g, db, N, C, S);
     assert_blocked_close(db, d, N, C, S, 0, "avgpool backward");
 
     Conv2d c;
-    conv2d_init(&c, 4, C, 1, 1, 0, 2, 5, 1); /* out positions 2 x 5 = S */
+    conv2d_init(&c, 4, C, 1, 1, 0, 2, S / 2, 1); /* out positions 2 x S/2 = S */
     conv2d_add_bias(&c, bias, x, N);
     blocked_add_bias(bias, xb, N, C, S);
     assert_blocked_close(xb, x, N, C, S, 0, "bias add");
     conv2d_bias_grad(&c, x, gb1, N);
     blocked_bias_grad(xb, gb2, N, C, S);
     assert_close(gb2, gb1, C, 1e-6, "bias grad");
-    free(x);
-    free(xb);
-    free(d);
-    free(db);
+    float *bufs[] = {x, xb, d, db, out, outb, g, bias, gb1, gb2};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        free(bufs[i]);
+}
+
+START_TEST(avgpool_and_bias_blocked_match_plain)
+{
+    check_avgpool_and_bias(3, 32, 10);
+    check_avgpool_and_bias(3, 24, 10);
+    check_avgpool_and_bias(2, 58, 6);
+}
+END_TEST
+
+/* ---- concat and the channel split ---- */
+
+/* Both on blocked tensors against their NCHW versions, for channel counts
+ * with and without padding (a first input of whole blocks takes the
+ * sample-copy path, any other the per-channel one). */
+static void check_concat_split(int N, int Ca, int Cb, int S)
+{
+    const int C = Ca + Cb;
+    const size_t na = (size_t)N * Ca * S, nbb = (size_t)N * Cb * S, n = na + nbb;
+    Rng rng;
+    rng_seed(&rng, 21);
+    float *a = falloc(na), *b = falloc(nbb), *out = falloc(n), *g = falloc(n), *da = falloc(na), *db = falloc(nbb);
+    fill_normal(&rng, a, na, 1.0f);
+    fill_normal(&rng, b, nbb, 1.0f);
+    fill_normal(&rng, g, n, 1.0f);
+    concat_forward(a, (size_t)Ca * S, b, (size_t)Cb * S, out, N);
+    concat_backward(g, da, (size_t)Ca * S, db, (size_t)Cb * S, N);
+    float *ab = falloc(bsize(N, Ca, S)), *bb = falloc(bsize(N, Cb, S)), *gb = falloc(bsize(N, C, S));
+    float *outb = falloc_dirty(bsize(N, C, S)), *dab = falloc_dirty(bsize(N, Ca, S));
+    float *dbb = falloc_dirty(bsize(N, Cb, S));
+    blocked_from_plain(a, ab, N, Ca, S);
+    blocked_from_plain(b, bb, N, Cb, S);
+    blocked_from_plain(g, gb, N, C, S);
+    concat_forward_blocked(ab, Ca, bb, Cb, outb, N, S);
+    assert_blocked_close(outb, out, N, C, S, 0, "concat");
+    concat_backward_blocked(gb, dab, Ca, NULL, Cb, N, S);
+    concat_backward_blocked(gb, NULL, Ca, dbb, Cb, N, S);
+    assert_blocked_close(dab, da, N, Ca, S, 0, "concat backward a");
+    assert_blocked_close(dbb, db, N, Cb, S, 0, "concat backward b");
+    if (C % 2 == 0)
+        for (int parity = 0; parity < 2; parity++) {
+            const int half = C / 2;
+            float *half_p = falloc((size_t)N * half * S), *din_p = falloc(n);
+            float *half_b = falloc_dirty(bsize(N, half, S)), *din_b = falloc_dirty(bsize(N, C, S));
+            float *dh = falloc((size_t)N * half * S), *dhb = falloc(bsize(N, half, S));
+            fill_normal(&rng, dh, (size_t)N * half * S, 1.0f);
+            blocked_from_plain(dh, dhb, N, half, S);
+            channel_split_forward(out, half_p, N, C, S, parity);
+            channel_split_forward_blocked(outb, half_b, N, C, S, parity);
+            assert_blocked_close(half_b, half_p, N, half, S, 0, "split");
+            channel_split_backward(dh, din_p, N, C, S, parity);
+            channel_split_backward_blocked(dhb, din_b, N, C, S, parity);
+            assert_blocked_close(din_b, din_p, N, C, S, 0, "split backward");
+            float *bufs[] = {half_p, din_p, half_b, din_b, dh, dhb};
+            for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+                free(bufs[i]);
+        }
+    float *bufs[] = {a, b, out, g, da, db, ab, bb, gb, outb, dab, dbb};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        free(bufs[i]);
+}
+
+START_TEST(concat_and_split_blocked_match_plain)
+{
+    check_concat_split(3, 32, 16, 5); /* whole blocks */
+    check_concat_split(3, 32, 24, 5); /* whole first input, padded second */
+    check_concat_split(2, 58, 58, 4); /* ShuffleNetV2 x1.0's halves */
+    check_concat_split(2, 24, 40, 3);
+    check_concat_split(2, 12, 20, 3);
 }
 END_TEST
 
@@ -217,6 +441,7 @@ static void check_conv_layouts(int in_c, int out_c, int k, int stride, int pad, 
     conv2d_init(&c, in_c, out_c, k, stride, pad, H, W, 1);
     const int Si = H * W, So = c.out_h * c.out_w;
     const size_t ni = (size_t)N * in_c * Si, no = (size_t)N * out_c * So, nw = conv2d_num_weights(&c);
+    const size_t bi = bsize(N, in_c, Si), bo = bsize(N, out_c, So);
     Rng rng;
     rng_seed(&rng, 14);
     float *x = falloc(ni), *w = falloc(nw), *b = falloc(out_c), *g = falloc(no);
@@ -230,7 +455,7 @@ static void check_conv_layouts(int in_c, int out_c, int k, int stride, int pad, 
     conv2d_forward(&c, w, b, x, y, N, ws);
     conv2d_backward(&c, w, x, g, dx, dw, dbias, N, ws);
     /* oneDNN with the layouts asked for */
-    float *xl = falloc(ni), *gl = falloc(no), *yl = falloc(no), *dxl = falloc(ni);
+    float *xl = falloc(bi), *gl = falloc(bo), *yl = falloc_dirty(bo), *dxl = falloc_dirty(bi);
     float *dwl = falloc(nw), *dbl = falloc(out_c);
     if (src_b)
         blocked_from_plain(x, xl, N, in_c, Si);
@@ -272,6 +497,9 @@ START_TEST(onednn_conv_on_blocked_tensors_matches_reference)
     check_conv_layouts(16, 32, 1, 2, 0, 1, 1); /* a 1x1 projection */
     check_conv_layouts(3, 16, 3, 1, 1, 0, 1);  /* the stem: image in NCHW */
     check_conv_layouts(32, 10, 3, 1, 1, 1, 0); /* out of the blocked world */
+    check_conv_layouts(24, 40, 3, 2, 1, 1, 1); /* padded blocks in and out */
+    check_conv_layouts(58, 58, 1, 1, 0, 1, 1);
+    check_conv_layouts(3, 24, 3, 1, 1, 0, 1);
 }
 END_TEST
 
@@ -328,16 +556,20 @@ START_TEST(layout_plan_blocks_what_it_can)
     ck_assert_int_eq(model_set_conv_backend(&m, CONV_IM2COL, &err), BS_OK);
     ck_assert_int_eq(count_blocked(&m), 0);
     model_free(&m);
-    /* GroupNorm runs on NCHW only: its inputs and outputs stay plain. */
+    /* GroupNorm has a blocked version too: an XBNBlock ResNet-20 is
+     * blocked everywhere a BN one is. */
     build(&m, resnet(20, 16, VARIANT_XBNBLOCK, 0), 2, CONV_ONEDNN);
     int gn = 0;
-    for (int i = 0; i < m.n_ops; i++)
-        if (m.ops[i].kind == OP_GN) {
-            ck_assert(!m.tensors[m.ops[i].in].blocked && !m.tensors[m.ops[i].out].blocked);
+    for (int i = 0; i < m.n_ops; i++) {
+        const Op *op = &m.ops[i];
+        const int want = op->kind != OP_AVGPOOL && op->kind != OP_LINEAR;
+        ck_assert_msg(m.tensors[op->out].blocked == want, "op %d (%s) output", i, op_kind_name(op->kind));
+        if (op->kind == OP_GN) {
+            ck_assert(op->u.gn.blocked && m.tensors[op->in].blocked);
             gn++;
         }
+    }
     ck_assert_int_gt(gn, 0);
-    ck_assert_int_gt(count_blocked(&m), 0);
     model_free(&m);
     /* Width 8: stage 1 (8 channels) does not fit a block, stages 2 and 3 do. */
     build(&m, resnet(8, 8, VARIANT_BN, 0), 2, CONV_ONEDNN);
@@ -345,8 +577,15 @@ START_TEST(layout_plan_blocks_what_it_can)
         ck_assert(!m.tensors[t].blocked || blocked_fits(m.tensors[t].c));
     ck_assert_int_gt(count_blocked(&m), 0);
     model_free(&m);
-    build(&m, resnet(8, 6, VARIANT_BN, 0), 2, CONV_ONEDNN); /* 6, 12, 24 channels */
-    ck_assert_int_eq(count_blocked(&m), 0);
+    /* 6, 12, 24 channels: 6 would be mostly padding and stays NCHW; 12 and
+     * 24 are kept in padded blocks (16 and 32 lanes). */
+    build(&m, resnet(8, 6, VARIANT_BN, 0), 2, CONV_ONEDNN);
+    int padded = 0;
+    for (int t = 0; t < m.n_tensors; t++) {
+        ck_assert(!m.tensors[t].blocked || m.tensors[t].c != 6);
+        padded += m.tensors[t].blocked && m.tensors[t].c % 16 != 0;
+    }
+    ck_assert_int_gt(padded, 0);
     model_free(&m);
     /* The option-A shortcut (parameter-free) is NCHW only: its tensors stay plain. */
     build(&m, resnet(8, 16, VARIANT_BN, 1), 2, CONV_ONEDNN);
@@ -404,15 +643,15 @@ static void step(Model *m, float *logits, float *grads, float *stats)
 
 /* The blocked net, the same net on im2col, and the blocked net with its
  * convolutions forced onto the reference fallback (what happens when
- * oneDNN refuses a call) agree to float rounding. */
-START_TEST(blocked_net_agrees_with_im2col_and_fallback)
+ * oneDNN refuses a call) agree to float rounding; width 16 (whole blocks)
+ * and width 12 (12, 24, 48 channels: padded blocks in the first two
+ * stages). */
+static void check_blocked_net(int width)
 {
-    if (!onednn_available())
-        return;
     Model a, b, f;
-    build(&a, resnet(8, 16, VARIANT_BN, 0), 6, CONV_IM2COL);
-    build(&b, resnet(8, 16, VARIANT_BN, 0), 6, CONV_ONEDNN);
-    build(&f, resnet(8, 16, VARIANT_BN, 0), 6, CONV_ONEDNN);
+    build(&a, resnet(8, width, VARIANT_BN, 0), 6, CONV_IM2COL);
+    build(&b, resnet(8, width, VARIANT_BN, 0), 6, CONV_ONEDNN);
+    build(&f, resnet(8, width, VARIANT_BN, 0), 6, CONV_ONEDNN);
     for (int i = 0; i < f.n_ops; i++) /* keeps the blocked plan, drops oneDNN */
         if (f.ops[i].kind == OP_CONV) {
             onednn_conv_destroy(f.ops[i].dnnl);
@@ -432,12 +671,26 @@ START_TEST(blocked_net_agrees_with_im2col_and_fallback)
     assert_close(lf, la, 60, 1e-5, "logits (fallback)");
     assert_close(gf, ga, np, 1e-4, "gradients (fallback)");
     assert_close(sf, sa, ns, 1e-5, "running statistics (fallback)");
+    for (int t = 0; t < b.n_tensors; t++) /* padding lanes of data and gradients stay zero */
+        if (b.tensors[t].blocked) {
+            const Tensor *bt = &b.tensors[t];
+            assert_padding_zero(bt->data, 6, bt->c, bt->h * bt->w, "net data");
+            assert_padding_zero(bt->grad, 6, bt->c, bt->h * bt->w, "net gradient");
+        }
     float *bufs[] = {ga, gb, gf, sa, sb, sf};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         free(bufs[i]);
     model_free(&a);
     model_free(&b);
     model_free(&f);
+}
+
+START_TEST(blocked_net_agrees_with_im2col_and_fallback)
+{
+    if (!onednn_available())
+        return;
+    check_blocked_net(16);
+    check_blocked_net(12);
 }
 END_TEST
 
@@ -449,7 +702,10 @@ Suite *blocked_suite(void)
     tcase_add_test(tc, conversions_round_trip_and_index);
     tcase_add_test(tc, bn_blocked_matches_plain);
     tcase_add_test(tc, bn_blocked_thread_count_bit_identical);
+    tcase_add_test(tc, gn_blocked_matches_plain);
+    tcase_add_test(tc, gn_blocked_thread_count_bit_identical);
     tcase_add_test(tc, avgpool_and_bias_blocked_match_plain);
+    tcase_add_test(tc, concat_and_split_blocked_match_plain);
     tcase_add_test(tc, onednn_conv_on_blocked_tensors_matches_reference);
     tcase_add_test(tc, layout_plan_blocks_what_it_can);
     tcase_add_test(tc, blocked_net_agrees_with_im2col_and_fallback);

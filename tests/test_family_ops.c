@@ -29,6 +29,9 @@ static const GroupCase GROUP_CASES[] = {
     {2, 5, 5, 3, 2, 1, 7, 7, 5},   /* depthwise, stride 2 */
     {2, 4, 8, 1, 1, 0, 4, 4, 2},   /* grouped pointwise (the no-im2col path) */
     {2, 16, 32, 3, 1, 1, 4, 4, 16}, /* channel multiplier 2 */
+    {2, 58, 58, 3, 1, 1, 4, 4, 58}, /* ShuffleNetV2 x1.0's depthwise: padded blocks */
+    {2, 24, 24, 3, 2, 1, 6, 6, 24}, /* MobileNetV2's 24 channels, stride 2 */
+    {2, 32, 32, 3, 1, 1, 4, 4, 8},  /* ResNeXt's 8 groups of 4 */
 };
 #define N_GROUP_CASES ((int)(sizeof GROUP_CASES / sizeof GROUP_CASES[0]))
 
@@ -149,8 +152,9 @@ START_TEST(grouped_conv_backward_matches_finite_differences)
 }
 END_TEST
 
-/* oneDNN against the reference for every case, on NCHW tensors and (when
- * both channel counts fit) on blocked ones. */
+/* oneDNN against the reference for every case, on NCHW tensors and on
+ * blocked ones (padded when a channel count is not a multiple of 16; the
+ * padding lanes of the results must be zero). */
 START_TEST(grouped_conv_onednn_matches_reference)
 {
     if (!onednn_available())
@@ -174,10 +178,10 @@ START_TEST(grouped_conv_onednn_matches_reference)
     OneDnnConv *oc = onednn_conv_create(&c);
     ck_assert(e && oc);
     const int Si = g->h * g->w, So = c.out_h * c.out_w;
-    const int layouts = blocked_fits(g->in_c) && blocked_fits(g->out_c) ? 2 : 1;
-    for (int blk = 0; blk < layouts; blk++) {
+    const size_t bx = (size_t)g->N * blocked_sample(g->in_c, Si), by = (size_t)g->N * blocked_sample(g->out_c, So);
+    for (int blk = 0; blk < 2; blk++) {
         onednn_conv_set_layouts(oc, blk, blk);
-        float *xi = falloc(nx), *dyi = falloc(ny), *y2 = falloc(ny), *dx2 = falloc(nx);
+        float *xi = falloc(bx), *dyi = falloc(by), *y2 = falloc(by), *dx2 = falloc(bx);
         float *dw2 = falloc(nw), *db2 = falloc(nb), *plain = falloc(nx > ny ? nx : ny);
         if (blk) {
             blocked_from_plain(x, xi, g->N, g->in_c, Si);
@@ -189,6 +193,10 @@ START_TEST(grouped_conv_onednn_matches_reference)
         ck_assert_int_eq(onednn_conv_forward(e, oc, w, b, xi, y2, g->N), 0);
         ck_assert_int_eq(onednn_conv_backward(e, oc, w, xi, dyi, dx2, dw2, db2, g->N), 0);
         if (blk) {
+            for (int n = 0; n < g->N; n++) /* padding lanes stay zero */
+                for (int ch = g->out_c; ch < blocked_channels(g->out_c); ch++)
+                    for (int s = 0; s < So; s++)
+                        ck_assert(y2[blocked_index(g->out_c, So, n, ch, s)] == 0.0f);
             blocked_to_plain(y2, plain, g->N, g->out_c, So);
             memcpy(y2, plain, sizeof(float) * ny);
             blocked_to_plain(dx2, plain, g->N, g->in_c, Si);

@@ -18,11 +18,12 @@ static double *chan(const BatchNorm *b, int N, int j)
     return b->partial + (2 * (size_t)N + (size_t)j) * (size_t)b->C;
 }
 
-/* Lanes l of block cb of a per-channel array of float values kept in doubles. */
-static void lanes(float *dst, const double *src, int cb)
+/* Lanes l of block cb of a per-channel array of float values kept in
+ * doubles; zero in the padding lanes (blocked.h). */
+static void lanes(float *dst, const double *src, int C, int cb)
 {
     for (int l = 0; l < BLOCK; l++)
-        dst[l] = (float)src[cb * BLOCK + l];
+        dst[l] = cb * BLOCK + l < C ? (float)src[cb * BLOCK + l] : 0.0f;
 }
 
 /* Mean and biased variance of every channel, two passes as in batchnorm.c
@@ -45,14 +46,16 @@ static void blocked_moments(const BatchNorm *b, const float *in, int N, double *
 static void blocked_affine(const BatchNorm *b, const float *in, float *out, int N,
                            const float *mean, const double *scale, const float *shift)
 {
-    const int C = b->C, S = b->spatial, CB = C / BLOCK, relu = b->relu_after;
+    const int C = b->C, S = b->spatial, CB = blocked_count(C), relu = b->relu_after;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < N; n++)
         for (int cb = 0; cb < CB; cb++) {
             const size_t t = blocked_tile(C, S, n, cb);
-            float k[BLOCK];
-            lanes(k, scale, cb);
-            const float *x = in + t, *m = mean + cb * BLOCK, *h = shift + cb * BLOCK;
+            float k[BLOCK], m[BLOCK], h[BLOCK];
+            lanes(k, scale, C, cb);
+            blocked_lanes(m, mean, C, cb);
+            blocked_lanes(h, shift, C, cb);
+            const float *x = in + t;
             float *y = out + t;
             for (int s = 0; s < S; s++)
 #pragma omp simd
@@ -97,13 +100,15 @@ void bn_blocked_forward_eval(const BatchNorm *b, const float *gamma, const float
 static void blocked_grad_sums(const BatchNorm *b, const float *in, const float *dout, int N,
                               const float *mean, double *sum_dy, double *sum_dy_xc)
 {
-    const int C = b->C, S = b->spatial, CB = C / BLOCK;
+    const int C = b->C, S = b->spatial, CB = blocked_count(C);
     double *p0 = part_of(b, 0, N), *p1 = part_of(b, 1, N);
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < N; n++)
         for (int cb = 0; cb < CB; cb++) {
             const size_t t = blocked_tile(C, S, n, cb);
-            const float *x = in + t, *g = dout + t, *m = mean + cb * BLOCK;
+            const float *x = in + t, *g = dout + t;
+            float m[BLOCK];
+            blocked_lanes(m, mean, C, cb);
             double sd[BLOCK] = {0}, sdx[BLOCK] = {0};
             for (int s = 0; s < S; s++)
 #pragma omp simd
@@ -111,7 +116,7 @@ static void blocked_grad_sums(const BatchNorm *b, const float *in, const float *
                     sd[l] += g[s * BLOCK + l];
                     sdx[l] += (double)g[s * BLOCK + l] * (double)(x[s * BLOCK + l] - m[l]);
                 }
-            for (int l = 0; l < BLOCK; l++) {
+            for (int l = 0; l < blocked_width(C, cb); l++) {
                 p0[(size_t)n * C + cb * BLOCK + l] = sd[l];
                 p1[(size_t)n * C + cb * BLOCK + l] = sdx[l];
             }
@@ -124,7 +129,7 @@ void bn_blocked_backward_train(const BatchNorm *b, const float *gamma, const flo
                                const float *save_mean, const float *save_invstd,
                                const float *dout, float *din, float *dgamma, float *dbeta, int N)
 {
-    const int C = b->C, S = b->spatial, CB = C / BLOCK;
+    const int C = b->C, S = b->spatial, CB = blocked_count(C);
     const double M = (double)N * S;
     double *sum_dy = chan(b, N, CH_SUM_DY), *sum_dy_xc = chan(b, N, CH_SUM_DY_XC);
     double *scale = chan(b, N, CH_SCALE), *mean_dy = chan(b, N, CH_MEAN_DY), *k = chan(b, N, CH_K);
@@ -141,11 +146,12 @@ void bn_blocked_backward_train(const BatchNorm *b, const float *gamma, const flo
     for (int n = 0; n < N; n++)
         for (int cb = 0; cb < CB; cb++) {
             const size_t t = blocked_tile(C, S, n, cb);
-            const float *x = in + t, *g = dout + t, *m = save_mean + cb * BLOCK;
-            float sc[BLOCK], md[BLOCK], kk[BLOCK];
-            lanes(sc, scale, cb);
-            lanes(md, mean_dy, cb);
-            lanes(kk, k, cb);
+            const float *x = in + t, *g = dout + t;
+            float sc[BLOCK], md[BLOCK], kk[BLOCK], m[BLOCK];
+            lanes(sc, scale, C, cb);
+            lanes(md, mean_dy, C, cb);
+            lanes(kk, k, C, cb);
+            blocked_lanes(m, save_mean, C, cb);
             float *dx = din + t;
             for (int s = 0; s < S; s++)
 #pragma omp simd
@@ -159,7 +165,7 @@ void bn_blocked_backward_eval(const BatchNorm *b, const float *gamma, const floa
                               const float *run_var, const float *in, const float *dout,
                               float *din, float *dgamma, float *dbeta, int N)
 {
-    const int C = b->C, S = b->spatial, CB = C / BLOCK;
+    const int C = b->C, S = b->spatial, CB = blocked_count(C);
     double *sum_dy = chan(b, N, CH_SUM_DY), *sum_dy_xc = chan(b, N, CH_SUM_DY_XC);
     double *scale = chan(b, N, CH_SCALE);
     blocked_grad_sums(b, in, dout, N, run_mean, sum_dy, sum_dy_xc);
@@ -174,7 +180,7 @@ void bn_blocked_backward_eval(const BatchNorm *b, const float *gamma, const floa
         for (int cb = 0; cb < CB; cb++) {
             const size_t t = blocked_tile(C, S, n, cb);
             float sc[BLOCK];
-            lanes(sc, scale, cb);
+            lanes(sc, scale, C, cb);
             const float *g = dout + t;
             float *dx = din + t;
             for (int s = 0; s < S; s++)

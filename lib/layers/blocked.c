@@ -1,12 +1,14 @@
 #include "blocked.h"
 
+#include <string.h>
+
 void blocked_from_plain(const float *plain, float *blocked, int N, int C, int S)
 {
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < N; n++)
-        for (int c = 0; c < C; c++)
+        for (int c = 0; c < blocked_channels(C); c++)
             for (int s = 0; s < S; s++)
-                blocked[blocked_index(C, S, n, c, s)] = plain[((size_t)n * C + c) * S + s];
+                blocked[blocked_index(C, S, n, c, s)] = c < C ? plain[((size_t)n * C + c) * S + s] : 0.0f;
 }
 
 void blocked_to_plain(const float *blocked, float *plain, int N, int C, int S)
@@ -31,15 +33,16 @@ void blocked_sum_over_samples(const double *part, double *total, int N, int C)
 void blocked_centered_sums(const float *x, int N, int C, int S, const double *center, double *part,
                            double *sum, double *sq)
 {
-    const int CB = C / BLOCK;
+    const int CB = blocked_count(C);
     double *psum = part, *psq = part + (size_t)N * C;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < N; n++)
         for (int cb = 0; cb < CB; cb++) {
             const float *t = x + blocked_tile(C, S, n, cb);
+            const int width = blocked_width(C, cb);
             double m[BLOCK], s1[BLOCK] = {0}, s2[BLOCK] = {0};
             for (int l = 0; l < BLOCK; l++)
-                m[l] = center ? center[cb * BLOCK + l] : 0.0;
+                m[l] = center && l < width ? center[cb * BLOCK + l] : 0.0;
             for (int i = 0; i < S; i++)
 #pragma omp simd
                 for (int l = 0; l < BLOCK; l++) {
@@ -47,7 +50,7 @@ void blocked_centered_sums(const float *x, int N, int C, int S, const double *ce
                     s1[l] += d;
                     s2[l] += d * d;
                 }
-            for (int l = 0; l < BLOCK; l++) {
+            for (int l = 0; l < width; l++) {
                 psum[(size_t)n * C + cb * BLOCK + l] = s1[l];
                 psq[(size_t)n * C + cb * BLOCK + l] = s2[l];
             }
@@ -58,12 +61,13 @@ void blocked_centered_sums(const float *x, int N, int C, int S, const double *ce
 
 void blocked_add_bias(const float *b, float *out, int N, int C, int S)
 {
-    const int CB = C / BLOCK;
+    const int CB = blocked_count(C);
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < N; n++)
         for (int cb = 0; cb < CB; cb++) {
             float *t = out + blocked_tile(C, S, n, cb);
-            const float *bb = b + cb * BLOCK;
+            float bb[BLOCK];
+            blocked_lanes(bb, b, C, cb);
             for (int s = 0; s < S; s++)
 #pragma omp simd
                 for (int l = 0; l < BLOCK; l++)
@@ -73,7 +77,7 @@ void blocked_add_bias(const float *b, float *out, int N, int C, int S)
 
 void blocked_bias_grad(const float *dout, float *db, int N, int C, int S)
 {
-    const int CB = C / BLOCK;
+    const int CB = blocked_count(C);
 #pragma omp parallel for schedule(static)
     for (int cb = 0; cb < CB; cb++) {
         double acc[BLOCK] = {0};
@@ -84,7 +88,49 @@ void blocked_bias_grad(const float *dout, float *db, int N, int C, int S)
                 for (int l = 0; l < BLOCK; l++)
                     acc[l] += t[s * BLOCK + l];
         }
-        for (int l = 0; l < BLOCK; l++)
+        for (int l = 0; l < blocked_width(C, cb); l++)
             db[cb * BLOCK + l] += (float)acc[l];
     }
+}
+
+void blocked_copy_channels(const float *src, int Csrc, int src_first, int src_step, float *dst, int Cdst,
+                           int dst_first, int dst_step, int count, int zero_unmapped, int N, int S)
+{
+    const int CB = blocked_count(Cdst);
+    /* Offsets within a sample are ints (oneDNN's own limit is similar). */
+    const size_t src_sample = blocked_sample(Csrc, S);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < N; n++)
+        for (int cb = 0; cb < CB; cb++) {
+            /* What each lane of this block gets: where its source channel
+             * starts in a source sample (0 for the others, a harmless
+             * read), and whether it copies, keeps or zeroes. */
+            int off[BLOCK], copy[BLOCK], keep[BLOCK];
+            int copies = 0, straight = 1;
+            for (int l = 0; l < BLOCK; l++) {
+                const int c = cb * BLOCK + l, k = c - dst_first;
+                const int j = k >= 0 && k % dst_step == 0 ? k / dst_step : -1;
+                const int sc = src_first + j * src_step;
+                copy[l] = c < Cdst && j >= 0 && j < count;
+                keep[l] = c < Cdst && !copy[l] && !zero_unmapped;
+                off[l] = copy[l] ? (sc - sc % BLOCK) * S + sc % BLOCK : 0;
+                copies += copy[l];
+                straight = straight && copy[l] && off[l] == off[0] + l;
+            }
+            if (!copies)
+                continue;
+            float *d = dst + blocked_tile(Cdst, S, n, cb);
+            const float *sn = src + (size_t)n * src_sample;
+            if (straight) { /* a whole source block at the same lanes */
+                memcpy(d, sn + off[0], sizeof(float) * (size_t)S * BLOCK);
+                continue;
+            }
+            for (int i = 0; i < S; i++) {
+                const float *si = sn + (size_t)i * BLOCK;
+                float *o = d + (size_t)i * BLOCK;
+#pragma omp simd /* a masked gather and a blend */
+                for (int l = 0; l < BLOCK; l++)
+                    o[l] = copy[l] ? si[off[l]] : keep[l] ? o[l] : 0.0f;
+            }
+        }
 }

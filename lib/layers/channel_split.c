@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "blocked.h"
+
 void channel_split_forward(const float *in, float *out, int N, int C, int S, int parity)
 {
     const int half = C / 2;
@@ -23,4 +25,16 @@ void channel_split_backward(const float *dout, float *din, int N, int C, int S, 
             memcpy(picked, dout + ((size_t)n * half + j) * S, sizeof(float) * (size_t)S);
             memset(other, 0, sizeof(float) * (size_t)S);
         }
+}
+
+void channel_split_forward_blocked(const float *in, float *out, int N, int C, int S, int parity)
+{
+    const int half = C / 2;
+    blocked_copy_channels(in, C, parity, 2, out, half, 0, 1, half, 0, N, S);
+}
+
+void channel_split_backward_blocked(const float *dout, float *din, int N, int C, int S, int parity)
+{
+    const int half = C / 2;
+    blocked_copy_channels(dout, half, 0, 1, din, C, parity, 2, half, 1, N, S);
 }

@@ -1,7 +1,7 @@
 /* One half of ShuffleNetV2's channel_shuffle split (the reference code's
  * reshape(N*C/2, 2, H*W).permute(1, 0, 2)): parity 0 takes the even
  * channels 0, 2, 4, ... and parity 1 the odd ones, each in order, so out
- * has C/2 channels. NCHW only. */
+ * has C/2 channels; the _blocked versions do the same in nChw16c. */
 #ifndef BS_CHANNEL_SPLIT_H
 #define BS_CHANNEL_SPLIT_H
 
@@ -12,5 +12,9 @@ void channel_split_forward(const float *in, float *out, int N, int C, int S, int
 /* Overwrites all of din: dout in the picked channels, 0 in the others (the
  * other half's op adds its part through the model's gradient fork). */
 void channel_split_backward(const float *dout, float *din, int N, int C, int S, int parity);
+
+/* The same in nChw16c (blocked.h); padding lanes are written as zeros. */
+void channel_split_forward_blocked(const float *in, float *out, int N, int C, int S, int parity);
+void channel_split_backward_blocked(const float *dout, float *din, int N, int C, int S, int parity);
 
 #endif

@@ -3,6 +3,8 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "groupnorm_blocked.h"
+
 /* One (sample, group) is C/G consecutive channel planes, i.e. one
  * contiguous run of (C/G)·spatial floats. Each reduction runs on one thread
  * in a fixed order (bit-identical for any thread count), summing in double. */
@@ -14,6 +16,8 @@ void groupnorm_init(GroupNorm *g, int C, int G, int spatial, float eps)
     g->spatial = spatial;
     g->eps = eps;
     g->relu_after = 0;
+    g->blocked = 0;
+    g->partial = NULL;
 }
 
 static int group_channels(const GroupNorm *g) { return g->C / g->G; }
@@ -50,6 +54,10 @@ static void moments(const float *x, size_t M, double *mean, double *var)
 void groupnorm_forward(const GroupNorm *g, const float *gamma, const float *beta,
                        const float *in, float *out, float *save_mean, float *save_invstd, int N)
 {
+    if (g->blocked) {
+        gn_blocked_forward(g, gamma, beta, in, out, save_mean, save_invstd, N);
+        return;
+    }
     const int Cg = group_channels(g), S = g->spatial, NG = N * g->G;
     const size_t M = group_size(g);
 #pragma omp parallel for schedule(static)
@@ -154,6 +162,10 @@ void groupnorm_backward(const GroupNorm *g, const float *gamma, const float *in,
                         const float *save_mean, const float *save_invstd,
                         const float *dout, float *din, float *dgamma, float *dbeta, int N)
 {
+    if (g->blocked) {
+        gn_blocked_backward(g, gamma, in, save_mean, save_invstd, dout, din, dgamma, dbeta, N);
+        return;
+    }
     /* Affine grads first: they read dout, which din may alias. */
     groupnorm_backward_affine(g, in, save_mean, save_invstd, dout, dgamma, dbeta, N);
     groupnorm_backward_input(g, gamma, in, save_mean, save_invstd, dout, din, N);

@@ -4,13 +4,22 @@
 #ifndef BS_GROUPNORM_H
 #define BS_GROUPNORM_H
 
+#include <stddef.h>
+
 typedef struct {
     int C, G, spatial;
     float eps;
     /* The forward also applies ReLU, as BatchNorm.relu_after (set by the
      * model when a ReLU follows in place; its backward still runs). */
     int relu_after;
+    /* Activations in nChw16c (blocked.h) instead of NCHW; then `partial`
+     * must hold groupnorm_partial_size(C, G, N) doubles of scratch. */
+    int blocked;
+    double *partial;
 } GroupNorm;
+
+/* Doubles of GroupNorm.partial a blocked layer needs at batch N. */
+static inline size_t groupnorm_partial_size(int C, int G, int N) { return 2 * (size_t)N * ((size_t)C + (size_t)G); }
 
 /* G must divide C (callers validate; config errors are reported there). */
 void groupnorm_init(GroupNorm *g, int C, int G, int spatial, float eps);

@@ -87,7 +87,7 @@ void avgpool_backward(const float *dout, float *din, int N, int C, int spatial)
  * way. Each channel is summed in the same order as above. */
 void avgpool_forward_blocked(const float *in, float *out, int N, int C, int spatial)
 {
-    const int CB = C / BLOCK;
+    const int CB = blocked_count(C);
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < N; n++)
         for (int cb = 0; cb < CB; cb++) {
@@ -97,20 +97,21 @@ void avgpool_forward_blocked(const float *in, float *out, int N, int C, int spat
 #pragma omp simd
                 for (int l = 0; l < BLOCK; l++)
                     acc[l] += x[i * BLOCK + l];
-            for (int l = 0; l < BLOCK; l++)
+            for (int l = 0; l < blocked_width(C, cb); l++)
                 out[(size_t)n * C + cb * BLOCK + l] = (float)(acc[l] / spatial);
         }
 }
 
 void avgpool_backward_blocked(const float *dout, float *din, int N, int C, int spatial)
 {
-    const int CB = C / BLOCK;
+    const int CB = blocked_count(C);
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < N; n++)
         for (int cb = 0; cb < CB; cb++) {
             float g[BLOCK];
+            blocked_lanes(g, dout + (size_t)n * C, C, cb); /* zero in the padding */
             for (int l = 0; l < BLOCK; l++)
-                g[l] = dout[(size_t)n * C + cb * BLOCK + l] / (float)spatial;
+                g[l] /= (float)spatial;
             float *dx = din + blocked_tile(C, spatial, n, cb);
             for (int i = 0; i < spatial; i++)
 #pragma omp simd

@@ -35,7 +35,7 @@ void memory_plan_carve(Model *m)
     }
     for (int i = 0; i < m->n_tensors; i++) {
         Tensor *t = &m->tensors[i];
-        size_t n = tensor_numel(t) * (size_t)m->max_batch;
+        size_t n = tensor_capacity(t) * (size_t)m->max_batch;
         if (n > biggest)
             biggest = n;
         if (alias && alias[i] >= 0) {

@@ -14,6 +14,16 @@ void model_init(Model *m) { memset(m, 0, sizeof *m); }
 
 size_t tensor_numel(const Tensor *t) { return (size_t)t->c * t->h * t->w; }
 
+size_t tensor_stride(const Tensor *t)
+{
+    return t->blocked ? blocked_sample(t->c, t->h * t->w) : tensor_numel(t);
+}
+
+size_t tensor_capacity(const Tensor *t)
+{
+    return blocked_fits(t->c) ? blocked_sample(t->c, t->h * t->w) : tensor_numel(t);
+}
+
 void tensor_copy_plain(const Tensor *t, int N, float *out)
 {
     if (t->blocked)

@@ -90,7 +90,7 @@ typedef struct Model {
     OneDnnEngine *dnnl;
     double *op_seconds; /* if set (by `bench`): time per op, forward + backward */
     float *ws, *scratch; /* conv workspace; gradient scratch for forks */
-    double *bn_partial;  /* per-tile sums of blocked BN layers (shared) */
+    double *bn_partial;  /* partial sums of blocked BN and GN layers (shared) */
     unsigned char *grad_written; /* per tensor, during backward */
     Arena arena;
     int build_failed;
@@ -153,7 +153,13 @@ int model_set_conv_backend(Model *m, ConvBackend b, BsError *err);
  * converted: run a forward pass after changing it. */
 void model_plan_layouts(Model *m);
 
-size_t tensor_numel(const Tensor *t); /* per sample */
+size_t tensor_numel(const Tensor *t); /* per sample: c·h·w */
+/* Floats one sample takes in t's layout: c·h·w in NCHW, more in nChw16c
+ * when c is not a multiple of 16 (padding lanes, layers/blocked.h).
+ * Element-wise ops run over tensor_stride(t)·N floats. */
+size_t tensor_stride(const Tensor *t);
+/* Floats per sample the arena reserves: the most either layout needs. */
+size_t tensor_capacity(const Tensor *t);
 /* Tensor t's data for the first N samples in NCHW order, whatever its layout. */
 void tensor_copy_plain(const Tensor *t, int N, float *out);
 const char *op_kind_name(OpKind k);   /* "conv", "bn", ... */

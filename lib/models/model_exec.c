@@ -47,7 +47,7 @@ void op_grad_end(Model *m, int id, int N)
     if (id == 0)
         return;
     if (m->grad_written[id])
-        add_inplace(m->tensors[id].grad, m->scratch, tensor_numel(&m->tensors[id]) * N);
+        add_inplace(m->tensors[id].grad, m->scratch, tensor_stride(&m->tensors[id]) * N);
     m->grad_written[id] = 1;
 }
 
@@ -77,7 +77,7 @@ int model_find_nonfinite(const Model *m, int N)
 {
     for (int i = 0; i < m->n_ops; i++) {
         const Tensor *t = &m->tensors[m->ops[i].out];
-        if (!all_finite(t->data, tensor_numel(t) * N))
+        if (!all_finite(t->data, tensor_stride(t) * N))
             return i;
     }
     return -1;

@@ -66,7 +66,7 @@ static void conv_reference_forward(Model *m, const Op *op, const float *w, const
     if (in && out)
         conv2d_forward(&op->u.conv, w, b, in, out, N, m->ws);
     else
-        poison(m, to->data, tensor_numel(to) * (size_t)N);
+        poison(m, to->data, tensor_stride(to) * (size_t)N);
     free(ci);
     plain_done(to, out ? to->data : NULL, co, N);
 }
@@ -257,6 +257,22 @@ static void gn_fuse_relu(Op *op) { op->u.gn.relu_after = 1; }
 
 static size_t gn_saved(const Op *op, int max_batch) { return (size_t)op->u.gn.G * (size_t)max_batch; }
 
+static size_t gn_partial(const Op *op, int max_batch)
+{
+    return groupnorm_partial_size(op->u.gn.C, op->u.gn.G, max_batch);
+}
+
+static void gn_set_partial(Op *op, double *partial) { op->u.gn.partial = partial; }
+
+static void gn_set_layouts(Op *op, int in_blocked, int out_blocked)
+{
+    (void)out_blocked;
+    op->u.gn.blocked = in_blocked;
+}
+
+/* The blocked GroupNorm needs its partial sums (carved by the memory plan). */
+static int gn_writes_blocked(const Op *op) { return op->u.gn.partial != NULL; }
+
 /* ---- ReLU, pools, add, shortcut ---------------------------------------------------- */
 
 static void relu_fwd(Model *m, const Op *op, int N, int train)
@@ -264,7 +280,7 @@ static void relu_fwd(Model *m, const Op *op, int N, int train)
     (void)train;
     const Tensor *ti = &m->tensors[op->in];
     if (!op->fused) /* else the norm before it applied it */
-        relu_forward(ti->data, m->tensors[op->out].data, tensor_numel(ti) * N);
+        relu_forward(ti->data, m->tensors[op->out].data, tensor_stride(ti) * N);
 }
 
 static void relu_bwd(Model *m, const Op *op, int N, int train)
@@ -273,7 +289,7 @@ static void relu_bwd(Model *m, const Op *op, int N, int train)
     const Tensor *to = &m->tensors[op->out];
     float *din = op_grad_begin(m, op->in);
     if (din)
-        relu_backward(to->data, to->grad, din, tensor_numel(&m->tensors[op->in]) * N);
+        relu_backward(to->data, to->grad, din, tensor_stride(&m->tensors[op->in]) * N);
     op_grad_end(m, op->in, N);
 }
 
@@ -315,14 +331,14 @@ static void add_fwd(Model *m, const Op *op, int N, int train)
 {
     (void)train;
     const Tensor *ti = &m->tensors[op->in];
-    add_forward(ti->data, m->tensors[op->in2].data, m->tensors[op->out].data, tensor_numel(ti) * N);
+    add_forward(ti->data, m->tensors[op->in2].data, m->tensors[op->out].data, tensor_stride(ti) * N);
 }
 
 static void add_bwd(Model *m, const Op *op, int N, int train)
 {
     (void)train;
     const Tensor *to = &m->tensors[op->out];
-    size_t n = tensor_numel(&m->tensors[op->in]) * N;
+    size_t n = tensor_stride(&m->tensors[op->in]) * N;
     float *din = op_grad_begin(m, op->in);
     if (din && din != to->grad) /* the same buffer when the add ran in place */
         memcpy(din, to->grad, sizeof(float) * n);
@@ -354,7 +370,7 @@ static void relu6_fwd(Model *m, const Op *op, int N, int train)
 {
     (void)train;
     const Tensor *ti = &m->tensors[op->in];
-    relu6_forward(ti->data, m->tensors[op->out].data, tensor_numel(ti) * N);
+    relu6_forward(ti->data, m->tensors[op->out].data, tensor_stride(ti) * N);
 }
 
 static void relu6_bwd(Model *m, const Op *op, int N, int train)
@@ -363,7 +379,7 @@ static void relu6_bwd(Model *m, const Op *op, int N, int train)
     const Tensor *to = &m->tensors[op->out];
     float *din = op_grad_begin(m, op->in);
     if (din)
-        relu6_backward(to->data, to->grad, din, tensor_numel(&m->tensors[op->in]) * N);
+        relu6_backward(to->data, to->grad, din, tensor_stride(&m->tensors[op->in]) * N);
     op_grad_end(m, op->in, N);
 }
 
@@ -371,26 +387,40 @@ static void concat_fwd(Model *m, const Op *op, int N, int train)
 {
     (void)train;
     const Tensor *a = &m->tensors[op->in], *b = &m->tensors[op->in2];
-    concat_forward(a->data, tensor_numel(a), b->data, tensor_numel(b), m->tensors[op->out].data, N);
+    float *out = m->tensors[op->out].data;
+    if (a->blocked) /* the plan keeps a concat's tensors in one layout */
+        concat_forward_blocked(a->data, a->c, b->data, b->c, out, N, a->h * a->w);
+    else
+        concat_forward(a->data, tensor_numel(a), b->data, tensor_numel(b), out, N);
+}
+
+/* One input at a time: op_grad_begin may hand both the same scratch. */
+static void concat_bwd_one(Model *m, const Op *op, int which, int N)
+{
+    const Tensor *a = &m->tensors[op->in], *b = &m->tensors[op->in2];
+    const float *dout = m->tensors[op->out].grad;
+    const int id = which ? op->in2 : op->in;
+    float *d = op_grad_begin(m, id), *da = which ? NULL : d, *db = which ? d : NULL;
+    if (a->blocked)
+        concat_backward_blocked(dout, da, a->c, db, b->c, N, a->h * a->w);
+    else
+        concat_backward(dout, da, tensor_numel(a), db, tensor_numel(b), N);
+    op_grad_end(m, id, N);
 }
 
 static void concat_bwd(Model *m, const Op *op, int N, int train)
 {
     (void)train;
-    const Tensor *a = &m->tensors[op->in], *b = &m->tensors[op->in2];
-    const float *dout = m->tensors[op->out].grad;
-    /* One input at a time: op_grad_begin may hand both the same scratch. */
-    concat_backward(dout, op_grad_begin(m, op->in), tensor_numel(a), NULL, tensor_numel(b), N);
-    op_grad_end(m, op->in, N);
-    concat_backward(dout, NULL, tensor_numel(a), op_grad_begin(m, op->in2), tensor_numel(b), N);
-    op_grad_end(m, op->in2, N);
+    concat_bwd_one(m, op, 0, N);
+    concat_bwd_one(m, op, 1, N);
 }
 
 static void chsplit_fwd(Model *m, const Op *op, int N, int train)
 {
     (void)train;
     const Tensor *ti = &m->tensors[op->in];
-    channel_split_forward(ti->data, m->tensors[op->out].data, N, ti->c, ti->h * ti->w, op->u.parity);
+    (ti->blocked ? channel_split_forward_blocked : channel_split_forward)(ti->data, m->tensors[op->out].data, N,
+                                                                           ti->c, ti->h * ti->w, op->u.parity);
 }
 
 static void chsplit_bwd(Model *m, const Op *op, int N, int train)
@@ -399,7 +429,8 @@ static void chsplit_bwd(Model *m, const Op *op, int N, int train)
     const Tensor *ti = &m->tensors[op->in];
     float *din = op_grad_begin(m, op->in);
     if (din)
-        channel_split_backward(m->tensors[op->out].grad, din, N, ti->c, ti->h * ti->w, op->u.parity);
+        (ti->blocked ? channel_split_backward_blocked : channel_split_backward)(m->tensors[op->out].grad, din, N,
+                                                                             ti->c, ti->h * ti->w, op->u.parity);
     op_grad_end(m, op->in, N);
 }
 
@@ -416,8 +447,10 @@ static const OpType BUILTIN_OPS[OP_N_BUILTIN] = {
                .reads_blocked = always, .writes_blocked = bn_writes_blocked, .set_layouts = bn_set_layouts,
                .forward = bn_fwd, .backward = bn_bwd, .init_params = norm_init, .saved_stats = bn_saved,
                .partial_sums = bn_partial, .set_partial = bn_set_partial},
-    [OP_GN] = {.name = "gn", .params = OP_PARAMS_NORM, .fuse_relu = gn_fuse_relu, .forward = gn_fwd,
-               .backward = gn_bwd, .init_params = norm_init, .saved_stats = gn_saved},
+    [OP_GN] = {.name = "gn", .params = OP_PARAMS_NORM, .fuse_relu = gn_fuse_relu, .keeps_layout = 1,
+               .reads_blocked = always, .writes_blocked = gn_writes_blocked, .set_layouts = gn_set_layouts,
+               .forward = gn_fwd, .backward = gn_bwd, .init_params = norm_init, .saved_stats = gn_saved,
+               .partial_sums = gn_partial, .set_partial = gn_set_partial},
     [OP_RELU] = {.name = "relu", .in_place = 1, .backward_needs_output = 1, .is_relu = 1, .keeps_layout = 1,
                  .reads_blocked = always, .writes_blocked = always, .forward = relu_fwd, .backward = relu_bwd},
     [OP_MAXPOOL] = {.name = "maxpool", .forward = maxpool_fwd, .backward = maxpool_bwd},
@@ -427,10 +460,11 @@ static const OpType BUILTIN_OPS[OP_N_BUILTIN] = {
     [OP_SHORTCUT] = {.name = "shortcut", .forward = shortcut_fwd, .backward = shortcut_bwd},
     [OP_RELU6] = {.name = "relu6", .in_place = 1, .backward_needs_output = 1, .keeps_layout = 1,
                   .reads_blocked = always, .writes_blocked = always, .forward = relu6_fwd, .backward = relu6_bwd},
-    /* Blocked when both inputs are (whole 16-channel blocks, concat.h). */
+    /* Inputs and output in one layout (concat.h, channel_split.h). */
     [OP_CONCAT] = {.name = "concat", .keeps_layout = 1, .reads_blocked = always, .writes_blocked = always,
                    .forward = concat_fwd, .backward = concat_bwd},
-    [OP_CHSPLIT] = {.name = "split", .forward = chsplit_fwd, .backward = chsplit_bwd},
+    [OP_CHSPLIT] = {.name = "split", .keeps_layout = 1, .reads_blocked = always, .writes_blocked = always,
+                    .forward = chsplit_fwd, .backward = chsplit_bwd},
 };
 
 #define MAX_REGISTERED 32

@@ -1,0 +1,183 @@
+#include "groupnorm_blocked.h"
+
+#include <math.h>
+
+#include "blocked.h"
+
+/* GroupNorm.partial (groupnorm_partial_size): two [N][C] arrays of
+ * per-(sample, channel) sums (which 0, 1), then two [N][G] arrays of
+ * per-(sample, group) values (which 2, 3). */
+static double *part(const GroupNorm *g, int which, int N)
+{
+    const size_t NC = (size_t)N * (size_t)g->C, NG = (size_t)N * (size_t)g->G;
+    return g->partial + (which < 2 ? (size_t)which * NC : 2 * NC + (size_t)(which - 2) * NG);
+}
+
+/* Per-lane values of block cb for sample n that depend on the lane's
+ * group: v[n·G + group of channel c]; zero in the padding lanes. */
+static void group_lanes(float *dst, const float *v, const GroupNorm *g, int n, int cb)
+{
+    const int Cg = g->C / g->G;
+    for (int l = 0; l < BLOCK; l++) {
+        const int c = cb * BLOCK + l;
+        dst[l] = c < g->C ? v[(size_t)n * g->G + c / Cg] : 0.0f;
+    }
+}
+
+/* s1[c] = Σ(x − center_g), s2[c] = Σ(x − center_g)² over the positions
+ * of sample x (s2 may be NULL), with center_g the value of channel c's
+ * group in `center` (G doubles; NULL: 0). */
+static void sample_channel_sums(const GroupNorm *g, const float *x, const double *center, double *s1, double *s2)
+{
+    const int C = g->C, S = g->spatial, CB = blocked_count(C), Cg = C / g->G;
+    for (int cb = 0; cb < CB; cb++) {
+        const float *t = x + blocked_tile(C, S, 0, cb);
+        double m[BLOCK];
+        for (int l = 0; l < BLOCK; l++)
+            m[l] = center && cb * BLOCK + l < C ? center[(cb * BLOCK + l) / Cg] : 0.0;
+        double a[BLOCK] = {0}, b[BLOCK] = {0};
+        for (int s = 0; s < S; s++)
+#pragma omp simd
+            for (int l = 0; l < BLOCK; l++) {
+                const double d = (double)t[s * BLOCK + l] - m[l];
+                a[l] += d;
+                b[l] += d * d;
+            }
+        for (int l = 0; l < blocked_width(C, cb); l++) {
+            s1[cb * BLOCK + l] = a[l];
+            if (s2)
+                s2[cb * BLOCK + l] = b[l];
+        }
+    }
+}
+
+/* Σ over the channels of group gi of v (C values), in channel order. */
+static double group_total(const GroupNorm *g, const double *v, int gi)
+{
+    const int Cg = g->C / g->G;
+    double t = 0;
+    for (int j = 0; j < Cg; j++)
+        t += v[gi * Cg + j];
+    return t;
+}
+
+void gn_blocked_forward(const GroupNorm *g, const float *gamma, const float *beta, const float *in, float *out,
+                        float *save_mean, float *save_invstd, int N)
+{
+    const int C = g->C, G = g->G, S = g->spatial, CB = blocked_count(C);
+    const double M = (double)(C / G) * S;
+    const size_t sample = blocked_sample(C, S);
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *x = in + (size_t)n * sample;
+        double *s1 = part(g, 0, N) + (size_t)n * C, *s2 = part(g, 1, N) + (size_t)n * C;
+        double *mean = part(g, 2, N) + (size_t)n * G;
+        /* Two passes as in groupnorm.c: the mean, then the deviations from
+         * it (their sum, zero in exact arithmetic, corrects the rounding). */
+        sample_channel_sums(g, x, NULL, s1, NULL);
+        for (int gi = 0; gi < G; gi++)
+            mean[gi] = group_total(g, s1, gi) / M;
+        sample_channel_sums(g, x, mean, s1, s2);
+        for (int gi = 0; gi < G; gi++) {
+            const double dev = group_total(g, s1, gi), sq = group_total(g, s2, gi);
+            const double var = fmax((sq - dev * dev / M) / M, 0.0);
+            /* Backward recomputes x̂ from these float values, so the
+             * affine pass below uses them too. */
+            save_mean[(size_t)n * G + gi] = (float)mean[gi];
+            save_invstd[(size_t)n * G + gi] = (float)(1.0 / sqrt(var + g->eps));
+        }
+        float *y = out + (size_t)n * sample;
+        for (int cb = 0; cb < CB; cb++) {
+            float m[BLOCK], is[BLOCK], k[BLOCK], h[BLOCK];
+            group_lanes(m, save_mean, g, n, cb);
+            group_lanes(is, save_invstd, g, n, cb);
+            blocked_lanes(k, gamma, C, cb);
+            blocked_lanes(h, beta, C, cb);
+            for (int l = 0; l < BLOCK; l++)
+                k[l] *= is[l];
+            const float *xt = x + blocked_tile(C, S, 0, cb);
+            float *yt = y + blocked_tile(C, S, 0, cb);
+            for (int s = 0; s < S; s++)
+#pragma omp simd
+                for (int l = 0; l < BLOCK; l++) {
+                    const float v = (xt[s * BLOCK + l] - m[l]) * k[l] + h[l];
+                    yt[s * BLOCK + l] = g->relu_after && v <= 0.0f ? 0.0f : v; /* as relu_forward */
+                }
+        }
+    }
+}
+
+void gn_blocked_backward(const GroupNorm *g, const float *gamma, const float *in, const float *save_mean,
+                         const float *save_invstd, const float *dout, float *din, float *dgamma, float *dbeta,
+                         int N)
+{
+    const int C = g->C, G = g->G, Cg = C / G, S = g->spatial, CB = blocked_count(C);
+    const double M = (double)Cg * S;
+    const size_t sample = blocked_sample(C, S);
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *x = in + (size_t)n * sample, *dy = dout + (size_t)n * sample;
+        double *sd = part(g, 0, N) + (size_t)n * C, *sdx = part(g, 1, N) + (size_t)n * C;
+        /* Σdy and Σdy·(x − mean) per channel: the affine gradients' terms
+         * and, weighted by γ, the group sums of dx̂. All of the sample is
+         * read before din (which may alias dout) is written. */
+        for (int cb = 0; cb < CB; cb++) {
+            float m[BLOCK];
+            group_lanes(m, save_mean, g, n, cb);
+            const float *xt = x + blocked_tile(C, S, 0, cb), *gt = dy + blocked_tile(C, S, 0, cb);
+            double a[BLOCK] = {0}, b[BLOCK] = {0};
+            for (int s = 0; s < S; s++)
+#pragma omp simd
+                for (int l = 0; l < BLOCK; l++) {
+                    a[l] += gt[s * BLOCK + l];
+                    b[l] += (double)gt[s * BLOCK + l] * (double)(xt[s * BLOCK + l] - m[l]);
+                }
+            for (int l = 0; l < blocked_width(C, cb); l++) {
+                sd[cb * BLOCK + l] = a[l];
+                sdx[cb * BLOCK + l] = b[l];
+            }
+        }
+        /* Per group, as groupnorm.c: Σdx̂ and Σdx̂·(x − mean) with dx̂ = dy·γ_c,
+         * then dx = scale·dy − shift − (x − mean)·k. */
+        double *shift = part(g, 2, N) + (size_t)n * G, *kg = part(g, 3, N) + (size_t)n * G;
+        for (int gi = 0; gi < G; gi++) {
+            const double invstd = save_invstd[(size_t)n * G + gi];
+            double a = 0, b = 0;
+            for (int j = gi * Cg; j < (gi + 1) * Cg; j++) {
+                a += gamma[j] * sd[j];
+                b += gamma[j] * sdx[j];
+            }
+            shift[gi] = (float)(invstd * a / M);
+            kg[gi] = (float)(invstd * invstd * invstd * b / M);
+        }
+        for (int cb = 0; cb < CB; cb++) {
+            float m[BLOCK], sc[BLOCK], sh[BLOCK], k[BLOCK], is[BLOCK];
+            group_lanes(m, save_mean, g, n, cb);
+            group_lanes(is, save_invstd, g, n, cb);
+            blocked_lanes(sc, gamma, C, cb);
+            for (int l = 0; l < BLOCK; l++) {
+                const int c = cb * BLOCK + l;
+                sc[l] = (float)((double)sc[l] * (double)is[l]);
+                sh[l] = c < C ? (float)shift[c / Cg] : 0.0f;
+                k[l] = c < C ? (float)kg[c / Cg] : 0.0f;
+            }
+            const float *xt = x + blocked_tile(C, S, 0, cb), *gt = dy + blocked_tile(C, S, 0, cb);
+            float *dt = din + (size_t)n * sample + blocked_tile(C, S, 0, cb);
+            for (int s = 0; s < S; s++)
+#pragma omp simd
+                for (int l = 0; l < BLOCK; l++)
+                    dt[s * BLOCK + l] = sc[l] * gt[s * BLOCK + l] - sh[l] - (xt[s * BLOCK + l] - m[l]) * k[l];
+        }
+    }
+    /* dγ_c += Σ_n Σdy·x̂ and dβ_c += Σ_n Σdy, in sample order. */
+    const double *sd = part(g, 0, N), *sdx = part(g, 1, N);
+    for (int c = 0; c < C; c++) {
+        double sg = 0, sb = 0;
+        for (int n = 0; n < N; n++) {
+            sg += sdx[(size_t)n * C + c] * save_invstd[(size_t)n * G + c / Cg];
+            sb += sd[(size_t)n * C + c];
+        }
+        dgamma[c] += (float)sg;
+        dbeta[c] += (float)sb;
+    }
+}
