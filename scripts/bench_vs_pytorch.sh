@@ -7,11 +7,14 @@
 # (bottleneck ResNet-29, ResNeXt-29 w16 8x4, MobileNetV2 x1.0, ShuffleNetV2
 # x1.0; --norm bn or xbnblock), the PyTorch side built by
 # scripts/reference/families.py (checked against bnshift by the fixtures).
-# Usage: scripts/bench_vs_pytorch.sh [--threads N] [--batch B] [--steps K]
+# --repeat R runs both sides R times, alternating, and keeps each side's
+# best figure (most images/s, least memory): on a shared machine a single
+# pair can land on a busy moment for one side only.
+# Usage: scripts/bench_vs_pytorch.sh [--threads N] [--batch B] [--steps K] [--repeat R]
 #          [--arch resnet20|bottleneck|resnext|mobilenetv2|shufflenetv2] [--norm bn|gn|xbnblock]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-threads=$(nproc) batch=128 steps=20 norm=bn arch=resnet20
+threads=$(nproc) batch=128 steps=20 norm=bn arch=resnet20 repeat=1
 while [ $# -gt 0 ]; do
   case $1 in
     --threads) threads=$2; shift ;;
@@ -19,6 +22,7 @@ while [ $# -gt 0 ]; do
     --steps) steps=$2; shift ;;
     --norm) norm=$2; shift ;;
     --arch) arch=$2; shift ;;
+    --repeat) repeat=$2; shift ;;
     *) echo "bench_vs_pytorch.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -42,25 +46,32 @@ case $arch in
   *) echo "bench_vs_pytorch.sh: unknown --arch $arch" >&2; exit 2 ;;
 esac
 [ "$arch" = resnet20 ] || [ "$norm" != gn ] || { echo "bench_vs_pytorch.sh: --arch $arch takes --norm bn or xbnblock" >&2; exit 2; }
-./bnshift bench --threads "$threads" --batch "$batch" --steps "$steps" "${family[@]}" \
-  --set model.norm="$norm" --set model.groups=$groups | tee "$ours"
-echo
-/usr/bin/python3 scripts/reference/bench_torch.py --threads "$threads" --batch "$batch" \
-  --steps "$steps" --arch "$arch" --norm "$norm" --groups $groups | tee "$theirs"
 num() { grep "$1" "$2" | head -1 | grep -o "$3" | head -1 | grep -o '^[0-9.]*'; }
-b_train=$(num '^train step' "$ours" '[0-9.]* images/s')
-b_inf=$(num '^inference:' "$ours" '[0-9.]* images/s')
-b_esm=$(num '^inference + ESM' "$ours" '[0-9.]* images/s')
-b_mem=$(num '^peak' "$ours" '[0-9.]* MiB')
-t_train=$(num 'torch train' "$theirs" '[0-9.]* images/s')
-t_inf=$(num 'torch inference' "$theirs" '[0-9.]* images/s')
-t_mem=$(num 'torch peak' "$theirs" '[0-9.]* MiB')
+# best VALUES...: the largest (images/s); least VALUES...: the smallest (MiB).
+best() { printf '%s\n' "$@" | sort -g | tail -1; }
+least() { printf '%s\n' "$@" | sort -g | head -1; }
+b_train=() b_inf=() b_esm=() b_mem=() t_train=() t_inf=() t_mem=()
+for r in $(seq "$repeat"); do
+  [ "$repeat" = 1 ] || echo "== round $r of $repeat"
+  ./bnshift bench --threads "$threads" --batch "$batch" --steps "$steps" "${family[@]}" \
+    --set model.norm="$norm" --set model.groups=$groups | tee "$ours"
+  echo
+  /usr/bin/python3 scripts/reference/bench_torch.py --threads "$threads" --batch "$batch" \
+    --steps "$steps" --arch "$arch" --norm "$norm" --groups $groups | tee "$theirs"
+  b_train+=("$(num '^train step' "$ours" '[0-9.]* images/s')")
+  b_inf+=("$(num '^inference:' "$ours" '[0-9.]* images/s')")
+  b_esm+=("$(num '^inference + ESM' "$ours" '[0-9.]* images/s')")
+  b_mem+=("$(num '^peak' "$ours" '[0-9.]* MiB')")
+  t_train+=("$(num 'torch train' "$theirs" '[0-9.]* images/s')")
+  t_inf+=("$(num 'torch inference' "$theirs" '[0-9.]* images/s')")
+  t_mem+=("$(num 'torch peak' "$theirs" '[0-9.]* MiB')")
+done
 echo
-echo "$arch ($norm), batch $batch, $threads threads, $(date -u +%F)"
+echo "$arch ($norm), batch $batch, $threads threads, $(date -u +%F)$([ "$repeat" = 1 ] || echo ", best of $repeat alternating rounds")"
 row() { awk -v l="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%-28s %10.1f %10.1f %8.2f\n", l, a, b, a / b }'; }
 printf '%-28s %10s %10s %8s\n' "" bnshift pytorch ratio
-row "train images/s" "$b_train" "$t_train"
-row "inference images/s" "$b_inf" "$t_inf"
-row "inference + ESM images/s (*)" "$b_esm" "$t_inf"
-row "peak resident MiB" "$b_mem" "$t_mem"
+row "train images/s" "$(best "${b_train[@]}")" "$(best "${t_train[@]}")"
+row "inference images/s" "$(best "${b_inf[@]}")" "$(best "${t_inf[@]}")"
+row "inference + ESM images/s (*)" "$(best "${b_esm[@]}")" "$(best "${t_inf[@]}")"
+row "peak resident MiB" "$(least "${b_mem[@]}")" "$(least "${t_mem[@]}")"
 echo "(*) the pass of bnshift run: inference that also accumulates every BN input's exact statistics."

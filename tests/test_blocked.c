@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/threads.h"
+#include "layers/activation.h"
 #include "layers/batchnorm.h"
 #include "layers/channel_split.h"
 #include "layers/concat.h"
@@ -130,7 +131,7 @@ typedef struct {
 } BnRun;
 
 /* Train forward + backward, then eval forward + backward, in one layout. */
-static BnRun bn_run(const BnInputs *a, int blocked, int relu_after)
+static BnRun bn_run(const BnInputs *a, int blocked, int act_after)
 {
     const int N = a->N, C = a->C, S = a->S;
     const size_t n = bsize(N, C, S), plain_n = (size_t)N * C * S; /* halves sized for the blocked layout */
@@ -138,7 +139,7 @@ static BnRun bn_run(const BnInputs *a, int blocked, int relu_after)
                falloc(C), falloc(C), falloc(C), falloc(C)};
     BatchNorm b;
     batchnorm_init(&b, C, S, 1e-5f, 0.1f);
-    b.relu_after = relu_after;
+    b.act_after = act_after;
     b.blocked = blocked;
     double *partial = calloc(batchnorm_partial_size(C, N), sizeof(double));
     b.partial = partial;
@@ -176,8 +177,8 @@ static void check_bn_blocked(int N, int C, int S)
 {
     const size_t n = bsize(N, C, S);
     BnInputs a = bn_inputs(N, C, S, 11);
-    for (int relu = 0; relu < 2; relu++) {
-        BnRun p = bn_run(&a, 0, relu), q = bn_run(&a, 1, relu);
+    for (int act = ACT_NONE; act <= ACT_RELU6; act++) {
+        BnRun p = bn_run(&a, 0, act), q = bn_run(&a, 1, act);
         assert_blocked_close(q.out, p.out, N, C, S, 1e-6, "train forward");
         assert_blocked_close(q.out + n, p.out + n, N, C, S, 1e-6, "eval forward");
         assert_blocked_close(q.din, p.din, N, C, S, 1e-5, "train din");
@@ -235,14 +236,14 @@ typedef struct {
     float *out, *din, *dgamma, *dbeta, *sm, *si;
 } GnRun;
 
-static GnRun gn_run(const BnInputs *a, int G, int blocked, int relu_after)
+static GnRun gn_run(const BnInputs *a, int G, int blocked, int act_after)
 {
     const int N = a->N, C = a->C, S = a->S;
     const size_t n = bsize(N, C, S), plain_n = (size_t)N * C * S;
     GnRun r = {falloc(plain_n), falloc(plain_n), falloc(C), falloc(C), falloc((size_t)N * G), falloc((size_t)N * G)};
     GroupNorm g;
     groupnorm_init(&g, C, G, S, 1e-5f);
-    g.relu_after = relu_after;
+    g.act_after = act_after;
     g.blocked = blocked;
     double *partial = calloc(groupnorm_partial_size(C, G, N), sizeof(double));
     g.partial = partial;
@@ -289,8 +290,8 @@ START_TEST(gn_blocked_matches_plain)
     for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
         const int N = CASES[i][0], C = CASES[i][1], G = CASES[i][2], S = CASES[i][3];
         BnInputs a = bn_inputs(N, C, S, 30 + i);
-        for (int relu = 0; relu < 2; relu++) {
-            GnRun p = gn_run(&a, G, 0, relu), q = gn_run(&a, G, 1, relu);
+        for (int act = ACT_NONE; act <= ACT_RELU6; act++) {
+            GnRun p = gn_run(&a, G, 0, act), q = gn_run(&a, G, 1, act);
             const size_t n = (size_t)N * C * S;
             assert_close(q.out, p.out, n, 1e-6, "gn forward");
             assert_close(q.sm, p.sm, (size_t)N * G, 1e-6, "gn saved mean");

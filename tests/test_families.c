@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layers/activation.h"
 #include "models/arch.h"
 #include "suites.h"
 #include "test_util.h"
@@ -177,6 +178,33 @@ START_TEST(xbnblock_replaces_the_depthwise_norms)
             }
         }
         ck_assert_int_eq(count_kind(&m, OP_GN), dw);
+        model_free(&m);
+    }
+}
+END_TEST
+
+/* MobileNetV2's ReLU6 after a norm runs in place and the norm applies it
+ * (BsAct ACT_RELU6), in bn and xbnblock: every ReLU6 has a BN or GN
+ * before it, so none is left to run its own forward. */
+START_TEST(norms_apply_the_relu6_that_follows)
+{
+    const NormVariant variants[] = {VARIANT_BN, VARIANT_XBNBLOCK};
+    for (int k = 0; k < 2; k++) {
+        ModelSpec s = family_spec(FAM_MOBILENETV2, variants[k], 3, 16);
+        Model m;
+        BsError err = {0};
+        ck_assert_int_eq(build(&m, &s, 2, &err), BS_OK);
+        int relu6 = 0;
+        for (int i = 0; i < m.n_ops; i++) {
+            const Op *op = &m.ops[i];
+            if (op->kind != OP_RELU6)
+                continue;
+            const Op *p = producer(&m, op->in);
+            ck_assert_msg(op->fused, "%s: relu6 not fused", p->name);
+            ck_assert_int_eq(p->kind == OP_BN ? p->u.bn.act_after : p->u.gn.act_after, ACT_RELU6);
+            relu6++;
+        }
+        ck_assert_int_gt(relu6, 3);
         model_free(&m);
     }
 }
@@ -479,6 +507,7 @@ Suite *families_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, norm_counts_kinds_and_depths_per_variant, 0, N_FAMILIES * 7);
     tcase_add_test(tc, xbnblock_replaces_the_depthwise_norms);
+    tcase_add_test(tc, norms_apply_the_relu6_that_follows);
     tcase_add_test(tc, xbn_position_picks_the_block_norm);
     tcase_add_test(tc, norm_names_in_forward_order);
     tcase_add_test(tc, family_widths_and_parameter_counts);

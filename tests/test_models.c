@@ -246,10 +246,10 @@ START_TEST(norms_apply_the_relu_that_follows)
         if (op->kind != OP_RELU || prev->out != op->in)
             continue;
         if (prev->kind == OP_GN) {
-            ck_assert(op->fused && prev->u.gn.relu_after);
+            ck_assert(op->fused && prev->u.gn.act_after);
             fused_gn++;
         } else if (prev->kind == OP_BN) {
-            ck_assert(op->fused && prev->u.bn.relu_after);
+            ck_assert(op->fused && prev->u.bn.act_after);
             fused_bn++;
         }
     }

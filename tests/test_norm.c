@@ -10,6 +10,7 @@
 #include "layers/activation.h"
 #include "layers/batchnorm.h"
 #include "layers/groupnorm.h"
+#include "layers/relu6.h"
 #include "suites.h"
 #include "test_util.h"
 
@@ -552,37 +553,50 @@ START_TEST(gn_inplace_matches)
 }
 END_TEST
 
-/* A following ReLU applied by the forward (the model's fusion) gives what
- * the norm and then relu_forward give. */
-START_TEST(norms_apply_relu_after_like_relu_forward)
+/* A following ReLU or ReLU6 applied by the forward (the model's fusion)
+ * gives what the norm and then relu_forward / relu6_forward give. */
+START_TEST(norms_apply_act_after_like_the_activation)
 {
-    GnCase k;
-    gn_case_init(&k, 6, 3, 4, 2, 45);
-    gn_case_forward(&k);
-    float *want = falloc(k.n);
-    relu_forward(k.out, want, k.n);
-    k.g.relu_after = 1;
-    gn_case_forward(&k);
-    assert_same_bits(k.out, want, k.n, "groupnorm + relu");
-    int zeros = 0;
-    for (size_t i = 0; i < k.n; i++)
-        zeros += want[i] == 0.0f;
-    ck_assert_int_gt(zeros, 0); /* the ReLU did something */
-    free(want);
-    gn_case_free(&k);
+    void (*const act_forward[])(const float *, float *, size_t) = {NULL, relu_forward, relu6_forward};
+    for (int act = ACT_RELU; act <= ACT_RELU6; act++) {
+        GnCase k;
+        gn_case_init(&k, 6, 3, 4, 2, 45);
+        for (int c = 0; c < 6; c++)
+            k.gamma[c] *= 8.0f; /* outputs beyond 6 too, where ReLU6 clips */
+        gn_case_forward(&k);
+        float *want = falloc(k.n);
+        act_forward[act](k.out, want, k.n);
+        k.g.act_after = act;
+        gn_case_forward(&k);
+        assert_same_bits(k.out, want, k.n, "groupnorm + activation");
+        int zeros = 0;
+        int sixes = 0;
+        for (size_t i = 0; i < k.n; i++) {
+            zeros += want[i] == 0.0f;
+            sixes += want[i] == 6.0f;
+        }
+        ck_assert_int_gt(zeros, 0); /* the activation did something */
+        ck_assert(act != ACT_RELU6 || sixes > 0);
+        free(want);
+        gn_case_free(&k);
 
-    BnCase b;
-    bn_case_init(&b, 4, 5, 3, 1, 46);
-    bn_case_forward(&b);
-    want = falloc(b.n);
-    relu_forward(b.out, want, b.n);
-    bn_case_free(&b);
-    bn_case_init(&b, 4, 5, 3, 1, 46); /* fresh running statistics */
-    b.b.relu_after = 1;
-    bn_case_forward(&b);
-    assert_same_bits(b.out, want, b.n, "batchnorm + relu");
-    free(want);
-    bn_case_free(&b);
+        BnCase b;
+        bn_case_init(&b, 4, 5, 3, 1, 46);
+        bn_case_forward(&b);
+        want = falloc(b.n);
+        act_forward[act](b.out, want, b.n);
+        bn_case_free(&b);
+        bn_case_init(&b, 4, 5, 3, 1, 46); /* fresh running statistics */
+        b.b.act_after = act;
+        bn_case_forward(&b);
+        assert_same_bits(b.out, want, b.n, "batchnorm + activation");
+        free(want);
+        bn_case_free(&b);
+    }
+    ck_assert_float_eq(act_apply(7.5f, ACT_RELU6), 6.0f);
+    ck_assert_float_eq(act_apply(7.5f, ACT_RELU), 7.5f);
+    ck_assert_float_eq(act_apply(-1.0f, ACT_RELU6), 0.0f);
+    ck_assert(isnan(act_apply(NAN, ACT_RELU6)) && isnan(act_apply(NAN, ACT_RELU)));
 }
 END_TEST
 
@@ -664,7 +678,7 @@ Suite *norm_suite(void)
     TCase *misc = tcase_create("aliasing_threads");
     tcase_add_test(misc, bn_inplace_matches);
     tcase_add_test(misc, gn_inplace_matches);
-    tcase_add_test(misc, norms_apply_relu_after_like_relu_forward);
+    tcase_add_test(misc, norms_apply_act_after_like_the_activation);
     tcase_add_test(misc, thread_count_bit_identical);
     suite_add_tcase(s, misc);
     return s;

@@ -14,9 +14,9 @@
 #include "train/evaluate.h"
 #include "train/optimizer.h"
 
-static ModelSpec small_resnet(void)
+static ModelSpec small_resnet(int width)
 {
-    ModelSpec s = {.arch = ARCH_RESNET, .depth = 8, .width = 4, .norm = VARIANT_BN,
+    ModelSpec s = {.arch = ARCH_RESNET, .depth = 8, .width = width, .norm = VARIANT_BN,
                    .stem_norm = STEM_AUTO, .groups = 2, .in_c = 3, .in_h = 8, .in_w = 8,
                    .num_classes = 10, .bn_eps = 1e-5f, .bn_momentum = 0.1f};
     return s;
@@ -32,11 +32,11 @@ typedef struct {
     SampleSet set;
 } Fixture;
 
-static void fixture_make(Fixture *f, int n, int batch)
+static void fixture_make_width(Fixture *f, int n, int batch, int width)
 {
     BsError err = {0};
     ck_assert_int_eq(synthetic_make(&f->d, n, 3, 8, 8, 10, 0.6f, 21, &err), BS_OK);
-    ModelSpec s = small_resnet();
+    ModelSpec s = small_resnet(width);
     Rng r;
     rng_seed(&r, 2);
     ck_assert_int_eq(model_build(&f->m, &s, batch, &r, &err), BS_OK);
@@ -48,6 +48,8 @@ static void fixture_make(Fixture *f, int n, int batch)
     dataset_channel_stats(&f->d, f->mean, f->std);
     f->set = (SampleSet){&f->d, f->idx, n, f->mean, f->std};
 }
+
+static void fixture_make(Fixture *f, int n, int batch) { fixture_make_width(f, n, batch, 4); }
 
 static void fixture_free(Fixture *f)
 {
@@ -113,6 +115,54 @@ START_TEST(stats_match_naive_two_pass)
         free(all);
     }
     shift_stats_free(&st);
+    fixture_free(&f);
+}
+END_TEST
+
+/* Under oneDNN, blocked BN layers sum their own input during the inference
+ * forward (shift_stats_attach); the statistics must be bit for bit those
+ * of the separate pass over the same tensors. Width 12: every BN input is
+ * blocked, with padded blocks (12, 24, 48 channels). */
+START_TEST(fused_bn_input_sums_equal_the_separate_pass)
+{
+    if (!onednn_available())
+        return;
+    Fixture f;
+    fixture_make_width(&f, 37, 8, 12);
+    train_a_little(&f, 3);
+    BsError err = {0};
+    ShiftStats fused, separate;
+    ck_assert_int_eq(shift_stats_init(&fused, &f.m, &err), BS_OK);
+    ck_assert_int_eq(shift_stats_init(&separate, &f.m, &err), BS_OK);
+    EvalResult res;
+    evaluate(&f.m, &f.set, f.x, f.y, &fused, &res);
+    shift_stats_reset(&separate);
+    for (int s = 0; s < 37; s += 8) {
+        const int nb = 37 - s < 8 ? 37 - s : 8;
+        dataset_gather(&f.d, f.idx + s, nb, f.mean, f.std, f.x, f.y);
+        model_forward(&f.m, f.x, nb, 0);
+        shift_stats_accumulate(&separate, &f.m, nb);
+    }
+    const size_t total = separate.offset[separate.n_layers - 1] + (size_t)separate.channels[separate.n_layers - 1];
+    ck_assert_int_eq(memcmp(fused.mean, separate.mean, sizeof(double) * total), 0);
+    ck_assert_int_eq(memcmp(fused.m2, separate.m2, sizeof(double) * total), 0);
+    ck_assert_int_eq(memcmp(fused.count, separate.count, sizeof(double) * (size_t)separate.n_layers), 0);
+    /* And the fused sums were really used: every blocked BN left them. */
+    shift_stats_attach(&fused, &f.m);
+    model_forward(&f.m, f.x, 5, 0);
+    int blocked = 0;
+    for (int l = 0; l < fused.n_layers; l++) {
+        const BatchNorm *b = &f.m.ops[fused.op_index[l]].u.bn;
+        ck_assert(b->blocked);
+        ck_assert_double_eq(b->stats_out[3 * (size_t)b->C], 5.0 * b->spatial);
+        blocked++;
+    }
+    shift_stats_detach(&fused, &f.m);
+    ck_assert_int_eq(blocked, 9);
+    for (int l = 0; l < fused.n_layers; l++)
+        ck_assert_ptr_null(f.m.ops[fused.op_index[l]].u.bn.stats_out);
+    shift_stats_free(&fused);
+    shift_stats_free(&separate);
     fixture_free(&f);
 }
 END_TEST
@@ -196,6 +246,7 @@ Suite *shift_suite(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 600); /* a hang guard; a loaded machine can be slow */
     tcase_add_test(tc, stats_match_naive_two_pass);
+    tcase_add_test(tc, fused_bn_input_sums_equal_the_separate_pass);
     tcase_add_test(tc, recalibration_zeroes_the_shift);
     tcase_add_test(tc, esm_hand_case);
     tcase_add_test(tc, esm_skips_dead_channels_in_scale_free_forms);

@@ -288,7 +288,7 @@ START_TEST(in_place_ops_share_their_input_buffers)
             ck_assert_ptr_ne(to->data, ti->data);
         }
         if (op->kind == OP_RELU && op->fused)
-            ck_assert(m.ops[i - 1].kind == OP_BN && m.ops[i - 1].u.bn.relu_after);
+            ck_assert(m.ops[i - 1].kind == OP_BN && m.ops[i - 1].u.bn.act_after);
     }
     ck_assert_int_eq(shared, 4); /* stem ReLU, block ReLU, the add, the ReLU after it */
     model_free(&m);

@@ -2,6 +2,7 @@
 
 #include <math.h>
 
+#include "activation.h"
 #include "batchnorm_blocked.h"
 
 /* Every reduction of one channel runs on one thread in a fixed order, so
@@ -16,9 +17,10 @@ void batchnorm_init(BatchNorm *b, int C, int spatial, float eps, float momentum)
     b->spatial = spatial;
     b->eps = eps;
     b->momentum = momentum;
-    b->relu_after = 0;
+    b->act_after = 0;
     b->blocked = 0;
     b->partial = NULL;
+    b->stats_out = NULL;
 }
 
 /* Start of channel c of sample n. */
@@ -70,11 +72,9 @@ static void channel_affine(const BatchNorm *b, const float *in, float *out, int 
     const int S = b->spatial;
     for (int n = 0; n < N; n++) {
         const size_t o = plane_offset(b, n, c);
-        if (b->relu_after)
-            for (int s = 0; s < S; s++) {
-                const float y = (in[o + s] - mean) * scale + shift;
-                out[o + s] = y <= 0.0f ? 0.0f : y; /* as relu_forward */
-            }
+        if (b->act_after)
+            for (int s = 0; s < S; s++)
+                out[o + s] = act_apply((in[o + s] - mean) * scale + shift, b->act_after);
         else
             for (int s = 0; s < S; s++)
                 out[o + s] = (in[o + s] - mean) * scale + shift;

@@ -9,15 +9,26 @@
 typedef struct {
     int C, spatial;
     float eps, momentum;
-    /* The forward passes also apply ReLU (x <= 0 -> 0, NaN kept): set by the
-     * model when a ReLU follows in place, saving it a pass over memory. The
-     * backward is unchanged (the ReLU's own backward still runs). */
-    int relu_after;
+    /* The forward passes also apply this activation (BsAct, activation.h:
+     * ReLU or ReLU6, as their own forwards do): set by the model when one
+     * follows in place, saving it a pass over memory. The backward is
+     * unchanged (the activation's own backward still runs). */
+    int act_after;
     /* Activations in nChw16c (blocked.h) instead of NCHW; then `partial`
      * must hold batchnorm_partial_size(C, N) doubles of scratch. */
     int blocked;
     double *partial;
+    /* When set on a blocked layer, the inference-mode forward also sums its
+     * input for the exact BN-input statistics (lib/shift/stats.c) while it
+     * reads it anyway: per channel K[c] (the first value of the channel),
+     * Σ(x − K) and Σ(x − K)², as blocked_centered_sums would, into
+     * stats_out[0..3C), and the number of values per channel (N·spatial)
+     * into stats_out[3C]. Not an op's state: stats.c sets and clears it. */
+    double *stats_out;
 } BatchNorm;
+
+/* Doubles of BatchNorm.stats_out: K, Σ and Σ² per channel, then the count. */
+static inline size_t batchnorm_stats_out_size(int C) { return 3 * (size_t)C + 1; }
 
 /* Doubles of BatchNorm.partial a blocked layer needs at batch N. */
 static inline size_t batchnorm_partial_size(int C, int N) { return (2 * (size_t)N + 8) * (size_t)C; }

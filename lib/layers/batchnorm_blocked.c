@@ -2,6 +2,7 @@
 
 #include <math.h>
 
+#include "activation.h"
 #include "blocked.h"
 
 /* BatchNorm.partial holds two [N][C] arrays of per-tile sums (which 0, 1),
@@ -41,12 +42,16 @@ static void blocked_moments(const BatchNorm *b, const float *in, int N, double *
         var[c] = fmax((var[c] - dev[c] * dev[c] / M) / M, 0.0);
 }
 
-/* y = (x - mean[c])·scale[c] + shift[c] (then ReLU if asked), tile by tile;
- * scale holds float values. */
-static void blocked_affine(const BatchNorm *b, const float *in, float *out, int N,
-                           const float *mean, const double *scale, const float *shift)
+/* y = (x - mean[c])·scale[c] + shift[c] (then the activation if asked),
+ * tile by tile; scale holds float values. With center (C doubles), the
+ * same pass also sums x − center[c] and its square per tile into the
+ * per-tile arrays of BatchNorm.partial, in the order of
+ * blocked_centered_sums, so the sums are those it would give. */
+static void blocked_affine(const BatchNorm *b, const float *in, float *out, int N, const float *mean,
+                           const double *scale, const float *shift, const double *center)
 {
-    const int C = b->C, S = b->spatial, CB = blocked_count(C), relu = b->relu_after;
+    const int C = b->C, S = b->spatial, CB = blocked_count(C), act = b->act_after;
+    double *psum = part_of(b, 0, N), *psq = part_of(b, 1, N);
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < N; n++)
         for (int cb = 0; cb < CB; cb++) {
@@ -57,11 +62,31 @@ static void blocked_affine(const BatchNorm *b, const float *in, float *out, int 
             blocked_lanes(h, shift, C, cb);
             const float *x = in + t;
             float *y = out + t;
+            if (center) {
+                const int width = blocked_width(C, cb);
+                double K[BLOCK], s1[BLOCK] = {0}, s2[BLOCK] = {0};
+                for (int l = 0; l < BLOCK; l++)
+                    K[l] = l < width ? center[cb * BLOCK + l] : 0.0;
+                for (int s = 0; s < S; s++)
+#pragma omp simd
+                    for (int l = 0; l < BLOCK; l++) {
+                        const float xv = x[s * BLOCK + l], v = (xv - m[l]) * k[l] + h[l];
+                        const double d = (double)xv - K[l];
+                        s1[l] += d;
+                        s2[l] += d * d;
+                        y[s * BLOCK + l] = act ? act_apply(v, act) : v;
+                    }
+                for (int l = 0; l < width; l++) {
+                    psum[(size_t)n * C + cb * BLOCK + l] = s1[l];
+                    psq[(size_t)n * C + cb * BLOCK + l] = s2[l];
+                }
+                continue;
+            }
             for (int s = 0; s < S; s++)
 #pragma omp simd
                 for (int l = 0; l < BLOCK; l++) {
                     const float v = (x[s * BLOCK + l] - m[l]) * k[l] + h[l];
-                    y[s * BLOCK + l] = relu && v <= 0.0f ? 0.0f : v; /* as relu_forward */
+                    y[s * BLOCK + l] = act ? act_apply(v, act) : v;
                 }
         }
 }
@@ -83,17 +108,27 @@ void bn_blocked_forward_train(const BatchNorm *b, const float *gamma, const floa
         run_var[c] = (float)((1.0 - mom) * run_var[c] + mom * var[c] * unbias);
         scale[c] = (float)(gamma[c] * invstd);
     }
-    blocked_affine(b, in, out, N, save_mean, scale, beta);
+    blocked_affine(b, in, out, N, save_mean, scale, beta, NULL);
 }
 
 void bn_blocked_forward_eval(const BatchNorm *b, const float *gamma, const float *beta,
                              const float *run_mean, const float *run_var, const float *in,
                              float *out, int N)
 {
+    const int C = b->C, S = b->spatial;
     double *scale = chan(b, N, CH_SCALE);
-    for (int c = 0; c < b->C; c++)
+    for (int c = 0; c < C; c++)
         scale[c] = (float)(gamma[c] * (float)(1.0 / sqrt((double)run_var[c] + b->eps)));
-    blocked_affine(b, in, out, N, run_mean, scale, beta);
+    double *K = b->stats_out;
+    if (K) /* the input statistics too (BatchNorm.stats_out) */
+        for (int c = 0; c < C; c++)
+            K[c] = in[blocked_index(C, S, 0, c, 0)];
+    blocked_affine(b, in, out, N, run_mean, scale, beta, K);
+    if (K) {
+        blocked_sum_over_samples(part_of(b, 0, N), K + C, N, C);
+        blocked_sum_over_samples(part_of(b, 1, N), K + 2 * (size_t)C, N, C);
+        K[3 * (size_t)C] = (double)N * S;
+    }
 }
 
 /* Σdy and Σdy·(x - mean) of every channel into sum_dy, sum_dy_xc [C]. */

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "activation.h"
 #include "groupnorm_blocked.h"
 
 /* One (sample, group) is C/G consecutive channel planes, i.e. one
@@ -15,7 +16,7 @@ void groupnorm_init(GroupNorm *g, int C, int G, int spatial, float eps)
     g->G = G;
     g->spatial = spatial;
     g->eps = eps;
-    g->relu_after = 0;
+    g->act_after = 0;
     g->blocked = 0;
     g->partial = NULL;
 }
@@ -77,7 +78,7 @@ void groupnorm_forward(const GroupNorm *g, const float *gamma, const float *beta
             const size_t p = o + (size_t)j * (size_t)S;
             for (int s = 0; s < S; s++) {
                 const float y = (in[p + s] - m) * scale + shift;
-                out[p + s] = g->relu_after && y <= 0.0f ? 0.0f : y; /* as relu_forward */
+                out[p + s] = g->act_after ? act_apply(y, g->act_after) : y;
             }
         }
     }

@@ -9,9 +9,9 @@
 typedef struct {
     int C, G, spatial;
     float eps;
-    /* The forward also applies ReLU, as BatchNorm.relu_after (set by the
+    /* The forward also applies an activation, as BatchNorm.act_after (set by the
      * model when a ReLU follows in place; its backward still runs). */
-    int relu_after;
+    int act_after;
     /* Activations in nChw16c (blocked.h) instead of NCHW; then `partial`
      * must hold groupnorm_partial_size(C, G, N) doubles of scratch. */
     int blocked;

@@ -2,6 +2,7 @@
 
 #include <math.h>
 
+#include "activation.h"
 #include "blocked.h"
 
 /* GroupNorm.partial (groupnorm_partial_size): two [N][C] arrays of
@@ -101,7 +102,7 @@ void gn_blocked_forward(const GroupNorm *g, const float *gamma, const float *bet
 #pragma omp simd
                 for (int l = 0; l < BLOCK; l++) {
                     const float v = (xt[s * BLOCK + l] - m[l]) * k[l] + h[l];
-                    yt[s * BLOCK + l] = g->relu_after && v <= 0.0f ? 0.0f : v; /* as relu_forward */
+                    yt[s * BLOCK + l] = g->act_after ? act_apply(v, g->act_after) : v;
                 }
         }
     }

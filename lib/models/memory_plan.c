@@ -28,9 +28,10 @@ void memory_plan_carve(Model *m)
         if (in_place(m, op, producer)) {
             alias[op->out] = op->in;
             const OpType *pt = op_type(producer->kind);
-            op->fused = op_type(op->kind)->is_relu && pt->fuse_relu;
+            const int act = op_type(op->kind)->activation;
+            op->fused = act && pt->fuse_activation;
             if (op->fused)
-                pt->fuse_relu(producer);
+                pt->fuse_activation(producer, act);
         }
     }
     for (int i = 0; i < m->n_tensors; i++) {

@@ -9,9 +9,10 @@
  *   gradient then shares the input's gradient buffer as well (both
  *   backwards work element by element in place). Saves one activation and
  *   one gradient buffer per such op.
- * - Fusion: a ReLU (`is_relu`) that runs in place on the output of an op
- *   with `fuse_relu` (BN, GN) is applied by that op's forward; the ReLU op
- *   then does nothing forward and still does its backward.
+ * - Fusion: an activation (`activation`: ReLU, ReLU6) that runs in place
+ *   on the output of an op with `fuse_activation` (BN, GN) is applied by
+ *   that op's forward; the activation op then does nothing forward and
+ *   still does its backward.
  * - Anything that reads a tensor after its consumer ran must respect this:
  *   the BN-input statistics read conv outputs, which nothing overwrites.
  * - Per-op scratch from the same arena: saved norm statistics

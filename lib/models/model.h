@@ -60,7 +60,7 @@ typedef struct Op {
     } u;
     float *save_mean, *save_invstd; /* norm statistics kept for backward */
     OneDnnConv *dnnl;                /* conv under CONV_ONEDNN */
-    int fused;                       /* ReLU applied by the norm before it */
+    int fused;                       /* activation applied by the norm before it */
     void *ctx;                       /* state of a registered kind (ops.h) */
 } Op;
 

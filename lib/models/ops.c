@@ -207,7 +207,7 @@ static void norm_init(const Op *op, float *w, float *b, float *stats, Rng *rng)
         stats[op->n_w + j] = 1.0f;
 }
 
-static void bn_fuse_relu(Op *op) { op->u.bn.relu_after = 1; }
+static void bn_fuse_act(Op *op, int act) { op->u.bn.act_after = act; }
 
 static size_t bn_saved(const Op *op, int max_batch)
 {
@@ -253,7 +253,7 @@ static void gn_bwd(Model *m, const Op *op, int N, int train)
     op_grad_end(m, op->in, N);
 }
 
-static void gn_fuse_relu(Op *op) { op->u.gn.relu_after = 1; }
+static void gn_fuse_act(Op *op, int act) { op->u.gn.act_after = act; }
 
 static size_t gn_saved(const Op *op, int max_batch) { return (size_t)op->u.gn.G * (size_t)max_batch; }
 
@@ -370,7 +370,8 @@ static void relu6_fwd(Model *m, const Op *op, int N, int train)
 {
     (void)train;
     const Tensor *ti = &m->tensors[op->in];
-    relu6_forward(ti->data, m->tensors[op->out].data, tensor_stride(ti) * N);
+    if (!op->fused) /* else the norm before it applied it */
+        relu6_forward(ti->data, m->tensors[op->out].data, tensor_stride(ti) * N);
 }
 
 static void relu6_bwd(Model *m, const Op *op, int N, int train)
@@ -443,22 +444,22 @@ static const OpType BUILTIN_OPS[OP_N_BUILTIN] = {
                  .macs = conv_macs},
     [OP_LINEAR] = {.name = "linear", .params = OP_PARAMS_DECAYED, .forward = linear_fwd, .backward = linear_bwd,
                    .init_params = linear_init_params, .macs = linear_macs},
-    [OP_BN] = {.name = "bn", .params = OP_PARAMS_NORM, .fuse_relu = bn_fuse_relu, .keeps_layout = 1,
+    [OP_BN] = {.name = "bn", .params = OP_PARAMS_NORM, .fuse_activation = bn_fuse_act, .keeps_layout = 1,
                .reads_blocked = always, .writes_blocked = bn_writes_blocked, .set_layouts = bn_set_layouts,
                .forward = bn_fwd, .backward = bn_bwd, .init_params = norm_init, .saved_stats = bn_saved,
                .partial_sums = bn_partial, .set_partial = bn_set_partial},
-    [OP_GN] = {.name = "gn", .params = OP_PARAMS_NORM, .fuse_relu = gn_fuse_relu, .keeps_layout = 1,
+    [OP_GN] = {.name = "gn", .params = OP_PARAMS_NORM, .fuse_activation = gn_fuse_act, .keeps_layout = 1,
                .reads_blocked = always, .writes_blocked = gn_writes_blocked, .set_layouts = gn_set_layouts,
                .forward = gn_fwd, .backward = gn_bwd, .init_params = norm_init, .saved_stats = gn_saved,
                .partial_sums = gn_partial, .set_partial = gn_set_partial},
-    [OP_RELU] = {.name = "relu", .in_place = 1, .backward_needs_output = 1, .is_relu = 1, .keeps_layout = 1,
+    [OP_RELU] = {.name = "relu", .in_place = 1, .backward_needs_output = 1, .activation = ACT_RELU, .keeps_layout = 1,
                  .reads_blocked = always, .writes_blocked = always, .forward = relu_fwd, .backward = relu_bwd},
     [OP_MAXPOOL] = {.name = "maxpool", .forward = maxpool_fwd, .backward = maxpool_bwd},
     [OP_AVGPOOL] = {.name = "avgpool", .reads_blocked = always, .forward = avgpool_fwd, .backward = avgpool_bwd},
     [OP_ADD] = {.name = "add", .in_place = 1, .keeps_layout = 1, .reads_blocked = always,
                 .writes_blocked = always, .forward = add_fwd, .backward = add_bwd},
     [OP_SHORTCUT] = {.name = "shortcut", .forward = shortcut_fwd, .backward = shortcut_bwd},
-    [OP_RELU6] = {.name = "relu6", .in_place = 1, .backward_needs_output = 1, .keeps_layout = 1,
+    [OP_RELU6] = {.name = "relu6", .in_place = 1, .backward_needs_output = 1, .activation = ACT_RELU6, .keeps_layout = 1,
                   .reads_blocked = always, .writes_blocked = always, .forward = relu6_fwd, .backward = relu6_bwd},
     /* Inputs and output in one layout (concat.h, channel_split.h). */
     [OP_CONCAT] = {.name = "concat", .keeps_layout = 1, .reads_blocked = always, .writes_blocked = always,

@@ -33,11 +33,13 @@ typedef struct OpType {
     /* Its backward reads its own output, so no later op may overwrite that
      * output in place (ReLU). */
     int backward_needs_output;
-    /* A ReLU right after this op, running in place, is applied by this op's
-     * forward instead (fuse_relu marks it; BN, GN). */
-    void (*fuse_relu)(struct Op *op);
-    /* Is a ReLU, which a producer may apply itself (then it does nothing). */
-    int is_relu;
+    /* An activation (ReLU, ReLU6) right after this op, running in place, is
+     * applied by this op's forward instead (fuse_activation marks it with
+     * the BsAct; BN, GN). */
+    void (*fuse_activation)(struct Op *op, int act);
+    /* The activation this op is (BsAct, layers/activation.h; 0: none),
+     * which a producer may apply itself (then its forward does nothing). */
+    int activation;
     /* Layout plan (layout_plan.c): the output has the layout of the inputs;
      * which ops read and write the blocked nChw16c layout (NULL: never). */
     int keeps_layout;

@@ -25,7 +25,8 @@ int shift_stats_init(ShiftStats *s, const Model *m, BsError *err)
         }
     s->mean = bs_alloc(sizeof(double) * (total ? total : 1), err);
     s->m2 = bs_alloc(sizeof(double) * (total ? total : 1), err);
-    if (!s->op_index || !s->channels || !s->offset || !s->count || !s->mean || !s->m2) {
+    s->fused = bs_alloc(sizeof(double) * (3 * total + (size_t)n), err);
+    if (!s->op_index || !s->channels || !s->offset || !s->count || !s->mean || !s->m2 || !s->fused) {
         shift_stats_free(s);
         return err->code;
     }
@@ -40,6 +41,7 @@ void shift_stats_free(ShiftStats *s)
     bs_free(s->count);
     bs_free(s->mean);
     bs_free(s->m2);
+    bs_free(s->fused);
     memset(s, 0, sizeof *s);
 }
 
@@ -64,15 +66,38 @@ static void merge_batch(double *mean, double *m2, double K, double sum, double s
     *m2 += ss + delta * delta * na * nb / nt;
 }
 
+static double *fused_sums(const ShiftStats *s, int l) { return s->fused + 3 * s->offset[l] + (size_t)l; }
+
+void shift_stats_attach(ShiftStats *s, Model *m)
+{
+    for (int l = 0; l < s->n_layers; l++) {
+        BatchNorm *b = &m->ops[s->op_index[l]].u.bn;
+        double *f = fused_sums(s, l);
+        f[3 * (size_t)s->channels[l]] = 0; /* no sums yet */
+        b->stats_out = b->blocked ? f : NULL;
+    }
+}
+
+void shift_stats_detach(ShiftStats *s, Model *m)
+{
+    for (int l = 0; l < s->n_layers; l++)
+        m->ops[s->op_index[l]].u.bn.stats_out = NULL;
+}
+
 /* The same sums over nChw16c input (blocked_centered_sums, with the BN
- * layer's scratch: tile sums, then K, sum and sq per channel). */
+ * layer's scratch: tile sums, then K, sum and sq per channel), or the ones
+ * the layer's own inference forward left for these N samples. */
 static void accumulate_blocked(ShiftStats *s, const Op *op, const float *x, int l, int N)
 {
     const int C = op->u.bn.C, S = op->u.bn.spatial;
-    double *K = op->u.bn.partial + 2 * (size_t)N * C, *sum = K + C, *sq = sum + C;
-    for (int c = 0; c < C; c++)
-        K[c] = x[blocked_index(C, S, 0, c, 0)];
-    blocked_centered_sums(x, N, C, S, K, op->u.bn.partial, sum, sq);
+    double *K = fused_sums(s, l), *sum = K + C, *sq = sum + C;
+    if (op->u.bn.stats_out == K && K[3 * (size_t)C] == (double)N * S)
+        K[3 * (size_t)C] = 0; /* used once */
+    else {
+        for (int c = 0; c < C; c++)
+            K[c] = x[blocked_index(C, S, 0, c, 0)];
+        blocked_centered_sums(x, N, C, S, K, op->u.bn.partial, sum, sq);
+    }
     double *mean = s->mean + s->offset[l], *m2 = s->m2 + s->offset[l];
     for (int c = 0; c < C; c++)
         merge_batch(&mean[c], &m2[c], K[c], sum[c], sq[c], s->count[l], (double)N * S);

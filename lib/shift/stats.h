@@ -17,11 +17,21 @@ typedef struct {
     size_t *offset; /* [n_layers] into mean/m2 */
     double *count;  /* [n_layers] values per channel seen */
     double *mean, *m2;
+    /* Where attached blocked BN layers leave their input's sums during an
+     * inference forward (BatchNorm.stats_out): batchnorm_stats_out_size(C)
+     * doubles per layer, at 3·offset + layer. */
+    double *fused;
 } ShiftStats;
 
 int shift_stats_init(ShiftStats *s, const Model *m, BsError *err);
 void shift_stats_free(ShiftStats *s);
 void shift_stats_reset(ShiftStats *s);
+/* Lets every blocked BN layer of m sum its own input during inference
+ * forwards (one read of each BN input instead of two); the accumulate
+ * calls below then use those sums, which equal what they would compute.
+ * Detach before m or s goes away. The numbers do not change either way. */
+void shift_stats_attach(ShiftStats *s, Model *m);
+void shift_stats_detach(ShiftStats *s, Model *m);
 /* Adds the inputs of every BN layer (from the last forward pass on N samples). */
 void shift_stats_accumulate(ShiftStats *s, const Model *m, int N);
 /* Adds one BN layer's input only. */

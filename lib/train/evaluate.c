@@ -16,8 +16,10 @@ void evaluate(Model *m, const SampleSet *set, float *x, int *y, ShiftStats *stat
 {
     double loss = 0;
     long hits = 0;
-    if (stats)
+    if (stats) {
         shift_stats_reset(stats);
+        shift_stats_attach(stats, m); /* BN layers sum their inputs as they read them */
+    }
     for (int s = 0; s < set->n; s += m->max_batch) {
         int nb = batch_at(m, set, s, x, y), c;
         model_forward(m, x, nb, 0);
@@ -26,6 +28,8 @@ void evaluate(Model *m, const SampleSet *set, float *x, int *y, ShiftStats *stat
         if (stats)
             shift_stats_accumulate(stats, m, nb);
     }
+    if (stats)
+        shift_stats_detach(stats, m);
     res->n = set->n;
     res->loss = set->n ? loss / set->n : 0;
     res->err = set->n ? 1.0 - (double)hits / set->n : 0;
