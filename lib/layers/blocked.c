@@ -40,16 +40,10 @@ void blocked_centered_sums(const float *x, int N, int C, int S, const double *ce
         for (int cb = 0; cb < CB; cb++) {
             const float *t = x + blocked_tile(C, S, n, cb);
             const int width = blocked_width(C, cb);
-            double m[BLOCK], s1[BLOCK] = {0}, s2[BLOCK] = {0};
+            double m[BLOCK], s1[BLOCK], s2[BLOCK];
             for (int l = 0; l < BLOCK; l++)
                 m[l] = center && l < width ? center[cb * BLOCK + l] : 0.0;
-            for (int i = 0; i < S; i++)
-#pragma omp simd
-                for (int l = 0; l < BLOCK; l++) {
-                    const double d = (double)t[i * BLOCK + l] - m[l];
-                    s1[l] += d;
-                    s2[l] += d * d;
-                }
+            blocked_tile_sums(t, S, m, s1, s2);
             for (int l = 0; l < width; l++) {
                 psum[(size_t)n * C + cb * BLOCK + l] = s1[l];
                 psq[(size_t)n * C + cb * BLOCK + l] = s2[l];

@@ -53,6 +53,22 @@ static inline void blocked_lanes(float *dst, const float *v, int C, int cb)
 /* How many real channels block cb has (16 except maybe the last). */
 static inline int blocked_width(int C, int cb) { return C - cb * BLOCK < BLOCK ? C - cb * BLOCK : BLOCK; }
 
+/* s1[l] = Σ(t − m[l]) and s2[l] = Σ(t − m[l])² (double) over the S
+ * positions of one tile, lane by lane in position order: the one order
+ * every blocked sum over positions uses (BN moments, GN, ESM statistics). */
+static inline void blocked_tile_sums(const float *t, int S, const double *m, double *s1, double *s2)
+{
+    for (int l = 0; l < BLOCK; l++)
+        s1[l] = s2[l] = 0.0;
+    for (int i = 0; i < S; i++)
+#pragma omp simd
+        for (int l = 0; l < BLOCK; l++) {
+            const double d = (double)t[i * BLOCK + l] - m[l];
+            s1[l] += d;
+            s2[l] += d * d;
+        }
+}
+
 /* Conversions; blocked_from_plain writes the padding lanes (zeros). */
 void blocked_from_plain(const float *plain, float *blocked, int N, int C, int S);
 void blocked_to_plain(const float *blocked, float *plain, int N, int C, int S);

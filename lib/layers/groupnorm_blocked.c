@@ -36,14 +36,8 @@ static void sample_channel_sums(const GroupNorm *g, const float *x, const double
         double m[BLOCK];
         for (int l = 0; l < BLOCK; l++)
             m[l] = center && cb * BLOCK + l < C ? center[(cb * BLOCK + l) / Cg] : 0.0;
-        double a[BLOCK] = {0}, b[BLOCK] = {0};
-        for (int s = 0; s < S; s++)
-#pragma omp simd
-            for (int l = 0; l < BLOCK; l++) {
-                const double d = (double)t[s * BLOCK + l] - m[l];
-                a[l] += d;
-                b[l] += d * d;
-            }
+        double a[BLOCK], b[BLOCK];
+        blocked_tile_sums(t, S, m, a, b);
         for (int l = 0; l < blocked_width(C, cb); l++) {
             s1[cb * BLOCK + l] = a[l];
             if (s2)
