@@ -157,7 +157,7 @@ static void split_times(const Model *m, double per, StepTimes *st)
             st->kind_s[k] += t;
         if (k == OP_CONV)
             st->conv_s += t;
-        else if (k == OP_BN || k == OP_GN)
+        else if (k == OP_BN || k == OP_GN || k == OP_LRN)
             st->norm_s += t;
         else
             st->other_ops_s += t;

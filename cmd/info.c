@@ -62,7 +62,7 @@ int cmd_info(int argc, char **argv)
         long macs = op_macs(op);
         total_macs += macs;
         n_bn += op->kind == OP_BN;
-        n_gn += op->kind == OP_GN;
+        n_gn += op->kind == OP_GN || op->kind == OP_LRN;
         printf("%-30s %-6s %-5s %-14s %10zu %12ld\n", op->name, kind, depth, shape, op->n_w + op->n_b, macs);
     }
     printf("\ntotal: %zu parameters (%.3f M), %ld MACs per image (%.1f M); norms: %d BN, %d batch-free\n",

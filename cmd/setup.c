@@ -165,7 +165,9 @@ int setup_model(const Config *c, const ExperimentData *x, Model *m, BsError *err
     ModelSpec s = setup_model_spec(c, d->c, d->h, d->w, d->num_classes);
     Rng r;
     rng_seed(&r, (uint64_t)c->seed);
-    return model_build(m, &s, c->train.batch_size, &r, err);
+    int rc = model_build(m, &s, c->train.batch_size, &r, err);
+    m->label_smoothing = (float)c->train.label_smoothing;
+    return rc;
 }
 
 void setup_out_dir(const Config *c, const char *override, char *out, size_t cap)

@@ -367,6 +367,11 @@ START_TEST(bad_enums_and_combinations)
     EXPECT_ERROR("{\"model\": {\"arch\": \"densenet\"}}", "model.arch", "\"resnet\", \"vgg\", \"mlp\"");
     EXPECT_ERROR("{\"model\": {\"shortcut\": \"B\"}}", "model.shortcut", "\"projection\", \"identity\"");
     EXPECT_ERROR("{\"model\": {\"stem_norm\": \"ln\"}}", "model.stem_norm", "\"auto\", \"bn\", \"gn\", \"none\"");
+    EXPECT_ERROR("{\"model\": {\"bfn\": \"bn\"}}", "model.bfn", "\"gn\", \"ln\", \"in\", \"lrn\"");
+    EXPECT_ERROR("{\"model\": {\"lrn\": {\"mode\": \"spatial\"}}}", "model.lrn.mode", "\"across\", \"within\"");
+    EXPECT_ERROR("{\"model\": {\"lrn\": {\"size\": 0}}}", "model.lrn.size");
+    EXPECT_ERROR("{\"train\": {\"label_smoothing\": 1}}", "train.label_smoothing");
+    EXPECT_ERROR("{\"train\": {\"label_smoothing\": -0.1}}", "train.label_smoothing");
     EXPECT_ERROR("{\"train\": {\"optimizer\": \"adam\"}}", "train.optimizer", "\"sgd\"");
     EXPECT_ERROR("{\"train\": {\"schedule\": {\"type\": \"step\"}}}", "train.schedule.type", "\"multistep\"");
     EXPECT_ERROR("{\"data\": {\"train_from\": \"val\"}}", "data.train_from");
@@ -512,11 +517,17 @@ START_TEST(hash_of_older_configs_unchanged)
     ck_assert_int_eq(load_text(&a, "{}", NULL, 0, &err), BS_OK);
     ck_assert_uint_eq(config_hash(&a), HASH_DEFAULTS_BEFORE_ISSUE_13);
     uint64_t h = config_hash(&a);
-    char *const same[] = {"model.block=basic", "model.width_mult=1.0", "model.xbn_position=0"};
-    ck_assert_int_eq(load_text(&a, "{}", same, 3, &err), BS_OK);
+    /* Issue 13's and issue 14's keys at their defaults. */
+    char *const same[] = {"model.block=basic",  "model.width_mult=1.0", "model.xbn_position=0",
+                          "model.bfn=gn",       "model.lrn.mode=across", "model.lrn.size=5",
+                          "model.lrn.alpha=1e-4", "model.lrn.beta=0.75", "model.lrn.k=2",
+                          "train.label_smoothing=0"};
+    ck_assert_int_eq(load_text(&a, "{}", same, 10, &err), BS_OK);
     ck_assert_uint_eq(config_hash(&a), h);
     static const char *const bound[] = {"model.block=bottleneck", "model.cardinality=4", "model.group_width=8",
-                                        "model.xbn_position=2", "model.width_mult=0.5"};
+                                        "model.xbn_position=2",   "model.width_mult=0.5",  "model.bfn=lrn",
+                                        "model.lrn.mode=within",  "model.lrn.size=3",      "model.lrn.alpha=0.001",
+                                        "model.lrn.beta=0.5",     "model.lrn.k=1",         "train.label_smoothing=0.1"};
     for (size_t i = 0; i < sizeof bound / sizeof bound[0]; i++) {
         char *const one[] = {(char *)bound[i]};
         ck_assert_int_eq(load_text(&a, "{}", one, 1, &err), BS_OK);

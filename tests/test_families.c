@@ -500,6 +500,48 @@ START_TEST(every_family_and_variant_logs_its_bn_rows)
 }
 END_TEST
 
+/* model.bfn and train.label_smoothing through `bnshift run`: ResNet-8
+ * xbnblock with LRN in the 3 block positions logs the 6 BN layers left,
+ * and `bnshift info` names the LRN layers. */
+START_TEST(bfn_lrn_with_label_smoothing_runs)
+{
+    char dir[64], cfg[2048], cmd[4096];
+    make_test_dir(dir, sizeof dir, "bnshift-bfn");
+    snprintf(cfg, sizeof cfg,
+             "{\"name\": \"bfn\", \"data\": {\"dataset\": \"fashion-mnist\", \"train_subset\": 32, "
+             "\"eval_subset\": 16},\n \"model\": {\"depth\": 8, \"width\": 8, \"norm\": \"xbnblock\", "
+             "\"bfn\": \"lrn\", \"lrn\": {\"mode\": \"within\", \"size\": 3}},\n"
+             " \"train\": {\"epochs\": 1, \"batch_size\": 16, \"label_smoothing\": 0.1}, "
+             "\"log\": {\"out\": \"%s/run\"}}\n", dir);
+    char path[128];
+    snprintf(path, sizeof path, "%s/c.json", dir);
+    write_text_file(path, cfg);
+    snprintf(cmd, sizeof cmd, "%s run %s --quiet --threads 2", bnshift_bin(), path);
+    char *errtext = NULL;
+    int rc = run_in(dir, cmd, &errtext);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, errtext);
+    free(errtext);
+    snprintf(path, sizeof path, "%s/run/shift.csv", dir);
+    char *csv = slurp_file(path);
+    ck_assert_ptr_nonnull(csv);
+    ck_assert_int_eq(count_lines(csv), 1 + 2 * 6);
+    ck_assert_ptr_null(strstr(csv, "lrn")); /* only BN layers have rows */
+    free(csv);
+    snprintf(path, sizeof path, "%s/run/config.resolved.json", dir);
+    char *resolved = slurp_file(path);
+    ck_assert_ptr_nonnull(strstr(resolved, "\"label_smoothing\":\t0.1"));
+    free(resolved);
+    snprintf(cmd, sizeof cmd, "%s info %s/c.json | tee %s/info.txt", bnshift_bin(), dir, dir);
+    ck_assert_int_eq(run_in(dir, cmd, NULL), 0);
+    snprintf(path, sizeof path, "%s/info.txt", dir);
+    char *info = slurp_file(path);
+    ck_assert_ptr_nonnull(strstr(info, "stage1.block1.lrn1"));
+    ck_assert_ptr_nonnull(strstr(info, "norms: 6 BN, 3 batch-free"));
+    free(info);
+    remove_test_dir(dir);
+}
+END_TEST
+
 Suite *families_suite(void)
 {
     Suite *s = suite_create("families");
@@ -508,6 +550,7 @@ Suite *families_suite(void)
     tcase_add_loop_test(tc, norm_counts_kinds_and_depths_per_variant, 0, N_FAMILIES * 7);
     tcase_add_test(tc, xbnblock_replaces_the_depthwise_norms);
     tcase_add_test(tc, norms_apply_the_relu6_that_follows);
+    tcase_add_test(tc, bfn_lrn_with_label_smoothing_runs);
     tcase_add_test(tc, xbn_position_picks_the_block_norm);
     tcase_add_test(tc, norm_names_in_forward_order);
     tcase_add_test(tc, family_widths_and_parameter_counts);

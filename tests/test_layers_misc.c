@@ -133,7 +133,7 @@ START_TEST(softmax_xent_hand_case)
     float z[4] = {0, logf(3), 2, 0}; /* second sample: label 0, p0 = e^2/(e^2+1) */
     int y[2] = {1, 0}, correct;
     float d[4];
-    double loss = softmax_xent(z, y, 2, 2, d, &correct);
+    double loss = softmax_xent(z, y, 2, 2, 0.0f, d, &correct);
     double want = (-log(0.75) + log1p(exp(-2.0))) / 2;
     ck_assert_double_eq_tol(loss, want, 1e-6);
     ck_assert_int_eq(correct, 2);
@@ -147,9 +147,30 @@ START_TEST(softmax_xent_large_logits_stay_finite)
     float z[3] = {1000, -1000, 999};
     int y[1] = {2};
     float d[3];
-    double loss = softmax_xent(z, y, 1, 3, d, NULL);
+    double loss = softmax_xent(z, y, 1, 3, 0.0f, d, NULL);
     ck_assert(isfinite(loss));
     ck_assert_double_eq_tol(loss, log1p(exp(-1.0)) + 1.0, 1e-5);
+}
+END_TEST
+
+/* Label smoothing by hand: two classes, logits (0, ln 3), label 1, ε = 0.2:
+ * target (0.1, 0.9), loss 0.9·(−ln 3/4) + 0.1·(−ln 1/4), gradient p − target. */
+START_TEST(softmax_xent_label_smoothing_hand_case)
+{
+    float z[2] = {0, logf(3)}, d[2];
+    int y[1] = {1};
+    double loss = softmax_xent(z, y, 1, 2, 0.2f, d, NULL);
+    ck_assert_double_eq_tol(loss, -0.9 * log(0.75) - 0.1 * log(0.25), 1e-6);
+    ck_assert_float_eq_tol(d[0], 0.25f - 0.1f, 1e-6f);
+    ck_assert_float_eq_tol(d[1], 0.75f - 0.9f, 1e-6f);
+    /* Equal logits, K = 3, ε = 0.5: p = 1/3, target 1/2 + 1/6 for the label
+     * and 1/6 for the others; loss −(2/3 + 1/6 + 1/6)·ln(1/3) = ln 3. */
+    float u[3] = {0.5f, 0.5f, 0.5f}, du[3];
+    int yu[1] = {2};
+    ck_assert_double_eq_tol(softmax_xent(u, yu, 1, 3, 0.5f, du, NULL), log(3.0), 1e-6);
+    ck_assert_float_eq_tol(du[0], 1.0f / 6, 1e-6f);
+    ck_assert_float_eq_tol(du[1], 1.0f / 6, 1e-6f);
+    ck_assert_float_eq_tol(du[2], -1.0f / 3, 1e-6f);
 }
 END_TEST
 
@@ -157,24 +178,28 @@ typedef struct {
     float *z;
     int *y;
     int N, K;
+    float smoothing;
 } XentCtx;
 
 static double xent_loss(void *vctx)
 {
     XentCtx *c = vctx;
-    return softmax_xent(c->z, c->y, c->N, c->K, NULL, NULL);
+    return softmax_xent(c->z, c->y, c->N, c->K, c->smoothing, NULL, NULL);
 }
 
 START_TEST(softmax_xent_gradcheck)
 {
-    Rng r;
-    rng_seed(&r, 11);
-    float z[5 * 7], d[5 * 7];
-    int y[5] = {0, 6, 3, 3, 1};
-    fill_uniform(&r, z, 35, -3, 3);
-    XentCtx c = {z, y, 5, 7};
-    softmax_xent(z, y, 5, 7, d, NULL);
-    ck_gradcheck(xent_loss, &c, z, d, 35, 1e-2f, 1e-4, "softmax_xent logits");
+    const float smoothing[] = {0.0f, 0.1f, 0.5f};
+    for (int i = 0; i < 3; i++) {
+        Rng r;
+        rng_seed(&r, 11);
+        float z[5 * 7], d[5 * 7];
+        int y[5] = {0, 6, 3, 3, 1};
+        fill_uniform(&r, z, 35, -3, 3);
+        XentCtx c = {z, y, 5, 7, smoothing[i]};
+        softmax_xent(z, y, 5, 7, smoothing[i], d, NULL);
+        ck_gradcheck(xent_loss, &c, z, d, 35, 1e-2f, 1e-4, "softmax_xent logits");
+    }
 }
 END_TEST
 
@@ -265,6 +290,7 @@ Suite *layers_misc_suite(void)
     tcase_add_test(tc, add_and_accumulate);
     tcase_add_test(tc, softmax_xent_hand_case);
     tcase_add_test(tc, softmax_xent_large_logits_stay_finite);
+    tcase_add_test(tc, softmax_xent_label_smoothing_hand_case);
     tcase_add_test(tc, softmax_xent_gradcheck);
     tcase_add_test(tc, piecewise_layers_gradcheck);
     tcase_add_test(tc, shortcut_subsamples_and_pads_channels);

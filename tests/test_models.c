@@ -1,10 +1,12 @@
 /* Architectures and norm placement (REFERENCE.md §3). */
 #include <check.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "models/arch.h"
 #include "suites.h"
+#include "test_util.h"
 
 static ModelSpec resnet20(NormVariant v)
 {
@@ -27,7 +29,7 @@ static void norm_types(const Model *m, char *out, size_t cap)
     out[0] = 0;
     for (int i = 0; i < model_norm_count(m); i++) {
         const Op *op = model_norm_op(m, i);
-        const char *t = op->kind == OP_BN ? "bn" : "gn";
+        const char *t = op_kind_name(op->kind);
         strncat(out, i ? "," : "", cap - strlen(out) - 1);
         strncat(out, t, cap - strlen(out) - 1);
     }
@@ -148,6 +150,85 @@ START_TEST(batch_free_variants_and_stem_override)
     ck_assert_int_eq(model_norm_op(&m, 0)->kind, OP_BN);
     ck_assert_int_eq(model_norm_op(&m, 0)->norm_depth, 2);
     model_free(&m);
+}
+END_TEST
+
+/* model.bfn: what the mixed variants (and stem_norm gn) put in their
+ * batch-free positions; names follow the type. */
+START_TEST(bfn_picks_the_batch_free_norm)
+{
+    const BfnKind kinds[] = {BFN_GN, BFN_LN, BFN_IN, BFN_LRN};
+    const char *const names[] = {"gn1", "ln1", "in1", "lrn1"};
+    for (int k = 0; k < 4; k++) {
+        for (int gnbn = 0; gnbn < 2; gnbn++) {
+            Model m;
+            BsError err = {0};
+            ModelSpec s = resnet20(gnbn ? VARIANT_GNBN : VARIANT_XBNBLOCK);
+            s.bfn = kinds[k];
+            s.lrn.mode = LRN_ACROSS, s.lrn.size = 5, s.lrn.alpha = 1e-4, s.lrn.beta = 0.75, s.lrn.k = 2;
+            ck_assert_int_eq(build(&m, &s, &err), BS_OK);
+            ck_assert_int_eq(model_norm_count(&m), 21);
+            ck_assert_int_eq(count_kind(&m, OP_BN), gnbn ? 10 : 12);
+            for (int i = 0; i < 21; i++) {
+                const Op *op = model_norm_op(&m, i);
+                const int bfn_here = gnbn ? i % 2 == 0 : strstr(positions[i], ".1") != NULL;
+                ck_assert_msg((op->kind != OP_BN) == bfn_here, "position %d: %s", i + 1, op->name);
+                ck_assert_int_eq(op->norm_depth, i + 1);
+                if (!bfn_here)
+                    continue;
+                ck_assert_int_eq(op->kind, kinds[k] == BFN_LRN ? OP_LRN : OP_GN);
+                if (op->kind == OP_GN) /* gn: min(16, C); ln: 1; in: C */
+                    ck_assert_int_eq(op->u.gn.G, kinds[k] == BFN_LN ? 1 : kinds[k] == BFN_IN ? op->u.gn.C : 16);
+            }
+            if (!gnbn) /* stage1.block1's first norm carries the type's name */
+                ck_assert_ptr_nonnull(strstr(model_norm_op(&m, 1)->name, names[k]));
+            model_free(&m);
+        }
+    }
+    /* stem_norm gn puts the chosen batch-free norm in the stem. */
+    Model m;
+    BsError err = {0};
+    ModelSpec s = resnet20(VARIANT_BN);
+    s.stem_norm = STEM_GN;
+    s.bfn = BFN_LRN;
+    s.lrn.size = 3, s.lrn.alpha = 1e-4, s.lrn.beta = 0.75, s.lrn.k = 2;
+    ck_assert_int_eq(build(&m, &s, &err), BS_OK);
+    ck_assert_int_eq(model_norm_op(&m, 0)->kind, OP_LRN);
+    ck_assert_str_eq(model_norm_op(&m, 0)->name, "stem.lrn");
+    ck_assert_int_eq(count_kind(&m, OP_BN), 20);
+    model_free(&m);
+}
+END_TEST
+
+/* Gradients through LRN (both modes) inside a network, with a
+ * label-smoothed loss, against finite differences (a few entries may
+ * cross a ReLU kink). */
+START_TEST(lrn_network_gradients_match_finite_differences)
+{
+    for (int mode = LRN_ACROSS; mode <= LRN_WITHIN; mode++) {
+        ModelSpec s = {.arch = ARCH_RESNET, .depth = 8, .width = 4, .norm = VARIANT_XBNBLOCK, .bfn = BFN_LRN,
+                       .stem_norm = STEM_AUTO, .groups = 2, .in_c = 3, .in_h = 4, .in_w = 4, .num_classes = 5,
+                       .bn_eps = 1e-5f, .bn_momentum = 0.1f};
+        s.lrn.mode = (LrnMode)mode, s.lrn.size = 3, s.lrn.alpha = 0.2, s.lrn.beta = 0.75, s.lrn.k = 1;
+        Model m;
+        BsError err = {0};
+        Rng r;
+        rng_seed(&r, 3);
+        ck_assert_int_eq(model_build(&m, &s, 4, &r, &err), BS_OK);
+        ck_assert_int_eq(count_kind(&m, OP_LRN), 3);
+        m.label_smoothing = 0.1f;
+        float x[4 * 3 * 16];
+        int y[4] = {0, 4, 2, 1};
+        fill_normal(&r, x, sizeof x / sizeof *x, 1.0f);
+        ModelLossCtx c = {&m, x, y, 4, 1};
+        float *g = model_analytic_grads(&c);
+        /* The count of entries off falls with h (12 of 5073 at 1e-3, 2-4 at
+         * 4e-4): curvature and kinks, not a wrong gradient. */
+        size_t bad = gradcheck_count_bad(model_loss_at, &c, m.params, g, m.n_params, 4e-4f, 5e-3);
+        ck_assert_msg(bad * 50 <= m.n_params, "mode %d: %zu of %zu gradients off", mode, bad, m.n_params);
+        free(g);
+        model_free(&m);
+    }
 }
 END_TEST
 
@@ -296,6 +377,8 @@ Suite *models_suite(void)
     tcase_add_test(tc, resnet20_gnbn_odd_positions_are_gn);
     tcase_add_test(tc, resnet20_xbnblock_gn_at_each_block_first_norm);
     tcase_add_test(tc, batch_free_variants_and_stem_override);
+    tcase_add_test(tc, bfn_picks_the_batch_free_norm);
+    tcase_add_test(tc, lrn_network_gradients_match_finite_differences);
     tcase_add_test(tc, none_variant_has_biases_and_no_norms);
     tcase_add_test(tc, identity_shortcut_has_no_params_or_norm);
     tcase_add_test(tc, vgg_and_mlp_place_a_norm_after_every_layer);

@@ -10,6 +10,7 @@
 #include "layers/activation.h"
 #include "layers/batchnorm.h"
 #include "layers/groupnorm.h"
+#include "layers/lrn.h"
 #include "layers/relu6.h"
 #include "suites.h"
 #include "test_util.h"
@@ -600,6 +601,76 @@ START_TEST(norms_apply_act_after_like_the_activation)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ LRN */
+
+/* The issue's hand case: all-ones input, (k, α, β, n) = (0, 1, 1, 2): the
+ * across window of the first channel holds channels 0 and 1, so 1/2; an
+ * inner channel 0..2, so 1/3. Within a 3x3 plane: corner 2x2 = 4 ones,
+ * edge 2x3, centre 3x3. */
+START_TEST(lrn_hand_case)
+{
+    enum { C = 4, H = 3, W = 3, S = H * W };
+    float x[C * S], y[C * S], den[C * S];
+    for (int i = 0; i < C * S; i++)
+        x[i] = 1.0f;
+    Lrn l;
+    lrn_init(&l, LRN_ACROSS, 2, 1.0f, 1.0f, 0.0f, C, H, W);
+    lrn_forward(&l, x, y, den, 1);
+    ck_assert_float_eq_tol(y[0], 0.5f, 1e-7f);
+    ck_assert_float_eq_tol(y[1 * S + 4], 1.0f / 3, 1e-7f);
+    ck_assert_float_eq_tol(y[3 * S + 8], 0.5f, 1e-7f);
+    lrn_init(&l, LRN_WITHIN, 2, 1.0f, 1.0f, 0.0f, C, H, W);
+    lrn_forward(&l, x, y, den, 1);
+    ck_assert_float_eq_tol(y[0], 0.25f, 1e-7f);     /* corner */
+    ck_assert_float_eq_tol(y[1], 1.0f / 6, 1e-7f);  /* edge */
+    ck_assert_float_eq_tol(y[4], 1.0f / 9, 1e-7f);  /* centre */
+    ck_assert_float_eq_tol(y[2 * S + 8], 0.25f, 1e-7f);
+    /* AlexNet's constants on a value: 3 / (2 + 1e-4·(3 channels of 9))^0.75. */
+    float v[3] = {3, 3, 3}, w[3], dv[3];
+    lrn_init(&l, LRN_ACROSS, 5, 1e-4f, 0.75f, 2.0f, 3, 1, 1);
+    lrn_forward(&l, v, w, dv, 1);
+    ck_assert_float_eq_tol(w[1], (float)(3.0 / pow(2.0 + 1e-4 * 27.0, 0.75)), 1e-6f);
+}
+END_TEST
+
+typedef struct {
+    Lrn l;
+    float *x, *y, *den;
+    const float *r;
+    int N;
+} LrnCase;
+
+static double lrn_loss(void *vctx)
+{
+    LrnCase *c = vctx;
+    lrn_forward(&c->l, c->x, c->y, c->den, c->N);
+    return dot_double(c->y, c->r, (size_t)c->N * c->l.C * c->l.H * c->l.W);
+}
+
+/* Both modes, odd and even windows, against finite differences. */
+START_TEST(lrn_gradcheck)
+{
+    static const int CASES[][3] = {{LRN_ACROSS, 5, 0}, {LRN_ACROSS, 2, 0}, {LRN_WITHIN, 3, 0}, {LRN_WITHIN, 2, 1}};
+    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
+        enum { N = 1, C = 5, H = 3, W = 4 };
+        const size_t n = (size_t)N * C * H * W;
+        LrnCase c = {.N = N};
+        lrn_init(&c.l, (LrnMode)CASES[i][0], CASES[i][1], 0.3f, 0.75f, CASES[i][2] ? 0.5f : 2.0f, C, H, W);
+        Rng r;
+        rng_seed(&r, 60 + i);
+        c.x = falloc(n), c.y = falloc(n), c.den = falloc(n);
+        float *rr = falloc(n), *dx = falloc(n), *t = falloc(n);
+        fill_normal(&r, c.x, n, 1.5f);
+        fill_normal(&r, rr, n, 1.0f);
+        c.r = rr;
+        lrn_forward(&c.l, c.x, c.y, c.den, N);
+        lrn_backward(&c.l, c.x, c.den, rr, dx, t, N);
+        ck_gradcheck(lrn_loss, &c, c.x, dx, n, 1e-2f, 1e-3, "lrn input");
+        free(c.x), free(c.y), free(c.den), free(rr), free(dx), free(t);
+    }
+}
+END_TEST
+
 /* ------------------------------------------------------ thread determinism */
 
 /* Everything one forward+backward pass of each layer produces, concatenated. */
@@ -679,6 +750,8 @@ Suite *norm_suite(void)
     tcase_add_test(misc, bn_inplace_matches);
     tcase_add_test(misc, gn_inplace_matches);
     tcase_add_test(misc, norms_apply_act_after_like_the_activation);
+    tcase_add_test(misc, lrn_hand_case);
+    tcase_add_test(misc, lrn_gradcheck);
     tcase_add_test(misc, thread_count_bit_identical);
     suite_add_tcase(s, misc);
     return s;

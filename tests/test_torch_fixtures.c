@@ -15,6 +15,8 @@
 #include "layers/conv2d_onednn.h"
 #include "layers/groupnorm.h"
 #include "layers/linear.h"
+#include "layers/lrn.h"
+#include "layers/softmax_xent.h"
 #include "suites.h"
 #include "test_util.h"
 #include "train/sgd.h"
@@ -394,6 +396,76 @@ START_TEST(test_groupnorm)
 }
 END_TEST
 
+/* ----------------------------------------------------------------- lrn */
+
+/* torch.nn.LocalResponseNorm with alpha·size (its α/n scaling), odd sizes:
+ * bnshift's across-channel LRN. */
+static const char *const lrn_cases[] = {"lrn_across_n5", "lrn_across_n3"};
+
+START_TEST(test_lrn)
+{
+    const char *name = lrn_cases[_i];
+    Fixture *f = fixture_case_load(name);
+    BsError err = {0};
+    const float *cfg = fixture_get(f, "cfg", 8, &err);
+    fixture_check(f, &err);
+    int N = cfg_int(f, cfg, 0, &err), C = cfg_int(f, cfg, 1, &err), H = cfg_int(f, cfg, 2, &err),
+        W = cfg_int(f, cfg, 3, &err), size = cfg_int(f, cfg, 4, &err);
+    fixture_check(f, &err);
+    Lrn l;
+    lrn_init(&l, LRN_ACROSS, size, cfg[5], cfg[6], cfg[7], C, H, W);
+    const size_t nx = (size_t)N * C * H * W;
+    const float *x = fixture_get(f, "x", nx, &err), *dout = fixture_get(f, "dout", nx, &err),
+                *out = fixture_get(f, "out", nx, &err), *dx = fixture_get(f, "dx", nx, &err);
+    fixture_check(f, &err);
+    FxCmp cm;
+    fxcmp_init(&cm, name);
+    float *o = poisoned(nx), *den = poisoned(nx), *t = poisoned(nx), *gx = poisoned(nx);
+    lrn_forward(&l, x, o, den, N);
+    fxcmp_tensor(&cm, "out", o, out, nx, TOL_LAYER);
+    lrn_backward(&l, x, den, dout, gx, t, N);
+    fxcmp_tensor(&cm, "dx", gx, dx, nx, TOL_LAYER);
+    free(o);
+    free(den);
+    free(t);
+    free(gx);
+    fixture_free(f);
+    fxcmp_finish(&cm);
+}
+END_TEST
+
+/* ----------------------------------------------------- label smoothing */
+
+static const char *const xent_cases[] = {"xent_smooth_0.1", "xent_smooth_0.4"};
+
+START_TEST(test_label_smoothing)
+{
+    const char *name = xent_cases[_i];
+    Fixture *f = fixture_case_load(name);
+    BsError err = {0};
+    const float *cfg = fixture_get(f, "cfg", 3, &err);
+    fixture_check(f, &err);
+    int N = cfg_int(f, cfg, 0, &err), K = cfg_int(f, cfg, 1, &err);
+    fixture_check(f, &err);
+    const float *z = fixture_get(f, "logits", (size_t)N * K, &err), *yf = fixture_get(f, "labels", N, &err),
+                *loss = fixture_get(f, "loss", 1, &err), *dz = fixture_get(f, "dlogits", (size_t)N * K, &err);
+    fixture_check(f, &err);
+    int *y = malloc(sizeof(int) * (size_t)N);
+    for (int n = 0; n < N; n++)
+        y[n] = (int)yf[n];
+    FxCmp cm;
+    fxcmp_init(&cm, name);
+    float *d = poisoned((size_t)N * K);
+    float got = (float)softmax_xent(z, y, N, K, cfg[2], d, NULL);
+    fxcmp_tensor(&cm, "loss", &got, loss, 1, TOL_LAYER);
+    fxcmp_tensor(&cm, "dlogits", d, dz, (size_t)N * K, TOL_LAYER);
+    free(d);
+    free(y);
+    fixture_free(f);
+    fxcmp_finish(&cm);
+}
+END_TEST
+
 /* ----------------------------------------------------------------- sgd */
 
 static const char *const sgd_cases[] = {"sgd_nesterov", "sgd_momentum",
@@ -539,6 +611,8 @@ Suite *torch_fixture_suite(void)
     tcase_add_loop_test(tc, test_batchnorm, 0, NCASES(bn_cases));
     tcase_add_loop_test(tc, test_groupnorm, 0, NCASES(gn_cases));
     tcase_add_loop_test(tc, test_sgd, 0, NCASES(sgd_cases));
+    tcase_add_loop_test(tc, test_lrn, 0, NCASES(lrn_cases));
+    tcase_add_loop_test(tc, test_label_smoothing, 0, NCASES(xent_cases));
     tcase_add_test(tc, test_reader);
     suite_add_tcase(s, tc);
     return s;

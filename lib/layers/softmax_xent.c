@@ -5,9 +5,10 @@
 /* Sequential on purpose: N*K is tiny next to the network, and a fixed
  * summation order keeps the loss independent of the thread count. Softmax
  * is taken in double around the max logit, so large logits cannot overflow. */
-double softmax_xent(const float *logits, const int *labels, int N, int K,
+double softmax_xent(const float *logits, const int *labels, int N, int K, float smoothing,
                     float *dlogits, int *correct)
 {
+    const double eps = smoothing, off = eps / K;
     double loss = 0.0;
     int hits = 0;
     for (int n = 0; n < N; n++) {
@@ -22,11 +23,17 @@ double softmax_xent(const float *logits, const int *labels, int N, int K,
                 sum += exp((double)z[k] - z[arg]);
         double log_sum = log(sum) + z[arg];
         loss += log_sum - z[labels[n]];
+        if (eps > 0) { /* −log p_k = log_sum − z_k, averaged over the K classes */
+            double all = 0;
+            for (int k = 0; k < K; k++)
+                all += log_sum - z[k];
+            loss += eps * (all / K - (log_sum - z[labels[n]]));
+        }
         hits += arg == labels[n];
         if (dlogits) {
             float *d = dlogits + (long)n * K;
             for (int k = 0; k < K; k++)
-                d[k] = (float)((exp((double)z[k] - log_sum) - (k == labels[n])) / N);
+                d[k] = (float)((exp((double)z[k] - log_sum) - (k == labels[n]) * (1.0 - eps) - off) / N);
         }
     }
     if (correct)

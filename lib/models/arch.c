@@ -31,7 +31,7 @@ static int bfn_groups(Builder *b, NormKind k, int C, const char *name)
 static int add_norm(Builder *b, int x, NormRole role, const char *where, const char *suffix)
 {
     int pos = ++b->position;
-    NormKind k = norm_plan(b->s->norm, b->s->stem_norm, pos, role);
+    NormKind k = norm_plan(b->s->norm, b->s->stem_norm, b->s->bfn, pos, role);
     if (k == NORM_NONE || x < 0)
         return x;
     char name[64];
@@ -39,6 +39,10 @@ static int add_norm(Builder *b, int x, NormRole role, const char *where, const c
     int y;
     if (k == NORM_BN) {
         y = model_bn(b->m, name, x, b->s->bn_eps, b->s->bn_momentum);
+    } else if (k == NORM_LRN) {
+        const ModelSpec *s = b->s;
+        y = model_lrn(b->m, name, x, s->lrn.mode, s->lrn.size, (float)s->lrn.alpha, (float)s->lrn.beta,
+                      (float)s->lrn.k);
     } else {
         int g = bfn_groups(b, k, b->m->tensors[x].c, name);
         if (!g)
@@ -53,7 +57,7 @@ static int add_norm(Builder *b, int x, NormRole role, const char *where, const c
 /* Whether the next norm position holds a norm (decides a conv's bias). */
 static int next_has_norm(const Builder *b, NormRole role)
 {
-    return norm_plan(b->s->norm, b->s->stem_norm, b->position + 1, role) != NORM_NONE;
+    return norm_plan(b->s->norm, b->s->stem_norm, b->s->bfn, b->position + 1, role) != NORM_NONE;
 }
 
 /* conv (k x k, `groups` groups) -> norm, named `where`.conv<suffix> and
@@ -356,14 +360,14 @@ int model_norm_count(const Model *m)
 {
     int n = 0;
     for (int i = 0; i < m->n_ops; i++)
-        n += m->ops[i].kind == OP_BN || m->ops[i].kind == OP_GN;
+        n += m->ops[i].kind == OP_BN || m->ops[i].kind == OP_GN || m->ops[i].kind == OP_LRN;
     return n;
 }
 
 const Op *model_norm_op(const Model *m, int i)
 {
     for (int j = 0; j < m->n_ops; j++)
-        if ((m->ops[j].kind == OP_BN || m->ops[j].kind == OP_GN) && i-- == 0)
+        if ((m->ops[j].kind == OP_BN || m->ops[j].kind == OP_GN || m->ops[j].kind == OP_LRN) && i-- == 0)
             return &m->ops[j];
     return NULL;
 }

@@ -2,6 +2,7 @@
 #ifndef BS_ARCH_H
 #define BS_ARCH_H
 
+#include "layers/lrn.h"
 #include "models/model.h"
 #include "models/norm_plan.h"
 
@@ -30,6 +31,12 @@ typedef struct {
     };
     NormVariant norm;
     StemNorm stem_norm;
+    BfnKind bfn; /* the mixed variants' batch-free norm (model.bfn) */
+    struct {     /* model.lrn: LRN's window and constants (layers/lrn.h) */
+        LrnMode mode;
+        int size;
+        double alpha, beta, k;
+    } lrn;
     int groups;
     int hidden[ARCH_MAX_LAYERS], n_hidden;     /* mlp */
     int channels[ARCH_MAX_LAYERS], n_channels; /* vgg; ARCH_MAXPOOL = "M" */

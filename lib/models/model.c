@@ -190,6 +190,16 @@ int model_gn(Model *m, const char *name, int in, int groups, float eps)
     return finish_op(m, op, t->c, t->h, t->w);
 }
 
+int model_lrn(Model *m, const char *name, int in, LrnMode mode, int size, float alpha, float beta, float k)
+{
+    Op *op = new_op(m, OP_LRN, name, in);
+    if (!op)
+        return -1;
+    const Tensor *t = &m->tensors[in];
+    lrn_init(&op->u.lrn, mode, size, alpha, beta, k, t->c, t->h, t->w);
+    return finish_op(m, op, t->c, t->h, t->w);
+}
+
 int model_relu(Model *m, int in)
 {
     Op *op = new_op(m, OP_RELU, "relu", in);

@@ -16,6 +16,7 @@
 #include "layers/conv2d_onednn.h"
 #include "layers/groupnorm.h"
 #include "layers/linear.h"
+#include "layers/lrn.h"
 #include "layers/pool.h"
 #include "layers/shortcut.h"
 #include "models/ops.h"
@@ -33,6 +34,7 @@ typedef enum {
     OP_RELU6,
     OP_CONCAT,   /* channels of in, then of in2 */
     OP_CHSPLIT,  /* the even (parity 0) or odd channels of in */
+    OP_LRN,      /* local response normalization (layers/lrn.h) */
     OP_N_BUILTIN /* registered kinds (op_type_register) follow */
 } OpKind;
 
@@ -57,6 +59,7 @@ typedef struct Op {
         MaxPool2d pool;
         PadShortcut sc;
         int parity; /* OP_CHSPLIT */
+        Lrn lrn;
     } u;
     float *save_mean, *save_invstd; /* norm statistics kept for backward */
     OneDnnConv *dnnl;                /* conv under CONV_ONEDNN */
@@ -86,6 +89,7 @@ typedef struct Model {
     size_t n_stats;
 
     int max_batch;
+    float label_smoothing; /* of the loss (softmax_xent.h); 0: plain cross-entropy */
     ConvBackend conv_backend;
     OneDnnEngine *dnnl;
     double *op_seconds; /* if set (by `bench`): time per op, forward + backward */
@@ -112,6 +116,7 @@ int model_conv_grouped(Model *m, const char *name, int in, int out_c, int k, int
 int model_linear(Model *m, const char *name, int in, int out_f, int bias);
 int model_bn(Model *m, const char *name, int in, float eps, float momentum);
 int model_gn(Model *m, const char *name, int in, int groups, float eps);
+int model_lrn(Model *m, const char *name, int in, LrnMode mode, int size, float alpha, float beta, float k);
 int model_relu(Model *m, int in);
 int model_relu6(Model *m, int in);
 int model_concat(Model *m, int a, int b); /* channels of a, then of b */

@@ -29,7 +29,8 @@ void model_forward(Model *m, const float *x, int N, int train)
 double model_loss(Model *m, const int *labels, int N, int *correct, int want_grad)
 {
     const Tensor *t = &m->tensors[m->output];
-    return softmax_xent(t->data, labels, N, (int)tensor_numel(t), want_grad ? t->grad : NULL, correct);
+    return softmax_xent(t->data, labels, N, (int)tensor_numel(t), m->label_smoothing, want_grad ? t->grad : NULL,
+                        correct);
 }
 
 /* Where an op should write the gradient of input tensor `id`: straight into

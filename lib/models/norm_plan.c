@@ -1,40 +1,43 @@
 #include "norm_plan.h"
 
-/* The batch-free norm a variant uses everywhere (GN for the mixed ones). */
-static NormKind variant_bfn(NormVariant v)
+/* The batch-free norm of the mixed variants and of a batch-free stem. */
+static NormKind bfn_kind(BfnKind bfn)
 {
-    return v == VARIANT_LN ? NORM_LN : v == VARIANT_IN ? NORM_IN : NORM_GN;
+    static const NormKind kinds[] = {[BFN_GN] = NORM_GN, [BFN_LN] = NORM_LN, [BFN_IN] = NORM_IN, [BFN_LRN] = NORM_LRN};
+    return kinds[bfn];
 }
 
-static NormKind variant_rule(NormVariant v, int position, NormRole role)
+static NormKind variant_rule(NormVariant v, BfnKind bfn, int position, NormRole role)
 {
     switch (v) {
     case VARIANT_BN:
         return NORM_BN;
     case VARIANT_GNBN:
-        return position % 2 == 1 ? NORM_GN : NORM_BN;
+        return position % 2 == 1 ? bfn_kind(bfn) : NORM_BN;
     case VARIANT_XBNBLOCK:
-        return role == ROLE_XBN ? NORM_GN : NORM_BN;
+        return role == ROLE_XBN ? bfn_kind(bfn) : NORM_BN;
     case VARIANT_GN:
+        return NORM_GN;
     case VARIANT_LN:
+        return NORM_LN;
     case VARIANT_IN:
-        return variant_bfn(v);
+        return NORM_IN;
     case VARIANT_NONE:
     default:
         return NORM_NONE;
     }
 }
 
-NormKind norm_plan(NormVariant v, StemNorm stem, int position, NormRole role)
+NormKind norm_plan(NormVariant v, StemNorm stem, BfnKind bfn, int position, NormRole role)
 {
     if (role == ROLE_STEM && stem != STEM_AUTO)
-        return stem == STEM_BN ? NORM_BN : stem == STEM_GN ? NORM_GN : NORM_NONE;
-    return variant_rule(v, position, role);
+        return stem == STEM_BN ? NORM_BN : stem == STEM_GN ? bfn_kind(bfn) : NORM_NONE;
+    return variant_rule(v, bfn, position, role);
 }
 
 const char *norm_kind_name(NormKind k)
 {
-    static const char *names[] = {"none", "bn", "gn", "ln", "in"};
+    static const char *names[] = {"none", "bn", "gn", "ln", "in", "lrn"};
     return names[k];
 }
 

@@ -4,7 +4,12 @@
 #ifndef BS_NORM_PLAN_H
 #define BS_NORM_PLAN_H
 
-typedef enum { NORM_NONE, NORM_BN, NORM_GN, NORM_LN, NORM_IN } NormKind;
+typedef enum { NORM_NONE, NORM_BN, NORM_GN, NORM_LN, NORM_IN, NORM_LRN } NormKind;
+
+/* The batch-free norm of the mixed variants (model.bfn): what gnbn and
+ * xbnblock put in their batch-free positions and stem_norm gn (or auto
+ * under a mixed variant) puts in the stem. */
+typedef enum { BFN_GN, BFN_LN, BFN_IN, BFN_LRN } BfnKind;
 
 typedef enum {
     VARIANT_BN,
@@ -24,10 +29,11 @@ typedef enum { STEM_AUTO, STEM_BN, STEM_GN, STEM_NONE } StemNorm;
  * family's rule); a shortcut's; or a plain layer's (vgg, mlp, a head conv). */
 typedef enum { ROLE_STEM, ROLE_BLOCK, ROLE_XBN, ROLE_SHORTCUT, ROLE_PLAIN } NormRole;
 
-/* The norm at 1-based `position` with `role`. */
-NormKind norm_plan(NormVariant v, StemNorm stem, int position, NormRole role);
+/* The norm at 1-based `position` with `role`, bfn the mixed variants'
+ * batch-free norm. */
+NormKind norm_plan(NormVariant v, StemNorm stem, BfnKind bfn, int position, NormRole role);
 
-const char *norm_kind_name(NormKind k); /* "bn", "gn", "ln", "in", "none" */
+const char *norm_kind_name(NormKind k); /* "bn", "gn", "ln", "in", "lrn", "none" */
 const char *norm_variant_name(NormVariant v);
 
 #endif

@@ -273,6 +273,29 @@ static void gn_set_layouts(Op *op, int in_blocked, int out_blocked)
 /* The blocked GroupNorm needs its partial sums (carved by the memory plan). */
 static int gn_writes_blocked(const Op *op) { return op->u.gn.partial != NULL; }
 
+/* LRN: its denominators' bases in save_mean, backward scratch in save_invstd. */
+static void lrn_fwd(Model *m, const Op *op, int N, int train)
+{
+    (void)train;
+    lrn_forward(&op->u.lrn, m->tensors[op->in].data, m->tensors[op->out].data, op->save_mean, N);
+}
+
+static void lrn_bwd(Model *m, const Op *op, int N, int train)
+{
+    (void)train;
+    float *din = op_grad_begin(m, op->in);
+    if (din)
+        lrn_backward(&op->u.lrn, m->tensors[op->in].data, op->save_mean, m->tensors[op->out].grad, din,
+                     op->save_invstd, N);
+    op_grad_end(m, op->in, N);
+}
+
+static size_t lrn_saved(const Op *op, int max_batch)
+{
+    const Lrn *l = &op->u.lrn;
+    return (size_t)l->C * (size_t)l->H * (size_t)l->W * (size_t)max_batch;
+}
+
 /* ---- ReLU, pools, add, shortcut ---------------------------------------------------- */
 
 static void relu_fwd(Model *m, const Op *op, int N, int train)
@@ -464,6 +487,7 @@ static const OpType BUILTIN_OPS[OP_N_BUILTIN] = {
     /* Inputs and output in one layout (concat.h, channel_split.h). */
     [OP_CONCAT] = {.name = "concat", .keeps_layout = 1, .reads_blocked = always, .writes_blocked = always,
                    .forward = concat_fwd, .backward = concat_bwd},
+    [OP_LRN] = {.name = "lrn", .forward = lrn_fwd, .backward = lrn_bwd, .saved_stats = lrn_saved},
     [OP_CHSPLIT] = {.name = "split", .keeps_layout = 1, .reads_blocked = always, .writes_blocked = always,
                     .forward = chsplit_fwd, .backward = chsplit_bwd},
 };

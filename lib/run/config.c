@@ -40,6 +40,8 @@ static const char *const SHORTCUTS[] = {[SHORTCUT_PROJECTION] = "projection", [S
 static const char *const NORMS[] = {[VARIANT_BN] = "bn", [VARIANT_GNBN] = "gnbn", [VARIANT_XBNBLOCK] = "xbnblock",
                                     [VARIANT_GN] = "gn", [VARIANT_LN] = "ln",     [VARIANT_IN] = "in",
                                     [VARIANT_NONE] = "none", NULL};
+static const char *const BFNS[] = {[BFN_GN] = "gn", [BFN_LN] = "ln", [BFN_IN] = "in", [BFN_LRN] = "lrn", NULL};
+static const char *const LRN_MODES[] = {[LRN_ACROSS] = "across", [LRN_WITHIN] = "within", NULL};
 static const char *const STEMS[] = {[STEM_AUTO] = "auto", [STEM_BN] = "bn", [STEM_GN] = "gn", [STEM_NONE] = "none",
                                     NULL};
 static const char *const SCHEDULES[] = {[SCHED_CONSTANT] = "constant", [SCHED_MULTISTEP] = "multistep",
@@ -104,7 +106,13 @@ static const Key KEYS[] = {
     INT_KEY("model.xbn_position", model.xbn_position, 0, 3, "xbnblock on resnet/resnext: which norm of each block becomes GN (basic 1-2, bottleneck 1-3); 0: the family's (basic 1, bottleneck 2)"),
     FLT_KEY("model.width_mult", model.width_mult, 0, 16, OPEN_LO, "mobilenetv2 width multiplier (any > 0), shufflenetv2 width (0.5, 1.0, 1.5, 2.0)"),
     INT_KEY("model.groups", model.groups, 1, 65536, "GroupNorm groups (min(groups, C) are used; must divide C); default 32, mobilenetv2 16, shufflenetv2 8 (29 at width 1.0, 2 at 2.0)"),
-    ENUM_KEY("model.stem_norm", model.stem_norm, STEMS, "the stem's norm: auto (the variant's rule), bn, gn or none"),
+    ENUM_KEY("model.stem_norm", model.stem_norm, STEMS, "the stem's norm: auto (the variant's rule), bn, gn (the batch-free norm of model.bfn) or none"),
+    ENUM_KEY("model.bfn", model.bfn, BFNS, "the batch-free norm gnbn and xbnblock put in their batch-free positions (and stem_norm gn): GroupNorm, LayerNorm, InstanceNorm or LRN (model.lrn)"),
+    ENUM_KEY("model.lrn.mode", model.lrn.mode, LRN_MODES, "LRN window: across channels (AlexNet: channels c-n/2..c+n/2) or within a channel (positions y+-n/2, x+-n/2)"),
+    INT_KEY("model.lrn.size", model.lrn.size, 1, 4096, "LRN window size n (AlexNet: 5)"),
+    FLT_KEY("model.lrn.alpha", model.lrn.alpha, 0, NOLIM, 0, "LRN alpha: b = a / (k + alpha * sum a^2)^beta (torch's LocalResponseNorm alpha is this times size)"),
+    FLT_KEY("model.lrn.beta", model.lrn.beta, 0, NOLIM, 0, "LRN beta (AlexNet: 0.75)"),
+    FLT_KEY("model.lrn.k", model.lrn.k, 0, NOLIM, 0, "LRN k (AlexNet: 2); k = 0 needs inputs that are never all zero in a window"),
     LIST_KEY("model.hidden", model.hidden, model.n_hidden, 1, 1 << 20, 0, "mlp hidden layer widths"),
     LIST_KEY("model.channels", model.channels, model.n_channels, 1, 65536, 1, "vgg conv widths, \"M\" for a 2x2 max-pool"),
     INT_KEY("model.num_classes", model.num_classes, 0, 100000, "classifier outputs; 0: the data's class count"),
@@ -123,6 +131,7 @@ static const Key KEYS[] = {
     FLT_KEY("train.bn_momentum", train.bn_momentum, 0, 1, 0, "BN running-statistics momentum m: r = (1-m) r + m batch_stat"),
     FLT_KEY("train.bn_eps", train.bn_eps, 0, NOLIM, OPEN_LO, "epsilon of every norm layer"),
     FLT_KEY("train.grad_clip", train.grad_clip, 0, NOLIM, 0, "clip the global gradient L2 norm to this (torch clip_grad_norm_); 0: off"),
+    FLT_KEY("train.label_smoothing", train.label_smoothing, 0, 1, OPEN_HI, "label smoothing epsilon of the loss (torch CrossEntropyLoss(label_smoothing)); also in the logged losses; 0: off"),
     STR_KEY("log.out", log.out, "output directory; NAME is replaced by name (--out overrides)"),
     INT_KEY("log.eval_every", log.eval_every, 1, 100000, "evaluate (errors and shift) every this many epochs, and at the last"),
     {.path = "log.eval_sets", .type = K_SETS, .off = F(log.eval_train), .off2 = F(log.eval_test), .names = SOURCES, .doc = "sets evaluated: \"train\" (S without augmentation) and/or \"test\" (S')"},
@@ -132,8 +141,10 @@ static const Key KEYS[] = {
 
 /* Keys added after runs were made: left out of config_hash while at their
  * default, so the checkpoints of older runs still resume. */
-static const char *const ADDED_KEYS[] = {"model.block", "model.cardinality", "model.group_width",
-                                         "model.xbn_position", "model.width_mult"};
+static const char *const ADDED_KEYS[] = {"model.block",      "model.cardinality", "model.group_width",
+                                         "model.xbn_position", "model.width_mult",  "model.bfn",
+                                         "model.lrn.mode",   "model.lrn.size",    "model.lrn.alpha",
+                                         "model.lrn.beta",   "model.lrn.k",       "train.label_smoothing"};
 
 static int added_later(const char *path)
 {
@@ -171,6 +182,12 @@ void config_defaults(Config *c)
     c->model.group_width = 4;
     c->model.width_mult = 1.0;
     c->model.stem_norm = STEM_AUTO;
+    c->model.bfn = BFN_GN;
+    c->model.lrn.mode = LRN_ACROSS; /* AlexNet's constants */
+    c->model.lrn.size = 5;
+    c->model.lrn.alpha = 1e-4;
+    c->model.lrn.beta = 0.75;
+    c->model.lrn.k = 2.0;
     memcpy(c->model.hidden, hidden, sizeof hidden);
     c->model.n_hidden = (int)(sizeof hidden / sizeof hidden[0]);
     memcpy(c->model.channels, channels, sizeof channels);
@@ -935,6 +952,22 @@ int config_write_resolved(const Config *c, const cJSON *meta, const char *path, 
 }
 
 /* Drops the keys added later (ADDED_KEYS) that hold their default value. */
+/* Removes the objects below node that have no members left (a section
+ * such as model.lrn whose keys were all dropped as defaults). */
+static void prune_empty_sections(cJSON *node)
+{
+    cJSON *child = node ? node->child : NULL;
+    while (child) {
+        cJSON *next = child->next;
+        if (cJSON_IsObject(child)) {
+            prune_empty_sections(child);
+            if (!child->child)
+                cJSON_Delete(cJSON_DetachItemViaPointer(node, child));
+        }
+        child = next;
+    }
+}
+
 static void drop_added_defaults(cJSON *root, const Config *c)
 {
     Config *d = malloc(sizeof *d);
@@ -953,6 +986,7 @@ static void drop_added_defaults(cJSON *root, const Config *c)
         cJSON_Delete(dflt);
     }
     free(d);
+    prune_empty_sections(root);
 }
 
 uint64_t config_hash(const Config *c)

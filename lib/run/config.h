@@ -60,6 +60,7 @@ typedef struct {
             int warmup_epochs;
         } schedule;
         double bn_momentum, bn_eps, grad_clip; /* grad_clip 0 = off */
+        double label_smoothing;
     } train;
     struct {
         char out[CONFIG_PATH_MAX]; /* "runs/NAME": NAME is replaced by name */

@@ -3,8 +3,9 @@
 and for one SGD step of each network family (tests/test_family_fixtures.c,
 the PyTorch networks in families.py next to this file).
 
-Usage:  /usr/bin/python3 scripts/reference/gen_fixtures.py tests/fixtures
-        (or `make fixtures`; needs Debian's python3-torch)
+Usage:  /usr/bin/python3 scripts/reference/gen_fixtures.py tests/fixtures [CASE...]
+        (or `make fixtures`; needs Debian's python3-torch). With CASE names
+        only those files are written (new cases, without touching the rest).
 
 Deterministic: torch.manual_seed per case, float32, one thread. Inputs are
 stored next to the results, so the C side computes on exactly the same numbers
@@ -279,10 +280,52 @@ def sgd_case(seed, name, lr, momentum, nesterov, wds):
     return t
 
 
+# ------------------------------------------------------------------- lrn
+# cfg = [N, C, H, W, size, alpha, beta, k] with bnshift's alpha (no /size):
+# torch.nn.LocalResponseNorm(size, alpha * size, beta, k), odd sizes (whose
+# window, c - size//2 .. c + size//2, is bnshift's across-channel window).
+LRN_CASES = [
+    # name,          N, C, H, W, size, alpha, beta, k
+    ("lrn_across_n5", 2, 7, 3, 4, 5, 1e-2, 0.75, 2.0),
+    ("lrn_across_n3", 3, 4, 2, 5, 3, 0.5, 0.6, 1.0),
+]
+
+
+def lrn_case(seed, name, N, C, H, W, size, alpha, beta, k):
+    torch.manual_seed(seed)
+    lrn = torch.nn.LocalResponseNorm(size, alpha=alpha * size, beta=beta, k=k)
+    x = (torch.randn(N, C, H, W) * 2.0).requires_grad_(True)
+    out = lrn(x)
+    dout = torch.randn_like(out)
+    (out * dout).sum().backward()
+    return [("cfg", cfg(N, C, H, W, size, alpha, beta, k)), ("x", x), ("dout", dout), ("out", out),
+            ("dx", x.grad)]
+
+
+# ------------------------------------------------------- label smoothing
+# cfg = [N, K, eps]; labels as floats; loss is the mean over the batch;
+# dlogits its gradient (torch.nn.CrossEntropyLoss(label_smoothing=eps)).
+XENT_CASES = [
+    ("xent_smooth_0.1", 6, 10, 0.1),
+    ("xent_smooth_0.4", 3, 4, 0.4),
+]
+
+
+def xent_case(seed, name, N, K, eps):
+    torch.manual_seed(seed)
+    z = (torch.randn(N, K) * 3.0).requires_grad_(True)
+    y = torch.randint(0, K, (N,))
+    loss = torch.nn.CrossEntropyLoss(label_smoothing=eps)(z, y)
+    loss.backward()
+    return [("cfg", cfg(N, K, eps)), ("logits", z), ("labels", y.float()), ("loss", loss.reshape(1)),
+            ("dlogits", z.grad)]
+
+
 def main():
-    if len(sys.argv) != 2:
-        sys.exit("usage: gen_fixtures.py OUTDIR")
+    if len(sys.argv) < 2:
+        sys.exit("usage: gen_fixtures.py OUTDIR [CASE...]")
     outdir = sys.argv[1]
+    only = set(sys.argv[2:])
     os.makedirs(outdir, exist_ok=True)
     torch.set_num_threads(1)
     torch.set_default_dtype(torch.float32)
@@ -305,16 +348,22 @@ def main():
     for name, spec in families.FAMILY_CASES:
         cases.append((name, families.family_case, (name, spec)))
     cases.append(("family_param_counts", families.param_count_case, ("family_param_counts",)))
+    for c in LRN_CASES:
+        cases.append((c[0], lrn_case, c))
+    for c in XENT_CASES:
+        cases.append((c[0], xent_case, c))
 
     total = 0
     for seed, (name, fn, args) in enumerate(cases, start=1000):
+        if only and name not in only:
+            continue
         tensors = fn(seed, *args)
         for tname, tt in tensors:
             assert torch.isfinite(torch.as_tensor(tt)).all(), (name, tname)
         n = write_fixture(os.path.join(outdir, name + ".bnfx"), tensors)
         total += n
         print("%-34s %3d tensors %8d bytes" % (name + ".bnfx", len(tensors), n))
-    print("total %d bytes in %d files (torch %s)" % (total, len(cases), torch.__version__))
+    print("total %d bytes (torch %s)" % (total, torch.__version__))
 
 
 if __name__ == "__main__":
