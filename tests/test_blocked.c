@@ -418,6 +418,24 @@ static void check_concat_split(int N, int Ca, int Cb, int S)
             for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
                 free(bufs[i]);
         }
+    /* IBN's slices: the first Ca channels and the other Cb of out. */
+    for (int k = 0; k < 2; k++) {
+        const int first = k ? Ca : 0, count = k ? Cb : Ca;
+        const size_t ns = (size_t)N * count * S;
+        float *sp = falloc(ns), *sb = falloc_dirty(bsize(N, count, S)), *dsp = falloc(n);
+        float *dsb = falloc_dirty(bsize(N, C, S)), *gs = falloc(ns), *gsb = falloc(bsize(N, count, S));
+        fill_normal(&rng, gs, ns, 1.0f);
+        blocked_from_plain(gs, gsb, N, count, S);
+        channel_slice_forward(out, sp, N, C, S, first, count);
+        channel_slice_forward_blocked(outb, sb, N, C, S, first, count);
+        assert_blocked_close(sb, sp, N, count, S, 0, "slice");
+        channel_slice_backward(gs, dsp, N, C, S, first, count);
+        channel_slice_backward_blocked(gsb, dsb, N, C, S, first, count);
+        assert_blocked_close(dsb, dsp, N, C, S, 0, "slice backward");
+        float *sbufs[] = {sp, sb, dsp, dsb, gs, gsb};
+        for (size_t i = 0; i < sizeof sbufs / sizeof *sbufs; i++)
+            free(sbufs[i]);
+    }
     float *bufs[] = {a, b, out, g, da, db, ab, bb, gb, outb, dab, dbb};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         free(bufs[i]);
@@ -646,13 +664,14 @@ static void step(Model *m, float *logits, float *grads, float *stats)
  * convolutions forced onto the reference fallback (what happens when
  * oneDNN refuses a call) agree to float rounding; width 16 (whole blocks)
  * and width 12 (12, 24, 48 channels: padded blocks in the first two
- * stages). */
-static void check_blocked_net(int width)
+ * stages); XBNBlock (blocked GroupNorm) and IBN at width 24 (its slices
+ * of 12 and 24 channels, padded). */
+static void check_blocked_net(int width, NormVariant v)
 {
     Model a, b, f;
-    build(&a, resnet(8, width, VARIANT_BN, 0), 6, CONV_IM2COL);
-    build(&b, resnet(8, width, VARIANT_BN, 0), 6, CONV_ONEDNN);
-    build(&f, resnet(8, width, VARIANT_BN, 0), 6, CONV_ONEDNN);
+    build(&a, resnet(8, width, v, 0), 6, CONV_IM2COL);
+    build(&b, resnet(8, width, v, 0), 6, CONV_ONEDNN);
+    build(&f, resnet(8, width, v, 0), 6, CONV_ONEDNN);
     for (int i = 0; i < f.n_ops; i++) /* keeps the blocked plan, drops oneDNN */
         if (f.ops[i].kind == OP_CONV) {
             onednn_conv_destroy(f.ops[i].dnnl);
@@ -690,8 +709,10 @@ START_TEST(blocked_net_agrees_with_im2col_and_fallback)
 {
     if (!onednn_available())
         return;
-    check_blocked_net(16);
-    check_blocked_net(12);
+    check_blocked_net(16, VARIANT_BN);
+    check_blocked_net(12, VARIANT_BN);
+    check_blocked_net(16, VARIANT_XBNBLOCK);
+    check_blocked_net(24, VARIANT_IBN);
 }
 END_TEST
 

@@ -538,6 +538,19 @@ START_TEST(bfn_lrn_with_label_smoothing_runs)
     ck_assert_ptr_nonnull(strstr(info, "stage1.block1.lrn1"));
     ck_assert_ptr_nonnull(strstr(info, "norms: 6 BN, 3 batch-free"));
     free(info);
+    /* IBN: the BN halves are BN layers of C/2 channels with their own rows. */
+    snprintf(cmd, sizeof cmd, "%s run %s/c.json --quiet --threads 2 --overwrite --set model.norm=ibn", bnshift_bin(),
+             dir);
+    rc = run_in(dir, cmd, &errtext);
+    ck_assert_msg(rc == 0, "ibn: exit %d: %s", rc, errtext);
+    free(errtext);
+    snprintf(path, sizeof path, "%s/run/shift.csv", dir);
+    csv = slurp_file(path);
+    ck_assert_ptr_nonnull(csv);
+    ck_assert_int_eq(count_lines(csv), 1 + 2 * 9);
+    ck_assert_ptr_nonnull(strstr(csv, ",stage1.block1.ibn1.bn,2,4,"));
+    ck_assert_ptr_nonnull(strstr(csv, ",stage2.block1.ibn1.bn,4,8,"));
+    free(csv);
     remove_test_dir(dir);
 }
 END_TEST

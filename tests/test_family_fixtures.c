@@ -30,7 +30,7 @@ enum { CFG_N = 16, CFG_LR, CFG_MOMENTUM, CFG_NESTEROV, CFG_WD, CFG_WD_NORM, CFG_
 static const char *const family_cases[] = {
     "family_bottleneck_bn",   "family_bottleneck_xbnblock", "family_resnext_bn",
     "family_resnext_xbnblock", "family_mobilenetv2_bn",     "family_mobilenetv2_xbnblock",
-    "family_shufflenetv2_bn", "family_shufflenetv2_xbnblock",
+    "family_shufflenetv2_bn", "family_shufflenetv2_xbnblock", "family_bottleneck_ibn",
 };
 #define N_FAMILY_FIXTURES ((int)(sizeof family_cases / sizeof family_cases[0]))
 
@@ -51,7 +51,7 @@ static int count_of(const Fixture *f, const char *what, float v, int max, BsErro
 static void spec_from_cfg(const Fixture *f, const float *v, ModelSpec *s, BsError *err)
 {
     static const Arch archs[] = {ARCH_RESNET, ARCH_RESNEXT, ARCH_MOBILENETV2, ARCH_SHUFFLENETV2};
-    static const NormVariant variants[] = {VARIANT_BN, VARIANT_XBNBLOCK};
+    static const NormVariant variants[] = {VARIANT_BN, VARIANT_XBNBLOCK, VARIANT_IBN};
     memset(s, 0, sizeof *s);
     s->arch = archs[count_of(f, "arch", v[0], 3, err)];
     s->block = count_of(f, "block", v[1], 1, err) ? BLOCK_BOTTLENECK : BLOCK_BASIC;
@@ -60,7 +60,7 @@ static void spec_from_cfg(const Fixture *f, const float *v, ModelSpec *s, BsErro
     s->cardinality = count_of(f, "cardinality", v[4], 4096, err);
     s->group_width = count_of(f, "group_width", v[5], 4096, err);
     s->width_mult = v[6]; /* the generator uses values exact in float */
-    s->norm = variants[count_of(f, "variant", v[7], 1, err)];
+    s->norm = variants[count_of(f, "variant", v[7], 2, err)];
     s->groups = count_of(f, "groups", v[8], 4096, err);
     s->xbn_position = count_of(f, "xbn_position", v[9], 3, err);
     s->in_c = count_of(f, "in_c", v[10], 64, err);

@@ -232,6 +232,72 @@ START_TEST(lrn_network_gradients_match_finite_differences)
 }
 END_TEST
 
+/* IBN-Net-a on ResNet-20: the first norm of each block of stages 1 and 2
+ * is IN on the first half of the channels and BN on the rest (a BN layer of
+ * C/2 channels for the ESM), sharing one position; everything else BN. */
+START_TEST(ibn_mixes_the_first_norm_of_early_blocks)
+{
+    Model m;
+    BsError err = {0};
+    ModelSpec s = resnet20(VARIANT_IBN);
+    ck_assert_int_eq(build(&m, &s, &err), BS_OK);
+    ck_assert_int_eq(model_norm_count(&m), 21 + 6); /* 6 IBN positions have two ops */
+    ck_assert_int_eq(count_kind(&m, OP_BN), 21);
+    ck_assert_int_eq(count_kind(&m, OP_GN), 6);
+    ck_assert_int_eq(count_kind(&m, OP_CHSLICE), 12);
+    int ibn = 0;
+    for (int i = 0; i < m.n_ops; i++) {
+        const Op *op = &m.ops[i];
+        if (op->kind != OP_GN)
+            continue;
+        const Op *bn = &m.ops[i + 2]; /* slice, IN, slice, BN, concat */
+        ck_assert_int_eq(bn->kind, OP_BN);
+        ck_assert_int_eq(op->norm_depth, bn->norm_depth);
+        ck_assert_int_eq(op->u.gn.G, op->u.gn.C); /* InstanceNorm */
+        ck_assert_int_eq(op->u.gn.C, bn->u.bn.C);
+        ck_assert_ptr_nonnull(strstr(op->name, ".ibn1.in"));
+        ck_assert_ptr_nonnull(strstr(bn->name, ".ibn1.bn"));
+        ck_assert_ptr_null(strstr(op->name, "stage3"));
+        ck_assert_int_eq(m.ops[i + 3].kind, OP_CONCAT);
+        ibn++;
+    }
+    ck_assert_int_eq(ibn, 6); /* 3 blocks in each of stages 1 and 2 */
+    ck_assert_str_eq(model_norm_op(&m, 1)->name, "stage1.block1.ibn1.in");
+    ck_assert_int_eq(model_norm_op(&m, 1)->norm_depth, 2);
+    model_free(&m);
+    s = resnet20(VARIANT_IBN);
+    s.arch = ARCH_MOBILENETV2;
+    s.width_mult = 1.0;
+    ck_assert_int_eq(build(&m, &s, &err), BS_ERR_USER);
+    ck_assert_ptr_nonnull(strstr(err.msg, "ibn"));
+}
+END_TEST
+
+/* Gradients through IBN (slices, IN, BN, concat) against finite differences. */
+START_TEST(ibn_network_gradients_match_finite_differences)
+{
+    ModelSpec s = {.arch = ARCH_RESNET, .depth = 8, .width = 4, .norm = VARIANT_IBN, .stem_norm = STEM_AUTO,
+                   .groups = 2, .in_c = 3, .in_h = 8, .in_w = 8, .num_classes = 5, .bn_eps = 1e-5f,
+                   .bn_momentum = 0.1f};
+    for (int train = 1; train >= 0; train--) {
+        Model m;
+        BsError err = {0};
+        Rng r;
+        rng_seed(&r, 4);
+        ck_assert_int_eq(model_build(&m, &s, 4, &r, &err), BS_OK);
+        float x[4 * 3 * 64];
+        int y[4] = {0, 4, 2, 1};
+        fill_normal(&r, x, sizeof x / sizeof *x, 1.0f);
+        ModelLossCtx c = {&m, x, y, 4, train};
+        float *g = model_analytic_grads(&c);
+        size_t bad = gradcheck_count_bad(model_loss_at, &c, m.params, g, m.n_params, 4e-4f, 5e-3);
+        ck_assert_msg(bad * 50 <= m.n_params, "train %d: %zu of %zu gradients off", train, bad, m.n_params);
+        free(g);
+        model_free(&m);
+    }
+}
+END_TEST
+
 START_TEST(none_variant_has_biases_and_no_norms)
 {
     Model m;
@@ -379,6 +445,8 @@ Suite *models_suite(void)
     tcase_add_test(tc, batch_free_variants_and_stem_override);
     tcase_add_test(tc, bfn_picks_the_batch_free_norm);
     tcase_add_test(tc, lrn_network_gradients_match_finite_differences);
+    tcase_add_test(tc, ibn_mixes_the_first_norm_of_early_blocks);
+    tcase_add_test(tc, ibn_network_gradients_match_finite_differences);
     tcase_add_test(tc, none_variant_has_biases_and_no_norms);
     tcase_add_test(tc, identity_shortcut_has_no_params_or_norm);
     tcase_add_test(tc, vgg_and_mlp_place_a_norm_after_every_layer);

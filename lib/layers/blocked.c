@@ -111,7 +111,7 @@ void blocked_copy_channels(const float *src, int Csrc, int src_first, int src_st
                 copies += copy[l];
                 straight = straight && copy[l] && off[l] == off[0] + l;
             }
-            if (!copies)
+            if (!copies && !zero_unmapped) /* nothing to write in this block */
                 continue;
             float *d = dst + blocked_tile(Cdst, S, n, cb);
             const float *sn = src + (size_t)n * src_sample;

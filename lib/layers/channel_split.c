@@ -38,3 +38,32 @@ void channel_split_backward_blocked(const float *dout, float *din, int N, int C,
     const int half = C / 2;
     blocked_copy_channels(dout, half, 0, 1, din, C, parity, 2, half, 1, N, S);
 }
+
+void channel_slice_forward(const float *in, float *out, int N, int C, int S, int first, int count)
+{
+    const size_t run = (size_t)count * (size_t)S; /* one contiguous run per sample */
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++)
+        memcpy(out + (size_t)n * run, in + ((size_t)n * C + first) * S, sizeof(float) * run);
+}
+
+void channel_slice_backward(const float *dout, float *din, int N, int C, int S, int first, int count)
+{
+    const size_t run = (size_t)count * (size_t)S, sample = (size_t)C * (size_t)S;
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        float *d = din + (size_t)n * sample;
+        memset(d, 0, sizeof(float) * sample);
+        memcpy(d + (size_t)first * S, dout + (size_t)n * run, sizeof(float) * run);
+    }
+}
+
+void channel_slice_forward_blocked(const float *in, float *out, int N, int C, int S, int first, int count)
+{
+    blocked_copy_channels(in, C, first, 1, out, count, 0, 1, count, 0, N, S);
+}
+
+void channel_slice_backward_blocked(const float *dout, float *din, int N, int C, int S, int first, int count)
+{
+    blocked_copy_channels(dout, count, 0, 1, din, C, first, 1, count, 1, N, S);
+}

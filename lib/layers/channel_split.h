@@ -13,8 +13,17 @@ void channel_split_forward(const float *in, float *out, int N, int C, int S, int
  * other half's op adds its part through the model's gradient fork). */
 void channel_split_backward(const float *dout, float *din, int N, int C, int S, int parity);
 
+/* Channels first .. first + count − 1 of in (C channels), in order: the
+ * halves of IBN-Net's split. The backward writes all of din: dout in those
+ * channels, 0 in the others (the other slice adds its part through the
+ * model's gradient fork). */
+void channel_slice_forward(const float *in, float *out, int N, int C, int S, int first, int count);
+void channel_slice_backward(const float *dout, float *din, int N, int C, int S, int first, int count);
+
 /* The same in nChw16c (blocked.h); padding lanes are written as zeros. */
 void channel_split_forward_blocked(const float *in, float *out, int N, int C, int S, int parity);
 void channel_split_backward_blocked(const float *dout, float *din, int N, int C, int S, int parity);
+void channel_slice_forward_blocked(const float *in, float *out, int N, int C, int S, int first, int count);
+void channel_slice_backward_blocked(const float *dout, float *din, int N, int C, int S, int first, int count);
 
 #endif

@@ -8,6 +8,7 @@ typedef struct {
     const ModelSpec *s;
     int position; /* norm positions so far */
     BsError *err;
+    int ibn_stage; /* the blocks being built are in a stage IBN-Net-a mixes */
 } Builder;
 
 /* Group count for a batch-free norm over C channels, or 0 after an error. */
@@ -26,6 +27,25 @@ static int bfn_groups(Builder *b, NormKind k, int C, const char *name)
     return g;
 }
 
+/* IBN-Net's layer at norm position pos: InstanceNorm (affine) on the
+ * first ⌊C/2⌋ channels, BN on the others, concatenated in that order (the
+ * reference IBN module); `<name>.in` and `<name>.bn` carry the depth. */
+static int add_ibn(Builder *b, int x, int pos, const char *name)
+{
+    Model *m = b->m;
+    const int C = m->tensors[x].c, half = C / 2;
+    char sub_name[80];
+    snprintf(sub_name, sizeof sub_name, "%s.in", name);
+    int a = model_gn(m, sub_name, model_channel_slice(m, x, 0, half), half, b->s->bn_eps);
+    if (a >= 0)
+        m->ops[m->n_ops - 1].norm_depth = pos;
+    snprintf(sub_name, sizeof sub_name, "%s.bn", name);
+    int c = model_bn(m, sub_name, model_channel_slice(m, x, half, C - half), b->s->bn_eps, b->s->bn_momentum);
+    if (c >= 0)
+        m->ops[m->n_ops - 1].norm_depth = pos;
+    return model_concat(m, a, c);
+}
+
 /* The norm at the next position after tensor x (x itself when none).
  * `where` is the layer path ("stage1.block1"), `suffix` "1", "2" or "". */
 static int add_norm(Builder *b, int x, NormRole role, const char *where, const char *suffix)
@@ -36,6 +56,8 @@ static int add_norm(Builder *b, int x, NormRole role, const char *where, const c
         return x;
     char name[64];
     snprintf(name, sizeof name, "%s%s%s%s", where, *where ? "." : "", norm_kind_name(k), suffix);
+    if (k == NORM_IBN)
+        return add_ibn(b, x, pos, name);
     int y;
     if (k == NORM_BN) {
         y = model_bn(b->m, name, x, b->s->bn_eps, b->s->bn_momentum);
@@ -79,9 +101,12 @@ static int conv_norm(Builder *b, int x, int out_c, int k, int stride, int groups
     return add_norm(b, x, role, where, suffix);
 }
 
-/* The role of a residual block's i-th norm (1-based) under xbnblock. */
+/* The role of a residual block's i-th norm (1-based) under xbnblock or
+ * ibn. */
 static NormRole block_role(const Builder *b, int i)
 {
+    if (b->s->norm == VARIANT_IBN)
+        return i == 1 && b->ibn_stage ? ROLE_IBN : ROLE_BLOCK;
     int p = b->s->xbn_position ? b->s->xbn_position : arch_bottleneck(b->s) ? 2 : 1;
     return i == p ? ROLE_XBN : ROLE_BLOCK;
 }
@@ -145,6 +170,7 @@ static int build_resnet(Builder *b, int x)
     x = model_relu(b->m, conv_norm(b, x, s->width, 3, 1, 1, ROLE_STEM, "stem", ""));
     for (int st = 0; st < 3 && x >= 0; st++)
         for (int bl = 0; bl < blocks && x >= 0; bl++) {
+            b->ibn_stage = st < 2; /* IBN-Net-a: every stage but the last */
             char where[40];
             snprintf(where, sizeof where, "stage%d.block%d", st + 1, bl + 1);
             const int stride = st > 0 && bl == 0 ? 2 : 1, planes = s->width << st;
@@ -324,7 +350,9 @@ int model_build(Model *m, const ModelSpec *s, int max_batch, Rng *rng, BsError *
     if (s->norm == VARIANT_XBNBLOCK && (s->arch == ARCH_VGG || s->arch == ARCH_MLP))
         return bs_fail(err, BS_ERR_USER, "model.norm: xbnblock acts on residual-style blocks: model.arch resnet, "
                                          "resnext, mobilenetv2 or shufflenetv2");
-    Builder b = {m, s, 0, err};
+    if (s->norm == VARIANT_IBN && s->arch != ARCH_RESNET && s->arch != ARCH_RESNEXT)
+        return bs_fail(err, BS_ERR_USER, "model.norm: ibn (IBN-Net-a) needs model.arch resnet or resnext");
+    Builder b = {m, s, 0, err, 0};
     int x = model_input(m, s->in_c, s->in_h, s->in_w);
     switch (s->arch) {
     case ARCH_RESNET:
@@ -360,14 +388,14 @@ int model_norm_count(const Model *m)
 {
     int n = 0;
     for (int i = 0; i < m->n_ops; i++)
-        n += m->ops[i].kind == OP_BN || m->ops[i].kind == OP_GN || m->ops[i].kind == OP_LRN;
+        n += m->ops[i].norm_depth > 0;
     return n;
 }
 
 const Op *model_norm_op(const Model *m, int i)
 {
     for (int j = 0; j < m->n_ops; j++)
-        if ((m->ops[j].kind == OP_BN || m->ops[j].kind == OP_GN || m->ops[j].kind == OP_LRN) && i-- == 0)
+        if (m->ops[j].norm_depth > 0 && i-- == 0)
             return &m->ops[j];
     return NULL;
 }

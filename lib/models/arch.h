@@ -62,7 +62,9 @@ int arch_bottleneck(const ModelSpec *s);
  * divide by it). */
 int arch_default_groups(Arch a, double width_mult);
 
-/* Norm ops in forward order: count, and the i-th (NULL past the end). */
+/* Norm ops in forward order (the ops with a depth: BN, GN, LRN, and both
+ * halves of an IBN layer, which share its position): count, and the i-th
+ * (NULL past the end). */
 int model_norm_count(const Model *m);
 const Op *model_norm_op(const Model *m, int i);
 

@@ -242,6 +242,19 @@ int model_channel_split(Model *m, int in, int parity)
     return y;
 }
 
+int model_channel_slice(Model *m, int in, int first, int count)
+{
+    if (in < 0 || in >= m->n_tensors || first < 0 || count < 1 || first + count > m->tensors[in].c) {
+        m->build_failed = 1;
+        return -1;
+    }
+    const Tensor *t = &m->tensors[in];
+    int y = model_add_op(m, OP_CHSLICE, "slice", in, -1, count, t->h, t->w, 0, 0);
+    if (y >= 0)
+        m->ops[m->n_ops - 1].u.first = first;
+    return y;
+}
+
 int model_maxpool(Model *m, int in, int k, int stride)
 {
     Op *op = new_op(m, OP_MAXPOOL, "maxpool", in);

@@ -35,6 +35,7 @@ typedef enum {
     OP_CONCAT,   /* channels of in, then of in2 */
     OP_CHSPLIT,  /* the even (parity 0) or odd channels of in */
     OP_LRN,      /* local response normalization (layers/lrn.h) */
+    OP_CHSLICE,  /* channels first .. first + count - 1 of in */
     OP_N_BUILTIN /* registered kinds (op_type_register) follow */
 } OpKind;
 
@@ -59,6 +60,7 @@ typedef struct Op {
         MaxPool2d pool;
         PadShortcut sc;
         int parity; /* OP_CHSPLIT */
+        int first;  /* OP_CHSLICE (count: the output's channels) */
         Lrn lrn;
     } u;
     float *save_mean, *save_invstd; /* norm statistics kept for backward */
@@ -123,6 +125,8 @@ int model_concat(Model *m, int a, int b); /* channels of a, then of b */
 /* The even (parity 0) or odd (1) channels of in, which must have an even
  * channel count (ShuffleNetV2's split). */
 int model_channel_split(Model *m, int in, int parity);
+/* Channels first .. first + count - 1 of in (IBN's halves). */
+int model_channel_slice(Model *m, int in, int first, int count);
 int model_maxpool(Model *m, int in, int k, int stride);
 int model_avgpool(Model *m, int in);
 int model_add(Model *m, int a, int b);

@@ -22,6 +22,8 @@ static NormKind variant_rule(NormVariant v, BfnKind bfn, int position, NormRole 
         return NORM_LN;
     case VARIANT_IN:
         return NORM_IN;
+    case VARIANT_IBN:
+        return role == ROLE_IBN ? NORM_IBN : NORM_BN;
     case VARIANT_NONE:
     default:
         return NORM_NONE;
@@ -37,12 +39,12 @@ NormKind norm_plan(NormVariant v, StemNorm stem, BfnKind bfn, int position, Norm
 
 const char *norm_kind_name(NormKind k)
 {
-    static const char *names[] = {"none", "bn", "gn", "ln", "in", "lrn"};
+    static const char *names[] = {"none", "bn", "gn", "ln", "in", "lrn", "ibn"};
     return names[k];
 }
 
 const char *norm_variant_name(NormVariant v)
 {
-    static const char *names[] = {"bn", "gnbn", "xbnblock", "gn", "ln", "in", "none"};
+    static const char *names[] = {"bn", "gnbn", "xbnblock", "gn", "ln", "in", "none", "ibn"};
     return names[v];
 }

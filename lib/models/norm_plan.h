@@ -4,7 +4,9 @@
 #ifndef BS_NORM_PLAN_H
 #define BS_NORM_PLAN_H
 
-typedef enum { NORM_NONE, NORM_BN, NORM_GN, NORM_LN, NORM_IN, NORM_LRN } NormKind;
+/* NORM_IBN: IBN-Net's mixed layer, InstanceNorm on the first half of the
+ * channels and BN on the rest. */
+typedef enum { NORM_NONE, NORM_BN, NORM_GN, NORM_LN, NORM_IN, NORM_LRN, NORM_IBN } NormKind;
 
 /* The batch-free norm of the mixed variants (model.bfn): what gnbn and
  * xbnblock put in their batch-free positions and stem_norm gn (or auto
@@ -18,7 +20,8 @@ typedef enum {
     VARIANT_GN,
     VARIANT_LN,
     VARIANT_IN,
-    VARIANT_NONE
+    VARIANT_NONE,
+    VARIANT_IBN /* IBN-Net-a: an IBN layer at the first norm of each block but the last stage's */
 } NormVariant;
 
 typedef enum { STEM_AUTO, STEM_BN, STEM_GN, STEM_NONE } StemNorm;
@@ -26,8 +29,10 @@ typedef enum { STEM_AUTO, STEM_BN, STEM_GN, STEM_NONE } StemNorm;
 /* The role of a norm position: the stem's; inside a block, one that
  * XBNBlock keeps as BN (ROLE_BLOCK) or the one it replaces by the batch-free
  * norm (ROLE_XBN: the builder decides which, from model.xbn_position or the
- * family's rule); a shortcut's; or a plain layer's (vgg, mlp, a head conv). */
-typedef enum { ROLE_STEM, ROLE_BLOCK, ROLE_XBN, ROLE_SHORTCUT, ROLE_PLAIN } NormRole;
+ * family's rule); a shortcut's; a plain layer's (vgg, mlp, a head conv); or
+ * the one IBN-Net-a mixes (ROLE_IBN: the first norm of a block outside the
+ * last stage, under the ibn variant). */
+typedef enum { ROLE_STEM, ROLE_BLOCK, ROLE_XBN, ROLE_SHORTCUT, ROLE_PLAIN, ROLE_IBN } NormRole;
 
 /* The norm at 1-based `position` with `role`, bfn the mixed variants'
  * batch-free norm. */

@@ -458,6 +458,27 @@ static void chsplit_bwd(Model *m, const Op *op, int N, int train)
     op_grad_end(m, op->in, N);
 }
 
+static void chslice_fwd(Model *m, const Op *op, int N, int train)
+{
+    (void)train;
+    const Tensor *ti = &m->tensors[op->in];
+    const int count = m->tensors[op->out].c;
+    (ti->blocked ? channel_slice_forward_blocked : channel_slice_forward)(ti->data, m->tensors[op->out].data, N,
+                                                                           ti->c, ti->h * ti->w, op->u.first, count);
+}
+
+static void chslice_bwd(Model *m, const Op *op, int N, int train)
+{
+    (void)train;
+    const Tensor *ti = &m->tensors[op->in];
+    const int count = m->tensors[op->out].c;
+    float *din = op_grad_begin(m, op->in);
+    if (din)
+        (ti->blocked ? channel_slice_backward_blocked : channel_slice_backward)(
+            m->tensors[op->out].grad, din, N, ti->c, ti->h * ti->w, op->u.first, count);
+    op_grad_end(m, op->in, N);
+}
+
 /* ---- the table ------------------------------------------------------------------ */
 
 static const OpType BUILTIN_OPS[OP_N_BUILTIN] = {
@@ -488,6 +509,8 @@ static const OpType BUILTIN_OPS[OP_N_BUILTIN] = {
     [OP_CONCAT] = {.name = "concat", .keeps_layout = 1, .reads_blocked = always, .writes_blocked = always,
                    .forward = concat_fwd, .backward = concat_bwd},
     [OP_LRN] = {.name = "lrn", .forward = lrn_fwd, .backward = lrn_bwd, .saved_stats = lrn_saved},
+    [OP_CHSLICE] = {.name = "slice", .keeps_layout = 1, .reads_blocked = always, .writes_blocked = always,
+                    .forward = chslice_fwd, .backward = chslice_bwd},
     [OP_CHSPLIT] = {.name = "split", .keeps_layout = 1, .reads_blocked = always, .writes_blocked = always,
                     .forward = chsplit_fwd, .backward = chsplit_bwd},
 };

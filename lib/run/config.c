@@ -39,7 +39,7 @@ static const char *const SHORTCUTS[] = {[SHORTCUT_PROJECTION] = "projection", [S
                                         NULL};
 static const char *const NORMS[] = {[VARIANT_BN] = "bn", [VARIANT_GNBN] = "gnbn", [VARIANT_XBNBLOCK] = "xbnblock",
                                     [VARIANT_GN] = "gn", [VARIANT_LN] = "ln",     [VARIANT_IN] = "in",
-                                    [VARIANT_NONE] = "none", NULL};
+                                    [VARIANT_NONE] = "none", [VARIANT_IBN] = "ibn", NULL};
 static const char *const BFNS[] = {[BFN_GN] = "gn", [BFN_LN] = "ln", [BFN_IN] = "in", [BFN_LRN] = "lrn", NULL};
 static const char *const LRN_MODES[] = {[LRN_ACROSS] = "across", [LRN_WITHIN] = "within", NULL};
 static const char *const STEMS[] = {[STEM_AUTO] = "auto", [STEM_BN] = "bn", [STEM_GN] = "gn", [STEM_NONE] = "none",
@@ -102,7 +102,7 @@ static const Key KEYS[] = {
     INT_KEY("model.cardinality", model.cardinality, 1, 4096, "resnext: groups of each block's 3x3 convolution"),
     INT_KEY("model.group_width", model.group_width, 1, 65536, "resnext: channels per group in stage 1, doubling each stage (inner width cardinality x group_width x 2^stage)"),
     ENUM_KEY("model.shortcut", model.shortcut, SHORTCUTS, "resnet/resnext shortcut where the shape changes: 1x1 conv + norm, or option A (subsample, zero-pad)"),
-    ENUM_KEY("model.norm", model.norm, NORMS, "norm placement: bn everywhere, gnbn (GN at odd norm positions), xbnblock (GN at one norm of each block: see model.xbn_position; the depthwise norms of mobilenetv2/shufflenetv2), gn/ln/in everywhere, none"),
+    ENUM_KEY("model.norm", model.norm, NORMS, "norm placement: bn everywhere, gnbn (GN at odd norm positions), xbnblock (GN at one norm of each block: see model.xbn_position; the depthwise norms of mobilenetv2/shufflenetv2), gn/ln/in everywhere, none, ibn (IBN-Net-a on resnet/resnext: the first norm of every block but the last stage's is InstanceNorm on half the channels and BN on the rest)"),
     INT_KEY("model.xbn_position", model.xbn_position, 0, 3, "xbnblock on resnet/resnext: which norm of each block becomes GN (basic 1-2, bottleneck 1-3); 0: the family's (basic 1, bottleneck 2)"),
     FLT_KEY("model.width_mult", model.width_mult, 0, 16, OPEN_LO, "mobilenetv2 width multiplier (any > 0), shufflenetv2 width (0.5, 1.0, 1.5, 2.0)"),
     INT_KEY("model.groups", model.groups, 1, 65536, "GroupNorm groups (min(groups, C) are used; must divide C); default 32, mobilenetv2 16, shufflenetv2 8 (29 at width 1.0, 2 at 2.0)"),
@@ -778,6 +778,9 @@ static int validate_model(const Ctx *x, const ModelSpec *m)
                        "%s: model.norm: \"xbnblock\" needs model.arch \"resnet\", \"resnext\", \"mobilenetv2\" or "
                        "\"shufflenetv2\"",
                        where(x, "model.norm"));
+    if (m->norm == VARIANT_IBN && m->arch != ARCH_RESNET && m->arch != ARCH_RESNEXT)
+        return bs_fail(err, BS_ERR_USER, "%s: model.norm: \"ibn\" (IBN-Net-a) needs model.arch \"resnet\" or "
+                       "\"resnext\"", where(x, "model.norm"));
     if (m->xbn_position && m->arch != ARCH_RESNET && m->arch != ARCH_RESNEXT)
         return bs_fail(err, BS_ERR_USER, "%s: model.xbn_position: applies to resnet and resnext blocks only (%s "
                        "replaces its depthwise norms)", where(x, "model.xbn_position"), ARCHS[m->arch]);

@@ -8,7 +8,9 @@ except in ShuffleNetV2). Norms: BatchNorm2d everywhere under "bn"; under
 "xbnblock" GroupNorm(min(groups, C), C) at the positions arch.c gives
 ROLE_XBN (a bottleneck's norm number xbn_position, default 2; the norm after
 every depthwise conv of MobileNetV2 and ShuffleNetV2), BatchNorm2d elsewhere
-(stem, shortcut, head).
+(stem, shortcut, head). Under "ibn" (resnet/resnext only) the first norm of
+every block outside the last stage is IBN-Net's IBN: InstanceNorm2d(affine)
+on the first C // 2 channels, BatchNorm2d on the rest, concatenated.
 
 The fixture case (family_case) records the execution order of every Conv2d,
 BatchNorm2d, GroupNorm and Linear with forward hooks: the C model's op list
@@ -27,7 +29,7 @@ import torch.nn.functional as F
 # to its enums, so reordering those does not break the files.
 ARCH_CODES = {"resnet": 0, "resnext": 1, "mobilenetv2": 2, "shufflenetv2": 3}
 BLOCK_CODES = {"basic": 0, "bottleneck": 1}
-VARIANT_CODES = {"bn": 0, "xbnblock": 1}
+VARIANT_CODES = {"bn": 0, "xbnblock": 1, "ibn": 2}
 # Op kinds of the "ops" table.
 OP_CONV, OP_BN, OP_GN, OP_LINEAR = 0, 1, 2, 3
 
@@ -77,14 +79,29 @@ def make_norm(spec, C, xbn):
     return nn.BatchNorm2d(C, eps=spec.bn_eps, momentum=spec.bn_momentum)
 
 
+class IBN(nn.Module):
+    """IBN-Net's layer (the reference IBN module with ratio 0.5): IN on the
+    first C // 2 channels, BN on the others (arch.c's add_ibn)."""
+
+    def __init__(self, spec, C):
+        super().__init__()
+        self.half = C // 2
+        self.IN = nn.InstanceNorm2d(self.half, affine=True, eps=spec.bn_eps)
+        self.BN = nn.BatchNorm2d(C - self.half, eps=spec.bn_eps, momentum=spec.bn_momentum)
+
+    def forward(self, x):
+        a, b = torch.split(x, [self.half, x.shape[1] - self.half], 1)
+        return torch.cat((self.IN(a.contiguous()), self.BN(b.contiguous())), 1)
+
+
 class ConvNorm(nn.Module):
     """arch.c's conv_norm: k x k conv (padding k // 2, no bias) -> norm."""
 
-    def __init__(self, spec, in_c, out_c, k, stride, groups, xbn):
+    def __init__(self, spec, in_c, out_c, k, stride, groups, xbn, ibn=False):
         super().__init__()
         self.conv = nn.Conv2d(in_c, out_c, k, stride=stride, padding=k // 2, groups=groups,
                               bias=False)
-        self.norm = make_norm(spec, out_c, xbn)
+        self.norm = IBN(spec, out_c) if ibn else make_norm(spec, out_c, xbn)
 
     def forward(self, x):
         return self.norm(self.conv(x))
@@ -96,10 +113,10 @@ class Bottleneck(nn.Module):
     """1x1 -> 3x3 (stride, groups) -> 1x1 to out_c, a norm after each; the
     projection shortcut (1x1 conv + BN) runs after the third norm."""
 
-    def __init__(self, spec, in_c, inner, out_c, stride, groups):
+    def __init__(self, spec, in_c, inner, out_c, stride, groups, ibn_stage=False):
         super().__init__()
         p = spec.xbn_position or 2
-        self.c1 = ConvNorm(spec, in_c, inner, 1, 1, 1, p == 1)
+        self.c1 = ConvNorm(spec, in_c, inner, 1, 1, 1, p == 1, spec.variant == "ibn" and ibn_stage)
         self.c2 = ConvNorm(spec, inner, inner, 3, stride, groups, p == 2)
         self.c3 = ConvNorm(spec, inner, out_c, 1, 1, 1, p == 3)
         self.shortcut = None
@@ -134,7 +151,7 @@ class ResNet(nn.Module):
                     inner, groups = (spec.cardinality * spec.group_width) << st, spec.cardinality
                 else:
                     inner, groups = planes, 1
-                layers.append(Bottleneck(spec, c, inner, 4 * planes, stride, groups))
+                layers.append(Bottleneck(spec, c, inner, 4 * planes, stride, groups, st < 2))
                 c = 4 * planes
         self.blocks = nn.Sequential(*layers)
         self.fc = nn.Linear(c, spec.classes, bias=True)
@@ -287,7 +304,7 @@ def param_count(spec):
 
 # ---------------------------------------------------------------- fixtures
 
-PARAM_TYPES = (nn.Conv2d, nn.BatchNorm2d, nn.GroupNorm, nn.Linear)
+PARAM_TYPES = (nn.Conv2d, nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d, nn.Linear)
 
 
 def execution_order(model, x):
@@ -321,6 +338,8 @@ def op_row(mod):
         return [OP_BN, mod.weight.numel(), n_b, mod.num_features, 0, 0, 0]
     if isinstance(mod, nn.GroupNorm):
         return [OP_GN, mod.weight.numel(), n_b, mod.num_channels, 0, 0, mod.num_groups]
+    if isinstance(mod, nn.InstanceNorm2d):  # GroupNorm with one channel per group
+        return [OP_GN, mod.weight.numel(), n_b, mod.num_features, 0, 0, mod.num_features]
     return [OP_LINEAR, mod.weight.numel(), n_b, mod.out_features, 0, 0, 0]
 
 
@@ -338,7 +357,7 @@ def init_weights(order):
             if isinstance(mod, nn.Conv2d):
                 fan_in = mod.weight[0].numel()
                 mod.weight.copy_(torch.randn_like(mod.weight) * math.sqrt(2.0 / fan_in))
-            elif isinstance(mod, (nn.BatchNorm2d, nn.GroupNorm)):
+            elif isinstance(mod, (nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d)):
                 mod.weight.copy_(torch.rand_like(mod.weight) * 0.5 + 0.75)
                 mod.bias.copy_(torch.randn_like(mod.bias) * 0.1 + 1.5)
             else:
@@ -468,6 +487,8 @@ def _small(arch, variant):
 FAMILY_CASES = [("family_%s_%s" % (a, v), _small(a, v))
                 for a in ("bottleneck", "resnext", "mobilenetv2", "shufflenetv2")
                 for v in ("bn", "xbnblock")]
+# Added later (gen_fixtures.py appends them after the older cases).
+IBN_FAMILY_CASES = [("family_bottleneck_ibn", _small("bottleneck", "ibn"))]
 
 # Standard instances on 32x32x3, 10 classes, for family_param_counts.bnfx.
 PARAM_COUNT_SPECS = [

@@ -352,6 +352,8 @@ def main():
         cases.append((c[0], lrn_case, c))
     for c in XENT_CASES:
         cases.append((c[0], xent_case, c))
+    for name, spec in families.IBN_FAMILY_CASES:
+        cases.append((name, families.family_case, (name, spec)))
 
     total = 0
     for seed, (name, fn, args) in enumerate(cases, start=1000):
