@@ -325,12 +325,18 @@ static const char *from_name(SetSource s)
     return s == FROM_TEST ? "test" : "train";
 }
 
-/* label,norm,setting,train_size: the columns both summaries start with. */
+/* label,norm,setting,train_size: the columns both summaries start with.
+ * norm is the variant, with the batch-free norm after a slash when a mixed
+ * variant uses another than GN ("xbnblock/lrn"). */
 static void put_run_columns(FILE *f, const Config *c)
 {
+    static const char *const bfn_names[] = {[BFN_GN] = "gn", [BFN_LN] = "ln", [BFN_IN] = "in", [BFN_LRN] = "lrn"};
+    const NormVariant v = c->model.norm;
     put_csv_text(f, c->name);
-    fprintf(f, ",%s,%s->%s,", norm_variant_name(c->model.norm), from_name(c->data.train_from),
-            from_name(c->data.test_from));
+    fprintf(f, ",%s", norm_variant_name(v));
+    if ((v == VARIANT_GNBN || v == VARIANT_XBNBLOCK) && c->model.bfn != BFN_GN)
+        fprintf(f, "/%s", bfn_names[c->model.bfn]);
+    fprintf(f, ",%s->%s,", from_name(c->data.train_from), from_name(c->data.test_from));
     if (c->data.train_subset)
         fprintf(f, "%d", c->data.train_subset);
     else
