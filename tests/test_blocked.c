@@ -453,11 +453,13 @@ END_TEST
 
 /* ---- oneDNN convolutions on blocked tensors ---- */
 
-static void check_conv_layouts(int in_c, int out_c, int k, int stride, int pad, int src_b, int dst_b)
+/* kw, pw: a rectangular kernel's width and padding (0: square). */
+static void check_conv_layouts_rect(int in_c, int out_c, int k, int stride, int pad, int kw, int pw, int src_b,
+                                    int dst_b)
 {
     enum { N = 3, H = 9, W = 7 };
     Conv2d c;
-    conv2d_init(&c, in_c, out_c, k, stride, pad, H, W, 1);
+    conv2d_init_rect(&c, in_c, out_c, k, kw ? kw : k, stride, pad, kw ? pw : pad, H, W, 1);
     const int Si = H * W, So = c.out_h * c.out_w;
     const size_t ni = (size_t)N * in_c * Si, no = (size_t)N * out_c * So, nw = conv2d_num_weights(&c);
     const size_t bi = bsize(N, in_c, Si), bo = bsize(N, out_c, So);
@@ -507,6 +509,11 @@ static void check_conv_layouts(int in_c, int out_c, int k, int stride, int pad, 
         free(bufs[i]);
 }
 
+static void check_conv_layouts(int in_c, int out_c, int k, int stride, int pad, int src_b, int dst_b)
+{
+    check_conv_layouts_rect(in_c, out_c, k, stride, pad, 0, 0, src_b, dst_b);
+}
+
 START_TEST(onednn_conv_on_blocked_tensors_matches_reference)
 {
     if (!onednn_available())
@@ -519,6 +526,8 @@ START_TEST(onednn_conv_on_blocked_tensors_matches_reference)
     check_conv_layouts(24, 40, 3, 2, 1, 1, 1); /* padded blocks in and out */
     check_conv_layouts(58, 58, 1, 1, 0, 1, 1);
     check_conv_layouts(3, 24, 3, 1, 1, 0, 1);
+    check_conv_layouts_rect(24, 32, 1, 1, 0, 3, 1, 1, 1); /* Inception-v3's 1x3 and 3x1 */
+    check_conv_layouts_rect(32, 24, 3, 1, 1, 1, 0, 1, 1);
 }
 END_TEST
 

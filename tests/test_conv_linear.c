@@ -30,20 +30,25 @@ static void double_to_float(const double *src, float *dst, size_t n, double scal
 
 /* ---------------------------------------------------------------- conv -- */
 
+/* k and pad are the kernel height and its padding; kw and pad_w the
+ * width's when kw > 0 (rectangular kernels), else the same as k and pad. */
 typedef struct {
-    int in_c, out_c, k, stride, pad, in_h, in_w;
+    int in_c, out_c, k, stride, pad, in_h, in_w, kw, pad_w;
 } ConvCase;
 
 static const ConvCase conv_cases[] = {
-    {3, 4, 3, 1, 1, 6, 6}, /* 3×3 "same" */
-    {2, 5, 3, 2, 1, 8, 8}, /* 3×3 stride 2; (8+2-3)/2 leaves a remainder */
-    {4, 3, 1, 1, 0, 5, 5}, /* pointwise fast path (no im2col) */
-    {3, 2, 1, 2, 0, 6, 6}, /* 1×1 stride 2 goes through im2col */
-    {2, 3, 3, 1, 0, 6, 6}, /* 3×3 "valid" */
-    {3, 4, 3, 1, 1, 7, 5}, /* non-square */
-    {1, 2, 3, 2, 1, 7, 5}, /* non-square, stride 2, single input channel */
-    {2, 2, 5, 1, 2, 5, 7}, /* 5×5, pad 2 */
-    {5, 6, 1, 1, 0, 3, 4}, /* pointwise, non-square */
+    {3, 4, 3, 1, 1, 6, 6, 0, 0}, /* 3×3 "same" */
+    {2, 5, 3, 2, 1, 8, 8, 0, 0}, /* 3×3 stride 2; (8+2-3)/2 leaves a remainder */
+    {4, 3, 1, 1, 0, 5, 5, 0, 0}, /* pointwise fast path (no im2col) */
+    {3, 2, 1, 2, 0, 6, 6, 0, 0}, /* 1×1 stride 2 goes through im2col */
+    {2, 3, 3, 1, 0, 6, 6, 0, 0}, /* 3×3 "valid" */
+    {3, 4, 3, 1, 1, 7, 5, 0, 0}, /* non-square */
+    {1, 2, 3, 2, 1, 7, 5, 0, 0}, /* non-square, stride 2, single input channel */
+    {2, 2, 5, 1, 2, 5, 7, 0, 0}, /* 5×5, pad 2 */
+    {5, 6, 1, 1, 0, 3, 4, 0, 0}, /* pointwise, non-square */
+    {3, 4, 1, 1, 0, 6, 5, 3, 1}, /* 1×3, padding (0, 1): Inception-v3's factorized pair */
+    {3, 4, 3, 1, 1, 6, 5, 1, 0}, /* 3×1, padding (1, 0) */
+    {2, 3, 1, 2, 0, 7, 8, 5, 2}, /* 1×5 stride 2 */
 };
 #define N_CONV_CASES ((int)(sizeof conv_cases / sizeof conv_cases[0]))
 
@@ -87,8 +92,8 @@ static int conv_rig_init(ConvRig *r, const ConvCase *cc, int N, uint64_t seed, i
     memset(r, 0, sizeof *r);
     if (backend == 1 && !onednn_available())
         return 0;
-    conv2d_init(&r->c, cc->in_c, cc->out_c, cc->k, cc->stride, cc->pad, cc->in_h,
-                cc->in_w, 1);
+    conv2d_init_rect(&r->c, cc->in_c, cc->out_c, cc->k, cc->kw ? cc->kw : cc->k, cc->stride, cc->pad,
+                     cc->kw ? cc->pad_w : cc->pad, cc->in_h, cc->in_w, 1);
     if (backend == 1) {
         r->engine = onednn_engine_create();
         r->dnnl = onednn_conv_create(&r->c);
@@ -127,7 +132,7 @@ static void conv_rig_free(ConvRig *r)
 
 static size_t w_index(const Conv2d *c, int oc, int ic, int ky, int kx)
 {
-    return (((size_t)oc * c->in_c + ic) * c->k + ky) * c->k + kx;
+    return (((size_t)oc * c->in_c + ic) * c->kh + ky) * c->kw + kx;
 }
 
 static size_t in_index(const Conv2d *c, int n, int ic, int iy, int ix)
@@ -143,8 +148,8 @@ static size_t out_index(const Conv2d *c, int n, int oc, int oy, int ox)
 /* Input coordinates of tap (ky, kx) at output (oy, ox); 0 if in the padding. */
 static int tap(const Conv2d *c, int oy, int ox, int ky, int kx, int *iy, int *ix)
 {
-    *iy = oy * c->stride - c->pad + ky;
-    *ix = ox * c->stride - c->pad + kx;
+    *iy = oy * c->stride - c->pad_h + ky;
+    *ix = ox * c->stride - c->pad_w + kx;
     return *iy >= 0 && *iy < c->in_h && *ix >= 0 && *ix < c->in_w;
 }
 
@@ -158,8 +163,8 @@ static void naive_conv_forward(const Conv2d *c, const float *w, const float *b,
                 for (int ox = 0; ox < c->out_w; ox++) {
                     double s = b ? b[oc] : 0.0;
                     for (int ic = 0; ic < c->in_c; ic++)
-                        for (int ky = 0; ky < c->k; ky++)
-                            for (int kx = 0; kx < c->k; kx++) {
+                        for (int ky = 0; ky < c->kh; ky++)
+                            for (int kx = 0; kx < c->kw; kx++) {
                                 int iy, ix;
                                 if (tap(c, oy, ox, ky, kx, &iy, &ix))
                                     s += (double)w[w_index(c, oc, ic, ky, kx)] *
@@ -184,8 +189,8 @@ static void naive_conv_backward(const Conv2d *c, const float *w, const float *in
                     double d = dout[out_index(c, n, oc, oy, ox)];
                     g->db[oc] += d;
                     for (int ic = 0; ic < c->in_c; ic++)
-                        for (int ky = 0; ky < c->k; ky++)
-                            for (int kx = 0; kx < c->k; kx++) {
+                        for (int ky = 0; ky < c->kh; ky++)
+                            for (int kx = 0; kx < c->kw; kx++) {
                                 int iy, ix;
                                 if (!tap(c, oy, ox, ky, kx, &iy, &ix))
                                     continue;
@@ -341,8 +346,8 @@ static void conv_run_once(const ConvCase *cc, int backend, float *out, float *di
 
 START_TEST(test_conv_deterministic)
 {
-    static const ConvCase big[] = {{8, 12, 3, 1, 1, 14, 10}, {6, 8, 3, 2, 1, 15, 13},
-                                   {16, 8, 1, 1, 0, 9, 9}};
+    static const ConvCase big[] = {{8, 12, 3, 1, 1, 14, 10, 0, 0}, {6, 8, 3, 2, 1, 15, 13, 0, 0},
+                                   {16, 8, 1, 1, 0, 9, 9, 0, 0}};
     const ConvCase *cc = &big[_i % 3];
     const int backend = _i / 3;
     if (backend == 1 && !onednn_available())

@@ -68,7 +68,8 @@ static const char *const conv_cases[] = {
     "conv2d_k3s1p1_bias", "conv2d_k3s2p1_nobias", "conv2d_k1s2p0",
     "conv2d_k1s1p0_bias", "conv2d_k5s1p0_rect",   "conv2d_k3s2p1_rect",
     "conv2d_g2_k3s1p1",   "conv2d_g4_k1s1p0",     "conv2d_g4_k3s2p1_bias",
-    "conv2d_dw_k3s1p1",   "conv2d_dw_k3s2p1_bias",
+    "conv2d_dw_k3s1p1",   "conv2d_dw_k3s2p1_bias", "conv2d_k1x3_p0x1",
+    "conv2d_k3x1_p1x0_bias", "conv2d_k1x5_s2_p0x2",
 };
 #define N_CONV_FIXTURES ((int)(sizeof conv_cases / sizeof conv_cases[0]))
 
@@ -107,19 +108,22 @@ START_TEST(test_conv2d)
         return;
     Fixture *f = fixture_case_load(name);
     BsError err = {0};
-    /* cfg has 9 entries, or 10 with groups (9: groups 1, older files). */
+    /* cfg has 9 entries, 10 with groups (9: groups 1, older files), 12
+     * with a rectangular kernel (then k, p are the height's; kw, pw last). */
     const FixtureTensor *ct = fixture_find(f, "cfg");
-    const float *cfg = fixture_get(f, "cfg", ct && ct->n == 10 ? 10 : 9, &err);
+    const size_t ncfg = ct && (ct->n == 10 || ct->n == 12) ? ct->n : 9;
+    const float *cfg = fixture_get(f, "cfg", ncfg, &err);
     fixture_check(f, &err);
     int N = cfg_int(f, cfg, 0, &err), ic = cfg_int(f, cfg, 1, &err),
         oc = cfg_int(f, cfg, 2, &err), k = cfg_int(f, cfg, 3, &err),
         s = cfg_int(f, cfg, 4, &err), p = cfg_int(f, cfg, 5, &err),
         h = cfg_int(f, cfg, 6, &err), w = cfg_int(f, cfg, 7, &err),
-        bias = cfg_int(f, cfg, 8, &err), groups = ct->n == 10 ? cfg_int(f, cfg, 9, &err) : 1;
+        bias = cfg_int(f, cfg, 8, &err), groups = ncfg >= 10 ? cfg_int(f, cfg, 9, &err) : 1,
+        kw = ncfg == 12 ? cfg_int(f, cfg, 10, &err) : k, pw = ncfg == 12 ? cfg_int(f, cfg, 11, &err) : p;
     fixture_check(f, &err);
 
     Conv2d c;
-    conv2d_init(&c, ic, oc, k, s, p, h, w, bias);
+    conv2d_init_rect(&c, ic, oc, k, kw, s, p, pw, h, w, bias);
     if (conv2d_set_groups(&c, groups) != 0)
         bs_fail(&err, BS_ERR_USER, "%s: %d groups do not divide %d -> %d channels", name, groups, ic, oc);
     const FixtureTensor *ot = fixture_find(f, "out");

@@ -3,20 +3,30 @@
 #include <cblas.h>
 #include <string.h>
 
-void conv2d_init(Conv2d *c, int in_c, int out_c, int k, int stride, int pad,
-                 int in_h, int in_w, int has_bias)
+void conv2d_init_rect(Conv2d *c, int in_c, int out_c, int kh, int kw, int stride, int pad_h, int pad_w,
+                      int in_h, int in_w, int has_bias)
 {
     c->in_c = in_c;
     c->out_c = out_c;
-    c->k = k;
+    c->k = kh;
+    c->kh = kh;
+    c->kw = kw;
     c->stride = stride;
-    c->pad = pad;
+    c->pad = pad_h;
+    c->pad_h = pad_h;
+    c->pad_w = pad_w;
     c->in_h = in_h;
     c->in_w = in_w;
-    c->out_h = (in_h + 2 * pad - k) / stride + 1;
-    c->out_w = (in_w + 2 * pad - k) / stride + 1;
+    c->out_h = (in_h + 2 * pad_h - kh) / stride + 1;
+    c->out_w = (in_w + 2 * pad_w - kw) / stride + 1;
     c->has_bias = has_bias;
     c->groups = 1;
+}
+
+void conv2d_init(Conv2d *c, int in_c, int out_c, int k, int stride, int pad,
+                 int in_h, int in_w, int has_bias)
+{
+    conv2d_init_rect(c, in_c, out_c, k, k, stride, pad, pad, in_h, in_w, has_bias);
 }
 
 int conv2d_set_groups(Conv2d *c, int groups)
@@ -29,7 +39,7 @@ int conv2d_set_groups(Conv2d *c, int groups)
 
 size_t conv2d_num_weights(const Conv2d *c)
 {
-    return (size_t)c->out_c * (size_t)(c->in_c / c->groups) * (size_t)c->k * (size_t)c->k;
+    return (size_t)c->out_c * (size_t)(c->in_c / c->groups) * (size_t)c->kh * (size_t)c->kw;
 }
 
 size_t conv2d_num_params(const Conv2d *c)
@@ -39,7 +49,7 @@ size_t conv2d_num_params(const Conv2d *c)
 
 /* Rows of the column matrix: one per (in channel, ky, kx); the rows of
  * group g are the block [g*group_rows, (g+1)*group_rows). */
-static int col_rows(const Conv2d *c) { return c->in_c * c->k * c->k; }
+static int col_rows(const Conv2d *c) { return c->in_c * c->kh * c->kw; }
 static int group_rows(const Conv2d *c) { return col_rows(c) / c->groups; }
 static int group_out(const Conv2d *c) { return c->out_c / c->groups; }
 
@@ -58,7 +68,7 @@ long conv2d_macs(const Conv2d *c)
 /* A 1×1, stride-1, unpadded input already is its own column matrix. */
 static int is_pointwise(const Conv2d *c)
 {
-    return c->k == 1 && c->stride == 1 && c->pad == 0;
+    return c->kh == 1 && c->kw == 1 && c->stride == 1 && c->pad_h == 0 && c->pad_w == 0;
 }
 
 /* Copies the (ky, kx) tap of one input plane into one column row;
@@ -66,7 +76,7 @@ static int is_pointwise(const Conv2d *c)
 static void im2col_row(const Conv2d *c, const float *plane, int ky, int kx, float *row)
 {
     for (int oy = 0; oy < c->out_h; oy++) {
-        const int iy = oy * c->stride - c->pad + ky;
+        const int iy = oy * c->stride - c->pad_h + ky;
         float *dst = row + (size_t)oy * c->out_w;
         if (iy < 0 || iy >= c->in_h) {
             memset(dst, 0, sizeof(float) * (size_t)c->out_w);
@@ -74,7 +84,7 @@ static void im2col_row(const Conv2d *c, const float *plane, int ky, int kx, floa
         }
         const float *src = plane + (size_t)iy * c->in_w;
         for (int ox = 0; ox < c->out_w; ox++) {
-            const int ix = ox * c->stride - c->pad + kx;
+            const int ix = ox * c->stride - c->pad_w + kx;
             dst[ox] = (ix >= 0 && ix < c->in_w) ? src[ix] : 0.0f;
         }
     }
@@ -84,28 +94,28 @@ static void im2col_row(const Conv2d *c, const float *plane, int ky, int kx, floa
 static void col2im_row(const Conv2d *c, const float *row, int ky, int kx, float *plane)
 {
     for (int oy = 0; oy < c->out_h; oy++) {
-        const int iy = oy * c->stride - c->pad + ky;
+        const int iy = oy * c->stride - c->pad_h + ky;
         if (iy < 0 || iy >= c->in_h)
             continue;
         const float *src = row + (size_t)oy * c->out_w;
         float *dst = plane + (size_t)iy * c->in_w;
         for (int ox = 0; ox < c->out_w; ox++) {
-            const int ix = ox * c->stride - c->pad + kx;
+            const int ix = ox * c->stride - c->pad_w + kx;
             if (ix >= 0 && ix < c->in_w)
                 dst[ix] += src[ox];
         }
     }
 }
 
-/* col[in_c*k*k][out_h*out_w] from one sample in[in_c][in_h][in_w]. */
+/* col[in_c*kh*kw][out_h*out_w] from one sample in[in_c][in_h][in_w]. */
 static void im2col(const Conv2d *c, const float *in, float *col)
 {
     const size_t plane = (size_t)c->in_h * c->in_w, P = (size_t)out_positions(c);
-    const int kk = c->k * c->k;
+    const int kk = c->kh * c->kw;
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < c->in_c; ch++)
         for (int t = 0; t < kk; t++)
-            im2col_row(c, in + ch * plane, t / c->k, t % c->k,
+            im2col_row(c, in + ch * plane, t / c->kw, t % c->kw,
                        col + ((size_t)ch * kk + t) * P);
 }
 
@@ -115,13 +125,13 @@ static void im2col(const Conv2d *c, const float *in, float *col)
 static void col2im(const Conv2d *c, const float *col, float *din)
 {
     const size_t plane = (size_t)c->in_h * c->in_w, P = (size_t)out_positions(c);
-    const int kk = c->k * c->k;
+    const int kk = c->kh * c->kw;
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < c->in_c; ch++) {
         float *dst = din + ch * plane;
         memset(dst, 0, sizeof(float) * plane);
         for (int t = 0; t < kk; t++)
-            col2im_row(c, col + ((size_t)ch * kk + t) * P, t / c->k, t % c->k, dst);
+            col2im_row(c, col + ((size_t)ch * kk + t) * P, t / c->kw, t % c->kw, dst);
     }
 }
 

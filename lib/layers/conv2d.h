@@ -1,5 +1,5 @@
 /* 2-D convolution, NCHW, im2col + cblas_sgemm (the reference path).
- * Weights [out_c][in_c/groups][k][k] (PyTorch layout), optional bias
+ * Weights [out_c][in_c/groups][kh][kw] (PyTorch layout), optional bias
  * [out_c]. With groups > 1 input channel block g (in_c/groups channels)
  * feeds output block g only: groups == in_c == out_c is a depthwise conv. */
 #ifndef BN_CONV2D_H
@@ -8,7 +8,8 @@
 #include <stddef.h>
 
 typedef struct {
-    int in_c, out_c, k, stride, pad;
+    int in_c, out_c, k, stride, pad; /* k, pad: the square kernel's (kh, pad_h) */
+    int kh, kw, pad_h, pad_w;        /* kernel height and width, padding per axis */
     int in_h, in_w, out_h, out_w;
     int has_bias;
     int groups; /* 1 unless conv2d_set_groups */
@@ -16,10 +17,14 @@ typedef struct {
 
 void conv2d_init(Conv2d *c, int in_c, int out_c, int k, int stride, int pad,
                  int in_h, int in_w, int has_bias);
+/* A kh x kw kernel with padding pad_h (top and bottom) and pad_w (left and
+ * right): Inception-v3's 1xn and nx1 convolutions. */
+void conv2d_init_rect(Conv2d *c, int in_c, int out_c, int kh, int kw, int stride, int pad_h, int pad_w,
+                      int in_h, int in_w, int has_bias);
 /* Makes c a grouped convolution; returns 0, or -1 (c unchanged) when
  * groups does not divide both in_c and out_c. */
 int conv2d_set_groups(Conv2d *c, int groups);
-size_t conv2d_num_weights(const Conv2d *c); /* out_c*(in_c/groups)*k*k */
+size_t conv2d_num_weights(const Conv2d *c); /* out_c*(in_c/groups)*kh*kw */
 size_t conv2d_num_params(const Conv2d *c);  /* weights + bias */
 /* Floats of scratch the forward/backward need (im2col of one sample). */
 size_t conv2d_workspace(const Conv2d *c);

@@ -216,10 +216,10 @@ static void tensor_mds(const OneDnnConv *oc, int N, dnnl_memory_desc_t *src, dnn
     dnnl_memory_desc_init_by_tag(src, 4, sd, dnnl_f32, any ? a : oc->src_blocked ? dnnl_nChw16c : dnnl_nchw);
     if (c->groups > 1) { /* [g][out_c/g][in_c/g][k][k]: our OIHW buffer as it is */
         const int g = c->groups;
-        dnnl_dims_t wd = {g, c->out_c / g, c->in_c / g, c->k, c->k};
+        dnnl_dims_t wd = {g, c->out_c / g, c->in_c / g, c->kh, c->kw};
         dnnl_memory_desc_init_by_tag(w, 5, wd, dnnl_f32, any ? a : dnnl_goihw);
     } else {
-        dnnl_dims_t wd = {c->out_c, c->in_c, c->k, c->k};
+        dnnl_dims_t wd = {c->out_c, c->in_c, c->kh, c->kw};
         dnnl_memory_desc_init_by_tag(w, 4, wd, dnnl_f32, any ? a : dnnl_oihw);
     }
     dnnl_memory_desc_init_by_tag(dst, 4, dd, dnnl_f32, any ? a : oc->dst_blocked ? dnnl_nChw16c : dnnl_nchw);
@@ -264,10 +264,11 @@ static const dnnl_memory_desc_t *query(const_dnnl_primitive_desc_t pd, dnnl_quer
 static void conv_geometry(const Conv2d *c, dnnl_dims_t strides, dnnl_dims_t pad_l, dnnl_dims_t pad_r)
 {
     strides[0] = strides[1] = c->stride;
-    pad_l[0] = pad_l[1] = c->pad;
+    pad_l[0] = c->pad_h;
+    pad_l[1] = c->pad_w;
     /* Right padding so that the output size comes out as ours. */
-    pad_r[0] = (c->out_h - 1) * c->stride + c->k - c->in_h - c->pad;
-    pad_r[1] = (c->out_w - 1) * c->stride + c->k - c->in_w - c->pad;
+    pad_r[0] = (c->out_h - 1) * c->stride + c->kh - c->in_h - c->pad_h;
+    pad_r[1] = (c->out_w - 1) * c->stride + c->kw - c->in_w - c->pad_w;
 }
 
 static int plan_forward(OneDnnEngine *e, OneDnnConv *oc, Plan *pl, int N)

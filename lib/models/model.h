@@ -115,6 +115,9 @@ int model_conv(Model *m, const char *name, int in, int out_c, int k, int stride,
  * groups must divide both channel counts (else the build fails). */
 int model_conv_grouped(Model *m, const char *name, int in, int out_c, int k, int stride, int pad, int groups,
                        int bias);
+/* A kh x kw convolution with per-axis padding (Inception-v3's 1xn, nx1). */
+int model_conv_rect(Model *m, const char *name, int in, int out_c, int kh, int kw, int stride, int pad_h, int pad_w,
+                    int bias);
 int model_linear(Model *m, const char *name, int in, int out_f, int bias);
 int model_bn(Model *m, const char *name, int in, float eps, float momentum);
 int model_gn(Model *m, const char *name, int in, int groups, float eps);

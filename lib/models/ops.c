@@ -116,10 +116,10 @@ static void conv_init(const Op *op, float *w, float *b, float *stats, Rng *rng)
 {
     (void)stats;
     const Conv2d *c = &op->u.conv;
-    float std = sqrtf(2.0f / (float)(c->k * c->k * c->out_c)); /* Kaiming, fan_out */
+    float std = sqrtf(2.0f / (float)(c->kh * c->kw * c->out_c)); /* Kaiming, fan_out */
     for (size_t j = 0; j < op->n_w; j++)
         w[j] = std * rng_normal(rng);
-    float bound = 1.0f / sqrtf((float)(c->in_c / c->groups * c->k * c->k)); /* PyTorch default: 1/sqrt(fan_in) */
+    float bound = 1.0f / sqrtf((float)(c->in_c / c->groups * c->kh * c->kw)); /* PyTorch default: 1/sqrt(fan_in) */
     for (size_t j = 0; j < op->n_b; j++)
         b[j] = bound * (2.0f * rng_uniform(rng) - 1.0f);
 }

@@ -99,9 +99,20 @@ GROUPED_CONV_CASES = [
 ]
 
 
-def conv_case(seed, name, N, ic, oc, k, s, p, h, w, bias, groups=1):
+# Rectangular kernels (Inception-v3's 1xn / nx1): k and p are the height's,
+# kw and pw the width's; cfg then has 12 entries (..., groups, kw, pw).
+RECT_CONV_CASES = [
+    # name,              N, ic, oc, kh, s, ph, h, w, bias, groups, kw, pw
+    ("conv2d_k1x3_p0x1", 2, 3, 4, 1, 1, 0, 6, 7, False, 1, 3, 1),
+    ("conv2d_k3x1_p1x0_bias", 2, 4, 3, 3, 1, 1, 7, 5, True, 1, 1, 0),
+    ("conv2d_k1x5_s2_p0x2", 2, 3, 5, 1, 2, 0, 6, 9, False, 1, 5, 2),
+]
+
+
+def conv_case(seed, name, N, ic, oc, k, s, p, h, w, bias, groups=1, kw=None, pw=None):
     torch.manual_seed(seed)
-    conv = torch.nn.Conv2d(ic, oc, k, stride=s, padding=p, bias=bias, groups=groups)
+    kernel, padding = (k, k if kw is None else kw), (p, p if pw is None else pw)
+    conv = torch.nn.Conv2d(ic, oc, kernel, stride=s, padding=padding, bias=bias, groups=groups)
     with torch.no_grad():
         conv.weight.copy_(torch.randn_like(conv.weight) * 0.5)
         if bias:
@@ -110,7 +121,8 @@ def conv_case(seed, name, N, ic, oc, k, s, p, h, w, bias, groups=1):
     out = conv(x)
     dout = torch.randn_like(out)
     (out * dout).sum().backward()
-    t = [("cfg", cfg(N, ic, oc, k, s, p, h, w, int(bias), groups)),
+    extra = () if kw is None else (kw, pw)
+    t = [("cfg", cfg(N, ic, oc, k, s, p, h, w, int(bias), groups, *extra)),
          ("x", x), ("w", conv.weight)]
     if bias:
         t.append(("b", conv.bias))
@@ -354,6 +366,8 @@ def main():
         cases.append((c[0], xent_case, c))
     for name, spec in families.IBN_FAMILY_CASES:
         cases.append((name, families.family_case, (name, spec)))
+    for c in RECT_CONV_CASES:
+        cases.append((c[0], conv_case, c))
 
     total = 0
     for seed, (name, fn, args) in enumerate(cases, start=1000):
