@@ -53,6 +53,35 @@ START_TEST(maxpool_hand_case)
 }
 END_TEST
 
+/* 3x3 windows, stride 1, padding 1 (Inception's pool branch): every output
+ * is the maximum of the real positions its window covers; the padding
+ * never wins, even over negative values. */
+START_TEST(maxpool_padded_hand_case)
+{
+    const float in[9] = {-5, -1, -7, -3, -9, -2, -8, -4, -6};
+    MaxPool2d p;
+    maxpool_init_padded(&p, 1, 3, 3, 3, 1, 1);
+    ck_assert_int_eq(p.out_h, 3);
+    ck_assert_int_eq(p.out_w, 3);
+    float out[9], din[9];
+    const float dout[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    maxpool_forward(&p, in, out, 1);
+    /* Windows clipped to the plane: corner (0,0) sees {-5, -1, -3, -9}. */
+    const float want[9] = {-1, -1, -1, -1, -1, -1, -3, -2, -2};
+    for (int i = 0; i < 9; i++)
+        ck_assert_float_eq(out[i], want[i]);
+    maxpool_backward(&p, in, dout, din, 1);
+    /* -1 (index 1) wins outputs 0-5, -3 (index 3) output 6, -2 (index 5) outputs 7, 8. */
+    ck_assert_float_eq(din[1], 1 + 2 + 3 + 4 + 5 + 6);
+    ck_assert_float_eq(din[3], 7);
+    ck_assert_float_eq(din[5], 8 + 9);
+    ck_assert_float_eq(din[0] + din[2] + din[4] + din[6] + din[7] + din[8], 0);
+    /* Stride 2 with padding 1 on 5x5: 3x3 outputs. */
+    maxpool_init_padded(&p, 1, 5, 5, 3, 2, 1);
+    ck_assert_int_eq(p.out_h, 3);
+}
+END_TEST
+
 START_TEST(maxpool_ties_go_to_first)
 {
     float in[4] = {7, 7, 7, 7}, out[1], dout[1] = {1}, din[4];
@@ -80,26 +109,29 @@ static double pool_loss(void *vctx)
 
 START_TEST(maxpool_gradcheck)
 {
-    Rng r;
-    rng_seed(&r, 5);
-    PoolCtx c = {.N = 2};
-    maxpool_init(&c.p, 3, 6, 6, 2, 2);
-    size_t nin = 2 * 3 * 36, nout = 2 * 3 * 9;
-    c.in = malloc(sizeof(float) * nin);
-    c.out = malloc(sizeof(float) * nout);
-    c.r = malloc(sizeof(float) * nout);
-    float *din = malloc(sizeof(float) * nin);
-    /* Distinct values spaced by >> h so no window's argmax flips. */
-    for (size_t i = 0; i < nin; i++)
-        c.in[i] = (float)((i * 37) % nin) * 0.1f;
-    fill_uniform(&r, c.r, nout, -1, 1);
-    maxpool_forward(&c.p, c.in, c.out, c.N);
-    maxpool_backward(&c.p, c.in, c.r, din, c.N);
-    ck_gradcheck(pool_loss, &c, c.in, din, nin, 1e-2f, 1e-3, "maxpool input");
-    free(c.in);
-    free(c.out);
-    free(c.r);
-    free(din);
+    static const int CASES[][3] = {{2, 2, 0}, {3, 1, 1}, {3, 2, 1}}; /* k, stride, pad */
+    for (int k = 0; k < 3; k++) {
+        Rng r;
+        rng_seed(&r, 5);
+        PoolCtx c = {.N = 2};
+        maxpool_init_padded(&c.p, 3, 6, 6, CASES[k][0], CASES[k][1], CASES[k][2]);
+        const size_t nin = 2 * 3 * 36, nout = (size_t)2 * 3 * c.p.out_h * c.p.out_w;
+        c.in = malloc(sizeof(float) * nin);
+        c.out = malloc(sizeof(float) * nout);
+        c.r = malloc(sizeof(float) * nout);
+        float *din = malloc(sizeof(float) * nin);
+        /* Distinct values spaced by >> h so no window's argmax flips. */
+        for (size_t i = 0; i < nin; i++)
+            c.in[i] = (float)((i * 37) % nin) * 0.1f;
+        fill_uniform(&r, c.r, nout, -1, 1);
+        maxpool_forward(&c.p, c.in, c.out, c.N);
+        maxpool_backward(&c.p, c.in, c.r, din, c.N);
+        ck_gradcheck(pool_loss, &c, c.in, din, nin, 1e-2f, 1e-3, "maxpool input");
+        free(c.in);
+        free(c.out);
+        free(c.r);
+        free(din);
+    }
 }
 END_TEST
 
@@ -285,6 +317,7 @@ Suite *layers_misc_suite(void)
     tcase_add_test(tc, relu_forward_backward);
     tcase_add_test(tc, maxpool_hand_case);
     tcase_add_test(tc, maxpool_ties_go_to_first);
+    tcase_add_test(tc, maxpool_padded_hand_case);
     tcase_add_test(tc, maxpool_gradcheck);
     tcase_add_test(tc, avgpool_forward_backward);
     tcase_add_test(tc, add_and_accumulate);

@@ -4,25 +4,33 @@
 
 #include <string.h>
 
-void maxpool_init(MaxPool2d *p, int C, int in_h, int in_w, int k, int stride)
+void maxpool_init_padded(MaxPool2d *p, int C, int in_h, int in_w, int k, int stride, int pad)
 {
     p->C = C;
     p->in_h = in_h;
     p->in_w = in_w;
     p->k = k;
     p->stride = stride;
-    p->out_h = (in_h - k) / stride + 1;
-    p->out_w = (in_w - k) / stride + 1;
+    p->pad = pad;
+    p->out_h = (in_h + 2 * pad - k) / stride + 1;
+    p->out_w = (in_w + 2 * pad - k) / stride + 1;
 }
 
-/* Offset (within one plane) of the first maximum of window (oy, ox). */
+void maxpool_init(MaxPool2d *p, int C, int in_h, int in_w, int k, int stride)
+{
+    maxpool_init_padded(p, C, in_h, in_w, k, stride, 0);
+}
+
+/* Offset (within one plane) of the first maximum of window (oy, ox),
+ * row by row over the window's positions inside the plane. */
 static int window_argmax(const MaxPool2d *p, const float *plane, int oy, int ox)
 {
-    int best = oy * p->stride * p->in_w + ox * p->stride;
-    for (int ky = 0; ky < p->k; ky++)
-        for (int kx = 0; kx < p->k; kx++) {
-            int at = (oy * p->stride + ky) * p->in_w + ox * p->stride + kx;
-            if (plane[at] > plane[best])
+    const int y0 = oy * p->stride - p->pad, x0 = ox * p->stride - p->pad;
+    int best = -1;
+    for (int y = y0 < 0 ? 0 : y0; y < y0 + p->k && y < p->in_h; y++)
+        for (int x = x0 < 0 ? 0 : x0; x < x0 + p->k && x < p->in_w; x++) {
+            const int at = y * p->in_w + x;
+            if (best < 0 || plane[at] > plane[best])
                 best = at;
         }
     return best;

@@ -1,12 +1,18 @@
-/* Max pooling (k x k window, stride, no padding) and global average pooling. */
+/* Max pooling (k x k window, stride, padding pad on every side: padded
+ * positions never win, as PyTorch's -inf padding) and global average
+ * pooling. */
 #ifndef BS_POOL_H
 #define BS_POOL_H
 
 typedef struct {
     int C, in_h, in_w, k, stride, out_h, out_w;
+    int pad;
 } MaxPool2d;
 
 void maxpool_init(MaxPool2d *p, int C, int in_h, int in_w, int k, int stride);
+/* With padding (pad < k, so every window holds a real position): the
+ * Inception pool branch's 3x3, stride 1, pad 1. */
+void maxpool_init_padded(MaxPool2d *p, int C, int in_h, int in_w, int k, int stride, int pad);
 void maxpool_forward(const MaxPool2d *p, const float *in, float *out, int N);
 /* Gradient goes to the first maximum of each window (as PyTorch on CPU).
  * din overwritten. */

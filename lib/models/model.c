@@ -268,15 +268,21 @@ int model_channel_slice(Model *m, int in, int first, int count)
     return y;
 }
 
-int model_maxpool(Model *m, int in, int k, int stride)
+int model_maxpool_padded(Model *m, int in, int k, int stride, int pad)
 {
+    if (pad < 0 || pad >= k) { /* a window must hold a real position */
+        m->build_failed = 1;
+        return -1;
+    }
     Op *op = new_op(m, OP_MAXPOOL, "maxpool", in);
     if (!op)
         return -1;
     const Tensor *t = &m->tensors[in];
-    maxpool_init(&op->u.pool, t->c, t->h, t->w, k, stride);
+    maxpool_init_padded(&op->u.pool, t->c, t->h, t->w, k, stride, pad);
     return finish_op(m, op, t->c, op->u.pool.out_h, op->u.pool.out_w);
 }
+
+int model_maxpool(Model *m, int in, int k, int stride) { return model_maxpool_padded(m, in, k, stride, 0); }
 
 int model_avgpool(Model *m, int in)
 {

@@ -131,6 +131,8 @@ int model_channel_split(Model *m, int in, int parity);
 /* Channels first .. first + count - 1 of in (IBN's halves). */
 int model_channel_slice(Model *m, int in, int first, int count);
 int model_maxpool(Model *m, int in, int k, int stride);
+/* Padded max pooling (pad < k; Inception's 3x3 stride-1 pool branch). */
+int model_maxpool_padded(Model *m, int in, int k, int stride, int pad);
 int model_avgpool(Model *m, int in);
 int model_add(Model *m, int a, int b);
 int model_shortcut(Model *m, int in, int out_c, int stride);
