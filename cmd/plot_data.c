@@ -330,12 +330,11 @@ static const char *from_name(SetSource s)
  * variant uses another than GN ("xbnblock/lrn"). */
 static void put_run_columns(FILE *f, const Config *c)
 {
-    static const char *const bfn_names[] = {[BFN_GN] = "gn", [BFN_LN] = "ln", [BFN_IN] = "in", [BFN_LRN] = "lrn"};
     const NormVariant v = c->model.norm;
     put_csv_text(f, c->name);
     fprintf(f, ",%s", norm_variant_name(v));
     if ((v == VARIANT_GNBN || v == VARIANT_XBNBLOCK) && c->model.bfn != BFN_GN)
-        fprintf(f, "/%s", bfn_names[c->model.bfn]);
+        fprintf(f, "/%s", norm_kind_name(norm_bfn_kind(c->model.bfn)));
     fprintf(f, ",%s->%s,", from_name(c->data.train_from), from_name(c->data.test_from));
     if (c->data.train_subset)
         fprintf(f, "%d", c->data.train_subset);

@@ -538,6 +538,14 @@ START_TEST(bfn_lrn_with_label_smoothing_runs)
     ck_assert_ptr_nonnull(strstr(info, "stage1.block1.lrn1"));
     ck_assert_ptr_nonnull(strstr(info, "norms: 6 BN, 3 batch-free"));
     free(info);
+    /* plot-data names the batch-free norm of a mixed variant. */
+    snprintf(cmd, sizeof cmd, "%s plot-data %s/run --out %s/plots", bnshift_bin(), dir, dir);
+    ck_assert_int_eq(run_in(dir, cmd, NULL), 0);
+    snprintf(path, sizeof path, "%s/plots/summary.csv", dir);
+    char *summary = slurp_file(path);
+    ck_assert_ptr_nonnull(summary);
+    ck_assert_ptr_nonnull(strstr(summary, ",xbnblock/lrn,"));
+    free(summary);
     /* IBN: the BN halves are BN layers of C/2 channels with their own rows. */
     snprintf(cmd, sizeof cmd, "%s run %s/c.json --quiet --threads 2 --overwrite --set model.norm=ibn", bnshift_bin(),
              dir);

@@ -27,9 +27,6 @@ typedef struct {
     double *stats_out;
 } BatchNorm;
 
-/* Doubles of BatchNorm.stats_out: K, Σ and Σ² per channel, then the count. */
-static inline size_t batchnorm_stats_out_size(int C) { return 3 * (size_t)C + 1; }
-
 /* Doubles of BatchNorm.partial a blocked layer needs at batch N. */
 static inline size_t batchnorm_partial_size(int C, int N) { return (2 * (size_t)N + 8) * (size_t)C; }
 

@@ -91,14 +91,14 @@ void blocked_copy_channels(const float *src, int Csrc, int src_first, int src_st
                            int dst_first, int dst_step, int count, int zero_unmapped, int N, int S)
 {
     const int CB = blocked_count(Cdst);
-    /* Offsets within a sample are ints (oneDNN's own limit is similar). */
     const size_t src_sample = blocked_sample(Csrc, S);
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < N; n++)
         for (int cb = 0; cb < CB; cb++) {
             /* What each lane of this block gets: where its source channel
-             * starts in a source sample (0 for the others, a harmless
-             * read), and whether it copies, keeps or zeroes. */
+             * starts in a source sample (an int: a sample is far below
+             * 2^31 floats; 0 for the others, a harmless read), and whether
+             * it copies, keeps or zeroes. */
             int off[BLOCK], copy[BLOCK], keep[BLOCK];
             int copies = 0, straight = 1;
             for (int l = 0; l < BLOCK; l++) {

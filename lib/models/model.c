@@ -133,32 +133,15 @@ int model_add_op(Model *m, int kind, const char *name, int in, int in2, int c, i
     return finish_op(m, op, c, h, w);
 }
 
-int model_conv(Model *m, const char *name, int in, int out_c, int k, int stride, int pad, int bias)
-{
-    return model_conv_grouped(m, name, in, out_c, k, stride, pad, 1, bias);
-}
-
-int model_conv_rect(Model *m, const char *name, int in, int out_c, int kh, int kw, int stride, int pad_h, int pad_w,
-                    int bias)
+/* Every convolution builder: a kh x kw kernel, per-axis padding, groups. */
+static int add_conv(Model *m, const char *name, int in, int out_c, int kh, int kw, int stride, int pad_h, int pad_w,
+                    int groups, int bias)
 {
     Op *op = new_op(m, OP_CONV, name, in);
     if (!op)
         return -1;
     const Tensor *t = &m->tensors[in];
     conv2d_init_rect(&op->u.conv, t->c, out_c, kh, kw, stride, pad_h, pad_w, t->h, t->w, bias);
-    op->n_w = conv2d_num_weights(&op->u.conv);
-    op->n_b = bias ? (size_t)out_c : 0;
-    return finish_op(m, op, out_c, op->u.conv.out_h, op->u.conv.out_w);
-}
-
-int model_conv_grouped(Model *m, const char *name, int in, int out_c, int k, int stride, int pad, int groups,
-                       int bias)
-{
-    Op *op = new_op(m, OP_CONV, name, in);
-    if (!op)
-        return -1;
-    const Tensor *t = &m->tensors[in];
-    conv2d_init(&op->u.conv, t->c, out_c, k, stride, pad, t->h, t->w, bias);
     if (conv2d_set_groups(&op->u.conv, groups) != 0) {
         m->build_failed = 1;
         return -1;
@@ -166,6 +149,23 @@ int model_conv_grouped(Model *m, const char *name, int in, int out_c, int k, int
     op->n_w = conv2d_num_weights(&op->u.conv);
     op->n_b = bias ? (size_t)out_c : 0;
     return finish_op(m, op, out_c, op->u.conv.out_h, op->u.conv.out_w);
+}
+
+int model_conv(Model *m, const char *name, int in, int out_c, int k, int stride, int pad, int bias)
+{
+    return add_conv(m, name, in, out_c, k, k, stride, pad, pad, 1, bias);
+}
+
+int model_conv_rect(Model *m, const char *name, int in, int out_c, int kh, int kw, int stride, int pad_h, int pad_w,
+                    int bias)
+{
+    return add_conv(m, name, in, out_c, kh, kw, stride, pad_h, pad_w, 1, bias);
+}
+
+int model_conv_grouped(Model *m, const char *name, int in, int out_c, int k, int stride, int pad, int groups,
+                       int bias)
+{
+    return add_conv(m, name, in, out_c, k, k, stride, pad, pad, groups, bias);
 }
 
 int model_linear(Model *m, const char *name, int in, int out_f, int bias)

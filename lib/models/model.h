@@ -160,9 +160,10 @@ const char *conv_backend_name(ConvBackend b); /* "im2col+openblas", "onednn" */
  * reassociation) and plans the activation layouts for it. */
 int model_set_conv_backend(Model *m, ConvBackend b, BsError *err);
 /* Decides which tensors are kept in nChw16c (layout_plan.c): under oneDNN,
- * every group of tensors joined by BN, ReLU and add whose channel counts are
- * multiples of 16 and whose producers and consumers all handle the blocked
- * layout (oneDNN convs, BN, ReLU, add, global average pool). NCHW elsewhere,
+ * every group of tensors joined by layout-keeping ops (BN, GN, ReLU, ReLU6,
+ * add, concat, split, slice) whose channel counts all fit a block (whole
+ * or padded ones, blocked_fits) and whose producers and consumers all
+ * handle the blocked layout (their op table entries say). NCHW elsewhere,
  * and everywhere under im2col. Data already in the tensors is not
  * converted: run a forward pass after changing it. */
 void model_plan_layouts(Model *m);

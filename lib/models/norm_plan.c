@@ -1,7 +1,6 @@
 #include "norm_plan.h"
 
-/* The batch-free norm of the mixed variants and of a batch-free stem. */
-static NormKind bfn_kind(BfnKind bfn)
+NormKind norm_bfn_kind(BfnKind bfn)
 {
     static const NormKind kinds[] = {[BFN_GN] = NORM_GN, [BFN_LN] = NORM_LN, [BFN_IN] = NORM_IN, [BFN_LRN] = NORM_LRN};
     return kinds[bfn];
@@ -13,9 +12,9 @@ static NormKind variant_rule(NormVariant v, BfnKind bfn, int position, NormRole 
     case VARIANT_BN:
         return NORM_BN;
     case VARIANT_GNBN:
-        return position % 2 == 1 ? bfn_kind(bfn) : NORM_BN;
+        return position % 2 == 1 ? norm_bfn_kind(bfn) : NORM_BN;
     case VARIANT_XBNBLOCK:
-        return role == ROLE_XBN ? bfn_kind(bfn) : NORM_BN;
+        return role == ROLE_XBN ? norm_bfn_kind(bfn) : NORM_BN;
     case VARIANT_GN:
         return NORM_GN;
     case VARIANT_LN:
@@ -33,7 +32,7 @@ static NormKind variant_rule(NormVariant v, BfnKind bfn, int position, NormRole 
 NormKind norm_plan(NormVariant v, StemNorm stem, BfnKind bfn, int position, NormRole role)
 {
     if (role == ROLE_STEM && stem != STEM_AUTO)
-        return stem == STEM_BN ? NORM_BN : stem == STEM_GN ? bfn_kind(bfn) : NORM_NONE;
+        return stem == STEM_BN ? NORM_BN : stem == STEM_GN ? norm_bfn_kind(bfn) : NORM_NONE;
     return variant_rule(v, bfn, position, role);
 }
 

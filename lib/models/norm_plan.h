@@ -34,6 +34,9 @@ typedef enum { STEM_AUTO, STEM_BN, STEM_GN, STEM_NONE } StemNorm;
  * last stage, under the ibn variant). */
 typedef enum { ROLE_STEM, ROLE_BLOCK, ROLE_XBN, ROLE_SHORTCUT, ROLE_PLAIN, ROLE_IBN } NormRole;
 
+/* The norm kind a BfnKind stands for (BFN_LN -> NORM_LN, ...). */
+NormKind norm_bfn_kind(BfnKind bfn);
+
 /* The norm at 1-based `position` with `role`, bfn the mixed variants'
  * batch-free norm. */
 NormKind norm_plan(NormVariant v, StemNorm stem, BfnKind bfn, int position, NormRole role);

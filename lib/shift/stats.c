@@ -66,6 +66,7 @@ static void merge_batch(double *mean, double *m2, double K, double sum, double s
     *m2 += ss + delta * delta * na * nb / nt;
 }
 
+/* Layer l's slot of `fused`: K, Σ, Σ² (C each) and the count (3C + 1). */
 static double *fused_sums(const ShiftStats *s, int l) { return s->fused + 3 * s->offset[l] + (size_t)l; }
 
 void shift_stats_attach(ShiftStats *s, Model *m)
@@ -84,9 +85,10 @@ void shift_stats_detach(ShiftStats *s, Model *m)
         m->ops[s->op_index[l]].u.bn.stats_out = NULL;
 }
 
-/* The same sums over nChw16c input (blocked_centered_sums, with the BN
- * layer's scratch: tile sums, then K, sum and sq per channel), or the ones
- * the layer's own inference forward left for these N samples. */
+/* The same sums over nChw16c input (blocked_centered_sums, its tile sums in
+ * the BN layer's scratch), or the ones the layer's own inference forward
+ * left for these N samples; K, sum and sq per channel live in the layer's
+ * slot of ShiftStats.fused either way. */
 static void accumulate_blocked(ShiftStats *s, const Op *op, const float *x, int l, int N)
 {
     const int C = op->u.bn.C, S = op->u.bn.spatial;

@@ -18,8 +18,8 @@ typedef struct {
     double *count;  /* [n_layers] values per channel seen */
     double *mean, *m2;
     /* Where attached blocked BN layers leave their input's sums during an
-     * inference forward (BatchNorm.stats_out): batchnorm_stats_out_size(C)
-     * doubles per layer, at 3·offset + layer. */
+     * inference forward (BatchNorm.stats_out): 3·C + 1 doubles per layer,
+     * at 3·offset + layer. */
     double *fused;
 } ShiftStats;
 
