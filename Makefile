@@ -70,8 +70,10 @@ install: $(BUILD)/bnshift bnshift.1
 bnshift: $(BUILD)/bnshift
 	@cmp -s $< $@ || { cp $< $@.tmp && mv -f $@.tmp $@ && echo "./bnshift <- $<"; }
 
+# Made afresh: `ar r` into an old archive would keep the objects of deleted sources.
 $(BUILD)/lib/libbnshift.a: $(LIB_OBJ)
 	@mkdir -p $(@D)
+	@rm -f $@
 	$(AR) rcs $@ $^
 
 $(BUILD)/bnshift: $(CMD_OBJ) $(BUILD)/lib/libbnshift.a

@@ -2,16 +2,16 @@
 # bnshift against PyTorch 1.13 (Debian's python3-torch, whose CPU convolutions
 # run on oneDNN) on the same ResNet-20, batch, threads and machine, one after
 # the other in the same run: training images/s, inference images/s, peak
-# memory, and the ratios.
 # memory, and the ratios. --arch times a block family instead of ResNet-20
 # (bottleneck ResNet-29, ResNeXt-29 w16 8x4, MobileNetV2 x1.0, ShuffleNetV2
-# x1.0; --norm bn or xbnblock), the PyTorch side built by
+# x1.0, Inception v2/v3 width 16, AlexNet width 64 (bn only); --norm bn
+# or xbnblock), the PyTorch side built by
 # scripts/reference/families.py (checked against bnshift by the fixtures).
 # --repeat R runs both sides R times, alternating, and keeps each side's
 # best figure (most images/s, least memory): on a shared machine a single
 # pair can land on a busy moment for one side only.
 # Usage: scripts/bench_vs_pytorch.sh [--threads N] [--batch B] [--steps K] [--repeat R]
-#          [--arch resnet20|bottleneck|resnext|mobilenetv2|shufflenetv2] [--norm bn|gn|xbnblock]
+#          [--arch resnet20|bottleneck|resnext|mobilenetv2|shufflenetv2|inception|inception-v3|alexnet] [--norm bn|gn|xbnblock]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=$(nproc) batch=128 steps=20 norm=bn arch=resnet20 repeat=1
@@ -43,6 +43,9 @@ case $arch in
   resnext) family=(--set model.arch=resnext --set model.depth=29 --set model.cardinality=8 --set model.group_width=4) ;;
   mobilenetv2) family=(--set model.arch=mobilenetv2 --set model.width_mult=1.0); groups=16 ;;
   shufflenetv2) family=(--set model.arch=shufflenetv2 --set model.width_mult=1.0); groups=29 ;;
+  inception) family=(--set model.arch=inception --set model.inception=v2 --set model.width=16); groups=8 ;;
+  inception-v3) family=(--set model.arch=inception --set model.inception=v3 --set model.width=16); groups=8 ;;
+  alexnet) family=(--set model.arch=alexnet --set model.width=64); groups=16 ;;
   *) echo "bench_vs_pytorch.sh: unknown --arch $arch" >&2; exit 2 ;;
 esac
 [ "$arch" = resnet20 ] || [ "$norm" != gn ] || { echo "bench_vs_pytorch.sh: --arch $arch takes --norm bn or xbnblock" >&2; exit 2; }

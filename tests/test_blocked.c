@@ -5,6 +5,7 @@
  * against the im2col backend. */
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,7 @@
 #include "layers/conv2d.h"
 #include "layers/conv2d_onednn.h"
 #include "layers/groupnorm.h"
+#include "layers/onednn_unary.h"
 #include "layers/pool.h"
 #include "models/arch.h"
 #include "models/model.h"
@@ -531,6 +533,124 @@ START_TEST(onednn_conv_on_blocked_tensors_matches_reference)
 }
 END_TEST
 
+/* oneDNN's LRN or max-pool u in layout `blocked` against the reference's
+ * results y = f(x) and dx (from dout g), N samples of C channels, Si
+ * positions in and So out. */
+static void check_unary_layout(OneDnnUnary *u, int blocked, const float *x, const float *g, const float *y,
+                               const float *dx, int N, int C, int Si, int So, const char *what)
+{
+    const size_t ni = (size_t)N * C * Si, no = (size_t)N * C * So;
+    const size_t bi = blocked ? bsize(N, C, Si) : ni, bo = blocked ? bsize(N, C, So) : no;
+    float *xl = falloc(bi), *gl = falloc(bo), *yl = falloc_dirty(bo), *dxl = falloc_dirty(bi);
+    if (blocked) {
+        blocked_from_plain(x, xl, N, C, Si);
+        blocked_from_plain(g, gl, N, C, So);
+    } else {
+        memcpy(xl, x, ni * sizeof(float));
+        memcpy(gl, g, no * sizeof(float));
+    }
+    OneDnnEngine *e = onednn_engine_create();
+    ck_assert_ptr_nonnull(u);
+    onednn_unary_set_layout(u, blocked);
+    ck_assert(onednn_unary_forward(e, u, xl, yl, N) == 0);
+    ck_assert(onednn_unary_backward(e, u, xl, gl, dxl, N) == 0);
+    char tag[96];
+    snprintf(tag, sizeof tag, "%s blocked=%d", what, blocked);
+    if (blocked) {
+        assert_blocked_close(yl, y, N, C, So, 1e-5, tag);
+        assert_blocked_close(dxl, dx, N, C, Si, 1e-4, tag);
+    } else {
+        assert_close(yl, y, no, 1e-5, tag);
+        assert_close(dxl, dx, ni, 1e-4, tag);
+    }
+    onednn_engine_destroy(e);
+    free(xl);
+    free(gl);
+    free(yl);
+    free(dxl);
+}
+
+/* oneDNN's max pooling against the reference in both layouts (padded
+ * blocks): the Inception pool branch (3x3 stride 1 pad 1), its
+ * reductions' (stride 2 pad 1), VGG's 2x2. A constant channel makes every
+ * window a tie: the gradient must go to the first maximum in both. */
+static void check_maxpool_layouts(int k, int stride, int pad)
+{
+    enum { N = 2, C = 24, H = 7, W = 6 };
+    MaxPool2d p;
+    maxpool_init_padded(&p, C, H, W, k, stride, pad);
+    const int Si = H * W, So = p.out_h * p.out_w;
+    const size_t ni = (size_t)N * C * Si, no = (size_t)N * C * So;
+    Rng rng;
+    rng_seed(&rng, 18);
+    float *x = falloc(ni), *g = falloc(no), *y = falloc(no), *dx = falloc(ni);
+    fill_normal(&rng, x, ni, 1.0f);
+    for (int s = 0; s < Si; s++)
+        x[((size_t)1 * C + 5) * Si + s] = 0.5f;
+    fill_normal(&rng, g, no, 1.0f);
+    maxpool_forward(&p, x, y, N);
+    maxpool_backward(&p, x, g, dx, N);
+    for (int blocked = 0; blocked < 2; blocked++) {
+        OneDnnUnary *u = onednn_maxpool_create(&p);
+        check_unary_layout(u, blocked, x, g, y, dx, N, C, Si, So, "maxpool");
+        onednn_unary_destroy(u);
+    }
+    free(x);
+    free(g);
+    free(y);
+    free(dx);
+}
+
+START_TEST(onednn_maxpool_matches_reference)
+{
+    if (!onednn_available())
+        return;
+    check_maxpool_layouts(3, 1, 1);
+    check_maxpool_layouts(3, 2, 1);
+    check_maxpool_layouts(2, 2, 0);
+}
+END_TEST
+
+/* oneDNN's LRN (odd sizes, both modes, NCHW and padded nChw16c) against
+ * the reference; even sizes get no oneDNN path. */
+static void check_lrn_layouts(LrnMode mode, int size)
+{
+    enum { N = 3, C = 24, H = 5, W = 4, S = H * W };
+    Lrn l;
+    lrn_init(&l, mode, size, 0.3f, 0.75f, 1.5f, C, H, W);
+    const size_t n = (size_t)N * C * S;
+    Rng rng;
+    rng_seed(&rng, 17);
+    float *x = falloc(n), *g = falloc(n), *y = falloc(n), *den = falloc(n), *dx = falloc(n), *t = falloc(n);
+    fill_normal(&rng, x, n, 1.0f);
+    fill_normal(&rng, g, n, 1.0f);
+    lrn_forward(&l, x, y, den, N);
+    lrn_backward(&l, x, den, g, dx, t, N);
+    char what[64];
+    snprintf(what, sizeof what, "lrn %s n=%d", mode == LRN_ACROSS ? "across" : "within", size);
+    for (int blocked = 0; blocked < 2; blocked++) {
+        OneDnnUnary *u = onednn_lrn_create(&l);
+        check_unary_layout(u, blocked, x, g, y, dx, N, C, S, S, what);
+        onednn_unary_destroy(u);
+    }
+    float *bufs[] = {x, g, y, den, dx, t};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        free(bufs[i]);
+}
+
+START_TEST(onednn_lrn_matches_reference)
+{
+    if (!onednn_available())
+        return;
+    for (int mode = LRN_ACROSS; mode <= LRN_WITHIN; mode++)
+        for (int size = 3; size <= 5; size += 2)
+            check_lrn_layouts((LrnMode)mode, size);
+    Lrn even;
+    lrn_init(&even, LRN_ACROSS, 4, 1e-4f, 0.75f, 2.0f, 16, 2, 2);
+    ck_assert_ptr_null(onednn_lrn_create(&even));
+}
+END_TEST
+
 /* ---- the model ---- */
 
 enum { IMG = 4 }; /* 4x4 images: 4, 2, 1 positions per stage (fast finite differences) */
@@ -675,17 +795,18 @@ static void step(Model *m, float *logits, float *grads, float *stats)
  * and width 12 (12, 24, 48 channels: padded blocks in the first two
  * stages); XBNBlock (blocked GroupNorm) and IBN at width 24 (its slices
  * of 12 and 24 channels, padded). */
-static void check_blocked_net(int width, NormVariant v)
+static void check_blocked_spec(ModelSpec s)
 {
     Model a, b, f;
-    build(&a, resnet(8, width, v, 0), 6, CONV_IM2COL);
-    build(&b, resnet(8, width, v, 0), 6, CONV_ONEDNN);
-    build(&f, resnet(8, width, v, 0), 6, CONV_ONEDNN);
-    for (int i = 0; i < f.n_ops; i++) /* keeps the blocked plan, drops oneDNN */
-        if (f.ops[i].kind == OP_CONV) {
-            onednn_conv_destroy(f.ops[i].dnnl);
-            f.ops[i].dnnl = NULL;
-        }
+    build(&a, s, 6, CONV_IM2COL);
+    build(&b, s, 6, CONV_ONEDNN);
+    build(&f, s, 6, CONV_ONEDNN);
+    for (int i = 0; i < f.n_ops; i++) { /* keeps the blocked plan, drops oneDNN */
+        onednn_conv_destroy(f.ops[i].dnnl);
+        onednn_unary_destroy(f.ops[i].dnnl_unary);
+        f.ops[i].dnnl = NULL;
+        f.ops[i].dnnl_unary = NULL;
+    }
     ck_assert_int_gt(count_blocked(&f), 10);
     const size_t np = a.n_params, ns = a.n_stats;
     float la[60], lb[60], lf[60];
@@ -714,6 +835,8 @@ static void check_blocked_net(int width, NormVariant v)
     model_free(&f);
 }
 
+static void check_blocked_net(int width, NormVariant v) { check_blocked_spec(resnet(8, width, v, 0)); }
+
 START_TEST(blocked_net_agrees_with_im2col_and_fallback)
 {
     if (!onednn_available())
@@ -722,6 +845,33 @@ START_TEST(blocked_net_agrees_with_im2col_and_fallback)
     check_blocked_net(12, VARIANT_BN);
     check_blocked_net(16, VARIANT_XBNBLOCK);
     check_blocked_net(24, VARIANT_IBN);
+    /* oneDNN's LRN on blocked tensors (padded at width 12), both modes. */
+    for (int mode = LRN_ACROSS; mode <= LRN_WITHIN; mode++) {
+        ModelSpec s = resnet(8, 12, VARIANT_XBNBLOCK, 0);
+        s.bfn = BFN_LRN;
+        s.lrn.mode = (LrnMode)mode, s.lrn.size = 3, s.lrn.alpha = 0.2, s.lrn.beta = 0.75, s.lrn.k = 1;
+        Model m;
+        build(&m, s, 6, CONV_ONEDNN);
+        int lrn_blocked = 0;
+        for (int i = 0; i < m.n_ops; i++)
+            lrn_blocked += m.ops[i].kind == OP_LRN && m.ops[i].dnnl_unary && m.tensors[m.ops[i].in].blocked;
+        ck_assert_int_eq(lrn_blocked, 3);
+        model_free(&m);
+        check_blocked_spec(s);
+    }
+    /* Inception (blocked max-pools, concats of padded branches, 1x3/3x1)
+     * and AlexNet (max-pools after BN) at widths giving padded blocks. */
+    for (int v3 = 0; v3 < 2; v3++) {
+        ModelSpec s = resnet(8, 12, v3 ? VARIANT_XBNBLOCK : VARIANT_BN, 0);
+        s.arch = ARCH_INCEPTION;
+        s.inception = v3 ? INCEPTION_V3 : INCEPTION_V2;
+        s.groups = 2;
+        check_blocked_spec(s);
+    }
+    ModelSpec s = resnet(8, 16, VARIANT_BN, 0);
+    s.arch = ARCH_ALEXNET;
+    s.norm_all = 1;
+    check_blocked_spec(s);
 }
 END_TEST
 
@@ -738,6 +888,8 @@ Suite *blocked_suite(void)
     tcase_add_test(tc, avgpool_and_bias_blocked_match_plain);
     tcase_add_test(tc, concat_and_split_blocked_match_plain);
     tcase_add_test(tc, onednn_conv_on_blocked_tensors_matches_reference);
+    tcase_add_test(tc, onednn_lrn_matches_reference);
+    tcase_add_test(tc, onednn_maxpool_matches_reference);
     tcase_add_test(tc, layout_plan_blocks_what_it_can);
     tcase_add_test(tc, blocked_net_agrees_with_im2col_and_fallback);
     suite_add_tcase(s, tc);

@@ -322,95 +322,34 @@ START_TEST(families_run_on_both_input_shapes)
 {
     for (Family f = 0; f < N_FAMILIES; f++)
         for (int shape = 0; shape < 2; shape++) {
-            const int c = shape ? 3 : 1, hw = shape ? 32 : 28;
-            ModelSpec s = family_spec(f, VARIANT_XBNBLOCK, c, hw);
-            Model m;
-            BsError err = {0};
-            ck_assert_msg(build(&m, &s, 2, &err) == BS_OK, "%s: %s", FAMILY_NAMES[f], err.msg);
-            float *x = falloc((size_t)2 * c * hw * hw);
-            Rng r;
-            rng_seed(&r, 4);
-            fill_normal(&r, x, (size_t)2 * c * hw * hw, 1);
-            model_forward(&m, x, 2, 1);
-            ck_assert_int_eq(model_find_nonfinite(&m, 2), -1);
-            model_forward(&m, x, 2, 0);
-            ck_assert_int_eq(model_find_nonfinite(&m, 2), -1);
-            free(x);
-            model_free(&m);
+            ModelSpec s = family_spec(f, VARIANT_XBNBLOCK, shape ? 3 : 1, shape ? 32 : 28);
+            assert_forward_finite(&s, FAMILY_NAMES[f]);
         }
 }
 END_TEST
-
-static void expect_error(const ModelSpec *s, const char *needle)
-{
-    Model m;
-    BsError err = {0};
-    ck_assert_int_eq(build(&m, s, 2, &err), BS_ERR_USER);
-    ck_assert_msg(strstr(err.msg, needle), "'%s' lacks '%s'", err.msg, needle);
-}
 
 START_TEST(bad_family_specs_are_user_errors)
 {
     ModelSpec s = family_spec(FAM_BOTTLENECK, VARIANT_BN, 3, 8);
     s.depth = 20 + 6; /* 26: 6n+2 but not 9n+2 */
-    expect_error(&s, "9n+2");
+    assert_build_error(&s, "9n+2");
     s = family_spec(FAM_BOTTLENECK, VARIANT_XBNBLOCK, 3, 8);
     s.block = BLOCK_BASIC;
     s.depth = 8;
     s.xbn_position = 3;
-    expect_error(&s, "model.xbn_position");
+    assert_build_error(&s, "model.xbn_position");
     s = family_spec(FAM_SHUFFLENETV2, VARIANT_BN, 3, 16);
     s.width_mult = 0.75;
-    expect_error(&s, "model.width_mult");
+    assert_build_error(&s, "model.width_mult");
     s = family_spec(FAM_SHUFFLENETV2, VARIANT_XBNBLOCK, 3, 16);
     s.groups = 7; /* 24 channels */
-    expect_error(&s, "model.groups");
+    assert_build_error(&s, "model.groups");
 }
 END_TEST
 
-/* The central difference of the loss in x[i] with step h. */
-static double central_difference(ModelLossCtx *c, float *x, size_t i, float h)
-{
-    const float old = x[i];
-    x[i] = old + h;
-    const double up = model_loss_at(c);
-    x[i] = old - h;
-    const double down = model_loss_at(c);
-    x[i] = old;
-    return (up - down) / (2.0 * h);
-}
-
-/* Checks `count` entries spread evenly over x[0, n). An entry counts only
- * where the loss is smooth at the step's scale (the differences at h and
- * h/2 agree to 1%): deep nets on a tiny batch cross ReLU kinks at some
- * entries, and there no finite difference means anything. Even where it
- * is smooth, the kinks a step crosses bend the difference by a few
- * percent (it drifts towards g as h shrinks), so a gradient is off when
- * it misses by 5%: a gradient routed wrong misses by far more. Adds the
- * smooth entries to *smooth and returns how many of them are off. The
- * PyTorch fixtures (test_family_fixtures.c) check the same nets' gradients
- * to float precision. */
-static size_t bad_entries(ModelLossCtx *c, float *x, const float *g, size_t n, size_t count, size_t *smooth)
-{
-    const float h = 5e-4f;
-    const double tol = 1e-2;
-    size_t bad = 0;
-    const size_t step = n > count ? n / count : 1;
-    for (size_t i = 0; i < n; i += step) {
-        const double d1 = central_difference(c, x, i, h), d2 = central_difference(c, x, i, h / 2);
-        const double scale = fmax(1.0, fmax(fabs(d1), fabs(g[i])));
-        if (fabs(d1 - d2) > tol * scale)
-            continue;
-        ++*smooth;
-        bad += fabs(d2 - g[i]) > 5 * tol * scale;
-    }
-    return bad;
-}
-
 /* Whole-net finite differences for every family in every variant (training
  * mode; BN also in inference mode): a few weights and biases (or gamma and
- * beta) of every layer. Only smooth entries count (bad_entries); a
- * gradient routed wrong spoils most of a layer's. */
+ * beta) of every layer. Only smooth entries count (assert_sampled_net_gradients). */
 START_TEST(family_gradients_match_finite_differences)
 {
     const Family f = (Family)(_i / 8);
@@ -433,26 +372,9 @@ START_TEST(family_gradients_match_finite_differences)
     rng_seed(&r, 21 + (uint64_t)_i);
     fill_normal(&r, x, (size_t)nx, 1.0f);
     ModelLossCtx c = {&m, x, y, N, train};
-    float *g = model_analytic_grads(&c);
-    size_t bad = 0, checked = 0, entries = 0;
-    for (int i = 0; i < m.n_ops; i++) {
-        const Op *op = &m.ops[i];
-        size_t layer_checked = 0, layer_bad = 0;
-        if (op->n_w)
-            layer_bad += bad_entries(&c, m.params + op->w_off, g + op->w_off, op->n_w, 4, &layer_checked);
-        if (op->n_b)
-            layer_bad += bad_entries(&c, m.params + op->b_off, g + op->b_off, op->n_b, 2, &layer_checked);
-        ck_assert_msg(layer_bad < 2 || layer_bad * 2 < layer_checked, "%s/%s train=%d: %zu of %zu gradients of %s off",
-                      FAMILY_NAMES[f], norm_variant_name(v), train, layer_bad, layer_checked, op->name);
-        bad += layer_bad;
-        checked += layer_checked;
-        entries += (op->n_w ? (op->n_w < 4 ? op->n_w : 4) : 0) + (op->n_b ? (op->n_b < 2 ? op->n_b : 2) : 0);
-    }
-    ck_assert_msg(checked * 5 >= entries * 2, "%s/%s train=%d: only %zu of ~%zu entries smooth", FAMILY_NAMES[f],
-                  norm_variant_name(v), train, checked, entries);
-    ck_assert_msg(bad * 10 <= checked, "%s/%s train=%d: %zu of %zu gradients off", FAMILY_NAMES[f],
-                  norm_variant_name(v), train, bad, checked);
-    free(g);
+    char what[64];
+    snprintf(what, sizeof what, "%s/%s train=%d", FAMILY_NAMES[f], norm_variant_name(v), train);
+    assert_sampled_net_gradients(&c, what);
     free(x);
     model_free(&m);
 }
@@ -471,32 +393,15 @@ START_TEST(every_family_and_variant_logs_its_bn_rows)
         "\"arch\": \"shufflenetv2\", \"width_mult\": 0.5"};
     const Family f = (Family)(_i / 7);
     const NormVariant v = (NormVariant)(_i % 7);
-    char dir[64], cfg[4096], cmd[8192];
-    make_test_dir(dir, sizeof dir, "bnshift-family");
-    snprintf(cfg, sizeof cfg,
-             "{\"name\": \"fam\", \"data\": {\"dataset\": \"fashion-mnist\", \"train_subset\": 32, "
-             "\"eval_subset\": 16},\n \"model\": {%s, \"norm\": \"%s\"},\n"
-             " \"train\": {\"epochs\": 1, \"batch_size\": 16}, \"log\": {\"out\": \"%s/run\"}}\n",
-             family_keys[f], norm_variant_name(v), dir);
-    char path[128];
-    snprintf(path, sizeof path, "%s/c.json", dir);
-    write_text_file(path, cfg);
-    snprintf(cmd, sizeof cmd, "%s run %s --quiet --threads 2", bnshift_bin(), path);
-    char *errtext = NULL;
-    int rc = run_in(dir, cmd, &errtext);
-    ck_assert_msg(rc == 0, "%s/%s: exit %d: %s", FAMILY_NAMES[f], norm_variant_name(v), rc, errtext);
-    free(errtext);
+    char keys[512];
+    snprintf(keys, sizeof keys, "%s, \"norm\": \"%s\"", family_keys[f], norm_variant_name(v));
     int positions, xbn_gn;
     expected_norms(f, &positions, &xbn_gn);
     const int bn = v == VARIANT_BN ? positions : v == VARIANT_GNBN ? positions / 2
                  : v == VARIANT_XBNBLOCK ? positions - xbn_gn : 0;
-    snprintf(path, sizeof path, "%s/run/shift.csv", dir);
-    char *csv = slurp_file(path);
-    ck_assert_ptr_nonnull(csv);
-    ck_assert_msg(count_lines(csv) == 1 + 2 * bn, "%s/%s: %d lines, expected 1 + 2 x %d", FAMILY_NAMES[f],
-                  norm_variant_name(v), count_lines(csv), bn);
-    free(csv);
-    remove_test_dir(dir);
+    const int rows = shift_rows_of_run(keys);
+    ck_assert_msg(rows == 2 * bn, "%s/%s: %d shift rows, expected 2 x %d", FAMILY_NAMES[f], norm_variant_name(v),
+                  rows, bn);
 }
 END_TEST
 

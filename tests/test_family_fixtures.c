@@ -31,6 +31,8 @@ static const char *const family_cases[] = {
     "family_bottleneck_bn",   "family_bottleneck_xbnblock", "family_resnext_bn",
     "family_resnext_xbnblock", "family_mobilenetv2_bn",     "family_mobilenetv2_xbnblock",
     "family_shufflenetv2_bn", "family_shufflenetv2_xbnblock", "family_bottleneck_ibn",
+    "family_alexnet_bn",      "family_alexnet_lrn",         "family_inception_v2_bn",
+    "family_inception_v3_bn", "family_inception_v2_xbnblock",
 };
 #define N_FAMILY_FIXTURES ((int)(sizeof family_cases / sizeof family_cases[0]))
 
@@ -47,20 +49,26 @@ static int count_of(const Fixture *f, const char *what, float v, int max, BsErro
 }
 
 /* The ModelSpec of v[0, SPEC_LEN) (families.py's Spec.cfg_values; the arch
- * and variant codes are the fixture's own, mapped here). */
+ * and variant codes are the fixture's own, mapped here). Column 1 is the
+ * resnet block, the inception version (0 v2, 1 v3) or alexnet's norm_all;
+ * LRN takes AlexNet's constants, the twins' defaults. */
 static void spec_from_cfg(const Fixture *f, const float *v, ModelSpec *s, BsError *err)
 {
-    static const Arch archs[] = {ARCH_RESNET, ARCH_RESNEXT, ARCH_MOBILENETV2, ARCH_SHUFFLENETV2};
-    static const NormVariant variants[] = {VARIANT_BN, VARIANT_XBNBLOCK, VARIANT_IBN};
+    static const Arch archs[] = {ARCH_RESNET,       ARCH_RESNEXT, ARCH_MOBILENETV2,
+                                 ARCH_SHUFFLENETV2, ARCH_ALEXNET, ARCH_INCEPTION};
+    static const NormVariant variants[] = {VARIANT_BN, VARIANT_XBNBLOCK, VARIANT_IBN, VARIANT_LRN};
     memset(s, 0, sizeof *s);
-    s->arch = archs[count_of(f, "arch", v[0], 3, err)];
-    s->block = count_of(f, "block", v[1], 1, err) ? BLOCK_BOTTLENECK : BLOCK_BASIC;
+    s->arch = archs[count_of(f, "arch", v[0], 5, err)];
+    const int column1 = count_of(f, "block", v[1], 1, err);
+    s->block = column1 ? BLOCK_BOTTLENECK : BLOCK_BASIC;
+    s->inception = column1 ? INCEPTION_V3 : INCEPTION_V2;
+    s->norm_all = column1;
     s->depth = count_of(f, "depth", v[2], 1000, err);
     s->width = count_of(f, "width", v[3], 4096, err);
     s->cardinality = count_of(f, "cardinality", v[4], 4096, err);
     s->group_width = count_of(f, "group_width", v[5], 4096, err);
     s->width_mult = v[6]; /* the generator uses values exact in float */
-    s->norm = variants[count_of(f, "variant", v[7], 2, err)];
+    s->norm = variants[count_of(f, "variant", v[7], 3, err)];
     s->groups = count_of(f, "groups", v[8], 4096, err);
     s->xbn_position = count_of(f, "xbn_position", v[9], 3, err);
     s->in_c = count_of(f, "in_c", v[10], 64, err);
@@ -71,6 +79,11 @@ static void spec_from_cfg(const Fixture *f, const float *v, ModelSpec *s, BsErro
     s->bn_momentum = v[15];
     s->stem_norm = STEM_AUTO;
     s->shortcut = SHORTCUT_PROJECTION;
+    s->lrn.mode = LRN_ACROSS;
+    s->lrn.size = 5;
+    s->lrn.alpha = 1e-4;
+    s->lrn.beta = 0.75;
+    s->lrn.k = 2.0;
 }
 
 static int has_params(const Op *op)
@@ -319,10 +332,12 @@ START_TEST(test_family_step)
 }
 END_TEST
 
-/* The parameter count of each standard instance equals PyTorch's. */
+/* The parameter count of each standard instance equals PyTorch's (loop
+ * index: the issue-13 families, then AlexNet and Inception). */
 START_TEST(test_param_counts)
 {
-    Fixture *f = fixture_case_load("family_param_counts");
+    static const char *const files[] = {"family_param_counts", "family_param_counts_seed"};
+    Fixture *f = fixture_case_load(files[_i]);
     BsError err = {0};
     const float *cfg = fixture_get(f, "cfg", 2, &err);
     fixture_check(f, &err);
@@ -356,7 +371,7 @@ Suite *family_fixtures_suite(void)
     TCase *tc = tcase_create("families");
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, test_family_step, 0, 2 * N_FAMILY_FIXTURES);
-    tcase_add_test(tc, test_param_counts);
+    tcase_add_loop_test(tc, test_param_counts, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }

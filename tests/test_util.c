@@ -376,3 +376,122 @@ void fxcmp_finish(const FxCmp *c)
                   c->failures, c->msg);
 }
 
+/* The central difference of the loss in x[i] with step h. */
+static double net_central_difference(ModelLossCtx *c, float *x, size_t i, float h)
+{
+    const float old = x[i];
+    x[i] = old + h;
+    const double up = model_loss_at(c);
+    x[i] = old - h;
+    const double down = model_loss_at(c);
+    x[i] = old;
+    return (up - down) / (2.0 * h);
+}
+
+/* Checks `count` entries spread evenly over x[0, n). An entry counts only
+ * where the loss is smooth at the step's scale (the differences at h and
+ * h/2 agree to 1%): deep nets on a tiny batch cross ReLU kinks at some
+ * entries, and there no finite difference means anything. Even where it
+ * is smooth, the kinks a step crosses bend the difference by a few
+ * percent (it drifts towards g as h shrinks), so a gradient is off when
+ * it misses by 5%: a gradient routed wrong misses by far more. Adds the
+ * smooth entries to *smooth and returns how many of them are off. The
+ * PyTorch fixtures (test_family_fixtures.c) check the same nets' gradients
+ * to float precision. */
+static size_t net_fd_bad_entries(ModelLossCtx *c, float *x, const float *g, size_t n, size_t count, size_t *smooth)
+{
+    const float h = 5e-4f;
+    const double tol = 1e-2;
+    size_t bad = 0;
+    const size_t step = n > count ? n / count : 1;
+    for (size_t i = 0; i < n; i += step) {
+        const double d1 = net_central_difference(c, x, i, h), d2 = net_central_difference(c, x, i, h / 2);
+        const double scale = fmax(1.0, fmax(fabs(d1), fabs(g[i])));
+        if (fabs(d1 - d2) > tol * scale)
+            continue;
+        ++*smooth;
+        bad += fabs(d2 - g[i]) > 5 * tol * scale;
+    }
+    return bad;
+}
+
+
+/* A few weights and biases (or gamma and beta) of every layer of c's model
+ * against finite differences; only smooth entries count
+ * (net_fd_bad_entries), and a gradient routed wrong spoils most of a
+ * layer's. */
+void assert_sampled_net_gradients(ModelLossCtx *c, const char *what)
+{
+    Model *mp = c->m;
+    float *g = model_analytic_grads(c);
+    size_t bad = 0, checked = 0, entries = 0;
+    for (int i = 0; i < mp->n_ops; i++) {
+        const Op *op = &mp->ops[i];
+        size_t layer_checked = 0, layer_bad = 0;
+        if (op->n_w)
+            layer_bad += net_fd_bad_entries(c, mp->params + op->w_off, g + op->w_off, op->n_w, 4, &layer_checked);
+        if (op->n_b)
+            layer_bad += net_fd_bad_entries(c, mp->params + op->b_off, g + op->b_off, op->n_b, 2, &layer_checked);
+        ck_assert_msg(layer_bad < 2 || layer_bad * 2 < layer_checked, "%s: %zu of %zu gradients of %s off", what, layer_bad, layer_checked, op->name);
+        bad += layer_bad;
+        checked += layer_checked;
+        entries += (op->n_w ? (op->n_w < 4 ? op->n_w : 4) : 0) + (op->n_b ? (op->n_b < 2 ? op->n_b : 2) : 0);
+    }
+    ck_assert_msg(checked * 5 >= entries * 2, "%s: only %zu of ~%zu entries smooth", what, checked, entries);
+    ck_assert_msg(bad * 10 <= checked, "%s: %zu of %zu gradients off", what, bad, checked);
+    free(g);
+}
+
+int shift_rows_of_run(const char *model_keys)
+{
+    char dir[64], cfg[4096], cmd[1024];
+    make_test_dir(dir, sizeof dir, "bnshift-family");
+    snprintf(cfg, sizeof cfg,
+             "{\"name\": \"fam\", \"data\": {\"dataset\": \"fashion-mnist\", \"train_subset\": 32, "
+             "\"eval_subset\": 16},\n \"model\": {%s},\n"
+             " \"train\": {\"epochs\": 1, \"batch_size\": 16}, \"log\": {\"out\": \"%s/run\"}}\n",
+             model_keys, dir);
+    char path[128];
+    snprintf(path, sizeof path, "%s/c.json", dir);
+    write_text_file(path, cfg);
+    snprintf(cmd, sizeof cmd, "%s run %s --quiet --threads 2", bnshift_bin(), path);
+    char *errtext = NULL;
+    int rc = run_in(dir, cmd, &errtext);
+    ck_assert_msg(rc == 0, "{%s}: exit %d: %s", model_keys, rc, errtext);
+    free(errtext);
+    snprintf(path, sizeof path, "%s/run/shift.csv", dir);
+    char *csv = slurp_file(path);
+    ck_assert_ptr_nonnull(csv);
+    const int rows = count_lines(csv) - 1;
+    free(csv);
+    remove_test_dir(dir);
+    return rows;
+}
+
+void assert_forward_finite(const ModelSpec *s, const char *what)
+{
+    Model m;
+    BsError err = {0};
+    Rng r;
+    rng_seed(&r, 4);
+    ck_assert_msg(model_build(&m, s, 2, &r, &err) == BS_OK, "%s: %s", what, err.msg);
+    const size_t nx = (size_t)2 * s->in_c * s->in_h * s->in_w;
+    float *x = falloc(nx);
+    fill_normal(&r, x, nx, 1);
+    for (int train = 1; train >= 0; train--) {
+        model_forward(&m, x, 2, train);
+        ck_assert_msg(model_find_nonfinite(&m, 2) == -1, "%s (train %d): a non-finite value", what, train);
+    }
+    free(x);
+    model_free(&m);
+}
+
+void assert_build_error(const ModelSpec *s, const char *needle)
+{
+    Model m;
+    BsError err = {0};
+    Rng r;
+    rng_seed(&r, 4);
+    ck_assert_int_eq(model_build(&m, s, 2, &r, &err), BS_ERR_USER);
+    ck_assert_msg(strstr(err.msg, needle), "'%s' lacks '%s'", err.msg, needle);
+}

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "core/rng.h"
+#include "models/arch.h"
 #include "models/model.h"
 
 /* n zeroed floats (at least one), asserted allocated; free() them. */
@@ -95,6 +96,23 @@ double model_loss_at(void *ctx); /* forward (train or inference mode) + loss */
  * caller frees). In inference mode three training-mode forwards first give
  * BN non-trivial running statistics. */
 float *model_analytic_grads(ModelLossCtx *c);
+
+/* Whole-net finite differences of c's loss in a few weights and biases of
+ * every layer, counting only entries where the loss is smooth at the
+ * step's scale (deep nets on tiny batches cross ReLU kinks); asserts that
+ * no layer and at most a tenth of all entries are off, naming `what`. */
+void assert_sampled_net_gradients(ModelLossCtx *c, const char *what);
+
+/* Runs `bnshift run` (one epoch, 32 Fashion-MNIST images, batches of 16,
+ * 16 evaluation images) with `model_keys` as the body of the model object
+ * and returns the data rows of its shift.csv (asserting the run worked). */
+int shift_rows_of_run(const char *model_keys);
+
+/* The network of s on 2 random samples: finite everywhere in training and
+ * inference mode (`what` names it in a failure). */
+void assert_forward_finite(const ModelSpec *s, const char *what);
+/* model_build(s) fails with a user error whose message holds needle. */
+void assert_build_error(const ModelSpec *s, const char *needle);
 
 /* Asserts gradcheck(...) <= tol and names the tensor on failure. */
 #define ck_gradcheck(f, ctx, x, g, n, h, tol, what)                                   \

@@ -35,23 +35,7 @@ void onednn_conv_set_layouts(OneDnnConv *oc, int src_blocked, int dst_blocked)
 #include <oneapi/dnnl/dnnl.h>
 
 #include "blocked.h"
-
-#define CHECK(call)                      \
-    do {                                 \
-        if ((call) != dnnl_success)      \
-            goto fail;                   \
-    } while (0)
-
-/* Scratch shared by all layers (convolutions run one at a time): the
- * blocked copies of a layer's input-side and output-side tensors. */
-enum { SCR_IN, SCR_OUT, SCR_OUT2, N_SCRATCH };
-
-struct OneDnnEngine {
-    dnnl_engine_t engine;
-    dnnl_stream_t stream;
-    void *scratch[N_SCRATCH];
-    size_t scratch_bytes[N_SCRATCH];
-};
+#include "onednn_engine.h"
 
 /* One tensor argument of a primitive: our plain buffer (user) and the
  * layout the primitive wants (prim); `reorder` converts user -> prim for
@@ -65,7 +49,7 @@ typedef struct {
 
 /* Everything one layer needs at one batch size. */
 typedef struct {
-    int N;
+    PlanKey key; /* key.N: the batch size */
     dnnl_primitive_desc_t fwd_pd;
     dnnl_primitive_t fwd;
     Port f_src, f_w, f_dst;
@@ -76,7 +60,6 @@ typedef struct {
     int w_ddst_reuses_d; /* bwd-weights reads the diff_dst bwd-data reordered */
     dnnl_memory_t dw_prim, dw_user;
     dnnl_primitive_t dw_accumulate; /* reorder with a sum post-op: dw += */
-    unsigned long last_use;
 } Plan;
 
 enum { N_PLANS = 3 }; /* training batch, eval batch, a last partial batch */
@@ -291,7 +274,7 @@ static int plan_forward(OneDnnEngine *e, OneDnnConv *oc, Plan *pl, int N)
     const char *impl = NULL;
     if (dnnl_primitive_desc_query(pl->fwd_pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl)
         snprintf(oc->impl, sizeof oc->impl, "%s", impl);
-    pl->N = N;
+    pl->key.N = N;
     return 1;
 fail:
     return 0;
@@ -328,7 +311,7 @@ fail:
 static int plan_backward(OneDnnEngine *e, OneDnnConv *oc, Plan *pl)
 {
     const Conv2d *c = &oc->c;
-    const int N = pl->N;
+    const int N = pl->key.N;
     dnnl_memory_desc_t src, w, dst, src_any, w_any, dst_any;
     tensor_mds(oc, N, &src, &w, &dst, 0);
     tensor_mds(oc, N, &src_any, &w_any, &dst_any, 1);
@@ -365,27 +348,39 @@ fail:
     return ok;
 }
 
+void *onednn_plan_slot(void *plans, size_t stride, int n, int N, unsigned long *clock, int *fresh)
+{
+    PlanKey *victim = plans;
+    *fresh = 0;
+    for (int i = 0; i < n; i++) {
+        PlanKey *k = (PlanKey *)((char *)plans + (size_t)i * stride);
+        if (k->N == N) {
+            k->last_use = ++*clock;
+            return k;
+        }
+        if (k->last_use < victim->last_use)
+            victim = k;
+    }
+    *fresh = 1;
+    victim->last_use = ++*clock;
+    return victim;
+}
+
 /* The plan for batch N: cached, or made (replacing the least recently
  * used one). NULL if oneDNN cannot make it. */
 static Plan *get_plan(OneDnnEngine *e, OneDnnConv *oc, int N)
 {
-    Plan *victim = &oc->plans[0];
-    for (int i = 0; i < N_PLANS; i++) {
-        Plan *pl = &oc->plans[i];
-        if (pl->N == N) {
-            pl->last_use = ++oc->clock;
-            return pl;
-        }
-        if (pl->last_use < victim->last_use)
-            victim = pl;
-    }
-    plan_free(victim);
-    if (!plan_forward(e, oc, victim, N)) {
-        plan_free(victim);
+    int fresh;
+    Plan *pl = onednn_plan_slot(oc->plans, sizeof(Plan), N_PLANS, N, &oc->clock, &fresh);
+    if (!fresh)
+        return pl;
+    plan_free(pl);
+    if (!plan_forward(e, oc, pl, N)) {
+        plan_free(pl);
         return NULL;
     }
-    victim->last_use = ++oc->clock;
-    return victim;
+    pl->key.last_use = oc->clock;
+    return pl;
 }
 
 static int exec2(OneDnnEngine *e, dnnl_primitive_t p, dnnl_memory_t from, dnnl_memory_t to)

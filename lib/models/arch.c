@@ -82,23 +82,31 @@ static int next_has_norm(const Builder *b, NormRole role)
     return norm_plan(b->s->norm, b->s->stem_norm, b->s->bfn, b->position + 1, role) != NORM_NONE;
 }
 
-/* conv (k x k, `groups` groups) -> norm, named `where`.conv<suffix> and
+/* conv (kh x kw, padding kh/2, kw/2, `groups` groups; a rectangular kernel
+ * takes one group) -> norm, named `where`.conv<suffix> and
  * `where`.<norm><suffix>. */
-static int conv_norm(Builder *b, int x, int out_c, int k, int stride, int groups, NormRole role,
-                     const char *where, const char *suffix)
+static int conv_norm_rect(Builder *b, int x, int out_c, int kh, int kw, int stride, int groups, NormRole role,
+                          const char *where, const char *suffix)
 {
     if (x < 0)
         return -1;
     char name[64];
     snprintf(name, sizeof name, "%s%sconv%s", where, *where ? "." : "", suffix);
-    const int in_c = b->m->tensors[x].c;
+    const int in_c = b->m->tensors[x].c, bias = !next_has_norm(b, role);
     if (in_c % groups || out_c % groups) {
         bs_fail(b->err, BS_ERR_USER, "model.cardinality: %d groups do not divide the %d -> %d channels of %s",
                 groups, in_c, out_c, name);
         return -1;
     }
-    x = model_conv_grouped(b->m, name, x, out_c, k, stride, k / 2, groups, !next_has_norm(b, role));
+    x = kh == kw ? model_conv_grouped(b->m, name, x, out_c, kh, stride, kh / 2, groups, bias)
+                 : model_conv_rect(b->m, name, x, out_c, kh, kw, stride, kh / 2, kw / 2, bias);
     return add_norm(b, x, role, where, suffix);
+}
+
+static int conv_norm(Builder *b, int x, int out_c, int k, int stride, int groups, NormRole role,
+                     const char *where, const char *suffix)
+{
+    return conv_norm_rect(b, x, out_c, k, k, stride, groups, role, where, suffix);
 }
 
 /* The role of a residual block's i-th norm (1-based) under xbnblock or
@@ -294,6 +302,117 @@ static int build_shufflenetv2(Builder *b, int x)
     return model_avgpool(b->m, x);
 }
 
+/* CIFAR-sized AlexNet (REFERENCE.md §3): five convs with biases, each
+ * followed by ReLU; the norm positions come after the ReLU of conv1 and
+ * conv2 (where AlexNet has its LRN), and of conv3-5 with model.norm_all;
+ * 3x3 stride-2 max-pools after norm 1, norm 2 and conv5; fc6, fc7 (16w)
+ * with ReLU. */
+static int build_alexnet(Builder *b, int x)
+{
+    static const struct {
+        int k, width_x, pool;
+    } layers[5] = {{5, 1, 1}, {5, 3, 1}, {3, 6, 0}, {3, 4, 0}, {3, 4, 1}};
+    const int w = b->s->width;
+    for (int i = 0; i < 5 && x >= 0; i++) {
+        char where[16], name[32];
+        snprintf(where, sizeof where, "layer%d", i + 1);
+        snprintf(name, sizeof name, "%s.conv", where);
+        x = model_relu(b->m, model_conv(b->m, name, x, layers[i].width_x * w, layers[i].k, 1, layers[i].k / 2, 1));
+        if (i < 2 || b->s->norm_all)
+            x = add_norm(b, x, ROLE_PLAIN, where, "");
+        if (layers[i].pool && x >= 0)
+            x = model_maxpool_padded(b->m, x, 3, 2, 1);
+    }
+    x = model_relu(b->m, model_linear(b->m, "fc6", x, 16 * w, 1));
+    return model_relu(b->m, model_linear(b->m, "fc7", x, 16 * w, 1));
+}
+
+/* The Inception modules at model.width 16 (REFERENCE.md §3): an Inception
+ * module's (c1, c2r, c2, c3r, c3, cp), a reduction's (r1, c1, r2, c2). */
+typedef struct {
+    const char *name;
+    int reduction;
+    int c[6];
+} InceptionModule;
+
+static const InceptionModule INCEPTION_MODULES[] = {
+    {"3a", 0, {16, 16, 16, 8, 16, 16}}, {"3b", 0, {16, 16, 24, 16, 24, 16}}, {"3c", 1, {32, 40, 16, 24}},
+    {"4a", 0, {48, 24, 32, 16, 32, 32}}, {"4b", 0, {40, 32, 40, 24, 32, 32}}, {"4c", 1, {32, 48, 24, 32}},
+    {"5a", 0, {64, 40, 64, 24, 48, 48}}};
+
+/* A width of the table scaled by model.width / 16, rounded, at least 1. */
+static int inception_width(const Builder *b, int c16)
+{
+    const int c = (c16 * b->s->width + 8) / 16;
+    return c < 1 ? 1 : c;
+}
+
+/* One conv of a branch, the j-th (1-based): conv -> norm -> ReLU. v3
+ * factorizes a stride-1 3x3 after the branch's first conv into 1x3 -> 3x1
+ * (suffixes ja, jb), each with its norm and ReLU. */
+static int branch_conv(Builder *b, int x, int out_c, int k, int stride, int j, NormRole role, const char *where)
+{
+    char suffix[12];
+    if (k == 3 && stride == 1 && j > 1 && b->s->inception == INCEPTION_V3) {
+        snprintf(suffix, sizeof suffix, "%da", j);
+        x = model_relu(b->m, conv_norm_rect(b, x, out_c, 1, 3, 1, 1, role, where, suffix));
+        snprintf(suffix, sizeof suffix, "%db", j);
+        return model_relu(b->m, conv_norm_rect(b, x, out_c, 3, 1, 1, 1, role, where, suffix));
+    }
+    snprintf(suffix, sizeof suffix, "%d", j);
+    return model_relu(b->m, conv_norm(b, x, out_c, k, stride, 1, role, where, suffix));
+}
+
+typedef struct {
+    int k, c, stride; /* c: the table's width */
+} BranchConv;
+
+/* Branch `index` of a module: its convs in order. Under xbnblock the norm
+ * after the first conv of a branch of two or more convs is the batch-free
+ * one (ROLE_XBN). */
+static int inception_branch(Builder *b, int x, const char *module, int index, const BranchConv *convs, int n)
+{
+    char where[48];
+    snprintf(where, sizeof where, "%s.branch%d", module, index);
+    for (int j = 0; j < n && x >= 0; j++)
+        x = branch_conv(b, x, inception_width(b, convs[j].c), convs[j].k, convs[j].stride, j + 1,
+                        j == 0 && n > 1 ? ROLE_XBN : ROLE_BLOCK, where);
+    return x;
+}
+
+/* An Inception module (four branches, the last a 3x3 stride-1 max-pool ->
+ * 1x1) or a grid reduction (two branches ending in a stride-2 3x3, and a
+ * stride-2 max-pool), its branches built and concatenated in order. */
+static int inception_module(Builder *b, int x, const InceptionModule *im)
+{
+    Model *m = b->m;
+    const int *c = im->c;
+    char module[24];
+    snprintf(module, sizeof module, "inception%s", im->name);
+    if (im->reduction) {
+        const BranchConv b1[] = {{1, c[0], 1}, {3, c[1], 2}}, b2[] = {{1, c[2], 1}, {3, c[3], 1}, {3, c[3], 2}};
+        int y = inception_branch(b, x, module, 1, b1, 2);
+        y = model_concat(m, y, inception_branch(b, x, module, 2, b2, 3));
+        return model_concat(m, y, model_maxpool_padded(m, x, 3, 2, 1));
+    }
+    const BranchConv b1[] = {{1, c[0], 1}}, b2[] = {{1, c[1], 1}, {3, c[2], 1}},
+                     b3[] = {{1, c[3], 1}, {3, c[4], 1}, {3, c[4], 1}}, b4[] = {{1, c[5], 1}};
+    int y = inception_branch(b, x, module, 1, b1, 1);
+    y = model_concat(m, y, inception_branch(b, x, module, 2, b2, 2));
+    y = model_concat(m, y, inception_branch(b, x, module, 3, b3, 3));
+    return model_concat(m, y, inception_branch(b, model_maxpool_padded(m, x, 3, 1, 1), module, 4, b4, 1));
+}
+
+/* A CIFAR-sized BN-Inception (v2) or its v3 factorization: stem 3x3 ->
+ * norm -> ReLU, the modules of INCEPTION_MODULES, global average pool. */
+static int build_inception(Builder *b, int x)
+{
+    x = model_relu(b->m, conv_norm(b, x, inception_width(b, 32), 3, 1, 1, ROLE_STEM, "stem", ""));
+    for (size_t i = 0; i < sizeof INCEPTION_MODULES / sizeof INCEPTION_MODULES[0] && x >= 0; i++)
+        x = inception_module(b, x, &INCEPTION_MODULES[i]);
+    return model_avgpool(b->m, x);
+}
+
 int arch_bottleneck(const ModelSpec *s)
 {
     return s->arch == ARCH_RESNEXT || (s->arch == ARCH_RESNET && s->block == BLOCK_BOTTLENECK);
@@ -305,6 +424,10 @@ int arch_default_groups(Arch a, double width_mult)
         return 16;
     if (a == ARCH_SHUFFLENETV2)
         return width_mult == 1.0 ? 29 : width_mult == 2.0 ? 2 : 8;
+    if (a == ARCH_ALEXNET)
+        return 16;
+    if (a == ARCH_INCEPTION)
+        return 8;
     return 32;
 }
 
@@ -347,9 +470,9 @@ static int build_mlp(Builder *b, int x)
 int model_build(Model *m, const ModelSpec *s, int max_batch, Rng *rng, BsError *err)
 {
     model_init(m);
-    if (s->norm == VARIANT_XBNBLOCK && (s->arch == ARCH_VGG || s->arch == ARCH_MLP))
-        return bs_fail(err, BS_ERR_USER, "model.norm: xbnblock acts on residual-style blocks: model.arch resnet, "
-                                         "resnext, mobilenetv2 or shufflenetv2");
+    if (s->norm == VARIANT_XBNBLOCK && (s->arch == ARCH_VGG || s->arch == ARCH_MLP || s->arch == ARCH_ALEXNET))
+        return bs_fail(err, BS_ERR_USER, "model.norm: xbnblock acts on blocks and branches: model.arch resnet, "
+                                         "resnext, mobilenetv2, shufflenetv2 or inception");
     if (s->norm == VARIANT_IBN && s->arch != ARCH_RESNET && s->arch != ARCH_RESNEXT)
         return bs_fail(err, BS_ERR_USER, "model.norm: ibn (IBN-Net-a) needs model.arch resnet or resnext");
     Builder b = {m, s, 0, err, 0};
@@ -367,6 +490,12 @@ int model_build(Model *m, const ModelSpec *s, int max_batch, Rng *rng, BsError *
         break;
     case ARCH_SHUFFLENETV2:
         x = build_shufflenetv2(&b, x);
+        break;
+    case ARCH_ALEXNET:
+        x = build_alexnet(&b, x);
+        break;
+    case ARCH_INCEPTION:
+        x = build_inception(&b, x);
         break;
     case ARCH_MLP:
     default:

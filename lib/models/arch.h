@@ -6,9 +6,20 @@
 #include "models/model.h"
 #include "models/norm_plan.h"
 
-typedef enum { ARCH_RESNET, ARCH_VGG, ARCH_MLP, ARCH_RESNEXT, ARCH_MOBILENETV2, ARCH_SHUFFLENETV2 } Arch;
+typedef enum {
+    ARCH_RESNET,
+    ARCH_VGG,
+    ARCH_MLP,
+    ARCH_RESNEXT,
+    ARCH_MOBILENETV2,
+    ARCH_SHUFFLENETV2,
+    ARCH_ALEXNET,
+    ARCH_INCEPTION
+} Arch;
 
 typedef enum { BLOCK_BASIC, BLOCK_BOTTLENECK } BlockKind; /* resnet's model.block */
+
+typedef enum { INCEPTION_V2, INCEPTION_V3 } InceptionVersion; /* model.inception */
 
 #define ARCH_MAX_LAYERS 64
 #define ARCH_MAXPOOL (-1) /* "M" in vgg channels */
@@ -20,11 +31,13 @@ typedef enum { SHORTCUT_PROJECTION, SHORTCUT_IDENTITY } ShortcutKind;
  * count and the norm hyper-parameters. */
 typedef struct {
     Arch arch;
-    int depth, width; /* resnet, resnext */
+    int depth, width; /* resnet, resnext; width also alexnet, inception */
     BlockKind block;  /* resnet */
     int cardinality, group_width; /* resnext: groups of the 3x3, channels per group in stage 1 */
     int xbn_position; /* resnet/resnext: the block norm xbnblock replaces; 0: the family's (basic 1, bottleneck 2) */
     double width_mult; /* mobilenetv2, shufflenetv2 */
+    InceptionVersion inception; /* inception: v2, or v3 (3x3 -> 1x3, 3x1) */
+    int norm_all;               /* alexnet: norms after conv3-5 too */
     union {
         ShortcutKind shortcut; /* the config's model.shortcut */
         int identity_shortcut; /* the same: 1 = option A */
@@ -47,7 +60,7 @@ typedef struct {
 
 /* Builds and finishes the model (weights initialized from rng). Errors are
  * BS_ERR_USER naming the config key (a depth the family cannot have, groups
- * not dividing a width, in on an mlp, xbnblock on vgg/mlp, an xbn_position
+ * not dividing a width, in on an mlp, xbnblock on vgg/mlp/alexnet, an xbn_position
  * the block lacks, a width_mult shufflenetv2 has no table for, a feature
  * map pooled to nothing) or BS_ERR_RUNTIME (memory). */
 int model_build(Model *m, const ModelSpec *s, int max_batch, Rng *rng, BsError *err);
@@ -59,7 +72,8 @@ int arch_bottleneck(const ModelSpec *s);
 /* The GroupNorm group count a family uses when model.groups is not given:
  * 32; mobilenetv2 16 and shufflenetv2 8 (29 at width 1.0, 2 at 2.0), the
  * values of the reference XBNBlock code's configs (every branch width must
- * divide by it). */
+ * divide by it); alexnet 16 and inception 8 (which divide their widths at
+ * the default model.width). */
 int arch_default_groups(Arch a, double width_mult);
 
 /* Norm ops in forward order (the ops with a depth: BN, GN, LRN, and both

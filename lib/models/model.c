@@ -407,7 +407,9 @@ static void release_onednn(Model *m)
 {
     for (int i = 0; i < m->n_ops; i++) {
         onednn_conv_destroy(m->ops[i].dnnl);
+        onednn_unary_destroy(m->ops[i].dnnl_unary);
         m->ops[i].dnnl = NULL;
+        m->ops[i].dnnl_unary = NULL;
     }
     onednn_engine_destroy(m->dnnl);
     m->dnnl = NULL;
@@ -429,6 +431,10 @@ int model_set_conv_backend(Model *m, ConvBackend b, BsError *err)
         if (m->ops[i].kind == OP_CONV && !(m->ops[i].dnnl = onednn_conv_create(&m->ops[i].u.conv))) {
             release_onednn(m);
             return bs_fail(err, BS_ERR_RUNTIME, "out of memory");
+        } else if (m->ops[i].kind == OP_LRN) { /* NULL: the reference */
+            m->ops[i].dnnl_unary = onednn_lrn_create(&m->ops[i].u.lrn);
+        } else if (m->ops[i].kind == OP_MAXPOOL) {
+            m->ops[i].dnnl_unary = onednn_maxpool_create(&m->ops[i].u.pool);
         }
     m->conv_backend = CONV_ONEDNN;
     model_plan_layouts(m);

@@ -14,6 +14,7 @@
 #include "layers/batchnorm.h"
 #include "layers/conv2d.h"
 #include "layers/conv2d_onednn.h"
+#include "layers/onednn_unary.h"
 #include "layers/groupnorm.h"
 #include "layers/linear.h"
 #include "layers/lrn.h"
@@ -65,6 +66,7 @@ typedef struct Op {
     } u;
     float *save_mean, *save_invstd; /* norm statistics kept for backward */
     OneDnnConv *dnnl;                /* conv under CONV_ONEDNN */
+    OneDnnUnary *dnnl_unary;         /* LRN (odd sizes) and max-pool under CONV_ONEDNN */
     int fused;                       /* activation applied by the norm before it */
     void *ctx;                       /* state of a registered kind (ops.h) */
 } Op;

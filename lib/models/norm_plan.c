@@ -21,6 +21,8 @@ static NormKind variant_rule(NormVariant v, BfnKind bfn, int position, NormRole 
         return NORM_LN;
     case VARIANT_IN:
         return NORM_IN;
+    case VARIANT_LRN:
+        return NORM_LRN;
     case VARIANT_IBN:
         return role == ROLE_IBN ? NORM_IBN : NORM_BN;
     case VARIANT_NONE:
@@ -44,6 +46,6 @@ const char *norm_kind_name(NormKind k)
 
 const char *norm_variant_name(NormVariant v)
 {
-    static const char *names[] = {"bn", "gnbn", "xbnblock", "gn", "ln", "in", "none", "ibn"};
+    static const char *names[] = {"bn", "gnbn", "xbnblock", "gn", "ln", "in", "none", "ibn", "lrn"};
     return names[v];
 }

@@ -21,7 +21,8 @@ typedef enum {
     VARIANT_LN,
     VARIANT_IN,
     VARIANT_NONE,
-    VARIANT_IBN /* IBN-Net-a: an IBN layer at the first norm of each block but the last stage's */
+    VARIANT_IBN, /* IBN-Net-a: an IBN layer at the first norm of each block but the last stage's */
+    VARIANT_LRN  /* LRN at every position (AlexNet's original) */
 } NormVariant;
 
 typedef enum { STEM_AUTO, STEM_BN, STEM_GN, STEM_NONE } StemNorm;

@@ -273,21 +273,70 @@ static void gn_set_layouts(Op *op, int in_blocked, int out_blocked)
 /* The blocked GroupNorm needs its partial sums (carved by the memory plan). */
 static int gn_writes_blocked(const Op *op) { return op->u.gn.partial != NULL; }
 
-/* LRN: its denominators' bases in save_mean, backward scratch in save_invstd. */
+/* LRN: oneDNN's primitive where the model made one (odd sizes under the
+ * oneDNN backend, either layout), else the reference, which keeps its
+ * denominators' bases in save_mean and uses save_invstd as backward
+ * scratch, on plain views of blocked tensors. */
+static void lrn_reference_forward(Model *m, const Op *op, int N)
+{
+    const Tensor *ti = &m->tensors[op->in], *to = &m->tensors[op->out];
+    float *ci, *co;
+    const float *in = plain_view(ti, ti->data, N, 1, &ci);
+    float *out = plain_view(to, to->data, N, 0, &co);
+    if (in && out)
+        lrn_forward(&op->u.lrn, in, out, op->save_mean, N);
+    else
+        poison(m, to->data, tensor_stride(to) * (size_t)N);
+    free(ci);
+    plain_done(to, out ? to->data : NULL, co, N);
+}
+
 static void lrn_fwd(Model *m, const Op *op, int N, int train)
 {
     (void)train;
-    lrn_forward(&op->u.lrn, m->tensors[op->in].data, m->tensors[op->out].data, op->save_mean, N);
+    const Tensor *ti = &m->tensors[op->in];
+    if (!op->dnnl_unary || onednn_unary_forward(m->dnnl, op->dnnl_unary, ti->data, m->tensors[op->out].data, N))
+        lrn_reference_forward(m, op, N);
+}
+
+/* The reference backward; after a oneDNN forward it first recomputes the
+ * denominators (the output goes to scratch). */
+static void lrn_reference_backward(Model *m, const Op *op, float *din, int N)
+{
+    const Tensor *ti = &m->tensors[op->in], *to = &m->tensors[op->out];
+    float *ci, *cg, *cd = NULL;
+    const float *in = plain_view(ti, ti->data, N, 1, &ci);
+    const float *dout = plain_view(to, to->grad, N, 1, &cg);
+    float *dx = plain_view(ti, din, N, 0, &cd);
+    if (in && dout && dx) {
+        if (op->dnnl_unary)
+            lrn_forward(&op->u.lrn, in, dx, op->save_mean, N); /* dx is overwritten next */
+        lrn_backward(&op->u.lrn, in, op->save_mean, dout, dx, op->save_invstd, N);
+    } else {
+        poison(m, din, tensor_stride(ti) * (size_t)N);
+    }
+    free(ci);
+    free(cg);
+    plain_done(ti, dx ? din : NULL, cd, N);
 }
 
 static void lrn_bwd(Model *m, const Op *op, int N, int train)
 {
     (void)train;
     float *din = op_grad_begin(m, op->in);
-    if (din)
-        lrn_backward(&op->u.lrn, m->tensors[op->in].data, op->save_mean, m->tensors[op->out].grad, din,
-                     op->save_invstd, N);
+    if (din && (!op->dnnl_unary || onednn_unary_backward(m->dnnl, op->dnnl_unary, m->tensors[op->in].data,
+                                                     m->tensors[op->out].grad, din, N)))
+        lrn_reference_backward(m, op, din, N);
     op_grad_end(m, op->in, N);
+}
+
+/* LRN and max-pool: blocked where oneDNN runs them. */
+static int unary_blocked(const Op *op) { return op->dnnl_unary != NULL; }
+
+static void unary_set_layouts(Op *op, int in_blocked, int out_blocked)
+{
+    (void)out_blocked; /* one layout: the op keeps it */
+    onednn_unary_set_layout(op->dnnl_unary, in_blocked);
 }
 
 static size_t lrn_saved(const Op *op, int max_batch)
@@ -316,18 +365,43 @@ static void relu_bwd(Model *m, const Op *op, int N, int train)
     op_grad_end(m, op->in, N);
 }
 
+/* Max-pool: oneDNN's where the model made one, else the reference on
+ * plain views of blocked tensors (as LRN above). */
 static void maxpool_fwd(Model *m, const Op *op, int N, int train)
 {
     (void)train;
-    maxpool_forward(&op->u.pool, m->tensors[op->in].data, m->tensors[op->out].data, N);
+    const Tensor *ti = &m->tensors[op->in], *to = &m->tensors[op->out];
+    if (op->dnnl_unary && !onednn_unary_forward(m->dnnl, op->dnnl_unary, ti->data, to->data, N))
+        return;
+    float *ci, *co;
+    const float *in = plain_view(ti, ti->data, N, 1, &ci);
+    float *out = plain_view(to, to->data, N, 0, &co);
+    if (in && out)
+        maxpool_forward(&op->u.pool, in, out, N);
+    else
+        poison(m, to->data, tensor_stride(to) * (size_t)N);
+    free(ci);
+    plain_done(to, out ? to->data : NULL, co, N);
 }
 
 static void maxpool_bwd(Model *m, const Op *op, int N, int train)
 {
     (void)train;
+    const Tensor *ti = &m->tensors[op->in], *to = &m->tensors[op->out];
     float *din = op_grad_begin(m, op->in);
-    if (din)
-        maxpool_backward(&op->u.pool, m->tensors[op->in].data, m->tensors[op->out].grad, din, N);
+    if (din && (!op->dnnl_unary || onednn_unary_backward(m->dnnl, op->dnnl_unary, ti->data, to->grad, din, N))) {
+        float *ci, *cg, *cd = NULL;
+        const float *in = plain_view(ti, ti->data, N, 1, &ci);
+        const float *dout = plain_view(to, to->grad, N, 1, &cg);
+        float *dx = plain_view(ti, din, N, 0, &cd);
+        if (in && dout && dx)
+            maxpool_backward(&op->u.pool, in, dout, dx, N);
+        else
+            poison(m, din, tensor_stride(ti) * (size_t)N);
+        free(ci);
+        free(cg);
+        plain_done(ti, dx ? din : NULL, cd, N);
+    }
     op_grad_end(m, op->in, N);
 }
 
@@ -498,7 +572,10 @@ static const OpType BUILTIN_OPS[OP_N_BUILTIN] = {
                .partial_sums = gn_partial, .set_partial = gn_set_partial},
     [OP_RELU] = {.name = "relu", .in_place = 1, .backward_needs_output = 1, .activation = ACT_RELU, .keeps_layout = 1,
                  .reads_blocked = always, .writes_blocked = always, .forward = relu_fwd, .backward = relu_bwd},
-    [OP_MAXPOOL] = {.name = "maxpool", .forward = maxpool_fwd, .backward = maxpool_bwd},
+    /* Input and output in one layout. */
+    [OP_MAXPOOL] = {.name = "maxpool", .keeps_layout = 1, .reads_blocked = unary_blocked,
+                    .writes_blocked = unary_blocked, .set_layouts = unary_set_layouts, .forward = maxpool_fwd,
+                    .backward = maxpool_bwd},
     [OP_AVGPOOL] = {.name = "avgpool", .reads_blocked = always, .forward = avgpool_fwd, .backward = avgpool_bwd},
     [OP_ADD] = {.name = "add", .in_place = 1, .keeps_layout = 1, .reads_blocked = always,
                 .writes_blocked = always, .forward = add_fwd, .backward = add_bwd},
@@ -508,7 +585,8 @@ static const OpType BUILTIN_OPS[OP_N_BUILTIN] = {
     /* Inputs and output in one layout (concat.h, channel_split.h). */
     [OP_CONCAT] = {.name = "concat", .keeps_layout = 1, .reads_blocked = always, .writes_blocked = always,
                    .forward = concat_fwd, .backward = concat_bwd},
-    [OP_LRN] = {.name = "lrn", .forward = lrn_fwd, .backward = lrn_bwd, .saved_stats = lrn_saved},
+    [OP_LRN] = {.name = "lrn", .keeps_layout = 1, .reads_blocked = unary_blocked, .writes_blocked = unary_blocked,
+                .set_layouts = unary_set_layouts, .forward = lrn_fwd, .backward = lrn_bwd, .saved_stats = lrn_saved},
     [OP_CHSLICE] = {.name = "slice", .keeps_layout = 1, .reads_blocked = always, .writes_blocked = always,
                     .forward = chslice_fwd, .backward = chslice_bwd},
     [OP_CHSPLIT] = {.name = "split", .keeps_layout = 1, .reads_blocked = always, .writes_blocked = always,

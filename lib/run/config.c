@@ -19,6 +19,7 @@ _Static_assert(sizeof(ShortcutKind) == sizeof(int), "enum size");
 _Static_assert(sizeof(NormVariant) == sizeof(int), "enum size");
 _Static_assert(sizeof(StemNorm) == sizeof(int), "enum size");
 _Static_assert(sizeof(BlockKind) == sizeof(int), "enum size");
+_Static_assert(sizeof(InceptionVersion) == sizeof(int), "enum size");
 _Static_assert(sizeof(OptimizerKind) == sizeof(int), "enum size");
 _Static_assert(sizeof(ScheduleType) == sizeof(int), "enum size");
 
@@ -33,13 +34,15 @@ static const char *const SOURCES[] = {[FROM_TRAIN] = "train", [FROM_TEST] = "tes
 static const char *const ARCHS[] = {[ARCH_RESNET] = "resnet",           [ARCH_VGG] = "vgg",
                                     [ARCH_MLP] = "mlp",                 [ARCH_RESNEXT] = "resnext",
                                     [ARCH_MOBILENETV2] = "mobilenetv2", [ARCH_SHUFFLENETV2] = "shufflenetv2",
+                                    [ARCH_ALEXNET] = "alexnet",         [ARCH_INCEPTION] = "inception",
                                     NULL};
+static const char *const INCEPTIONS[] = {[INCEPTION_V2] = "v2", [INCEPTION_V3] = "v3", NULL};
 static const char *const BLOCKS[] = {[BLOCK_BASIC] = "basic", [BLOCK_BOTTLENECK] = "bottleneck", NULL};
 static const char *const SHORTCUTS[] = {[SHORTCUT_PROJECTION] = "projection", [SHORTCUT_IDENTITY] = "identity",
                                         NULL};
 static const char *const NORMS[] = {[VARIANT_BN] = "bn", [VARIANT_GNBN] = "gnbn", [VARIANT_XBNBLOCK] = "xbnblock",
                                     [VARIANT_GN] = "gn", [VARIANT_LN] = "ln",     [VARIANT_IN] = "in",
-                                    [VARIANT_NONE] = "none", [VARIANT_IBN] = "ibn", NULL};
+                                    [VARIANT_NONE] = "none", [VARIANT_IBN] = "ibn", [VARIANT_LRN] = "lrn", NULL};
 static const char *const BFNS[] = {[BFN_GN] = "gn", [BFN_LN] = "ln", [BFN_IN] = "in", [BFN_LRN] = "lrn", NULL};
 static const char *const LRN_MODES[] = {[LRN_ACROSS] = "across", [LRN_WITHIN] = "within", NULL};
 static const char *const STEMS[] = {[STEM_AUTO] = "auto", [STEM_BN] = "bn", [STEM_GN] = "gn", [STEM_NONE] = "none",
@@ -95,17 +98,19 @@ static const Key KEYS[] = {
     INT_KEY("data.synthetic.size", data.synthetic.size, 1, 1024, "synthetic: image height and width"),
     INT_KEY("data.synthetic.classes", data.synthetic.classes, 2, 1000, "synthetic: number of classes"),
     FLT_KEY("data.synthetic.noise", data.synthetic.noise, 0, NOLIM, 0, "synthetic: noise standard deviation over the class patterns"),
-    ENUM_KEY("model.arch", model.arch, ARCHS, "network family: CIFAR ResNet, VGG-style conv stack, MLP, ResNeXt, MobileNetV2 or ShuffleNetV2"),
+    ENUM_KEY("model.arch", model.arch, ARCHS, "network family: CIFAR ResNet, VGG-style conv stack, MLP, ResNeXt, MobileNetV2, ShuffleNetV2, AlexNet or BN-Inception (docs/REFERENCE.md section 3)"),
     INT_KEY("model.depth", model.depth, 1, 10000, "resnet depth 6n+2 (basic: 8, 14, 20, 32, 44, 56, 110) or 9n+2 (bottleneck and resnext: 11, 20, 29, 56, 164)"),
-    INT_KEY("model.width", model.width, 1, 4096, "resnet/resnext width of the first stage (stages w, 2w, 4w; bottleneck outputs x4)"),
+    INT_KEY("model.width", model.width, 1, 4096, "resnet/resnext width of the first stage (stages w, 2w, 4w; bottleneck outputs x4); alexnet conv widths w, 3w, 6w, 4w, 4w and fc 16w (64: torchvision's); inception widths scale by w/16"),
     ENUM_KEY("model.block", model.block, BLOCKS, "resnet block: basic (3x3, 3x3) or bottleneck (1x1, 3x3, 1x1 expanding x4)"),
     INT_KEY("model.cardinality", model.cardinality, 1, 4096, "resnext: groups of each block's 3x3 convolution"),
     INT_KEY("model.group_width", model.group_width, 1, 65536, "resnext: channels per group in stage 1, doubling each stage (inner width cardinality x group_width x 2^stage)"),
     ENUM_KEY("model.shortcut", model.shortcut, SHORTCUTS, "resnet/resnext shortcut where the shape changes: 1x1 conv + norm, or option A (subsample, zero-pad)"),
-    ENUM_KEY("model.norm", model.norm, NORMS, "norm placement: bn everywhere, gnbn (GN at odd norm positions), xbnblock (GN at one norm of each block: see model.xbn_position; the depthwise norms of mobilenetv2/shufflenetv2), gn/ln/in everywhere, none, ibn (IBN-Net-a on resnet/resnext: the first norm of every block but the last stage's is InstanceNorm on half the channels and BN on the rest)"),
+    ENUM_KEY("model.norm", model.norm, NORMS, "norm placement: bn everywhere, gnbn (GN at odd norm positions), xbnblock (GN at one norm of each block: see model.xbn_position; the depthwise norms of mobilenetv2/shufflenetv2), gn/ln/in everywhere, none, ibn (IBN-Net-a on resnet/resnext: the first norm of every block but the last stage's is InstanceNorm on half the channels and BN on the rest), lrn everywhere (AlexNet's original; model.lrn)"),
     INT_KEY("model.xbn_position", model.xbn_position, 0, 3, "xbnblock on resnet/resnext: which norm of each block becomes GN (basic 1-2, bottleneck 1-3); 0: the family's (basic 1, bottleneck 2)"),
+    ENUM_KEY("model.inception", model.inception, INCEPTIONS, "inception: v2 (BN-Inception: 3x3 convs) or v3 (every stride-1 3x3 after a branch's first conv factorized into 1x3 -> 3x1)"),
+    BOOL_KEY("model.norm_all", model.norm_all, "alexnet: a norm after the ReLU of every conv, not only conv1 and conv2 (where AlexNet has LRN)"),
     FLT_KEY("model.width_mult", model.width_mult, 0, 16, OPEN_LO, "mobilenetv2 width multiplier (any > 0), shufflenetv2 width (0.5, 1.0, 1.5, 2.0)"),
-    INT_KEY("model.groups", model.groups, 1, 65536, "GroupNorm groups (min(groups, C) are used; must divide C); default 32, mobilenetv2 16, shufflenetv2 8 (29 at width 1.0, 2 at 2.0)"),
+    INT_KEY("model.groups", model.groups, 1, 65536, "GroupNorm groups (min(groups, C) are used; must divide C); default 32, mobilenetv2 16, shufflenetv2 8 (29 at width 1.0, 2 at 2.0), alexnet 16, inception 8"),
     ENUM_KEY("model.stem_norm", model.stem_norm, STEMS, "the stem's norm: auto (the variant's rule), bn, gn (the batch-free norm of model.bfn) or none"),
     ENUM_KEY("model.bfn", model.bfn, BFNS, "the batch-free norm gnbn and xbnblock put in their batch-free positions (and stem_norm gn): GroupNorm, LayerNorm, InstanceNorm or LRN (model.lrn)"),
     ENUM_KEY("model.lrn.mode", model.lrn.mode, LRN_MODES, "LRN window: across channels (AlexNet: channels c-n/2..c+n/2) or within a channel (positions y+-n/2, x+-n/2)"),
@@ -144,7 +149,8 @@ static const Key KEYS[] = {
 static const char *const ADDED_KEYS[] = {"model.block",      "model.cardinality", "model.group_width",
                                          "model.xbn_position", "model.width_mult",  "model.bfn",
                                          "model.lrn.mode",   "model.lrn.size",    "model.lrn.alpha",
-                                         "model.lrn.beta",   "model.lrn.k",       "train.label_smoothing"};
+                                         "model.lrn.beta",   "model.lrn.k",       "train.label_smoothing",
+                                         "model.inception",  "model.norm_all"};
 
 static int added_later(const char *path)
 {
@@ -773,10 +779,10 @@ static int validate_model(const Ctx *x, const ModelSpec *m)
         return bs_fail(err, BS_ERR_USER,
                        "%s: model.norm: \"in\" on an mlp would normalize one value per group; use \"ln\" or \"gn\"",
                        where(x, "model.norm"));
-    if ((m->arch == ARCH_VGG || m->arch == ARCH_MLP) && m->norm == VARIANT_XBNBLOCK)
+    if ((m->arch == ARCH_VGG || m->arch == ARCH_MLP || m->arch == ARCH_ALEXNET) && m->norm == VARIANT_XBNBLOCK)
         return bs_fail(err, BS_ERR_USER,
-                       "%s: model.norm: \"xbnblock\" needs model.arch \"resnet\", \"resnext\", \"mobilenetv2\" or "
-                       "\"shufflenetv2\"",
+                       "%s: model.norm: \"xbnblock\" needs model.arch \"resnet\", \"resnext\", \"mobilenetv2\", "
+                       "\"shufflenetv2\" or \"inception\"",
                        where(x, "model.norm"));
     if (m->norm == VARIANT_IBN && m->arch != ARCH_RESNET && m->arch != ARCH_RESNEXT)
         return bs_fail(err, BS_ERR_USER, "%s: model.norm: \"ibn\" (IBN-Net-a) needs model.arch \"resnet\" or "

@@ -4,7 +4,7 @@
 global average pool, linear), timed the same way: warm-up steps, then K
 training steps (forward, loss, backward, SGD with momentum) on one fixed
 batch, and an inference pass over 1024 images in batches of B.
---arch bottleneck|resnext|mobilenetv2|shufflenetv2 times the block families
+--arch bottleneck|resnext|mobilenetv2|shufflenetv2|inception|inception-v3|alexnet times the block families
 instead (scripts/reference/families.py, the twins of lib/models/arch.c that
 the fixtures check), in --norm bn or xbnblock.
 Run with Debian's interpreter: /usr/bin/python3 (python3-torch)."""
@@ -68,6 +68,9 @@ FAMILY_SPECS = {
     "resnext": dict(arch="resnext", depth=29, width=16, cardinality=8, group_width=4),
     "mobilenetv2": dict(arch="mobilenetv2", width_mult=1.0),
     "shufflenetv2": dict(arch="shufflenetv2", width_mult=1.0),
+    "inception": dict(arch="inception", version="v2", width=16),
+    "inception-v3": dict(arch="inception", version="v3", width=16),
+    "alexnet": dict(arch="alexnet", width=64),
 }
 
 

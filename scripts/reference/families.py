@@ -7,10 +7,14 @@ the bn and xbnblock variants, so no conv has a bias; the classifier has one
 except in ShuffleNetV2). Norms: BatchNorm2d everywhere under "bn"; under
 "xbnblock" GroupNorm(min(groups, C), C) at the positions arch.c gives
 ROLE_XBN (a bottleneck's norm number xbn_position, default 2; the norm after
-every depthwise conv of MobileNetV2 and ShuffleNetV2), BatchNorm2d elsewhere
-(stem, shortcut, head). Under "ibn" (resnet/resnext only) the first norm of
-every block outside the last stage is IBN-Net's IBN: InstanceNorm2d(affine)
-on the first C // 2 channels, BatchNorm2d on the rest, concatenated.
+every depthwise conv of MobileNetV2 and ShuffleNetV2; the norm after the
+first conv of every Inception branch with two or more convs), BatchNorm2d
+elsewhere (stem, shortcut, head). Under "ibn" (resnet/resnext only) the
+first norm of every block outside the last stage is IBN-Net's IBN:
+InstanceNorm2d(affine) on the first C // 2 channels, BatchNorm2d on the
+rest, concatenated. AlexNet is the exception to the bias rule: its norms
+follow the ReLU, so every conv has a bias; under "lrn" its norms are
+LocalResponseNorm (no parameters, so absent from the ops table).
 
 The fixture case (family_case) records the execution order of every Conv2d,
 BatchNorm2d, GroupNorm and Linear with forward hooks: the C model's op list
@@ -27,29 +31,46 @@ import torch.nn.functional as F
 
 # Codes in the fixtures' cfg (tests/fixtures/README.md); the C test maps them
 # to its enums, so reordering those does not break the files.
-ARCH_CODES = {"resnet": 0, "resnext": 1, "mobilenetv2": 2, "shufflenetv2": 3}
+ARCH_CODES = {"resnet": 0, "resnext": 1, "mobilenetv2": 2, "shufflenetv2": 3,
+              "alexnet": 4, "inception": 5}
 BLOCK_CODES = {"basic": 0, "bottleneck": 1}
-VARIANT_CODES = {"bn": 0, "xbnblock": 1, "ibn": 2}
+VERSION_CODES = {"v2": 0, "v3": 1}  # inception's, in the block column
+VARIANT_CODES = {"bn": 0, "xbnblock": 1, "ibn": 2, "lrn": 3}
 # Op kinds of the "ops" table.
 OP_CONV, OP_BN, OP_GN, OP_LINEAR = 0, 1, 2, 3
 
 
 class Spec:
-    """The fields of arch.h's ModelSpec a fixture needs, with arch.c's defaults."""
+    """The fields of arch.h's ModelSpec a fixture needs, with arch.c's defaults
+    (LRN: model.lrn's, across channels; not in the cfg, so always these)."""
 
     def __init__(self, arch, variant="bn", block="basic", depth=0, width=0, cardinality=1,
                  group_width=1, width_mult=1.0, groups=32, xbn_position=0, in_c=3, in_h=32,
-                 in_w=32, classes=10, bn_eps=1e-5, bn_momentum=0.1):
+                 in_w=32, classes=10, bn_eps=1e-5, bn_momentum=0.1, version="v2",
+                 norm_all=False, lrn_size=5, lrn_alpha=1e-4, lrn_beta=0.75, lrn_k=2.0):
         self.arch, self.variant, self.block = arch, variant, block
         self.depth, self.width = depth, width
         self.cardinality, self.group_width = cardinality, group_width
         self.width_mult, self.groups, self.xbn_position = width_mult, groups, xbn_position
         self.in_c, self.in_h, self.in_w, self.classes = in_c, in_h, in_w, classes
         self.bn_eps, self.bn_momentum = bn_eps, bn_momentum
+        self.version, self.norm_all = version, norm_all
+        self.lrn_size, self.lrn_alpha = lrn_size, lrn_alpha
+        self.lrn_beta, self.lrn_k = lrn_beta, lrn_k
+
+    def block_code(self):
+        """The cfg's second column, one per family: resnet's block
+        (BLOCK_CODES), inception's version (0 v2, 1 v3), alexnet's norm_all
+        (0/1); 0 (basic) for the others."""
+        if self.arch == "inception":
+            return VERSION_CODES[self.version]
+        if self.arch == "alexnet":
+            return int(self.norm_all)
+        return BLOCK_CODES[self.block]
 
     def cfg_values(self):
         """The spec part of a fixture's cfg (README.md: family_* cfg[0..15])."""
-        return [ARCH_CODES[self.arch], BLOCK_CODES[self.block], self.depth, self.width,
+        return [ARCH_CODES[self.arch], self.block_code(), self.depth, self.width,
                 self.cardinality, self.group_width, self.width_mult,
                 VARIANT_CODES[self.variant], self.groups, self.xbn_position,
                 self.in_c, self.in_h, self.in_w, self.classes, self.bn_eps, self.bn_momentum]
@@ -70,6 +91,17 @@ def relu6(x):
     if _kink_probe is not None:
         _kink_probe.append((x.detach(), (0.0, 6.0)))
     return F.relu6(x)
+
+
+# While a list, every max-pool input is appended to it (with k, stride,
+# padding): a near-tie routes the gradient like a kink does.
+_pool_probe = None
+
+
+def maxpool(x, k, stride, padding):
+    if _pool_probe is not None:
+        _pool_probe.append((x.detach(), k, stride, padding))
+    return F.max_pool2d(x, k, stride, padding)
 
 
 def make_norm(spec, C, xbn):
@@ -288,6 +320,177 @@ class ShuffleNetV2(nn.Module):
         return self.fc(x.mean(dim=(2, 3)))
 
 
+# ------------------------------------------------------------------ AlexNet
+
+def pool_out(n):
+    """A 3x3 stride-2 pad-1 max-pool's output size (floor mode)."""
+    return (n + 2 - 3) // 2 + 1
+
+
+class AlexNet(nn.Module):
+    """CIFAR AlexNet (REFERENCE.md): conv1 5x5 to w -> ReLU -> norm -> pool,
+    conv2 5x5 to 3w -> ReLU -> norm -> pool, conv3-5 3x3 to 6w, 4w, 4w ->
+    ReLU [-> norm with norm_all], pool, fc6 -> ReLU -> fc7 -> ReLU -> fc.
+    The norms follow the ReLU (AlexNet's LRN places), so every conv keeps its
+    bias; pools 3x3 stride 2 pad 1; no dropout."""
+
+    def __init__(self, spec):
+        super().__init__()
+        assert spec.variant in ("bn", "lrn"), spec.variant
+        w = spec.width
+        widths = (w, 3 * w, 6 * w, 4 * w, 4 * w)
+        kernels = (5, 5, 3, 3, 3)
+        self.convs, self.norms, c = nn.ModuleList(), nn.ModuleList(), spec.in_c
+        for i, (oc, k) in enumerate(zip(widths, kernels)):
+            self.convs.append(nn.Conv2d(c, oc, k, padding=k // 2, bias=True))
+            has_norm = i < 2 or spec.norm_all
+            self.norms.append(self.make_norm(spec, oc) if has_norm else nn.Identity())
+            c = oc
+        h, wd = spec.in_h, spec.in_w
+        for _ in range(3):
+            h, wd = pool_out(h), pool_out(wd)
+        self.fc6 = nn.Linear(c * h * wd, 16 * w)
+        self.fc7 = nn.Linear(16 * w, 16 * w)
+        self.fc = nn.Linear(16 * w, spec.classes)
+
+    @staticmethod
+    def make_norm(spec, C):
+        if spec.variant == "lrn":  # torch's alpha is bnshift's times the window size
+            assert spec.lrn_size % 2 == 1, "torch's window is centred for odd sizes only"
+            return nn.LocalResponseNorm(spec.lrn_size, alpha=spec.lrn_alpha * spec.lrn_size,
+                                        beta=spec.lrn_beta, k=spec.lrn_k)
+        return nn.BatchNorm2d(C, eps=spec.bn_eps, momentum=spec.bn_momentum)
+
+    def forward(self, x):
+        for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
+            x = norm(relu(conv(x)))
+            if i in (0, 1, 4):
+                x = maxpool(x, 3, 2, 1)
+        x = relu(self.fc6(x.flatten(1)))  # NCHW order
+        x = relu(self.fc7(x))
+        return self.fc(x)
+
+
+# ---------------------------------------------------------------- Inception
+
+# Widths at model.width 16 (REFERENCE.md); every count scales by w / 16.
+INCEPTION_STEM = 32
+INCEPTION_LAYOUT = [  # module: (c1, c2r, c2, c3r, c3, cp); reduction: (r1, c1, r2, c2)
+    ("module", (16, 16, 16, 8, 16, 16)),     # 3a -> 64
+    ("module", (16, 16, 24, 16, 24, 16)),    # 3b -> 80
+    ("reduction", (32, 40, 16, 24)),         # 3c -> 144
+    ("module", (48, 24, 32, 16, 32, 32)),    # 4a -> 144
+    ("module", (40, 32, 40, 24, 32, 32)),    # 4b -> 144
+    ("reduction", (32, 48, 24, 32)),         # 4c -> 224
+    ("module", (64, 40, 64, 24, 48, 48)),    # 5a -> 224
+]
+
+
+def inception_width(c, w):
+    """c (a width at w = 16) at width w: rounded half up, at least 1."""
+    return max(1, (c * w + 8) // 16)
+
+
+class ConvNormReLU(nn.Module):
+    """conv (kh x kw, padding kh // 2 x kw // 2, no bias) -> norm -> ReLU:
+    every conv of the Inception twin."""
+
+    def __init__(self, spec, in_c, out_c, kernel, stride=1, xbn=False):
+        super().__init__()
+        kh, kw = kernel
+        self.conv = nn.Conv2d(in_c, out_c, (kh, kw), stride=stride, padding=(kh // 2, kw // 2),
+                              bias=False)
+        self.norm = make_norm(spec, out_c, xbn)
+
+    def forward(self, x):
+        return relu(self.norm(self.conv(x)))
+
+
+class MaxPool(nn.Module):
+    """max-pool through the probed maxpool(), for nn.Sequential."""
+
+    def __init__(self, k, stride, padding):
+        super().__init__()
+        self.k, self.stride, self.padding = k, stride, padding
+
+    def forward(self, x):
+        return maxpool(x, self.k, self.stride, self.padding)
+
+
+def inception_branch(spec, in_c, widths, last_stride=1):
+    """1x1 to widths[0], then a 3x3 to each further width, the last at
+    last_stride. v3 factorizes the stride-1 3x3s into 1x3 -> 3x1. The first
+    norm is the xbn one when the branch has two or more convs."""
+    xbn = len(widths) >= 2
+    layers = [ConvNormReLU(spec, in_c, widths[0], (1, 1), xbn=xbn)]
+    for i, c in enumerate(widths[1:]):
+        stride = last_stride if i == len(widths) - 2 else 1
+        if spec.version == "v3" and stride == 1:
+            layers += [ConvNormReLU(spec, widths[i], c, (1, 3)),
+                       ConvNormReLU(spec, c, c, (3, 1))]
+        else:
+            layers.append(ConvNormReLU(spec, widths[i], c, (3, 3), stride))
+    return nn.Sequential(*layers)
+
+
+class InceptionModule(nn.Module):
+    """cat(1x1; 1x1 -> 3x3; 1x1 -> 3x3 -> 3x3; pool 3x3/1 -> 1x1), the
+    branches run in that order."""
+
+    def __init__(self, spec, in_c, c1, c2r, c2, c3r, c3, cp):
+        super().__init__()
+        self.branches = nn.ModuleList([
+            inception_branch(spec, in_c, [c1]),
+            inception_branch(spec, in_c, [c2r, c2]),
+            inception_branch(spec, in_c, [c3r, c3, c3]),
+            nn.Sequential(MaxPool(3, 1, 1), ConvNormReLU(spec, in_c, cp, (1, 1)))])
+        self.out_c = c1 + c2 + c3 + cp
+
+    def forward(self, x):
+        return torch.cat([b(x) for b in self.branches], 1)
+
+
+class InceptionReduction(nn.Module):
+    """cat(1x1 -> 3x3/2; 1x1 -> 3x3 -> 3x3/2; pool 3x3/2): the grid halves."""
+
+    def __init__(self, spec, in_c, r1, c1, r2, c2):
+        super().__init__()
+        self.branches = nn.ModuleList([
+            inception_branch(spec, in_c, [r1, c1], 2),
+            inception_branch(spec, in_c, [r2, c2, c2], 2),
+            MaxPool(3, 2, 1)])
+        self.out_c = c1 + c2 + in_c
+
+    def forward(self, x):
+        return torch.cat([b(x) for b in self.branches], 1)
+
+
+class Inception(nn.Module):
+    """CIFAR BN-Inception (v2) or its 1x3/3x1-factorized v3: stem 3x3 -> norm
+    -> ReLU, modules 3a, 3b, reduction 3c, 4a, 4b, reduction 4c, 5a, global
+    average pool, linear with bias."""
+
+    def __init__(self, spec):
+        super().__init__()
+        assert spec.variant in ("bn", "xbnblock"), spec.variant
+        assert spec.version in VERSION_CODES, spec.version
+        w = spec.width
+        c = inception_width(INCEPTION_STEM, w)
+        self.stem = ConvNormReLU(spec, spec.in_c, c, (3, 3))
+        layers = []
+        for kind, widths in INCEPTION_LAYOUT:
+            widths = [inception_width(v, w) for v in widths]
+            block = (InceptionModule if kind == "module" else InceptionReduction)(spec, c, *widths)
+            layers.append(block)
+            c = block.out_c
+        self.blocks = nn.Sequential(*layers)
+        self.fc = nn.Linear(c, spec.classes, bias=True)
+
+    def forward(self, x):
+        x = self.blocks(self.stem(x))
+        return self.fc(x.mean(dim=(2, 3)))
+
+
 def build(spec):
     if spec.arch in ("resnet", "resnext"):
         return ResNet(spec)
@@ -295,6 +498,10 @@ def build(spec):
         return MobileNetV2(spec)
     if spec.arch == "shufflenetv2":
         return ShuffleNetV2(spec)
+    if spec.arch == "alexnet":
+        return AlexNet(spec)
+    if spec.arch == "inception":
+        return Inception(spec)
     raise ValueError(spec.arch)
 
 
@@ -366,17 +573,39 @@ def init_weights(order):
 
 def _probed_grads(model, x, y, dtype):
     """Parameter gradients of one training-mode step of a copy of model in
-    dtype, and the ReLU/ReLU6 inputs it saw."""
-    global _kink_probe
+    dtype, the ReLU/ReLU6 inputs and the max-pool inputs it saw."""
+    global _kink_probe, _pool_probe
     m = copy.deepcopy(model).to(dtype)
     m.train()
-    _kink_probe = []
+    _kink_probe, _pool_probe = [], []
     try:
         F.cross_entropy(m(x.to(dtype)), y).backward()
-        acts = _kink_probe
+        acts, pools = _kink_probe, _pool_probe
     finally:
-        _kink_probe = None
-    return [p.grad for p in m.parameters()], acts
+        _kink_probe, _pool_probe = None, None
+    return [p.grad for p in m.parameters()], acts, pools
+
+
+def _windows(x, k, stride, padding):
+    """[..., k * k]: every max-pool window of x, padded with -inf (padding
+    never wins), in row-major order."""
+    x = F.pad(x, (padding,) * 4, value=-math.inf)
+    return x.unfold(2, k, stride).unfold(3, k, stride).flatten(-2)
+
+
+def pool_gap(u, v, k, stride, padding):
+    """(Smallest gap, in v, between a window's maximum and a distinct value
+    of the window; whether every exact tie in v is one in u too). An exact
+    tie is harmless: both sides take the first maximum (zeros after a ReLU,
+    or one channel's BN of them). A near one may pick another element, and
+    the gradient goes there."""
+    wu, wv = _windows(u, k, stride, padding), _windows(v, k, stride, padding)
+    gap = wv.max(-1, keepdim=True).values - wv
+    tie = gap == 0
+    dist = float(torch.where(gap > 0, gap, torch.full_like(gap, math.inf)).min())
+    tu_max = torch.where(tie, wu, torch.full_like(wu, -math.inf)).max(-1).values
+    tu_min = torch.where(tie, wu, torch.full_like(wu, math.inf)).min(-1).values
+    return dist, bool((tu_max == tu_min).all())
 
 
 KINK_MARGIN = 4  # kink distance / float32 error a draw must exceed
@@ -391,13 +620,22 @@ def well_conditioned(model, x, y):
     lies further from its kink (0, 6) than KINK_MARGIN times that tensor's
     largest float32 rounding error (torch float32 vs float64), since an
     element on the other side of a kink in C flips its whole gradient path;
-    and torch's float32 gradients agree with float64 ones to GRAD_AGREEMENT."""
-    g32, a32 = _probed_grads(model, x, y, torch.float32)
-    g64, a64 = _probed_grads(model, x, y, torch.float64)
+    likewise every max-pool window's maximum is further than that from its
+    other distinct values (pool_gap); and torch's float32 gradients agree
+    with float64 ones to GRAD_AGREEMENT. Only the training step is probed:
+    the eval-mode forward has no backward, and a flipped kink or max moves a
+    forward value by no more than the rounding error itself."""
+    g32, a32, p32 = _probed_grads(model, x, y, torch.float32)
+    g64, a64, p64 = _probed_grads(model, x, y, torch.float64)
     for (u, kinks), (v, _) in zip(a32, a64):
         err = float((u.double() - v).abs().max())
         dist = min(float((v - k).abs().min()) for k in kinks)
         if not dist > KINK_MARGIN * err:
+            return False
+    for (u, k, s, p), (v, _, _, _) in zip(p32, p64):
+        err = float((u.double() - v).abs().max())
+        dist, ties_kept = pool_gap(u.double(), v, k, s, p)
+        if not (dist > KINK_MARGIN * err and ties_kept):
             return False
     g_max = max(float(b.abs().max()) for b in g64)
     for a, b in zip(g32, g64):
@@ -504,16 +742,55 @@ KNOWN_COUNTS = {0: 2236682}  # torchvision's mobilenet_v2(num_classes=10)
 
 # cfg = [cases, columns]; "specs" [cases, 16] (Spec.cfg_values), "count_hi"
 # and "count_lo" [cases] with count = count_hi * 1e6 + count_lo (float32 is
-# exact only below 2^24, ResNeXt-29 has 34 M).
-def param_count_case(seed, name):
+# exact only below 2^24, ResNeXt-29 has 34 M). known: {index in specs:
+# count from elsewhere}, asserted.
+def param_count_case(seed, name, specs, known):
     torch.manual_seed(seed)
     rows, counts = [], []
-    for i, spec in enumerate(PARAM_COUNT_SPECS):
+    for i, spec in enumerate(specs):
         n = param_count(spec)
-        assert KNOWN_COUNTS.get(i, n) == n, (i, n)
+        assert known.get(i, n) == n, (name, i, n)
         rows.append(spec.cfg_values())
         counts.append(n)
     return [("cfg", [len(rows), len(rows[0])]),
             ("specs", torch.tensor(rows, dtype=torch.float32)),
             ("count_hi", torch.tensor([n // 1000000 for n in counts], dtype=torch.float32)),
             ("count_lo", torch.tensor([n % 1000000 for n in counts], dtype=torch.float32))]
+
+
+# Added with AlexNet and Inception (gen_fixtures.py appends them after every
+# older case): the same small input, GN groups 2 (every xbn width of the
+# width-4 Inception is even), width 4: AlexNet 4, 12, 24, 16, 16 channels,
+# fc 64; Inception stem 8, outputs 16, 20, 36, 36, 36, 56, 56.
+def _seed_small(arch, variant, **kw):
+    return Spec(arch, variant=variant, width=4, groups=2, in_c=3, in_h=16, in_w=16, classes=10,
+                **kw)
+
+
+SEED_FAMILY_CASES = [
+    ("family_alexnet_bn", _seed_small("alexnet", "bn", norm_all=True)),
+    ("family_alexnet_lrn", _seed_small("alexnet", "lrn", norm_all=False)),
+    ("family_inception_v2_bn", _seed_small("inception", "bn", version="v2")),
+    ("family_inception_v3_bn", _seed_small("inception", "bn", version="v3")),
+    ("family_inception_v2_xbnblock", _seed_small("inception", "xbnblock", version="v2")),
+]
+
+# Standard instances on 32x32x3, 10 classes, for family_param_counts_seed.bnfx.
+SEED_PARAM_COUNT_SPECS = [
+    Spec("alexnet", variant="lrn", width=64, norm_all=False),
+    Spec("alexnet", variant="bn", width=64, norm_all=True),
+    Spec("inception", version="v2", width=16, groups=8),
+    Spec("inception", version="v3", width=16, groups=8),
+    Spec("inception", variant="xbnblock", version="v2", width=16, groups=8),
+]
+# AlexNet at width 64 has torchvision's channels (64, 192, 384, 256, 256) and
+# a 4x4 map after the third pool, so fc6 4096 -> 1024, fc7 1024 -> 1024:
+# convs 3*64*25+64 + 64*192*25+192 + 192*384*9+384 + 384*256*9+256
+# + 256*256*9+256 = 4,864 + 307,392 + 663,936 + 884,992 + 590,080 = 2,451,264;
+# linears 4096*1024+1024 + 1024*1024+1024 + 1024*10+10 = 5,255,178. LRN has
+# no parameters; norm_all's five BNs add 2 * (64+192+384+256+256) = 2,304.
+_ALEXNET64 = (3 * 64 * 25 + 64 + 64 * 192 * 25 + 192 + 192 * 384 * 9 + 384
+              + 384 * 256 * 9 + 256 + 256 * 256 * 9 + 256
+              + 4096 * 1024 + 1024 + 1024 * 1024 + 1024 + 1024 * 10 + 10)
+assert _ALEXNET64 == 7706442
+SEED_KNOWN_COUNTS = {0: _ALEXNET64, 1: _ALEXNET64 + 2 * (64 + 192 + 384 + 256 + 256)}

@@ -359,7 +359,8 @@ def main():
         cases.append((c[0], conv_case, c))
     for name, spec in families.FAMILY_CASES:
         cases.append((name, families.family_case, (name, spec)))
-    cases.append(("family_param_counts", families.param_count_case, ("family_param_counts",)))
+    cases.append(("family_param_counts", families.param_count_case,
+                  ("family_param_counts", families.PARAM_COUNT_SPECS, families.KNOWN_COUNTS)))
     for c in LRN_CASES:
         cases.append((c[0], lrn_case, c))
     for c in XENT_CASES:
@@ -368,6 +369,11 @@ def main():
         cases.append((name, families.family_case, (name, spec)))
     for c in RECT_CONV_CASES:
         cases.append((c[0], conv_case, c))
+    for name, spec in families.SEED_FAMILY_CASES:
+        cases.append((name, families.family_case, (name, spec)))
+    cases.append(("family_param_counts_seed", families.param_count_case,
+                  ("family_param_counts_seed", families.SEED_PARAM_COUNT_SPECS,
+                   families.SEED_KNOWN_COUNTS)))
 
     total = 0
     for seed, (name, fn, args) in enumerate(cases, start=1000):
