@@ -7,6 +7,7 @@ int cmd_info(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_plot_data(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_corruptions(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 
 #include <stddef.h>

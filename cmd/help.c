@@ -22,6 +22,7 @@ static const char *const SYNOPSIS[] = {
     "plot-data RUN_DIR... [--out DIR] [--epochs LIST]",
     "info CONFIG.json [--set key.path=value]...",
     "bench [CONFIG.json] [--threads N] [--batch B] [--steps K] [--backend im2col|onednn] [--set key.path=value]...",
+    "corruptions [--grid OUT.png CONFIG.json [--image I] [--scale K] [--set key.path=value]...]",
     "help config | man | COMMAND",
     "--help | --version | COMMAND --help",
 };

@@ -22,6 +22,7 @@ const CliCommand cli_commands[] = {
     {"info", "print the model a config builds: layers, norm types, parameters, MACs", cmd_info},
     {"plot-data", "turn run logs into gnuplot-ready tables and summary CSVs", cmd_plot_data},
     {"bench", "time training steps: images/s, time by layer type, GFLOP/s vs sgemm", cmd_bench},
+    {"corruptions", "list data.corruption's corruptions and severities; --grid draws them as a PNG", cmd_corruptions},
     {"help", "every config key (help config), the man page (help man), a command's --help", cmd_help},
 };
 const size_t cli_n_commands = sizeof cli_commands / sizeof cli_commands[0];

@@ -6,6 +6,7 @@
 
 #include "core/mem.h"
 #include "data/cifar.h"
+#include "data/corrupt.h"
 #include "data/idx.h"
 #include "data/imagefolder.h"
 #include "data/synthetic.h"
@@ -57,6 +58,38 @@ static int load_sources(const Config *c, ExperimentData *x, BsError *err)
     }
     }
     return err->code;
+}
+
+/* data.corruption: corrupts the sets apply_to names. Each split is
+ * corrupted with a stream of its own name, so an image gets the same
+ * corruption whichever role it plays; a split that S and S' share while
+ * only one of them is to be corrupted is copied first (the copy serves that
+ * role). Runs after the selection of S: indices stay valid. */
+static int apply_corruption(const Config *c, ExperimentData *x, BsError *err)
+{
+    const CorruptionType t = c->data.corruption.type;
+    if (t == CORRUPT_NONE)
+        return BS_OK;
+    const CorruptApply a = c->data.corruption.apply_to;
+    const int want[2] = {a != CORRUPT_TEST, a != CORRUPT_TRAIN}; /* S, S' */
+    const int shared = x->src[0] == x->src[1];
+    int done = 0; /* a shared split corrupted once serves both */
+    for (int role = 0; role < 2 && !done; role++) {
+        if (!want[role])
+            continue;
+        Dataset *d = (Dataset *)x->src[role];
+        const char *split = d == &x->test_src ? "test" : "train";
+        if (shared && !want[1 - role]) { /* the other role keeps the clean split */
+            if (dataset_slice(d, 0, d->n, &x->corrupted[role], err) != BS_OK)
+                return err->code;
+            d = &x->corrupted[role];
+            x->src[role] = d;
+        }
+        done = shared && want[1 - role];
+        if (corrupt_dataset(d, t, c->data.corruption.severity, (uint64_t)c->seed + rng_hash_string(split), err))
+            return err->code;
+    }
+    return BS_OK;
 }
 
 static int *identity(int n, BsError *err)
@@ -122,6 +155,9 @@ int setup_data(const Config *c, ExperimentData *x, BsError *err)
     }
     if (x->test_src.c != s->c || x->test_src.h != s->h || x->test_src.w != s->w)
         return bs_fail(err, BS_ERR_USER, "%s: train and test images differ in shape", config_data_root(c));
+    if (apply_corruption(c, x, err))
+        return err->code;
+    s = x->src[0];
     x->normalize = c->data.normalize;
     if (x->normalize)
         dataset_channel_stats_of(s, x->train_idx, x->n_train, x->mean, x->std);
@@ -132,6 +168,8 @@ void setup_data_free(ExperimentData *x)
 {
     dataset_free(&x->train_src);
     dataset_free(&x->test_src);
+    dataset_free(&x->corrupted[0]);
+    dataset_free(&x->corrupted[1]);
     bs_free(x->train_idx);
     bs_free(x->eval_idx[0]);
     bs_free(x->eval_idx[1]);

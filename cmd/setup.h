@@ -12,6 +12,7 @@
 
 typedef struct {
     Dataset train_src, test_src;
+    Dataset corrupted[2]; /* data.corruption's copy of S ([0]) or S' ([1]) when the other stays clean */
     int *train_idx; /* S: indices into the train_from source */
     int n_train;
     int *eval_idx[2]; /* the train and test evaluation samples */

@@ -129,10 +129,9 @@ END_TEST
  * 3x3/2. v3 makes each stride-1 3x3 after a branch's first conv two. */
 static int branch_convs(int reduction, int branch, int v3)
 {
-    static const int module[4] = {1, 2, 3, 1}, module_v3[4] = {1, 3, 5, 1}, red[2] = {2, 3}, red_v3[2] = {2, 4};
-    if (reduction)
-        return (v3 ? red_v3 : red)[branch - 1];
-    return (v3 ? module_v3 : module)[branch - 1];
+    static const int convs[2][2][4] = {{{1, 2, 3, 1}, {2, 3, 0, 0}},  /* v2: module, reduction */
+                                       {{1, 3, 5, 1}, {2, 4, 0, 0}}}; /* v3 */
+    return convs[v3 != 0][reduction != 0][branch - 1];
 }
 
 /* Norm positions: the stem, 5 modules and 2 reductions, a norm per conv. */

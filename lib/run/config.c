@@ -20,6 +20,8 @@ _Static_assert(sizeof(NormVariant) == sizeof(int), "enum size");
 _Static_assert(sizeof(StemNorm) == sizeof(int), "enum size");
 _Static_assert(sizeof(BlockKind) == sizeof(int), "enum size");
 _Static_assert(sizeof(InceptionVersion) == sizeof(int), "enum size");
+_Static_assert(sizeof(CorruptionType) == sizeof(int), "enum size");
+_Static_assert(sizeof(CorruptApply) == sizeof(int), "enum size");
 _Static_assert(sizeof(OptimizerKind) == sizeof(int), "enum size");
 _Static_assert(sizeof(ScheduleType) == sizeof(int), "enum size");
 
@@ -50,6 +52,8 @@ static const char *const STEMS[] = {[STEM_AUTO] = "auto", [STEM_BN] = "bn", [STE
 static const char *const SCHEDULES[] = {[SCHED_CONSTANT] = "constant", [SCHED_MULTISTEP] = "multistep",
                                         [SCHED_COSINE] = "cosine", NULL};
 static const char *const OPTIMIZERS[] = {[OPTIMIZER_SGD] = "sgd", NULL};
+static const char *const CORRUPT_APPLY[] = {[CORRUPT_TEST] = "test", [CORRUPT_TRAIN] = "train",
+                                            [CORRUPT_BOTH] = "both", NULL};
 
 typedef enum { K_INT, K_FLOAT, K_BOOL, K_STRING, K_ENUM, K_INT_LIST, K_SETS } KeyType;
 
@@ -98,6 +102,9 @@ static const Key KEYS[] = {
     INT_KEY("data.synthetic.size", data.synthetic.size, 1, 1024, "synthetic: image height and width"),
     INT_KEY("data.synthetic.classes", data.synthetic.classes, 2, 1000, "synthetic: number of classes"),
     FLT_KEY("data.synthetic.noise", data.synthetic.noise, 0, NOLIM, 0, "synthetic: noise standard deviation over the class patterns"),
+    ENUM_KEY("data.corruption.type", data.corruption.type, corruption_names, "corrupt images in the style of CIFAR-10-C (seeded by seed; `bnshift corruptions` lists the formulas); none: clean data"),
+    INT_KEY("data.corruption.severity", data.corruption.severity, 1, 5, "corruption severity 1 (mild) .. 5 (strong)"),
+    ENUM_KEY("data.corruption.apply_to", data.corruption.apply_to, CORRUPT_APPLY, "corrupt the evaluated test set S', the training set S, or both"),
     ENUM_KEY("model.arch", model.arch, ARCHS, "network family: CIFAR ResNet, VGG-style conv stack, MLP, ResNeXt, MobileNetV2, ShuffleNetV2, AlexNet or BN-Inception (docs/REFERENCE.md section 3)"),
     INT_KEY("model.depth", model.depth, 1, 10000, "resnet depth 6n+2 (basic: 8, 14, 20, 32, 44, 56, 110) or 9n+2 (bottleneck and resnext: 11, 20, 29, 56, 164)"),
     INT_KEY("model.width", model.width, 1, 4096, "resnet/resnext width of the first stage (stages w, 2w, 4w; bottleneck outputs x4); alexnet conv widths w, 3w, 6w, 4w, 4w and fc 16w (64: torchvision's); inception widths scale by w/16"),
@@ -150,7 +157,8 @@ static const char *const ADDED_KEYS[] = {"model.block",      "model.cardinality"
                                          "model.xbn_position", "model.width_mult",  "model.bfn",
                                          "model.lrn.mode",   "model.lrn.size",    "model.lrn.alpha",
                                          "model.lrn.beta",   "model.lrn.k",       "train.label_smoothing",
-                                         "model.inception",  "model.norm_all"};
+                                         "model.inception",  "model.norm_all",    "data.corruption.type",
+                                         "data.corruption.severity", "data.corruption.apply_to"};
 
 static int added_later(const char *path)
 {
@@ -177,6 +185,7 @@ void config_defaults(Config *c)
     c->data.synthetic.size = 32;
     c->data.synthetic.classes = 10;
     c->data.synthetic.noise = 0.6;
+    c->data.corruption.severity = 3;
     c->model.arch = ARCH_RESNET;
     c->model.depth = 20;
     c->model.width = 16;

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "data/corrupt.h"
 #include "models/arch.h"
 #include "models/norm_plan.h"
 #include "train/schedule.h"
@@ -27,6 +28,9 @@
 typedef enum { DS_CIFAR10, DS_CIFAR100, DS_FASHION_MNIST, DS_MNIST, DS_IMAGEFOLDER, DS_SYNTHETIC } DatasetKind;
 typedef enum { FROM_TRAIN, FROM_TEST } SetSource;
 typedef enum { OPTIMIZER_SGD } OptimizerKind;
+/* Which sets data.corruption corrupts: the evaluated test set S', the
+ * training set S, or both. */
+typedef enum { CORRUPT_TEST, CORRUPT_TRAIN, CORRUPT_BOTH } CorruptApply;
 
 #define CONFIG_MAX_LIST ARCH_MAX_LAYERS
 #define CONFIG_PATH_MAX 1024
@@ -44,6 +48,11 @@ typedef struct {
             int train, test, channels, size, classes;
             double noise;
         } synthetic;
+        struct {
+            CorruptionType type; /* CORRUPT_NONE: clean data */
+            int severity;        /* 1..5 */
+            CorruptApply apply_to;
+        } corruption;
     } data;
     ModelSpec model; /* models/arch.h: what the schema's model.* keys fill */
     struct {
