@@ -458,6 +458,7 @@ int cmd_run(int argc, char **argv)
                               .std = e->data.normalize ? e->data.std : NULL,
                               .batch = c->train.batch_size, .augment = c->data.augment,
                               .flip = c->data.flip, .grad_clip = (float)c->train.grad_clip,
+                              .bn_estimator = c->train.bn_estimator, .bn_reset = c->train.bn_cumulative_reset,
                               .rng = &r.rng, .x = e->x, .y = e->y, .order = r.order,
                               .progress = progress_batch, .progress_ctx = &con.progress,
                               .stop = &stop_signal},

@@ -18,6 +18,7 @@
 #include "layers/lrn.h"
 #include "layers/softmax_xent.h"
 #include "suites.h"
+#include "train/trainer.h"
 #include "test_util.h"
 #include "train/sgd.h"
 
@@ -606,6 +607,55 @@ END_TEST
 
 #define NCASES(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
+/* train.bn_estimator cumulative: BN's running statistics after each of K
+ * batches with the 1/t weights of bn_estimator_factor, restarted where the
+ * fixture resets them, equal PyTorch's momentum=None. */
+START_TEST(test_bn_cumulative)
+{
+    Fixture *f = fixture_case_load("bn_cumulative");
+    BsError err = {0};
+    const float *cfg = fixture_get(f, "cfg", 6, &err);
+    fixture_check(f, &err);
+    const int N = cfg_int(f, cfg, 0, &err), C = cfg_int(f, cfg, 1, &err), S = cfg_int(f, cfg, 2, &err) * cfg_int(f, cfg, 3, &err),
+              K = cfg_int(f, cfg, 4, &err), reset_at = cfg_int(f, cfg, 5, &err);
+    fixture_check(f, &err);
+    BatchNorm bn;
+    batchnorm_init(&bn, C, S, 1e-5f, 0.1f);
+    const size_t nc = (size_t)C, nx = (size_t)N * C * S;
+    float *gamma = alloc_floats(nc), *beta = alloc_floats(nc), *run_m = alloc_floats(nc), *run_v = alloc_floats(nc),
+          *o = alloc_floats(nx), *sm = alloc_floats(nc), *si = alloc_floats(nc);
+    FxCmp cm;
+    fxcmp_init(&cm, "bn_cumulative");
+    long t = 0;
+    for (int k = 1; k <= K; k++) {
+        if (k == 1 || k == reset_at) { /* a fresh BatchNorm2d, or reset_running_stats() */
+            for (size_t c = 0; c < nc; c++)
+                gamma[c] = 1.0f, beta[c] = 0.0f, run_m[c] = 0.0f, run_v[c] = 1.0f;
+            t = 0;
+        }
+        char name[32];
+        snprintf(name, sizeof name, "x.%d", k);
+        const float *x = fixture_get(f, name, nx, &err);
+        snprintf(name, sizeof name, "run_mean.%d", k);
+        const float *rm = fixture_get(f, name, nc, &err);
+        snprintf(name, sizeof name, "run_var.%d", k);
+        const float *rv = fixture_get(f, name, nc, &err);
+        fixture_check(f, &err);
+        bn.momentum = (float)bn_estimator_factor(BN_EST_CUMULATIVE, 0.1, ++t);
+        batchnorm_forward_train(&bn, gamma, beta, run_m, run_v, x, o, sm, si, N);
+        snprintf(name, sizeof name, "run_mean after %d", k);
+        fxcmp_tensor(&cm, name, run_m, rm, nc, TOL_LAYER);
+        snprintf(name, sizeof name, "run_var after %d", k);
+        fxcmp_tensor(&cm, name, run_v, rv, nc, TOL_LAYER);
+    }
+    float *bufs[] = {gamma, beta, run_m, run_v, o, sm, si};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        free(bufs[i]);
+    fixture_free(f);
+    fxcmp_finish(&cm);
+}
+END_TEST
+
 Suite *torch_fixture_suite(void)
 {
     Suite *s = suite_create("torch_fixtures");
@@ -613,6 +663,7 @@ Suite *torch_fixture_suite(void)
     tcase_add_loop_test(tc, test_conv2d, 0, 2 * N_CONV_FIXTURES);
     tcase_add_loop_test(tc, test_linear, 0, NCASES(linear_cases));
     tcase_add_loop_test(tc, test_batchnorm, 0, NCASES(bn_cases));
+    tcase_add_test(tc, test_bn_cumulative);
     tcase_add_loop_test(tc, test_groupnorm, 0, NCASES(gn_cases));
     tcase_add_loop_test(tc, test_sgd, 0, NCASES(sgd_cases));
     tcase_add_loop_test(tc, test_lrn, 0, NCASES(lrn_cases));

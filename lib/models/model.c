@@ -453,5 +453,9 @@ void model_free(Model *m)
     model_init(m);
 }
 
-
-
+void model_set_bn_momentum(Model *m, float momentum)
+{
+    for (int i = 0; i < m->n_ops; i++)
+        if (m->ops[i].kind == OP_BN)
+            m->ops[i].u.bn.momentum = momentum;
+}

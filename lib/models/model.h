@@ -195,6 +195,9 @@ double model_loss(Model *m, const int *labels, int N, int *correct, int want_gra
  * m->grads (zero them with model_zero_grad). train must match the forward. */
 void model_backward(Model *m, int N, int train);
 void model_zero_grad(Model *m);
+/* The running-statistics momentum of every BN layer (the cumulative
+ * estimator sets 1/t before each training step). */
+void model_set_bn_momentum(Model *m, float momentum);
 
 /* The first op whose output (first N samples) holds NaN/Inf, or -1. */
 int model_find_nonfinite(const Model *m, int N);

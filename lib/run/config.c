@@ -22,6 +22,8 @@ _Static_assert(sizeof(BlockKind) == sizeof(int), "enum size");
 _Static_assert(sizeof(InceptionVersion) == sizeof(int), "enum size");
 _Static_assert(sizeof(CorruptionType) == sizeof(int), "enum size");
 _Static_assert(sizeof(CorruptApply) == sizeof(int), "enum size");
+_Static_assert(sizeof(BnEstimator) == sizeof(int), "enum size");
+_Static_assert(sizeof(BnCumulativeReset) == sizeof(int), "enum size");
 _Static_assert(sizeof(OptimizerKind) == sizeof(int), "enum size");
 _Static_assert(sizeof(ScheduleType) == sizeof(int), "enum size");
 
@@ -52,6 +54,8 @@ static const char *const STEMS[] = {[STEM_AUTO] = "auto", [STEM_BN] = "bn", [STE
 static const char *const SCHEDULES[] = {[SCHED_CONSTANT] = "constant", [SCHED_MULTISTEP] = "multistep",
                                         [SCHED_COSINE] = "cosine", NULL};
 static const char *const OPTIMIZERS[] = {[OPTIMIZER_SGD] = "sgd", NULL};
+static const char *const BN_ESTIMATORS[] = {[BN_EST_EMA] = "ema", [BN_EST_CUMULATIVE] = "cumulative", NULL};
+static const char *const BN_RESETS[] = {[BN_RESET_EPOCH] = "epoch", [BN_RESET_NEVER] = "never", NULL};
 static const char *const CORRUPT_APPLY[] = {[CORRUPT_TEST] = "test", [CORRUPT_TRAIN] = "train",
                                             [CORRUPT_BOTH] = "both", NULL};
 
@@ -141,6 +145,8 @@ static const Key KEYS[] = {
     FLT_KEY("train.schedule.gamma", train.schedule.gamma, 0, NOLIM, OPEN_LO, "multistep: lr factor at each milestone"),
     INT_KEY("train.schedule.warmup_epochs", train.schedule.warmup_epochs, 0, 100000, "linear warm-up epochs before the schedule"),
     FLT_KEY("train.bn_momentum", train.bn_momentum, 0, 1, 0, "BN running-statistics momentum m: r = (1-m) r + m batch_stat"),
+    ENUM_KEY("train.bn_estimator", train.bn_estimator, BN_ESTIMATORS, "how training updates BN's running statistics: ema (r = (1-m) r + m b, m = train.bn_momentum) or cumulative (PyTorch's momentum=None: the t-th batch weighs 1/t, an equal-weight average of the batches)"),
+    ENUM_KEY("train.bn_cumulative_reset", train.bn_cumulative_reset, BN_RESETS, "cumulative: restart the average at each epoch (its batches only) or never (every batch of the run)"),
     FLT_KEY("train.bn_eps", train.bn_eps, 0, NOLIM, OPEN_LO, "epsilon of every norm layer"),
     FLT_KEY("train.grad_clip", train.grad_clip, 0, NOLIM, 0, "clip the global gradient L2 norm to this (torch clip_grad_norm_); 0: off"),
     FLT_KEY("train.label_smoothing", train.label_smoothing, 0, 1, OPEN_HI, "label smoothing epsilon of the loss (torch CrossEntropyLoss(label_smoothing)); also in the logged losses; 0: off"),
@@ -158,7 +164,8 @@ static const char *const ADDED_KEYS[] = {"model.block",      "model.cardinality"
                                          "model.lrn.mode",   "model.lrn.size",    "model.lrn.alpha",
                                          "model.lrn.beta",   "model.lrn.k",       "train.label_smoothing",
                                          "model.inception",  "model.norm_all",    "data.corruption.type",
-                                         "data.corruption.severity", "data.corruption.apply_to"};
+                                         "data.corruption.severity", "data.corruption.apply_to",
+                                         "train.bn_estimator", "train.bn_cumulative_reset"};
 
 static int added_later(const char *path)
 {

@@ -24,6 +24,7 @@
 #include "models/arch.h"
 #include "models/norm_plan.h"
 #include "train/schedule.h"
+#include "train/trainer.h"
 
 typedef enum { DS_CIFAR10, DS_CIFAR100, DS_FASHION_MNIST, DS_MNIST, DS_IMAGEFOLDER, DS_SYNTHETIC } DatasetKind;
 typedef enum { FROM_TRAIN, FROM_TEST } SetSource;
@@ -70,6 +71,8 @@ typedef struct {
         } schedule;
         double bn_momentum, bn_eps, grad_clip; /* grad_clip 0 = off */
         double label_smoothing;
+        BnEstimator bn_estimator;
+        BnCumulativeReset bn_cumulative_reset;
     } train;
     struct {
         char out[CONFIG_PATH_MAX]; /* "runs/NAME": NAME is replaced by name */

@@ -30,6 +30,11 @@ static int report_nonfinite(const Trainer *t, int epoch, int step, double loss, 
                    "try a smaller train.lr or train.grad_clip", epoch + 1, step + 1);
 }
 
+double bn_estimator_factor(BnEstimator e, double momentum, long t)
+{
+    return e == BN_EST_CUMULATIVE ? 1.0 / (double)(t > 0 ? t : 1) : momentum;
+}
+
 int trainer_epoch(Trainer *t, int epoch, EpochStats *st, BsError *err)
 {
     memset(st, 0, sizeof *st);
@@ -50,6 +55,10 @@ int trainer_epoch(Trainer *t, int epoch, EpochStats *st, BsError *err)
         else
             dataset_gather(t->d, batch_idx, t->batch, t->mean, t->std, t->x, t->y);
         float lr = schedule_lr(t->sched, epoch, s, steps);
+        if (t->bn_estimator == BN_EST_CUMULATIVE) { /* batches since the restart, this one included */
+            const long seen = (t->bn_reset == BN_RESET_NEVER ? (long)epoch * steps : 0) + s + 1;
+            model_set_bn_momentum(t->m, (float)bn_estimator_factor(BN_EST_CUMULATIVE, 0.0, seen));
+        }
         int correct;
         double loss = train_step_clipped(t->m, t->o, t->x, t->y, t->batch, lr, t->grad_clip, &correct);
         if (!isfinite(loss))

@@ -13,6 +13,18 @@
 typedef void (*ProgressFn)(void *ctx, int epoch, int step, int steps, double loss,
                            double images_per_s);
 
+/* How training updates BN's running statistics (train.bn_estimator):
+ * PyTorch's exponential moving average with train.bn_momentum, or its
+ * cumulative moving average (momentum=None: the t-th batch since the
+ * start weighs 1/t), restarted each epoch or never
+ * (train.bn_cumulative_reset). */
+typedef enum { BN_EST_EMA, BN_EST_CUMULATIVE } BnEstimator;
+typedef enum { BN_RESET_EPOCH, BN_RESET_NEVER } BnCumulativeReset;
+
+/* The update weight of batch t (1-based, counted from the last restart):
+ * momentum for the moving average, 1/t for the cumulative one. */
+double bn_estimator_factor(BnEstimator e, double momentum, long t);
+
 typedef struct {
     Model *m;
     Optimizer *o;
@@ -23,6 +35,8 @@ typedef struct {
     const float *mean, *std;
     int batch, augment, flip;
     float grad_clip; /* 0 = off */
+    BnEstimator bn_estimator;
+    BnCumulativeReset bn_reset; /* cumulative: batches count from the epoch's start, or from the run's */
     Rng *rng;
     float *x;    /* [batch][sample] scratch */
     int *y;      /* [batch] */

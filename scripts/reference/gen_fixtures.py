@@ -333,6 +333,33 @@ def xent_case(seed, name, N, K, eps):
             ("dlogits", z.grad)]
 
 
+# ------------------------------------------------ cumulative BN averaging
+# cfg = [N, C, H, W, K, reset_at]: a BatchNorm2d(C, momentum=None) in
+# training mode over K batches x.k (k = 1..K, each with its own channel
+# offsets and scales), reset_running_stats() before batch reset_at (0:
+# never); run_mean.k and run_var.k after batch k (train.bn_estimator
+# cumulative; the reset is bn_cumulative_reset: epoch at an epoch start).
+BN_CUMULATIVE_CASES = [
+    ("bn_cumulative", 3, 4, 3, 2, 6, 4),
+]
+
+
+def bn_cumulative_case(seed, name, N, C, H, W, K, reset_at):
+    torch.manual_seed(seed)
+    bn = torch.nn.BatchNorm2d(C, momentum=None)
+    bn.train()
+    t = [("cfg", cfg(N, C, H, W, K, reset_at))]
+    for k in range(1, K + 1):
+        if k == reset_at:
+            bn.reset_running_stats()
+        x = torch.randn(N, C, H, W) * (torch.rand(1, C, 1, 1) * 2.0 + 0.5) + torch.randn(1, C, 1, 1) * 2.0
+        with torch.no_grad():
+            bn(x)
+        t += [("x.%d" % k, x), ("run_mean.%d" % k, bn.running_mean.clone()),
+              ("run_var.%d" % k, bn.running_var.clone())]
+    return t
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit("usage: gen_fixtures.py OUTDIR [CASE...]")
@@ -374,6 +401,8 @@ def main():
     cases.append(("family_param_counts_seed", families.param_count_case,
                   ("family_param_counts_seed", families.SEED_PARAM_COUNT_SPECS,
                    families.SEED_KNOWN_COUNTS)))
+    for c in BN_CUMULATIVE_CASES:
+        cases.append((c[0], bn_cumulative_case, c))
 
     total = 0
     for seed, (name, fn, args) in enumerate(cases, start=1000):
