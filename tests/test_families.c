@@ -410,22 +410,14 @@ END_TEST
  * and `bnshift info` names the LRN layers. */
 START_TEST(bfn_lrn_with_label_smoothing_runs)
 {
-    char dir[64], cfg[2048], cmd[4096];
+    char dir[64], cmd[4096], path[128];
     make_test_dir(dir, sizeof dir, "bnshift-bfn");
-    snprintf(cfg, sizeof cfg,
-             "{\"name\": \"bfn\", \"data\": {\"dataset\": \"fashion-mnist\", \"train_subset\": 32, "
-             "\"eval_subset\": 16},\n \"model\": {\"depth\": 8, \"width\": 8, \"norm\": \"xbnblock\", "
-             "\"bfn\": \"lrn\", \"lrn\": {\"mode\": \"within\", \"size\": 3}},\n"
-             " \"train\": {\"epochs\": 1, \"batch_size\": 16, \"label_smoothing\": 0.1}, "
-             "\"log\": {\"out\": \"%s/run\"}}\n", dir);
-    char path[128];
-    snprintf(path, sizeof path, "%s/c.json", dir);
-    write_text_file(path, cfg);
-    snprintf(cmd, sizeof cmd, "%s run %s --quiet --threads 2", bnshift_bin(), path);
+    run_small_fashion(dir,
+                      "\"depth\": 8, \"width\": 8, \"norm\": \"xbnblock\", \"bfn\": \"lrn\", "
+                      "\"lrn\": {\"mode\": \"within\", \"size\": 3}",
+                      "\"label_smoothing\": 0.1");
     char *errtext = NULL;
-    int rc = run_in(dir, cmd, &errtext);
-    ck_assert_msg(rc == 0, "exit %d: %s", rc, errtext);
-    free(errtext);
+    int rc;
     snprintf(path, sizeof path, "%s/run/shift.csv", dir);
     char *csv = slurp_file(path);
     ck_assert_ptr_nonnull(csv);

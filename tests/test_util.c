@@ -442,16 +442,14 @@ void assert_sampled_net_gradients(ModelLossCtx *c, const char *what)
     free(g);
 }
 
-int shift_rows_of_run(const char *model_keys)
+void run_small_fashion(const char *dir, const char *model_keys, const char *train_keys)
 {
-    char dir[64], cfg[4096], cmd[1024];
-    make_test_dir(dir, sizeof dir, "bnshift-family");
+    char cfg[4096], cmd[1024], path[128];
     snprintf(cfg, sizeof cfg,
              "{\"name\": \"fam\", \"data\": {\"dataset\": \"fashion-mnist\", \"train_subset\": 32, "
              "\"eval_subset\": 16},\n \"model\": {%s},\n"
-             " \"train\": {\"epochs\": 1, \"batch_size\": 16}, \"log\": {\"out\": \"%s/run\"}}\n",
-             model_keys, dir);
-    char path[128];
+             " \"train\": {\"epochs\": 1, \"batch_size\": 16%s%s}, \"log\": {\"out\": \"%s/run\"}}\n",
+             model_keys, *train_keys ? ", " : "", train_keys, dir);
     snprintf(path, sizeof path, "%s/c.json", dir);
     write_text_file(path, cfg);
     snprintf(cmd, sizeof cmd, "%s run %s --quiet --threads 2", bnshift_bin(), path);
@@ -459,6 +457,13 @@ int shift_rows_of_run(const char *model_keys)
     int rc = run_in(dir, cmd, &errtext);
     ck_assert_msg(rc == 0, "{%s}: exit %d: %s", model_keys, rc, errtext);
     free(errtext);
+}
+
+int shift_rows_of_run(const char *model_keys)
+{
+    char dir[64], path[128];
+    make_test_dir(dir, sizeof dir, "bnshift-family");
+    run_small_fashion(dir, model_keys, "");
     snprintf(path, sizeof path, "%s/run/shift.csv", dir);
     char *csv = slurp_file(path);
     ck_assert_ptr_nonnull(csv);

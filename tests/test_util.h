@@ -103,9 +103,12 @@ float *model_analytic_grads(ModelLossCtx *c);
  * no layer and at most a tenth of all entries are off, naming `what`. */
 void assert_sampled_net_gradients(ModelLossCtx *c, const char *what);
 
-/* Runs `bnshift run` (one epoch, 32 Fashion-MNIST images, batches of 16,
- * 16 evaluation images) with `model_keys` as the body of the model object
- * and returns the data rows of its shift.csv (asserting the run worked). */
+/* Writes DIR/c.json and runs `bnshift run` on it (asserting it worked):
+ * one epoch on 32 Fashion-MNIST images in batches of 16, 16 evaluation
+ * images, `model_keys` the body of the model object, `train_keys` more
+ * train keys ("" for none), output in DIR/run. */
+void run_small_fashion(const char *dir, const char *model_keys, const char *train_keys);
+/* The same in a fresh test folder: the data rows of its shift.csv. */
 int shift_rows_of_run(const char *model_keys);
 
 /* The network of s on 2 random samples: finite everywhere in training and

@@ -56,36 +56,76 @@ static void poison(Model *m, float *x, size_t n)
         x[i] = NAN;
 }
 
+/* Plain views of an op's tensors for a reference kernel on tensors of
+ * either layout (conv, LRN and max-pool fall back to one when oneDNN
+ * refuses a call): forward in and out, backward in, dout and dx (the view
+ * of din). ok is 0 after out of memory; the _done calls copy results back,
+ * free the copies and poison what the caller names after a failure. */
+typedef struct {
+    const float *in, *dout;
+    float *out, *dx;
+    float *copy[3];
+    int ok;
+} PlainViews;
+
+static void plain_forward_views(const Model *m, const Op *op, int N, PlainViews *v)
+{
+    const Tensor *ti = &m->tensors[op->in], *to = &m->tensors[op->out];
+    memset(v, 0, sizeof *v);
+    v->in = plain_view(ti, ti->data, N, 1, &v->copy[0]);
+    v->out = plain_view(to, to->data, N, 0, &v->copy[1]);
+    v->ok = v->in && v->out;
+}
+
+/* After out of memory the op's output becomes NaN. */
+static void plain_forward_done(Model *m, const Op *op, int N, PlainViews *v)
+{
+    const Tensor *to = &m->tensors[op->out];
+    if (!v->ok)
+        poison(m, to->data, tensor_stride(to) * (size_t)N);
+    free(v->copy[0]);
+    plain_done(to, v->out ? to->data : NULL, v->copy[1], N);
+}
+
+/* din may be NULL (no gradient wanted for the input). */
+static void plain_backward_views(const Model *m, const Op *op, float *din, int N, PlainViews *v)
+{
+    const Tensor *ti = &m->tensors[op->in], *to = &m->tensors[op->out];
+    memset(v, 0, sizeof *v);
+    v->in = plain_view(ti, ti->data, N, 1, &v->copy[0]);
+    v->dout = plain_view(to, to->grad, N, 1, &v->copy[1]);
+    v->dx = din ? plain_view(ti, din, N, 0, &v->copy[2]) : NULL;
+    v->ok = v->in && v->dout && (v->dx || !din);
+}
+
+/* After out of memory bad[0, n) becomes NaN. */
+static void plain_backward_done(Model *m, const Op *op, float *din, int N, PlainViews *v, float *bad, size_t n)
+{
+    if (!v->ok)
+        poison(m, bad, n);
+    free(v->copy[0]);
+    free(v->copy[1]);
+    plain_done(&m->tensors[op->in], v->dx ? din : NULL, v->copy[2], N);
+}
+
 /* The reference convolution on tensors of either layout. */
 static void conv_reference_forward(Model *m, const Op *op, const float *w, const float *b, int N)
 {
-    const Tensor *ti = &m->tensors[op->in], *to = &m->tensors[op->out];
-    float *ci, *co;
-    const float *in = plain_view(ti, ti->data, N, 1, &ci);
-    float *out = plain_view(to, to->data, N, 0, &co);
-    if (in && out)
-        conv2d_forward(&op->u.conv, w, b, in, out, N, m->ws);
-    else
-        poison(m, to->data, tensor_stride(to) * (size_t)N);
-    free(ci);
-    plain_done(to, out ? to->data : NULL, co, N);
+    PlainViews v;
+    plain_forward_views(m, op, N, &v);
+    if (v.ok)
+        conv2d_forward(&op->u.conv, w, b, v.in, v.out, N, m->ws);
+    plain_forward_done(m, op, N, &v);
 }
 
 static void conv_reference_backward(Model *m, const Op *op, const float *w, float *din, float *gw,
                                     float *gb, int N)
 {
-    const Tensor *ti = &m->tensors[op->in], *to = &m->tensors[op->out];
-    float *ci, *cg, *cd = NULL;
-    const float *in = plain_view(ti, ti->data, N, 1, &ci);
-    const float *dout = plain_view(to, to->grad, N, 1, &cg);
-    float *dx = din ? plain_view(ti, din, N, 0, &cd) : NULL;
-    if (in && dout && (dx || !din))
-        conv2d_backward(&op->u.conv, w, in, dout, dx, gw, gb, N, m->ws);
-    else
-        poison(m, gw, op->n_w);
-    free(ci);
-    free(cg);
-    plain_done(ti, dx ? din : NULL, cd, N);
+    PlainViews v;
+    plain_backward_views(m, op, din, N, &v);
+    if (v.ok)
+        conv2d_backward(&op->u.conv, w, v.in, v.dout, v.dx, gw, gb, N, m->ws);
+    plain_backward_done(m, op, din, N, &v, gw, op->n_w);
 }
 
 static void conv_forward(Model *m, const Op *op, int N, int train)
@@ -279,16 +319,11 @@ static int gn_writes_blocked(const Op *op) { return op->u.gn.partial != NULL; }
  * scratch, on plain views of blocked tensors. */
 static void lrn_reference_forward(Model *m, const Op *op, int N)
 {
-    const Tensor *ti = &m->tensors[op->in], *to = &m->tensors[op->out];
-    float *ci, *co;
-    const float *in = plain_view(ti, ti->data, N, 1, &ci);
-    float *out = plain_view(to, to->data, N, 0, &co);
-    if (in && out)
-        lrn_forward(&op->u.lrn, in, out, op->save_mean, N);
-    else
-        poison(m, to->data, tensor_stride(to) * (size_t)N);
-    free(ci);
-    plain_done(to, out ? to->data : NULL, co, N);
+    PlainViews v;
+    plain_forward_views(m, op, N, &v);
+    if (v.ok)
+        lrn_forward(&op->u.lrn, v.in, v.out, op->save_mean, N);
+    plain_forward_done(m, op, N, &v);
 }
 
 static void lrn_fwd(Model *m, const Op *op, int N, int train)
@@ -303,21 +338,14 @@ static void lrn_fwd(Model *m, const Op *op, int N, int train)
  * denominators (the output goes to scratch). */
 static void lrn_reference_backward(Model *m, const Op *op, float *din, int N)
 {
-    const Tensor *ti = &m->tensors[op->in], *to = &m->tensors[op->out];
-    float *ci, *cg, *cd = NULL;
-    const float *in = plain_view(ti, ti->data, N, 1, &ci);
-    const float *dout = plain_view(to, to->grad, N, 1, &cg);
-    float *dx = plain_view(ti, din, N, 0, &cd);
-    if (in && dout && dx) {
+    PlainViews v;
+    plain_backward_views(m, op, din, N, &v);
+    if (v.ok) {
         if (op->dnnl_unary)
-            lrn_forward(&op->u.lrn, in, dx, op->save_mean, N); /* dx is overwritten next */
-        lrn_backward(&op->u.lrn, in, op->save_mean, dout, dx, op->save_invstd, N);
-    } else {
-        poison(m, din, tensor_stride(ti) * (size_t)N);
+            lrn_forward(&op->u.lrn, v.in, v.dx, op->save_mean, N); /* dx is overwritten next */
+        lrn_backward(&op->u.lrn, v.in, op->save_mean, v.dout, v.dx, op->save_invstd, N);
     }
-    free(ci);
-    free(cg);
-    plain_done(ti, dx ? din : NULL, cd, N);
+    plain_backward_done(m, op, din, N, &v, din, tensor_stride(&m->tensors[op->in]) * (size_t)N);
 }
 
 static void lrn_bwd(Model *m, const Op *op, int N, int train)
@@ -373,15 +401,11 @@ static void maxpool_fwd(Model *m, const Op *op, int N, int train)
     const Tensor *ti = &m->tensors[op->in], *to = &m->tensors[op->out];
     if (op->dnnl_unary && !onednn_unary_forward(m->dnnl, op->dnnl_unary, ti->data, to->data, N))
         return;
-    float *ci, *co;
-    const float *in = plain_view(ti, ti->data, N, 1, &ci);
-    float *out = plain_view(to, to->data, N, 0, &co);
-    if (in && out)
-        maxpool_forward(&op->u.pool, in, out, N);
-    else
-        poison(m, to->data, tensor_stride(to) * (size_t)N);
-    free(ci);
-    plain_done(to, out ? to->data : NULL, co, N);
+    PlainViews v;
+    plain_forward_views(m, op, N, &v);
+    if (v.ok)
+        maxpool_forward(&op->u.pool, v.in, v.out, N);
+    plain_forward_done(m, op, N, &v);
 }
 
 static void maxpool_bwd(Model *m, const Op *op, int N, int train)
@@ -390,17 +414,11 @@ static void maxpool_bwd(Model *m, const Op *op, int N, int train)
     const Tensor *ti = &m->tensors[op->in], *to = &m->tensors[op->out];
     float *din = op_grad_begin(m, op->in);
     if (din && (!op->dnnl_unary || onednn_unary_backward(m->dnnl, op->dnnl_unary, ti->data, to->grad, din, N))) {
-        float *ci, *cg, *cd = NULL;
-        const float *in = plain_view(ti, ti->data, N, 1, &ci);
-        const float *dout = plain_view(to, to->grad, N, 1, &cg);
-        float *dx = plain_view(ti, din, N, 0, &cd);
-        if (in && dout && dx)
-            maxpool_backward(&op->u.pool, in, dout, dx, N);
-        else
-            poison(m, din, tensor_stride(ti) * (size_t)N);
-        free(ci);
-        free(cg);
-        plain_done(ti, dx ? din : NULL, cd, N);
+        PlainViews v;
+        plain_backward_views(m, op, din, N, &v);
+        if (v.ok)
+            maxpool_backward(&op->u.pool, v.in, v.dout, v.dx, N);
+        plain_backward_done(m, op, din, N, &v, din, tensor_stride(ti) * (size_t)N);
     }
     op_grad_end(m, op->in, N);
 }
