@@ -221,7 +221,7 @@ int cmd_bench(int argc, char **argv)
     if (bs_threads_start(a.threads, &err))
         return cli_error(err.code, "%s", err.msg);
     Experiment e;
-    if (experiment_open(&e, a.config, a.sets, a.n_sets, &err) || pick_backend(a.backend, &e.model, &err)) {
+    if (experiment_open(&e, a.config, a.sets, a.n_sets, 0, &err) || pick_backend(a.backend, &e.model, &err)) {
         experiment_close(&e);
         return cli_error(err.code, "%s", err.msg);
     }

@@ -1,9 +1,10 @@
-/* `bnshift eval RUN_DIR [--recalibrate train|test]`: evaluate a run's
- * checkpoint on its train and test sets — inference-mode error, the error
- * with batch statistics on the same samples, and every BN layer's
- * estimation shift — optionally again after re-estimating every BN's running
- * statistics exactly on one set. If estimation shift causes the gap between
- * the two errors, recalibrating on the evaluation set must close it. */
+/* `bnshift eval RUN_DIR [--recalibrate train|test [--estimator E ...]]`:
+ * evaluate a run's checkpoint on its train and test sets — inference-mode
+ * error, the error with batch statistics on the same samples, and every BN
+ * layer's estimation shift — optionally again after re-estimating every
+ * BN's running statistics on one set with one of the estimators of
+ * train/estimate.h. If estimation shift causes the gap between the two
+ * errors, recalibrating on the evaluation set must close it. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,28 +14,76 @@
 #include "commands.h"
 #include "core/mem.h"
 #include "core/threads.h"
+#include "data/corrupt.h"
+#include "eval_csv.h"
 #include "run/checkpoint.h"
-#include "io/fsutil.h"
 #include "io/logformat.h"
 #include "run/runlock.h"
 #include "setup.h"
+#include "train/estimate.h"
 
 static const char USAGE[] =
-    "usage: bnshift eval RUN_DIR [--recalibrate train|test] [--set key.path=value]... [--threads N]\n"
-    "Evaluates RUN_DIR/checkpoint.bin on the run's train and test sets: inference-mode error,\n"
-    "error with batch statistics, and per-BN-layer estimation shift; with --recalibrate, again\n"
-    "after re-estimating every BN's running statistics exactly on that set. Prints a table and\n"
-    "appends the rows to RUN_DIR/eval.csv (a new file, or the old one plus whole rows).\n";
+    "usage: bnshift eval RUN_DIR [--recalibrate train|test [--estimator E] [--batches N] [--batch-size B]\n"
+    "                    [--momentum M]] [--batch-stats B] [--only train|test] [--set key.path=value]...\n"
+    "                    [--threads N]\n"
+    "Evaluates RUN_DIR/checkpoint.bin on the run's train and test sets (--only: one of them):\n"
+    "inference-mode error, error with batch statistics (batches of B samples, default\n"
+    "train.batch_size: prediction-time BN), and per-BN-layer estimation shift; with --recalibrate,\n"
+    "again after re-estimating every BN's running statistics on that set. Estimators E:\n"
+    "  exact       population statistics, layer by layer in inference mode (the default)\n"
+    "  ioffe       BN paper Alg. 2: mean of batch means, m/(m-1) x mean of batch variances\n"
+    "  precise     PreciseBN: equal-weight mean of batch means and unbiased variances\n"
+    "  ema         running average with momentum M (default train.bn_momentum), from the current estimates\n"
+    "  cumulative  cumulative moving average (PyTorch momentum=None)\n"
+    "The training-mode estimators run N batches (default: one pass over the set) of B samples\n"
+    "(default train.batch_size) in a seeded shuffled order. Prints a table and appends the rows\n"
+    "to RUN_DIR/eval.csv (a new file, or the old one plus whole rows).\n";
 
 typedef struct {
     const char *dir, *recal;
     char *sets[64];
     int n_sets, threads;
+    Reestimator estimator;
+    int batches, est_batch, batch_stats; /* 0: the default */
+    double momentum;                     /* < 0: train.bn_momentum */
+    int only;                            /* -1: both sets, else 0 train / 1 test */
 } EvalArgs;
+
+/* An integer option value in [lo, hi]. */
+static int parse_int_arg(const char *opt, const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || errno || v < lo || v > hi)
+        return cli_error(BS_ERR_USER, "eval: %s: '%s' is not an integer in %d..%d", opt, s, lo, hi);
+    *out = (int)v;
+    return 0;
+}
+
+/* Options that only make sense together. */
+static int check_eval_args(const EvalArgs *a)
+{
+    const int trained = a->estimator != REEST_EXACT;
+    if (!a->recal && (a->estimator != REEST_EXACT || a->batches || a->est_batch || a->momentum >= 0))
+        return cli_error(BS_ERR_USER, "eval: --estimator, --batches, --batch-size and --momentum need "
+                                      "--recalibrate train|test");
+    if (!trained && (a->batches || a->est_batch))
+        return cli_error(BS_ERR_USER, "eval: --batches and --batch-size do not apply to --estimator exact "
+                                      "(it uses every sample of the set once)");
+    if (a->momentum >= 0 && a->estimator != REEST_EMA)
+        return cli_error(BS_ERR_USER, "eval: --momentum applies to --estimator ema only");
+    if (a->recal && a->only >= 0 && a->only != !strcmp(a->recal, "test"))
+        return cli_error(BS_ERR_USER, "eval: --only %s with --recalibrate %s: the recalibration set is "
+                                      "evaluated too", a->only ? "test" : "train", a->recal);
+    return 0;
+}
 
 static int parse_eval_args(int argc, char **argv, EvalArgs *a)
 {
     memset(a, 0, sizeof *a);
+    a->momentum = -1;
+    a->only = -1;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         int has_value = i + 1 < argc;
@@ -45,6 +94,30 @@ static int parse_eval_args(int argc, char **argv, EvalArgs *a)
             a->recal = argv[++i];
             if (strcmp(a->recal, "train") && strcmp(a->recal, "test"))
                 return cli_error(BS_ERR_USER, "eval: --recalibrate: expected train or test, got '%s'", a->recal);
+        } else if (!strcmp(s, "--estimator") && has_value) {
+            if (reestimator_parse(argv[++i], &a->estimator))
+                return cli_error(BS_ERR_USER, "eval: --estimator: expected one of %s, got '%s'",
+                                 reestimator_list(), argv[i]);
+        } else if (!strcmp(s, "--batches") && has_value) {
+            if (parse_int_arg(s, argv[++i], 1, 100000000, &a->batches))
+                return BS_ERR_USER;
+        } else if (!strcmp(s, "--batch-size") && has_value) {
+            if (parse_int_arg(s, argv[++i], 2, 65536, &a->est_batch))
+                return BS_ERR_USER;
+        } else if (!strcmp(s, "--batch-stats") && has_value) {
+            if (parse_int_arg(s, argv[++i], 2, 65536, &a->batch_stats))
+                return BS_ERR_USER;
+        } else if (!strcmp(s, "--momentum") && has_value) {
+            char *end;
+            errno = 0;
+            a->momentum = strtod(argv[++i], &end);
+            if (end == argv[i] || *end || errno || !(a->momentum > 0 && a->momentum <= 1))
+                return cli_error(BS_ERR_USER, "eval: --momentum: '%s' is not a number in (0, 1]", argv[i]);
+        } else if (!strcmp(s, "--only") && has_value) {
+            const char *w = argv[++i];
+            if (strcmp(w, "train") && strcmp(w, "test"))
+                return cli_error(BS_ERR_USER, "eval: --only: expected train or test, got '%s'", w);
+            a->only = !strcmp(w, "test");
         } else if (!strcmp(s, "--set") && has_value && a->n_sets < 64) {
             a->sets[a->n_sets++] = argv[++i];
         } else if (!strcmp(s, "--threads") && has_value) {
@@ -63,17 +136,33 @@ static int parse_eval_args(int argc, char **argv, EvalArgs *a)
     }
     if (!a->dir)
         return cli_error(BS_ERR_USER, "eval: missing RUN_DIR (see bnshift eval --help)");
-    return 0;
+    return check_eval_args(a);
 }
 
 typedef struct {
     Experiment *e;
+    const EvalArgs *a;
     ShiftStats stats;
     double *mu, *var;
     FILE *rows; /* the new eval.csv rows (an open_memstream) */
     int epoch;
-    const char *recal;
+    char estimator[96]; /* the estimator columns: "name,batches,batch_size,momentum" */
+    EvalResult bstat[2]; /* per set, from the "before" stage: batch statistics do not */
+    int have_bstat[2];   /* depend on the running estimates, so "after" reuses them */
 } EvalCtx;
+
+/* "type,severity" of the corruption on the set (which: 0 train, 1 test),
+ * or "," when it is clean. */
+static void corruption_columns(const Config *c, int which, char *out, size_t cap)
+{
+    const CorruptApply ap = c->data.corruption.apply_to;
+    const int hit = c->data.corruption.type != CORRUPT_NONE &&
+                    (ap == CORRUPT_BOTH || (ap == CORRUPT_TEST) == (which == 1));
+    if (hit)
+        snprintf(out, cap, "%s,%d", corruption_name(c->data.corruption.type), c->data.corruption.severity);
+    else
+        snprintf(out, cap, ",");
+}
 
 /* One pass over set `which`: prints and logs errors and per-layer ESM. */
 static int eval_set(EvalCtx *c, const char *stage, int which, BsError *err)
@@ -81,26 +170,34 @@ static int eval_set(EvalCtx *c, const char *stage, int which, BsError *err)
     static const char *const names[2] = {"train", "test"};
     Experiment *e = c->e;
     SampleSet set = setup_eval_set(&e->data, which);
+    set.batch = e->cfg.train.batch_size; /* the model may hold more (--batch-stats, --batch-size) */
     EvalResult inf, bat;
     evaluate(&e->model, &set, e->x, e->y, &c->stats, &inf);
-    if (evaluate_batch_stats(&e->model, &set, e->x, e->y, &bat, err))
+    SampleSet bset = set;
+    bset.batch = c->a->batch_stats ? c->a->batch_stats : set.batch;
+    if (!c->have_bstat[which] && evaluate_batch_stats(&e->model, &bset, e->x, e->y, &c->bstat[which], err))
         return err->code;
-    printf("%-7s %-5s  err %.4f  with batch stats %.4f  gap %+.4f\n", stage, names[which], inf.err,
-           bat.err, inf.err - bat.err);
-    const char *recal = c->recal ? c->recal : "";
+    c->have_bstat[which] = 1;
+    bat = c->bstat[which];
+    printf("%-7s %-5s  err %.4f  with batch stats (B=%d) %.4f  gap %+.4f\n", stage, names[which], inf.err,
+           bset.batch, bat.err, inf.err - bat.err);
+    const char *recal = c->a->recal ? c->a->recal : "";
+    char tail[256], corr[64];
+    corruption_columns(&e->cfg, which, corr, sizeof corr);
+    snprintf(tail, sizeof tail, "%s,%d,%s", c->estimator, bset.batch, corr);
     if (c->stats.n_layers == 0)
-        fprintf(c->rows, "%d,%s,%s,%s,%.9g,%.9g,%.9g,,,,,,,,,,,\n", c->epoch, recal, stage, names[which],
-                   inf.loss, inf.err, bat.err);
+        fprintf(c->rows, "%d,%s,%s,%s,%.9g,%.9g,%.9g,,,,,,,,,,,,%s\n", c->epoch, recal, stage, names[which],
+                inf.loss, inf.err, bat.err, tail);
     for (int l = 0; l < c->stats.n_layers; l++) {
         const Op *op = &e->model.ops[c->stats.op_index[l]];
         Esm s;
         shift_stats_esm(&c->stats, &e->model, l, c->mu, c->var, &s);
         printf("        %-32s depth %3d  esm_mean %10.4g  esm_std %10.4g  nesm_mean %8.4g\n", op->name,
                op->norm_depth, s.esm_mean, s.esm_std, s.nesm_mean);
-        fprintf(c->rows, "%d,%s,%s,%s,%.9g,%.9g,%.9g,%d,%s,%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g\n",
-                   c->epoch, recal, stage, names[which], inf.loss, inf.err, bat.err, l, op->name,
-                   op->norm_depth, op->u.bn.C, s.esm_mean, s.esm_std, s.esm_var, s.rms_mean, s.rms_std,
-                   s.nesm_mean, s.nesm_std);
+        fprintf(c->rows, "%d,%s,%s,%s,%.9g,%.9g,%.9g,%d,%s,%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%s\n",
+                c->epoch, recal, stage, names[which], inf.loss, inf.err, bat.err, l, op->name,
+                op->norm_depth, op->u.bn.C, s.esm_mean, s.esm_std, s.esm_var, s.rms_mean, s.rms_std,
+                s.nesm_mean, s.nesm_std, tail);
     }
     return BS_OK;
 }
@@ -108,67 +205,76 @@ static int eval_set(EvalCtx *c, const char *stage, int which, BsError *err)
 static int eval_all(EvalCtx *c, const char *stage, BsError *err)
 {
     for (int which = 0; which < 2; which++)
-        if (eval_set(c, stage, which, err))
+        if ((c->a->only < 0 || c->a->only == which) && eval_set(c, stage, which, err))
             return err->code;
     return BS_OK;
 }
 
-/* The eval.csv rows are appended whole or not at all: the old file plus
- * the new rows go to a temp file that replaces it (fs_write_atomic), so a
- * kill leaves the old file or the old file plus every new row. */
-typedef struct {
-    char path[4200];
-    char *old; /* what stays of the existing file ("" when none) */
-    size_t old_len;
-    int dropped_cut_row;
-} EvalCsv;
-
-/* Reads and checks an existing eval.csv before any work is done: its
- * header must be this version's, line ends LF; a last row cut by a killed
- * eval is dropped (said on stderr at the end). */
-static int eval_csv_check(EvalCsv *x, const char *dir, BsError *err)
+/* The samples of a training-mode estimator: `batches` batches of `batch`
+ * (default: one pass over the set, the last batch possibly shorter), drawn
+ * from shuffled passes over the set, the shuffles seeded by the run's seed. */
+static int *estimator_samples(const Config *cfg, const SampleSet *set, int batches, int batch, int *n,
+                              BsError *err)
 {
-    snprintf(x->path, sizeof x->path, "%s/eval.csv", dir);
-    if (fs_read_all(x->path, (size_t)1 << 30, &x->old, &x->old_len) != 0) {
-        if (errno == ENOENT) {
-            x->old = NULL;
-            x->old_len = 0;
-            return BS_OK;
-        }
-        return bs_fail(err, BS_ERR_RUNTIME, "%s: cannot append to it: %s", x->path,
-                       errno == EINVAL ? "not a regular file" : strerror(errno));
+    const long want = batches ? (long)batches * batch : set->n;
+    if (want > 200000000L) {
+        bs_fail(err, BS_ERR_USER, "eval: --batches %d x --batch-size %d: more than 200000000 samples", batches,
+                batch);
+        return NULL;
     }
-    if (x->old_len == 0)
-        return BS_OK;
-    if (memchr(x->old, '\r', x->old_len))
-        return bs_fail(err, BS_ERR_USER, "%s: CRLF line ends (bnshift writes LF only; was the file edited?)",
-                       x->path);
-    const size_t hl = strlen(EVAL_HEADER);
-    if (x->old_len < hl + 1 || memcmp(x->old, EVAL_HEADER, hl) || x->old[hl] != '\n')
-        return bs_fail(err, BS_ERR_USER,
-                       "%s: its header is not this bnshift's eval.csv header (another version, or edited); "
-                       "move it away to start a new one", x->path);
-    if (x->old[x->old_len - 1] != '\n') { /* a row cut by a killed eval */
-        while (x->old_len > 0 && x->old[x->old_len - 1] != '\n')
-            x->old_len--;
-        x->dropped_cut_row = 1;
+    int *out = bs_alloc(sizeof(int) * (size_t)want, err);
+    int *perm = bs_alloc(sizeof(int) * (size_t)(set->n ? set->n : 1), err);
+    if (!out || !perm) {
+        bs_free(out);
+        bs_free(perm);
+        return NULL;
     }
-    return BS_OK;
+    Rng rng;
+    rng_seed(&rng, (uint64_t)cfg->seed ^ rng_hash_string("bn-estimator"));
+    for (long k = 0; k < want;) {
+        memcpy(perm, set->idx, sizeof(int) * (size_t)set->n);
+        rng_shuffle(&rng, perm, set->n);
+        for (int i = 0; i < set->n && k < want; i++)
+            out[k++] = perm[i];
+    }
+    bs_free(perm);
+    *n = (int)want;
+    return out;
 }
 
-/* The old contents (or the header) plus the new rows, atomically. */
-static int eval_csv_write(const EvalCsv *x, const char *rows, size_t rows_len, BsError *err)
+/* Re-estimates every BN's running statistics on the --recalibrate set. */
+static int reestimate(EvalCtx *c, BsError *err)
 {
-    const char *head = x->old_len ? x->old : EVAL_HEADER "\n";
-    size_t head_len = x->old_len ? x->old_len : strlen(EVAL_HEADER) + 1;
-    char *all = malloc(head_len + rows_len + 1);
-    if (!all)
-        return bs_fail(err, BS_ERR_RUNTIME, "%s: out of memory", x->path);
-    memcpy(all, head, head_len);
-    memcpy(all + head_len, rows, rows_len);
-    int rc = fs_write_atomic(x->path, all, head_len + rows_len, err);
-    free(all);
-    return rc;
+    const EvalArgs *a = c->a;
+    Experiment *e = c->e;
+    SampleSet set = setup_eval_set(&e->data, strcmp(a->recal, "test") == 0);
+    set.batch = e->cfg.train.batch_size;
+    if (a->estimator == REEST_EXACT) {
+        recalibrate_bn(&e->model, &set, e->x, e->y, &c->stats);
+        snprintf(c->estimator, sizeof c->estimator, "exact,,,");
+        printf("recalibrated every BN on the %s set (%d samples, exact)\n", a->recal, set.n);
+        return BS_OK;
+    }
+    if (set.n < 2)
+        return bs_fail(err, BS_ERR_USER, "eval: the %s set has %d samples; an estimator needs 2 or more", a->recal,
+                       set.n);
+    const int batch = a->est_batch ? a->est_batch : e->cfg.train.batch_size;
+    const double momentum = a->momentum >= 0 ? a->momentum : e->cfg.train.bn_momentum;
+    int n = 0, used = 0;
+    int *samples = estimator_samples(&e->cfg, &set, a->batches, batch, &n, err);
+    if (!samples)
+        return err->code;
+    int rc = reestimate_bn(&e->model, &set, samples, n, batch, a->estimator, momentum, e->x, e->y, &used, err);
+    bs_free(samples);
+    if (rc)
+        return rc;
+    char mom[32] = "";
+    if (a->estimator == REEST_EMA)
+        snprintf(mom, sizeof mom, "%.9g", momentum);
+    snprintf(c->estimator, sizeof c->estimator, "%s,%d,%d,%s", reestimator_name(a->estimator), used, batch, mom);
+    printf("re-estimated every BN on the %s set: %s, %d batches of %d%s%s\n", a->recal,
+           reestimator_name(a->estimator), used, batch, *mom ? ", momentum " : "", mom);
+    return BS_OK;
 }
 
 /* The checkpoint must be the one of the run's own config (as for --resume):
@@ -195,7 +301,8 @@ static int run_eval(const EvalArgs *a, Experiment *e, EvalCtx *c, EvalCsv *csv, 
         return err->code;
     char path[4200];
     snprintf(path, sizeof path, "%s/config.resolved.json", a->dir);
-    if (experiment_open(e, path, a->sets, a->n_sets, err))
+    const int max_batch = a->batch_stats > a->est_batch ? a->batch_stats : a->est_batch;
+    if (experiment_open(e, path, a->sets, a->n_sets, max_batch, err))
         return err->code;
     CheckpointMeta meta;
     snprintf(path, sizeof path, "%s/checkpoint.bin", a->dir);
@@ -207,14 +314,12 @@ static int run_eval(const EvalArgs *a, Experiment *e, EvalCtx *c, EvalCsv *csv, 
     if (!c->mu || !c->var)
         return err->code;
     c->epoch = meta.epoch;
+    snprintf(c->estimator, sizeof c->estimator, a->recal ? "%s,,," : ",,,", reestimator_name(a->estimator));
     printf("%s: checkpoint of epoch %d, %d BN layers\n", a->dir, meta.epoch, c->stats.n_layers);
     if (eval_all(c, "before", err))
         return err->code;
     if (a->recal) {
-        SampleSet set = setup_eval_set(&e->data, strcmp(a->recal, "test") == 0);
-        recalibrate_bn(&e->model, &set, e->x, e->y, &c->stats);
-        printf("recalibrated every BN on the %s set (%d samples)\n", a->recal, set.n);
-        if (eval_all(c, "after", err))
+        if (reestimate(c, err) || eval_all(c, "after", err))
             return err->code;
     }
     return BS_OK;
@@ -250,7 +355,7 @@ int cmd_eval(int argc, char **argv)
     memset(&c, 0, sizeof c);
     memset(&csv, 0, sizeof csv);
     c.e = &e;
-    c.recal = a.recal;
+    c.a = &a;
     char *rows = NULL;
     size_t rows_len = 0;
     c.rows = open_memstream(&rows, &rows_len);
@@ -260,11 +365,14 @@ int cmd_eval(int argc, char **argv)
     if (rc == BS_OK && eval_csv_write(&csv, rows, rows_len, &err) == BS_OK) {
         if (csv.dropped_cut_row)
             cli_warn("%s: dropped its cut last row (an eval killed while writing)", csv.path);
+        if (csv.upgraded_rows >= 0)
+            cli_warn("%s: written by an older bnshift; rewrote its header with the new columns (its %d rows "
+                     "have them empty, estimator exact where recalibrated)", csv.path, csv.upgraded_rows);
         printf("appended to %s\n", csv.path);
     }
     rc = err.code;
     free(rows);
-    free(csv.old);
+    eval_csv_free(&csv);
     bs_free(c.mu);
     bs_free(c.var);
     shift_stats_free(&c.stats);

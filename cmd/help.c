@@ -18,7 +18,8 @@ static const char USAGE[] = "usage: bnshift help config | man | COMMAND\n"
 static const char *const SYNOPSIS[] = {
     "run CONFIG.json [--out DIR] [--set key.path=value]... [--threads N] [--resume [--force]] [--overwrite] "
     "[--quiet]",
-    "eval RUN_DIR [--recalibrate train|test] [--set key.path=value]... [--threads N]",
+    "eval RUN_DIR [--recalibrate train|test [--estimator E] [--batches N] [--batch-size B] [--momentum M]] "
+    "[--batch-stats B] [--only train|test] [--set key.path=value]... [--threads N]",
     "plot-data RUN_DIR... [--out DIR] [--epochs LIST]",
     "info CONFIG.json [--set key.path=value]...",
     "bench [CONFIG.json] [--threads N] [--batch B] [--steps K] [--backend im2col|onednn] [--set key.path=value]...",
@@ -108,9 +109,13 @@ static int print_man(void)
             roff_key_row(f, line);
     fputs(".SH FILES\n"
           "A run directory holds config.resolved.json, metrics.csv (columns epoch, lr, train_batch_loss, "
-          "train_batch_err, train_loss, train_err, test_loss, test_err, seconds, images_per_s), shift.csv "
+          "train_batch_err, train_loss, train_err, test_loss, test_err, seconds, images_per_s, "
+          "train_bstat_loss, train_bstat_err, test_bstat_loss, test_bstat_err), shift.csv "
           "(epoch, set, layer, name, depth, channels, esm_mean, esm_std, esm_var, rms_mean, rms_std, nesm_mean, "
-          "nesm_std), checkpoint.bin, eval.csv (written by eval) and .bnshift.lock.\n"
+          "nesm_std), checkpoint.bin, eval.csv (written by eval: checkpoint_epoch, recalibrated_on, stage, set, "
+          "loss, err, batch_stats_err, layer, name, depth, channels, the seven ESM columns, estimator, "
+          "est_batches, est_batch_size, est_momentum, batch_stats_size, corruption, severity) and "
+          ".bnshift.lock.\n"
           ".SH EXIT STATUS\n"
           "0 success; 1 a runtime failure (I/O while writing, NaN/Inf, out of memory); 2 anything the user "
           "supplied is wrong (usage, config, data, checkpoint or log files, a run directory in use); 130/143 "

@@ -33,7 +33,7 @@ int cmd_info(int argc, char **argv)
     Model m;
     memset(&x, 0, sizeof x);
     memset(&m, 0, sizeof m);
-    if (config_load(&c, path, sets, n_sets, &err) || setup_data(&c, &x, &err) || setup_model(&c, &x, &m, &err)) {
+    if (config_load(&c, path, sets, n_sets, &err) || setup_data(&c, &x, &err) || setup_model(&c, &x, 0, &m, &err)) {
         setup_data_free(&x);
         return cli_error(err.code, "%s", err.msg);
     }

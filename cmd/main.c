@@ -18,7 +18,7 @@
 
 const CliCommand cli_commands[] = {
     {"run", "train a configured network and log per-layer estimation shift to CSV", cmd_run},
-    {"eval", "evaluate a run's checkpoint; --recalibrate re-estimates BN statistics first", cmd_eval},
+    {"eval", "evaluate a run's checkpoint; --recalibrate re-estimates BN statistics (exact, ioffe, precise, ema, cumulative)", cmd_eval},
     {"info", "print the model a config builds: layers, norm types, parameters, MACs", cmd_info},
     {"plot-data", "turn run logs into gnuplot-ready tables and summary CSVs", cmd_plot_data},
     {"bench", "time training steps: images/s, time by layer type, GFLOP/s vs sgemm", cmd_bench},

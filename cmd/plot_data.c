@@ -1,8 +1,9 @@
 /* `bnshift plot-data RUN_DIR... [--out DIR] [--epochs LIST]`: turns the logs
  * of one or more runs into gnuplot-ready tables (one block per run, blocks
- * separated by two blank lines so `index N` picks run N) and two summary
- * CSVs, the second grouping runs that differ only in seed. Every run is
- * read (and checked) before anything is written. */
+ * separated by two blank lines so `index N` picks run N) and summary CSVs:
+ * one row per run, per group of runs that differ only in seed, and per run
+ * and eval.csv condition. Every run is read (and checked) before anything
+ * is written. */
 #include <errno.h>
 #include <stdarg.h>
 #include <math.h>
@@ -20,7 +21,7 @@
 #include "run/summary.h"
 
 #define MAX_EPOCHS_ARG 64
-#define MAX_FILES 8
+#define MAX_FILES 10
 #define MAX_WARNINGS 32
 #define PATH_LEN (CONFIG_PATH_MAX + 64)
 
@@ -53,9 +54,14 @@ static void usage(FILE *f)
                "  shift_vs_epoch_<set>.dat  esm_mean and esm_std of every BN layer per epoch\n"
                "  shift_vs_depth_<set>.dat  per-layer shift vs depth at chosen epochs\n"
                "                            (first, middle, last evaluated; or --epochs 1,5,10)\n"
-               "  errors.dat                train_batch_err, train_err, test_err, gap per epoch\n"
-               "  summary.csv               one row per run\n"
+               "  errors.dat                train_batch_err, train_err, test_err, gap per epoch, then the\n"
+               "                            errors with batch statistics and train_gap, test_gap (err - bstat)\n"
+               "  summary.csv               one row per run (with eval.csv's corrupted-test means)\n"
                "  summary_grouped.csv       runs differing only in seed, mean and std\n"
+               "  eval_summary.csv          one row per run and eval.csv condition (when any run has one)\n"
+               "  corruption.dat            per corruption type and severity of eval.csv's test rows: err,\n"
+               "                            adabn_err, bstat_err, mean_esm_mean, with 'clean 0' and 'mean'\n"
+               "                            lines (when any run has a corrupted test set in eval.csv)\n"
                "Each .dat holds one block per run (gnuplot `index`), headed by '# <name>'.\n");
 }
 
@@ -304,7 +310,8 @@ static int write_errors(PlotCtx *ctx, const RunLog *runs, int n, BsError *err)
         return err->code;
     for (int i = 0; i < n; i++) {
         block_start(f, i, runs[i].cfg.name);
-        fputs("# epoch train_batch_err train_err test_err gap\n", f);
+        fputs("# epoch train_batch_err train_err test_err gap train_bstat_err test_bstat_err train_gap test_gap\n",
+              f);
         for (int k = 0; k < runs[i].n_metrics; k++) {
             const MetricRow *m = &runs[i].metrics[k];
             fprintf(f, "%d", m->epoch);
@@ -312,8 +319,117 @@ static int write_errors(PlotCtx *ctx, const RunLog *runs, int n, BsError *err)
             put_num(f, m->train_err);
             put_num(f, m->test_err);
             put_num(f, m->test_err - m->train_batch_err); /* NaN when either is */
+            put_num(f, m->train_bstat_err);
+            put_num(f, m->test_bstat_err);
+            put_num(f, m->train_err - m->train_bstat_err);
+            put_num(f, m->test_err - m->test_bstat_err);
             fputc('\n', f);
         }
+        if (write_failed(ctx, f, err))
+            return err->code;
+    }
+    return close_out(ctx, err);
+}
+
+/* A count for a CSV: empty when 0 (not recorded). */
+static void put_csv_count(FILE *f, int v)
+{
+    if (v > 0)
+        fprintf(f, "%d", v);
+}
+
+static void put_eval_row(FILE *f, const RunLog *r, const EvalCond *c)
+{
+    const EvalKey *k = &c->key;
+    put_csv_text(f, r->cfg.name);
+    fprintf(f, ",%d,%s,%s,", r->cfg.seed, k->recal, k->estimator);
+    put_csv_count(f, k->est_batches);
+    fputc(',', f);
+    put_csv_count(f, k->est_batch_size);
+    fputc(',', f);
+    put_csv_num(f, k->est_momentum);
+    fputc(',', f);
+    put_csv_count(f, k->batch_stats_size);
+    fprintf(f, ",%s,", k->corruption == CORRUPT_NONE ? "" : corruption_name(k->corruption));
+    put_csv_count(f, k->severity);
+    fprintf(f, ",%s,%s", evallog_stage_name(k->stage), runlog_set_name(k->set));
+    const double v[] = {c->err, c->batch_stats_err, c->mean_esm_mean, c->mean_nesm_mean};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        fputc(',', f);
+        put_csv_num(f, v[i]);
+    }
+    fputc('\n', f);
+}
+
+/* Written only when some run has eval.csv rows (as the shift tables are
+ * only written for sets with rows). */
+static int write_eval_summary(PlotCtx *ctx, const RunLog *runs, int n, BsError *err)
+{
+    int any = 0;
+    for (int i = 0; i < n; i++)
+        any |= runs[i].n_eval > 0;
+    if (!any)
+        return 0;
+    FILE *f = open_out(ctx, "eval_summary.csv", err);
+    if (!f)
+        return err->code;
+    fputs("label,seed,recalibrated_on,estimator,est_batches,est_batch_size,est_momentum,batch_stats_size,"
+          "corruption,severity,stage,set,err,batch_stats_err,mean_esm_mean,mean_nesm_mean\n", f);
+    for (int i = 0; i < n; i++) {
+        for (int c = 0; c < runs[i].n_eval; c++)
+            put_eval_row(f, &runs[i], &runs[i].eval[c]);
+        if (write_failed(ctx, f, err))
+            return err->code;
+    }
+    return close_out(ctx, err);
+}
+
+static void put_cell(FILE *f, const char *type, const CorrCell *c)
+{
+    fprintf(f, "%s %d", type, c->severity);
+    put_num(f, c->err);
+    put_num(f, c->adabn_err);
+    put_num(f, c->bstat_err);
+    put_num(f, c->mean_esm);
+    fputc('\n', f);
+}
+
+/* A run's block: the clean test set as severity 0 (when evaluated), each
+ * corrupted cell, then per severity the mean over the types present. */
+static void corruption_block(FILE *f, const RunLog *r, const CorrCell *cells, int n)
+{
+    fputs("# type severity err adabn_err bstat_err mean_esm_mean\n", f);
+    CorrCell clean;
+    if (summary_corr_cell(r, CORRUPT_NONE, 0, &clean))
+        put_cell(f, "clean", &clean);
+    for (int i = 0; i < n; i++)
+        put_cell(f, corruption_name(cells[i].type), &cells[i]);
+    for (int sev = 1; sev <= CORRUPT_MAX_SEVERITY; sev++) {
+        int present = 0;
+        for (int i = 0; i < n; i++)
+            present |= cells[i].severity == sev;
+        if (present) {
+            CorrCell m = summary_corr_mean(cells, n, sev);
+            put_cell(f, "mean", &m);
+        }
+    }
+}
+
+/* Written only when some run has a corrupted test set in eval.csv. */
+static int write_corruption(PlotCtx *ctx, const RunLog *runs, int n, BsError *err)
+{
+    CorrCell cells[SUMMARY_MAX_CELLS];
+    int any = 0;
+    for (int i = 0; i < n && !any; i++)
+        any = summary_corr_cells(&runs[i], cells) > 0;
+    if (!any)
+        return 0;
+    FILE *f = open_out(ctx, "corruption.dat", err);
+    if (!f)
+        return err->code;
+    for (int i = 0; i < n; i++) {
+        block_start(f, i, runs[i].cfg.name);
+        corruption_block(f, &runs[i], cells, summary_corr_cells(&runs[i], cells));
         if (write_failed(ctx, f, err))
             return err->code;
     }
@@ -342,17 +458,32 @@ static void put_run_columns(FILE *f, const Config *c)
         fputs("all", f);
 }
 
+/* ",bn_estimator,corruption": train.bn_estimator (config.c keeps its names
+ * to itself) and data.corruption as type:severity or none. */
+static void put_train_settings(FILE *f, const Config *c)
+{
+    fprintf(f, ",%s,", c->train.bn_estimator == BN_EST_CUMULATIVE ? "cumulative" : "ema");
+    if (c->data.corruption.type == CORRUPT_NONE)
+        fputs("none", f);
+    else
+        fprintf(f, "%s:%d", corruption_name(c->data.corruption.type), c->data.corruption.severity);
+}
+
 static int write_summary(PlotCtx *ctx, const RunLog *runs, const RunSummary *sum, int n, BsError *err)
 {
     FILE *f = open_out(ctx, "summary.csv", err);
     if (!f)
         return err->code;
     fputs("label,norm,setting,train_size,seed,final_test_err,best_test_err,mean_esm_first,"
-          "mean_esm_last,esm_depth_slope\n", f);
+          "mean_esm_last,esm_depth_slope,bn_estimator,corruption,final_test_bstat_err,corr_cells,corr_err,"
+          "corr_adabn_err,corr_bstat_err\n", f);
     for (int i = 0; i < n; i++) {
-        put_run_columns(f, &runs[i].cfg);
-        fprintf(f, ",%d", runs[i].cfg.seed);
+        const Config *c = &runs[i].cfg;
+        put_run_columns(f, c);
+        fprintf(f, ",%d", c->seed);
         for (int k = 0; k < RS_N; k++) {
+            if (k == RS_FINAL_BSTAT_ERR) /* the run's own settings, after the older columns */
+                put_train_settings(f, c);
             fputc(',', f);
             put_csv_num(f, sum[i].v[k]);
         }
@@ -385,7 +516,9 @@ static int write_grouped(PlotCtx *ctx, const RunLog *runs, const RunSummary *sum
     }
     fputs("label,norm,setting,train_size,n_seeds,final_test_err_mean,final_test_err_std,"
           "best_test_err_mean,best_test_err_std,mean_esm_last_mean,mean_esm_last_std,"
-          "esm_depth_slope_mean,esm_depth_slope_std\n", f);
+          "esm_depth_slope_mean,esm_depth_slope_std,final_test_bstat_err_mean,final_test_bstat_err_std,"
+          "corr_err_mean,corr_err_std,corr_adabn_err_mean,corr_adabn_err_std,corr_bstat_err_mean,"
+          "corr_bstat_err_std\n", f);
     for (int g = 0; g < n; g++) {
         if (group[g] != g)
             continue; /* not the first run of its group */
@@ -394,7 +527,8 @@ static int write_grouped(PlotCtx *ctx, const RunLog *runs, const RunSummary *sum
             k += group[i] == g;
         put_run_columns(f, &runs[g].cfg);
         fprintf(f, ",%d", k);
-        static const int cols[] = {RS_FINAL_ERR, RS_BEST_ERR, RS_ESM_LAST, RS_SLOPE};
+        static const int cols[] = {RS_FINAL_ERR, RS_BEST_ERR, RS_ESM_LAST, RS_SLOPE, RS_FINAL_BSTAT_ERR,
+                                   RS_CORR_ERR, RS_CORR_ADABN_ERR, RS_CORR_BSTAT_ERR};
         for (size_t c = 0; c < sizeof cols / sizeof cols[0]; c++)
             put_group_stat(f, sum, group, n, g, cols[c]);
         fputc('\n', f);
@@ -409,7 +543,8 @@ static int write_all(PlotCtx *ctx, const RunLog *runs, int n, BsError *err)
         if (any_rows(runs, n, set) &&
             (write_shift_vs_epoch(ctx, runs, n, set, err) || write_shift_vs_depth(ctx, runs, n, set, err)))
             return err->code;
-    if (write_errors(ctx, runs, n, err))
+    if (write_errors(ctx, runs, n, err) || write_eval_summary(ctx, runs, n, err) ||
+        write_corruption(ctx, runs, n, err))
         return err->code;
     RunSummary *sum = malloc((size_t)n * sizeof *sum);
     if (!sum)

@@ -286,11 +286,12 @@ typedef struct {
     Schedule sched;
     Rng rng;
     int *order;
+    int metrics_v1; /* resuming a metrics.csv of an older bnshift (no bstat columns) */
 } Run;
 
 static int build_run(Run *r, const RunArgs *a, BsError *err)
 {
-    if (experiment_open(&r->e, a->config, a->sets, a->n_sets, err))
+    if (experiment_open(&r->e, a->config, a->sets, a->n_sets, 0, err))
         return err->code;
     const Config *c = &r->e.cfg;
     r->sched = (Schedule){.type = (ScheduleType)c->train.schedule.type, .base_lr = (float)c->train.lr,
@@ -333,10 +334,10 @@ static int resume_from(Run *r, const char *dir, const RunArgs *a, int threads, C
     if (checkpoint_load(path, &r->e.model, &r->e.opt, meta, err))
         return err->code;
     path_in(path, sizeof path, dir, "metrics.csv");
-    if (runlog_check_prefix(path, RUNLOG_METRICS, meta->metrics_len, err))
+    if (runlog_check_prefix(path, RUNLOG_METRICS, meta->metrics_len, &r->metrics_v1, err))
         return err->code;
     path_in(path, sizeof path, dir, "shift.csv");
-    if (runlog_check_prefix(path, RUNLOG_SHIFT, meta->shift_len, err))
+    if (runlog_check_prefix(path, RUNLOG_SHIFT, meta->shift_len, NULL, err))
         return err->code;
     /* Only once nothing can fail here: a refusal stays one line. */
     if (meta->threads != threads)
@@ -464,7 +465,11 @@ int cmd_run(int argc, char **argv)
                               .stop = &stop_signal},
                   .epochs = c->train.epochs, .eval_every = c->log.eval_every,
                   .checkpoint_every = c->log.checkpoint_every, .out_dir = dir,
-                  .config_hash = config_hash(c), .threads = threads, .on_epoch = print_epoch, .ctx = &con};
+                  .config_hash = config_hash(c), .threads = threads, .metrics_v1 = r.metrics_v1,
+                  .on_epoch = print_epoch, .ctx = &con};
+    if (r.metrics_v1)
+        cli_note("%s/metrics.csv: written by an older bnshift; the resumed run keeps its columns "
+                 "(no train_bstat_* / test_bstat_*)", dir);
     if (c->log.eval_train)
         run.eval[run.n_eval++] = (EvalSet){"train", setup_eval_set(&e->data, 0)};
     if (c->log.eval_test)

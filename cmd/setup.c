@@ -179,7 +179,7 @@ void setup_data_free(ExperimentData *x)
 SampleSet setup_eval_set(const ExperimentData *x, int which)
 {
     return (SampleSet){x->src[which], x->eval_idx[which], x->n_eval[which],
-                       x->normalize ? x->mean : NULL, x->normalize ? x->std : NULL};
+                       x->normalize ? x->mean : NULL, x->normalize ? x->std : NULL, 0};
 }
 
 ModelSpec setup_model_spec(const Config *c, int in_c, int in_h, int in_w, int num_classes)
@@ -194,7 +194,7 @@ ModelSpec setup_model_spec(const Config *c, int in_c, int in_h, int in_w, int nu
     return s;
 }
 
-int setup_model(const Config *c, const ExperimentData *x, Model *m, BsError *err)
+int setup_model(const Config *c, const ExperimentData *x, int max_batch, Model *m, BsError *err)
 {
     const Dataset *d = x->src[0];
     if (c->model.num_classes && c->model.num_classes < d->num_classes)
@@ -203,7 +203,7 @@ int setup_model(const Config *c, const ExperimentData *x, Model *m, BsError *err
     ModelSpec s = setup_model_spec(c, d->c, d->h, d->w, d->num_classes);
     Rng r;
     rng_seed(&r, (uint64_t)c->seed);
-    int rc = model_build(m, &s, c->train.batch_size, &r, err);
+    int rc = model_build(m, &s, max_batch > c->train.batch_size ? max_batch : c->train.batch_size, &r, err);
     m->label_smoothing = (float)c->train.label_smoothing;
     return rc;
 }
@@ -221,19 +221,20 @@ void setup_out_dir(const Config *c, const char *override, char *out, size_t cap)
         snprintf(out, cap, "%s", c->log.out);
 }
 
-int experiment_open(Experiment *e, const char *config_path, char *const *sets, int n_sets, BsError *err)
+int experiment_open(Experiment *e, const char *config_path, char *const *sets, int n_sets, int max_batch,
+                    BsError *err)
 {
     memset(e, 0, sizeof *e);
     if (config_load(&e->cfg, config_path, sets, n_sets, err) || setup_data(&e->cfg, &e->data, err) ||
-        setup_model(&e->cfg, &e->data, &e->model, err))
+        setup_model(&e->cfg, &e->data, max_batch, &e->model, err))
         return err->code;
     const Config *c = &e->cfg;
     SgdConfig sgd = {.momentum = (float)c->train.momentum, .nesterov = c->train.nesterov};
     if (optimizer_init(&e->opt, &e->model, sgd, (float)c->train.weight_decay, c->train.wd_norm, err))
         return err->code;
     size_t sample = tensor_numel(&e->model.tensors[0]);
-    e->x = bs_alloc(sizeof(float) * sample * (size_t)c->train.batch_size, err);
-    e->y = bs_alloc(sizeof(int) * (size_t)c->train.batch_size, err);
+    e->x = bs_alloc(sizeof(float) * sample * (size_t)e->model.max_batch, err);
+    e->y = bs_alloc(sizeof(int) * (size_t)e->model.max_batch, err);
     return e->x && e->y ? BS_OK : err->code;
 }
 

@@ -29,9 +29,11 @@ SampleSet setup_eval_set(const ExperimentData *x, int which);
 
 /* The model spec of the config for images of shape c x h x w. */
 ModelSpec setup_model_spec(const Config *c, int in_c, int in_h, int in_w, int num_classes);
-int setup_model(const Config *c, const ExperimentData *x, Model *m, BsError *err);
+/* The model of the config for batches of up to max(max_batch, train.batch_size). */
+int setup_model(const Config *c, const ExperimentData *x, int max_batch, Model *m, BsError *err);
 
-/* A config made real: data, model, optimizer, one batch of scratch. */
+/* A config made real: data, model, optimizer, one batch of scratch (the
+ * model and the scratch hold max(max_batch, train.batch_size) samples). */
 typedef struct {
     Config cfg;
     ExperimentData data;
@@ -41,7 +43,8 @@ typedef struct {
     int *y;
 } Experiment;
 
-int experiment_open(Experiment *e, const char *config_path, char *const *sets, int n_sets, BsError *err);
+int experiment_open(Experiment *e, const char *config_path, char *const *sets, int n_sets, int max_batch,
+                    BsError *err);
 void experiment_close(Experiment *e);
 
 /* log.out with NAME replaced by the config's name, or override if non-NULL. */

@@ -28,4 +28,10 @@ scripts/plot_series.sh $exp/data/shift_vs_depth_test.dat 1 9 "depth (position am
 scripts/plot_series.sh $exp/data/errors.dat 1 5 "epoch" "test_err - train_batch_err" \
   "Accumulation: inference-mode minus training-mode error on the same samples" \
   $exp/figures/gap.png
+# errors rows (since issue 15): ... train_bstat_err(6) test_bstat_err(7)
+# train_gap(8) test_gap(9); test_gap = test_err - test_bstat_err, the same
+# weights in inference and in training mode on the same samples (S' = S).
+scripts/plot_series.sh $exp/data/errors.dat 1 9 "epoch" "test_err - test_bstat_err" \
+  "Accumulation: the same weights, inference-mode minus batch-statistics error on the same samples" \
+  $exp/figures/same_weights_gap.png
 timer_report "accumulation"

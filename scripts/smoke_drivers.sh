@@ -8,7 +8,8 @@ export SMOKE_DIR
 SMOKE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/bnshift-smoke.XXXXXX")
 trap 'rm -rf "$SMOKE_DIR"' EXIT
 failed=0
-for name in accumulation distribution_shift gnbn xbnblock recalibration xbnblock_families bfn_choice inception; do
+for name in accumulation distribution_shift gnbn xbnblock recalibration xbnblock_families bfn_choice inception \
+    estimators corruption; do
   log=$SMOKE_DIR/$name.log
   if scripts/fig_$name.sh --smoke >"$log" 2>&1 &&
      { [ $name = recalibration ] || ls "$SMOKE_DIR/experiments/$name/figures/"*.png >/dev/null 2>&1; }; then

@@ -90,7 +90,8 @@ START_TEST(short_run_writes_spec_csvs)
     char *m = slurp_file(path);
     ck_assert_ptr_nonnull(m);
     const char *mh = "epoch,lr,train_batch_loss,train_batch_err,train_loss,train_err,test_loss,"
-                     "test_err,seconds,images_per_s\n";
+                     "test_err,seconds,images_per_s,train_bstat_loss,train_bstat_err,test_bstat_loss,"
+                     "test_bstat_err\n";
     ck_assert(!strncmp(m, mh, strlen(mh)));
     ck_assert_int_eq(count_lines(m), 3);
     snprintf(path, sizeof path, "%s/shift.csv", out);

@@ -1,7 +1,10 @@
 /* bnshift plot-data end to end: three tiny synthetic runs (two BN runs that
  * differ only in seed, one GNBN run) made once with the binary, then the
  * tables checked cell by cell against the runs' own CSVs, the summaries'
- * row and group counts, and exit 2 with the file named for bad input. */
+ * row and group counts, and exit 2 with the file named for bad input; and
+ * three hand-made run directories with eval.csv files (today's and V1) and
+ * both metrics.csv headers, whose eval_summary.csv, corruption.dat and new
+ * errors/summary columns are known exactly. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "io/logformat.h"
 #include "suites.h"
 #include "test_util.h"
 
@@ -151,7 +155,8 @@ START_TEST(writes_every_file_with_headers)
                           "nesm_mean nesm_std\n1 0 stem.bn ");
     ck_assert_ptr_nonnull(strstr(d, "\n\n\n# gnbn epoch 2\n"));
     char *r = read_out("plots", "errors.dat");
-    ck_assert_starts(r, "# bn-s1\n# epoch train_batch_err train_err test_err gap\n1 ");
+    ck_assert_starts(r, "# bn-s1\n# epoch train_batch_err train_err test_err gap train_bstat_err test_bstat_err "
+                        "train_gap test_gap\n1 ");
     free(e);
     free(d);
     free(r);
@@ -199,6 +204,12 @@ START_TEST(tables_hold_the_logged_numbers)
     double te = num_at(metrics, metrics, "2,", ',', 7);
     ck_assert_double_eq(num_at(r, rb, "2 ", ' ', 3), te);
     ck_assert_double_eq_tol(num_at(r, rb, "2 ", ' ', 4), te - tbe, 1e-12);
+    /* ... train_bstat_err test_bstat_err train_gap test_gap */
+    double trb = num_at(metrics, metrics, "2,", ',', 11), teb = num_at(metrics, metrics, "2,", ',', 13);
+    ck_assert_double_eq(num_at(r, rb, "2 ", ' ', 5), trb);
+    ck_assert_double_eq(num_at(r, rb, "2 ", ' ', 6), teb);
+    ck_assert_double_eq_tol(num_at(r, rb, "2 ", ' ', 7), num_at(metrics, metrics, "2,", ',', 5) - trb, 1e-12);
+    ck_assert_double_eq_tol(num_at(r, rb, "2 ", ' ', 8), te - teb, 1e-12);
     free(shift);
     free(metrics);
     free(e);
@@ -213,7 +224,8 @@ START_TEST(summaries_have_runs_and_seed_groups)
     ck_assert_int_eq(plot("plots", "", NULL), 0);
     char *s = read_out("plots", "summary.csv");
     ck_assert_starts(s, "label,norm,setting,train_size,seed,final_test_err,best_test_err,mean_esm_first,"
-                          "mean_esm_last,esm_depth_slope\n");
+                          "mean_esm_last,esm_depth_slope,bn_estimator,corruption,final_test_bstat_err,corr_cells,"
+                          "corr_err,corr_adabn_err,corr_bstat_err\n");
     ck_assert_int_eq(count_lines(s), 4);
     ck_assert_ptr_nonnull(find_line(s, s, "bn-s1,bn,train->test,all,1,"));
     ck_assert_ptr_nonnull(find_line(s, s, "bn-s2,bn,train->test,all,2,"));
@@ -223,6 +235,8 @@ START_TEST(summaries_have_runs_and_seed_groups)
     char *m = slurp_file(path);
     ck_assert_ptr_nonnull(m);
     ck_assert_double_eq(num_at(s, s, "gnbn,", ',', 5), num_at(m, m, "2,", ',', 7));
+    ck_assert_double_eq(num_at(s, s, "gnbn,", ',', 12), num_at(m, m, "2,", ',', 13)); /* final_test_bstat_err */
+    ck_assert_ptr_nonnull(strstr(find_line(s, s, "gnbn,"), ",ema,none,"));
     /* mean_esm_last: the mean of the test set's layer esm_means at epoch 2. */
     snprintf(path, sizeof path, "%s/bn-s1/shift.csv", workdir);
     char *sh = slurp_file(path);
@@ -334,6 +348,177 @@ START_TEST(bad_input_exits_2_naming_the_file)
 }
 END_TEST
 
+/* ---- eval.csv: hand-made run directories ---------------------------------- */
+
+static char evdir[64];
+
+/* A run directory evdir/name: config, metrics.csv, an empty shift.csv and,
+ * unless NULL, eval.csv. */
+static void hand_run(const char *name, const char *config, const char *metrics, const char *eval)
+{
+    char dir[300], path[400];
+    snprintf(dir, sizeof dir, "%s/%s", evdir, name);
+    ck_assert_int_eq(mkdir(dir, 0777), 0);
+    const char *files[] = {"config.resolved.json", "metrics.csv", "shift.csv", "eval.csv"};
+    const char *texts[] = {config, metrics, SHIFT_HEADER "\n", eval};
+    for (int i = 0; i < 4 && texts[i]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        write_text_file(path, texts[i]);
+    }
+}
+
+#define EVAL_CONFIG(name, seed, lr)                                                                     \
+    "{\"name\": \"" name "\", \"seed\": " #seed ", \"train\": {\"bn_estimator\": \"cumulative\", \"lr\": " #lr \
+    "}, \"data\": {\"corruption\": {\"type\": \"contrast\", \"severity\": 2}}}"
+
+static void eval_setup(void)
+{
+    make_test_dir(evdir, sizeof evdir, "bnshift-pdeval");
+    hand_run("e-s1", EVAL_CONFIG("e-s1", 1, 0.1),
+             METRICS_HEADER "\n1,0.1,1,0.5,1,0.4,1,0.3,1,1,1,0.35,1,0.25\n"
+                            "2,0.1,1,0.5,1,0.4,1,0.2,1,1,1,0.3,1,0.15\n",
+             TEST_EVAL_CSV);
+    hand_run("e-s2", EVAL_CONFIG("e-s2", 2, 0.1), METRICS_HEADER_V1 "\n1,0.1,1,0.5,1,0.4,1,0.3,1,1\n", TEST_EVAL_CSV_V1);
+    hand_run("plain", "{\"name\": \"plain\", \"seed\": 1}", METRICS_HEADER "\n1,0.1,1,0.5,1,0.4,1,0.3,1,1,,,,\n",
+             NULL);
+}
+
+static void eval_teardown(void)
+{
+    remove_test_dir(evdir);
+}
+
+/* plot-data over the three hand-made runs (and extra) into evdir/out. */
+static int plot_eval(const char *extra, char **errtext)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s plot-data %s/e-s1 %s/e-s2 %s/plain %s --out %s/out", bnshift_bin(), evdir, evdir,
+             evdir, extra, evdir);
+    return run_in(evdir, cmd, errtext);
+}
+
+static char *read_eval_out(const char *name)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/out/%s", evdir, name);
+    char *s = slurp_file(path);
+    ck_assert_msg(s != NULL, "%s missing", path);
+    return s;
+}
+
+static void has_line(const char *text, const char *line)
+{
+    char want[512];
+    snprintf(want, sizeof want, "\n%s\n", line);
+    ck_assert_msg(strstr(text, want), "no line '%s' in:\n%s", line, text);
+}
+
+START_TEST(eval_summary_lists_the_last_conditions)
+{
+    char *err = NULL;
+    int rc = plot_eval("", &err);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, err ? err : "");
+    free(err);
+    char *e = read_eval_out("eval_summary.csv");
+    ck_assert_starts(e, "label,seed,recalibrated_on,estimator,est_batches,est_batch_size,est_momentum,"
+                        "batch_stats_size,corruption,severity,stage,set,err,batch_stats_err,mean_esm_mean,"
+                        "mean_nesm_mean\n"
+                        "e-s1,1,,,,,,32,,,before,test,0.22,0.32,2,0.2\n");
+    ck_assert_int_eq(count_lines(e), 1 + 6 + 3); /* A, B and their repeats once each; plain has none */
+    has_line(e, "e-s1,1,test,exact,,,,32,gaussian_noise,3,after,test,0.3,0.35,0.5,0.05");
+    has_line(e, "e-s1,1,train,ema,5,64,0.1,32,,,after,train,0.6,0.6,1,0.1");
+    has_line(e, "e-s1,1,,,,,,32,gaussian_noise,3,before,test,0.45,0.4,1,0.1");
+    has_line(e, "e-s2,2,,,,,,,,,before,test,0.4,0.5,,");
+    has_line(e, "e-s2,2,test,exact,,,,,,,after,test,0.35,0.5,,");
+    ck_assert_ptr_null(strstr(e, ",0.5,0.4,")); /* B's first occurrence is replaced */
+    free(e);
+    /* errors.dat: the bstat columns and gaps; NaN for a V1 metrics.csv. */
+    char *r = read_eval_out("errors.dat");
+    ck_assert_starts(r, "# e-s1\n# epoch train_batch_err train_err test_err gap train_bstat_err test_bstat_err "
+                        "train_gap test_gap\n1 ");
+    const char *b1 = strstr(r, "# e-s1\n"), *b2 = strstr(r, "# e-s2\n");
+    const double want[] = {0.3, 0.15, 0.4 - 0.3, 0.2 - 0.15};
+    for (int i = 0; i < 4; i++)
+        ck_assert_double_eq_tol(num_at(r, b1, "2 ", ' ', 5 + i), want[i], 1e-12);
+    ck_assert_ptr_nonnull(strstr(b2, "\n1 0.5 0.4 0.3 -0.2 NaN NaN NaN NaN\n"));
+    free(r);
+}
+END_TEST
+
+START_TEST(corruption_table_and_summary_columns)
+{
+    ck_assert_int_eq(plot_eval("", NULL), 0);
+    char *c = read_eval_out("corruption.dat");
+    ck_assert_str_eq(c, "# e-s1\n# type severity err adabn_err bstat_err mean_esm_mean\n"
+                        "clean 0 0.22 NaN 0.32 2\n"
+                        "gaussian_noise 3 0.45 0.3 0.4 1\n"
+                        "gaussian_noise 5 0.9 NaN 0.8 8\n"
+                        "contrast 3 0.7 NaN 0.6 6\n"
+                        "mean 3 0.575 0.3 0.5 3.5\n"
+                        "mean 5 0.9 NaN 0.8 8\n"
+                        "\n\n# e-s2\n# type severity err adabn_err bstat_err mean_esm_mean\n"
+                        "clean 0 0.4 0.35 0.5 NaN\n"
+                        "\n\n# plain\n# type severity err adabn_err bstat_err mean_esm_mean\n");
+    free(c);
+    char *s = read_eval_out("summary.csv");
+    ck_assert_starts(s, "label,norm,setting,train_size,seed,final_test_err,best_test_err,mean_esm_first,"
+                        "mean_esm_last,esm_depth_slope,bn_estimator,corruption,final_test_bstat_err,corr_cells,"
+                        "corr_err,corr_adabn_err,corr_bstat_err\n");
+    const double corr_err = (0.45 + 0.9 + 0.7) / 3;
+    ck_assert_ptr_nonnull(find_line(s, s, "e-s1,bn,train->test,all,1,0.2,0.2,,,,cumulative,contrast:2,0.15,3,"));
+    ck_assert_double_eq_tol(num_at(s, s, "e-s1,", ',', 14), corr_err, 1e-12);
+    ck_assert_double_eq_tol(num_at(s, s, "e-s1,", ',', 15), 0.3, 1e-12);
+    ck_assert_double_eq_tol(num_at(s, s, "e-s1,", ',', 16), 0.6, 1e-12);
+    has_line(s, "e-s2,bn,train->test,all,2,0.3,0.3,,,,cumulative,contrast:2,,0,,,");
+    has_line(s, "plain,bn,train->test,all,1,0.3,0.3,,,,ema,none,,0,,,");
+    char *g = read_eval_out("summary_grouped.csv");
+    ck_assert_starts(g, "label,norm,setting,train_size,n_seeds,final_test_err_mean,final_test_err_std,"
+                        "best_test_err_mean,best_test_err_std,mean_esm_last_mean,mean_esm_last_std,"
+                        "esm_depth_slope_mean,esm_depth_slope_std,final_test_bstat_err_mean,"
+                        "final_test_bstat_err_std,corr_err_mean,corr_err_std,corr_adabn_err_mean,"
+                        "corr_adabn_err_std,corr_bstat_err_mean,corr_bstat_err_std\n");
+    /* e-s1 and e-s2 differ only in seed; each new column has one value. */
+    const char *p = find_line(g, g, "e-s1,bn,train->test,all,2,");
+    ck_assert_ptr_nonnull(p);
+    const double mean[] = {0.15, corr_err, 0.3, 0.6};
+    for (int i = 0; i < 4; i++) {
+        ck_assert_double_eq_tol(num_at(g, p, "e-s1,", ',', 13 + 2 * i), mean[i], 1e-12);
+        ck_assert_double_eq(num_at(g, p, "e-s1,", ',', 14 + 2 * i), 0.0);
+    }
+    has_line(g, "plain,bn,train->test,all,1,0.3,0,0.3,0,,,,,,,,,,,,");
+    free(s);
+    free(g);
+}
+END_TEST
+
+/* Without eval.csv rows neither eval table is written; a malformed eval.csv
+ * is one line naming file:line, and nothing is written. */
+START_TEST(eval_tables_only_with_rows_and_bad_eval_csv)
+{
+    char cmd[1024], path[400];
+    snprintf(cmd, sizeof cmd, "%s plot-data %s/plain --out %s/none", bnshift_bin(), evdir, evdir);
+    ck_assert_int_eq(run_in(evdir, cmd, NULL), 0);
+    struct stat st;
+    snprintf(path, sizeof path, "%s/none/eval_summary.csv", evdir);
+    ck_assert_int_ne(stat(path, &st), 0);
+    snprintf(path, sizeof path, "%s/none/corruption.dat", evdir);
+    ck_assert_int_ne(stat(path, &st), 0);
+    snprintf(cmd, sizeof cmd, "rm -rf %s/bad && cp -r %s/e-s1 %s/bad", evdir, evdir, evdir);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(path, sizeof path, "%s/bad/eval.csv", evdir);
+    write_text_file(path, EVAL_HEADER "\n2,,before,test,1,0.2,0.3,,,,,,,,,,,,,,,,32,fog,3\n");
+    snprintf(cmd, sizeof cmd, "%s plot-data %s/e-s1 %s/bad --out %s/badout", bnshift_bin(), evdir, evdir, evdir);
+    char *err = NULL, needle[400];
+    ck_assert_int_eq(run_in(evdir, cmd, &err), 2);
+    snprintf(needle, sizeof needle, "%s/bad/eval.csv:2: field 24", evdir);
+    ck_assert_msg(err && strstr(err, needle), "stderr '%s' lacks '%s'", err ? err : "", needle);
+    ck_assert_msg(strchr(err, '\n') == err + strlen(err) - 1, "not one line: '%s'", err);
+    free(err);
+    snprintf(path, sizeof path, "%s/badout", evdir);
+    ck_assert_int_ne(stat(path, &st), 0);
+}
+END_TEST
+
 Suite *plot_data_suite(void)
 {
     Suite *s = suite_create("plot_data");
@@ -346,5 +531,11 @@ Suite *plot_data_suite(void)
     tcase_add_test(tc, epochs_option_picks_and_warns);
     tcase_add_test(tc, bad_input_exits_2_naming_the_file);
     suite_add_tcase(s, tc);
+    TCase *ev = tcase_create("plot_data_eval");
+    tcase_add_unchecked_fixture(ev, eval_setup, eval_teardown);
+    tcase_add_test(ev, eval_summary_lists_the_last_conditions);
+    tcase_add_test(ev, corruption_table_and_summary_columns);
+    tcase_add_test(ev, eval_tables_only_with_rows_and_bad_eval_csv);
+    suite_add_tcase(s, ev);
     return s;
 }

@@ -1,3 +1,4 @@
+#include "io/logformat.h"
 #include "test_util.h"
 
 #include <math.h>
@@ -500,3 +501,19 @@ void assert_build_error(const ModelSpec *s, const char *needle)
     ck_assert_int_eq(model_build(&m, s, 2, &r, &err), BS_ERR_USER);
     ck_assert_msg(strstr(err.msg, needle), "'%s' lacks '%s'", err.msg, needle);
 }
+
+const char TEST_EVAL_CSV[] =
+    EVAL_HEADER "\n"
+    EV2("2,,before,test,1,0.2,0.3", 1, 0.1, 3, 0.3, ",,,,32,,")
+    EV2("2,,before,test,1,0.22,0.32", 1, 0.1, 3, 0.3, ",,,,32,,")
+    EV2("2,,before,test,1,0.5,0.4", 2, 0.2, 4, 0.4, ",,,,32,gaussian_noise,3")
+    EV2("2,test,after,test,1,0.3,0.35", 0.5, 0.05, 0.5, 0.05, "exact,,,,32,gaussian_noise,3")
+    EV2("2,,before,test,1,0.7,0.6", 5, 0.5, 7, 0.7, ",,,,32,contrast,3")
+    EV2("2,,before,test,1,0.9,0.8", 8, 0.8, 8, 0.8, ",,,,32,gaussian_noise,5")
+    EV2("2,train,after,train,1,0.6,0.6", 1, 0.1, 1, 0.1, "ema,5,64,0.1,32,,")
+    EV2("3,,before,test,1,0.45,0.4", 1, 0.1, 1, 0.1, ",,,,32,gaussian_noise,3");
+
+const char TEST_EVAL_CSV_V1[] = EVAL_HEADER_V1 "\n"
+                                "3,,before,test,1,0.4,0.5,,,,,,,,,,,\n"
+                                "3,test,before,test,1,0.4,0.5,,,,,,,,,,,\n"
+                                "3,test,after,test,1,0.35,0.5,,,,,,,,,,,\n";

@@ -157,4 +157,17 @@ void fxcmp_finish(const FxCmp *c);
 int fx_verbose(void);
 
 
+/* eval.csv texts for the readers' tests (test_summary.c, test_plot_data.c).
+ * TEST_EVAL_CSV: two BN layers per condition: A (clean), B (gaussian_noise
+ * 3; recalibrated on test: C), D (contrast 3), E (gaussian_noise 5), F (ema
+ * on train); A twice in a row and B again at the end with other numbers:
+ * those win. TEST_EVAL_CSV_V1: an older bnshift's file of a model without
+ * BN, plain and recalibrated on test. */
+extern const char TEST_EVAL_CSV[];
+/* Two BN layers (stem.bn, a.bn1) of one eval.csv condition: the columns
+ * before the layer, esm_mean and nesm_mean of each layer, the columns after. */
+#define EV2(pre, e0, n0, e1, n1, post)                                   \
+    pre ",0,stem.bn,1,4," #e0 ",0,0,0,0," #n0 ",0," post "\n" pre ",1,a.bn1,2,4," #e1 ",0,0,0,0," #n1 ",0," post "\n"
+extern const char TEST_EVAL_CSV_V1[];
+
 #endif

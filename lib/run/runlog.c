@@ -10,22 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define MAX_FIELDS 16
 /* Longer than any row bnshift writes (names are < 96 bytes). */
 #define RUNLOG_LINE_MAX 65536
-
-
-typedef struct {
-    FILE *f;
-    const char *path;
-    char *line;
-    size_t cap;
-    int lineno;
-    int strict_lf; /* a CR before the LF is an error (the resume checks) */
-    int live;      /* a cut last line is being written: end, not error */
-    int cut_tail;  /* set when live dropped such a line */
-    char *field[MAX_FIELDS];
-} CsvReader;
 
 const char *runlog_set_name(int set)
 {
@@ -73,7 +59,7 @@ static int read_line(CsvReader *r)
     return 1;
 }
 
-static void reader_close(CsvReader *r)
+void runlog_csv_close(CsvReader *r)
 {
     if (r->f)
         fclose(r->f);
@@ -94,10 +80,8 @@ static int line_error(const CsvReader *r, int got, BsError *err)
     return bs_fail(err, BS_ERR_USER, "%s:%d: truncated line (no newline at end)", r->path, r->lineno);
 }
 
-/* Reads path (through f when given, else opened here) and checks its header
- * line is exactly `header`. */
-static int reader_start(CsvReader *r, FILE *f, const char *path, const char *header, int strict_lf, int live,
-                        BsError *err)
+int runlog_csv_open(CsvReader *r, FILE *f, const char *path, const char *header, const char *older, int *is_older,
+                    int strict_lf, int live, BsError *err)
 {
     memset(r, 0, sizeof *r);
     r->path = path;
@@ -109,19 +93,26 @@ static int reader_start(CsvReader *r, FILE *f, const char *path, const char *hea
     int got = read_line(r);
     if (got < -1) {
         line_error(r, got, err);
-        reader_close(r);
+        runlog_csv_close(r);
         return BS_ERR_USER;
     }
-    if (got != 1 || strcmp(r->line, header)) {
+    if (is_older)
+        *is_older = got == 1 && older && !strcmp(r->line, older);
+    if (got != 1 || (strcmp(r->line, header) && !(is_older && *is_older))) {
         bs_fail(err, BS_ERR_USER, "%s:1: bad header, expected '%s'", path, header);
-        reader_close(r);
+        runlog_csv_close(r);
         return BS_ERR_USER;
     }
     return 0;
 }
 
-/* Splits the next row into exactly n fields. 1 = a row, 0 = end, -1 = error. */
-static int reader_row(CsvReader *r, int n, BsError *err)
+static int reader_start(CsvReader *r, FILE *f, const char *path, const char *header, int strict_lf, int live,
+                        BsError *err)
+{
+    return runlog_csv_open(r, f, path, header, NULL, NULL, strict_lf, live, err);
+}
+
+int runlog_csv_row(CsvReader *r, int n, BsError *err)
 {
     int got = read_line(r);
     if (got == 0)
@@ -133,7 +124,7 @@ static int reader_row(CsvReader *r, int n, BsError *err)
     int k = 0;
     char *p = r->line;
     for (;;) {
-        if (k < MAX_FIELDS)
+        if (k < RUNLOG_CSV_MAX_FIELDS)
             r->field[k] = p;
         k++;
         char *comma = strchr(p, ',');
@@ -149,8 +140,7 @@ static int reader_row(CsvReader *r, int n, BsError *err)
     return 1;
 }
 
-/* Field i as a number; an empty field is NAN when optional. */
-static int field_num(const CsvReader *r, int i, int optional, double *out, BsError *err)
+int runlog_csv_num(const CsvReader *r, int i, int optional, double *out, BsError *err)
 {
     const char *s = r->field[i];
     if (!*s && optional) {
@@ -166,7 +156,7 @@ static int field_num(const CsvReader *r, int i, int optional, double *out, BsErr
     return 0;
 }
 
-static int field_int(const CsvReader *r, int i, int lo, int *out, BsError *err)
+int runlog_csv_int(const CsvReader *r, int i, int lo, int *out, BsError *err)
 {
     const char *s = r->field[i];
     char *end;
@@ -179,8 +169,7 @@ static int field_int(const CsvReader *r, int i, int lo, int *out, BsError *err)
     return 0;
 }
 
-/* Grows *p (elements of size sz) so index n fits. */
-static int grow(void **p, int *cap, int n, size_t sz, BsError *err)
+int runlog_grow(void **p, int *cap, int n, size_t sz, BsError *err)
 {
     if (n < *cap)
         return 0;
@@ -193,30 +182,38 @@ static int grow(void **p, int *cap, int n, size_t sz, BsError *err)
     return 0;
 }
 
-static int parse_metric(const CsvReader *rd, MetricRow *m, BsError *err)
+static int parse_metric(const CsvReader *rd, int v1, MetricRow *m, BsError *err)
 {
     double *dst[] = {&m->lr, &m->train_batch_loss, &m->train_batch_err, &m->train_loss,
                      &m->train_err, &m->test_loss, &m->test_err};
     double timing;
-    if (field_int(rd, 0, 1, &m->epoch, err))
+    if (runlog_csv_int(rd, 0, 1, &m->epoch, err))
         return err->code;
     for (int i = 0; i < 7; i++) /* evaluation columns (3..6) are empty when not run */
-        if (field_num(rd, i + 1, i >= 3, dst[i], err))
+        if (runlog_csv_num(rd, i + 1, i >= 3, dst[i], err))
             return err->code;
-    if (field_num(rd, 8, 0, &timing, err) || field_num(rd, 9, 0, &timing, err))
+    if (runlog_csv_num(rd, 8, 0, &timing, err) || runlog_csv_num(rd, 9, 0, &timing, err))
         return err->code;
+    double *bstat[] = {&m->train_bstat_loss, &m->train_bstat_err, &m->test_bstat_loss, &m->test_bstat_err};
+    for (int i = 0; i < 4; i++) /* empty when not evaluated; absent (NAN) in V1 */
+        if (v1)
+            *bstat[i] = NAN;
+        else if (runlog_csv_num(rd, METRICS_COLUMNS_V1 + i, 1, bstat[i], err))
+            return err->code;
     return 0;
 }
 
 static int load_metrics(RunLog *r, FILE *f, const char *path, int strict_lf, int live, BsError *err)
 {
     CsvReader rd;
-    if (reader_start(&rd, f, path, METRICS_HEADER, strict_lf, live, err))
+    int v1;
+    if (runlog_csv_open(&rd, f, path, METRICS_HEADER, METRICS_HEADER_V1, &v1, strict_lf, live, err))
         return err->code;
+    r->metrics_v1 = v1;
     int cap = 0, got;
-    while ((got = reader_row(&rd, METRICS_COLUMNS, err)) == 1) {
-        if (grow((void **)&r->metrics, &cap, r->n_metrics, sizeof *r->metrics, err) ||
-            parse_metric(&rd, &r->metrics[r->n_metrics], err)) {
+    while ((got = runlog_csv_row(&rd, v1 ? METRICS_COLUMNS_V1 : METRICS_COLUMNS, err)) == 1) {
+        if (runlog_grow((void **)&r->metrics, &cap, r->n_metrics, sizeof *r->metrics, err) ||
+            parse_metric(&rd, v1, &r->metrics[r->n_metrics], err)) {
             got = -1;
             break;
         }
@@ -230,7 +227,7 @@ static int load_metrics(RunLog *r, FILE *f, const char *path, int strict_lf, int
         r->n_metrics++;
     }
     r->dropped_partial_lines += rd.cut_tail;
-    reader_close(&rd);
+    runlog_csv_close(&rd);
     return got < 0 ? err->code : 0;
 }
 
@@ -248,11 +245,11 @@ static int parse_shift(const CsvReader *rd, ShiftRow *s, BsError *err)
     if (!*name || strlen(name) >= RUNLOG_NAME_MAX || strpbrk(name, " ") || control)
         return bs_fail(err, BS_ERR_USER, "%s:%d: bad layer name '%s'", rd->path, rd->lineno, name);
     snprintf(s->name, sizeof s->name, "%s", name);
-    if (field_int(rd, 0, 1, &s->epoch, err) || field_int(rd, 2, 0, &s->layer, err) ||
-        field_int(rd, 4, 1, &s->depth, err) || field_int(rd, 5, 1, &s->channels, err))
+    if (runlog_csv_int(rd, 0, 1, &s->epoch, err) || runlog_csv_int(rd, 2, 0, &s->layer, err) ||
+        runlog_csv_int(rd, 4, 1, &s->depth, err) || runlog_csv_int(rd, 5, 1, &s->channels, err))
         return err->code;
     for (int i = 0; i < SV_N; i++)
-        if (field_num(rd, 6 + i, 0, &s->v[i], err))
+        if (runlog_csv_num(rd, 6 + i, 0, &s->v[i], err))
             return err->code;
     return 0;
 }
@@ -263,8 +260,8 @@ static int load_shift(RunLog *r, FILE *f, const char *path, int strict_lf, int l
     if (reader_start(&rd, f, path, SHIFT_HEADER, strict_lf, live, err))
         return err->code;
     int cap = 0, got;
-    while ((got = reader_row(&rd, SHIFT_COLUMNS, err)) == 1) {
-        if (grow((void **)&r->shift, &cap, r->n_shift, sizeof *r->shift, err) ||
+    while ((got = runlog_csv_row(&rd, SHIFT_COLUMNS, err)) == 1) {
+        if (runlog_grow((void **)&r->shift, &cap, r->n_shift, sizeof *r->shift, err) ||
             parse_shift(&rd, &r->shift[r->n_shift], err)) {
             got = -1;
             break;
@@ -272,7 +269,7 @@ static int load_shift(RunLog *r, FILE *f, const char *path, int strict_lf, int l
         r->n_shift++;
     }
     r->dropped_partial_lines += rd.cut_tail;
-    reader_close(&rd);
+    runlog_csv_close(&rd);
     return got < 0 ? err->code : 0;
 }
 
@@ -373,14 +370,15 @@ int runlog_load(RunLog *r, const char *dir, int live, BsError *err)
     snprintf(path, sizeof path, "%s/metrics.csv", dir);
     if (load_metrics(r, NULL, path, 0, live, err) == 0) {
         snprintf(path, sizeof path, "%s/shift.csv", dir);
-        if (load_shift(r, NULL, path, 0, live, err) == 0 && index_shift(r, path, live, err) == 0)
+        if (load_shift(r, NULL, path, 0, live, err) == 0 && index_shift(r, path, live, err) == 0 &&
+            evallog_load(dir, &r->eval, &r->n_eval, err) == 0)
             return 0;
     }
     runlog_free(r);
     return err->code;
 }
 
-int runlog_check_prefix(const char *path, RunLogFile which, long len, BsError *err)
+int runlog_check_prefix(const char *path, RunLogFile which, long len, int *metrics_v1, BsError *err)
 {
     struct stat st;
     if (stat(path, &st) != 0)
@@ -408,6 +406,8 @@ int runlog_check_prefix(const char *path, RunLogFile which, long len, BsError *e
     int rc = !mem ? bs_fail(err, BS_ERR_RUNTIME, "out of memory")
              : which == RUNLOG_METRICS ? load_metrics(&r, mem, path, 1, 0, err)
                                        : load_shift(&r, mem, path, 1, 0, err);
+    if (metrics_v1)
+        *metrics_v1 = r.metrics_v1;
     runlog_free(&r);
     free(buf);
     return rc;
@@ -417,6 +417,9 @@ void runlog_free(RunLog *r)
 {
     free(r->metrics);
     free(r->shift);
+    free(r->eval);
+    r->eval = NULL;
+    r->n_eval = 0;
     for (int s = 0; s < RUNLOG_NSETS; s++) {
         free(r->groups[s]);
         r->groups[s] = NULL;

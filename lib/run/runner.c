@@ -64,19 +64,27 @@ static int evaluate_sets(Runner *r, RunState *st, EpochReport *rep, BsError *err
         }
         rep->set_loss[i] = res.loss;
         rep->set_err[i] = res.err;
+        if (!r->metrics_v1) {
+            EvalResult bat;
+            if (evaluate_batch_stats(t->m, &r->eval[i].set, t->x, t->y, &bat, err))
+                return err->code;
+            rep->set_bstat_loss[i] = bat.loss;
+            rep->set_bstat_err[i] = bat.err;
+        }
         rep->mean_esm_mean[i] = write_shift_rows(st, t->m, rep->epoch, r->eval[i].name, &rep->nesm_skipped);
     }
     rep->evaluated = 1;
     return BS_OK;
 }
 
-/* The train_loss,train_err,test_loss,test_err columns: empty when the set
- * was not evaluated this epoch. */
-static void write_set_columns(Runner *r, RunState *st, const EpochReport *rep, const char *name)
+/* The <set>_loss,<set>_err columns (bstat: <set>_bstat_loss,
+ * <set>_bstat_err): empty when the set was not evaluated this epoch. */
+static void write_set_columns(Runner *r, RunState *st, const EpochReport *rep, const char *name, int bstat)
 {
     for (int i = 0; i < r->n_eval; i++)
         if (rep->evaluated && !strcmp(r->eval[i].name, name)) {
-            csv_printf(&st->metrics, ",%.9g,%.9g", rep->set_loss[i], rep->set_err[i]);
+            csv_printf(&st->metrics, ",%.9g,%.9g", bstat ? rep->set_bstat_loss[i] : rep->set_loss[i],
+                       bstat ? rep->set_bstat_err[i] : rep->set_err[i]);
             return;
         }
     csv_printf(&st->metrics, ",,");
@@ -86,9 +94,14 @@ static int write_metrics_row(Runner *r, RunState *st, const EpochReport *rep)
 {
     csv_printf(&st->metrics, "%d,%.7g,%.9g,%.9g", rep->epoch, rep->lr, rep->train_batch_loss,
                rep->train_batch_err);
-    write_set_columns(r, st, rep, "train");
-    write_set_columns(r, st, rep, "test");
-    csv_printf(&st->metrics, ",%.3f,%.1f\n", rep->seconds, rep->images_per_s);
+    write_set_columns(r, st, rep, "train", 0);
+    write_set_columns(r, st, rep, "test", 0);
+    csv_printf(&st->metrics, ",%.3f,%.1f", rep->seconds, rep->images_per_s);
+    if (!r->metrics_v1) {
+        write_set_columns(r, st, rep, "train", 1);
+        write_set_columns(r, st, rep, "test", 1);
+    }
+    csv_printf(&st->metrics, "\n");
     return BS_OK;
 }
 
@@ -140,7 +153,8 @@ static int open_logs(Runner *r, RunState *st, int resume, long metrics_len, long
 {
     char path[4096];
     join(path, sizeof path, r->out_dir, "metrics.csv");
-    if (csv_open(&st->metrics, path, METRICS_HEADER, resume ? metrics_len : -1, err))
+    if (csv_open(&st->metrics, path, r->metrics_v1 ? METRICS_HEADER_V1 : METRICS_HEADER, resume ? metrics_len : -1,
+                 err))
         return err->code;
     join(path, sizeof path, r->out_dir, "shift.csv");
     return csv_open(&st->shift, path, SHIFT_HEADER, resume ? shift_len : -1, err);

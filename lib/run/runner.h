@@ -26,6 +26,9 @@ typedef struct {
     double lr, train_batch_loss, train_batch_err;
     int evaluated;
     double set_loss[RUNNER_MAX_SETS], set_err[RUNNER_MAX_SETS];
+    /* The same weights with batch statistics (training-mode BN, batches of
+     * train.batch_size, running statistics untouched): the bstat columns. */
+    double set_bstat_loss[RUNNER_MAX_SETS], set_bstat_err[RUNNER_MAX_SETS];
     double mean_esm_mean[RUNNER_MAX_SETS]; /* mean over BN layers */
     double seconds, images_per_s;
     int nesm_skipped; /* channels with sigma ~ 0 left out of nesm_* */
@@ -39,6 +42,9 @@ typedef struct {
     const char *out_dir;
     uint64_t config_hash;
     int threads;
+    /* A resumed run whose metrics.csv has METRICS_HEADER_V1 keeps writing
+     * that format (no bstat columns). */
+    int metrics_v1;
     /* Called after each finished epoch; may be NULL. */
     void (*on_epoch)(void *ctx, const EpochReport *r);
     void *ctx;

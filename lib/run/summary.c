@@ -36,14 +36,85 @@ double summary_depth_slope(const RunLog *r, int set, int epoch)
     return n >= 2 && den != 0 ? (n * sxy - sx * sy) / den : NAN;
 }
 
+/* The last condition of r (ordered by last occurrence) on the test set's
+ * cell (type, severity) at stage with, unless NULL, recalibrated_on recal
+ * and estimator; NULL when none. */
+static const EvalCond *last_cond(const RunLog *r, CorruptionType type, int severity, int stage, const char *recal,
+                                 const char *estimator)
+{
+    for (int i = r->n_eval - 1; i >= 0; i--) {
+        const EvalKey *k = &r->eval[i].key;
+        if (k->set == RUNLOG_TEST && k->corruption == type && k->severity == severity && k->stage == stage &&
+            (!recal || !strcmp(k->recal, recal)) && (!estimator || !strcmp(k->estimator, estimator)))
+            return &r->eval[i];
+    }
+    return NULL;
+}
+
+int summary_corr_cell(const RunLog *r, CorruptionType type, int severity, CorrCell *out)
+{
+    /* Before re-estimation the model is the one trained: a recalibrating
+     * eval's "before" rows stand in when no plain eval was made. */
+    const EvalCond *before = last_cond(r, type, severity, EVAL_BEFORE, "", NULL);
+    if (!before)
+        before = last_cond(r, type, severity, EVAL_BEFORE, NULL, NULL);
+    const EvalCond *adabn = last_cond(r, type, severity, EVAL_AFTER, "test", "exact");
+    *out = (CorrCell){type, severity, before ? before->err : NAN, adabn ? adabn->err : NAN,
+                      before ? before->batch_stats_err : NAN, before ? before->mean_esm_mean : NAN};
+    return before || adabn;
+}
+
+int summary_corr_cells(const RunLog *r, CorrCell *out)
+{
+    int n = 0;
+    for (int t = CORRUPT_NONE + 1; t < CORRUPT_N; t++)
+        for (int sev = 1; sev <= CORRUPT_MAX_SEVERITY; sev++)
+            n += summary_corr_cell(r, (CorruptionType)t, sev, &out[n]);
+    return n;
+}
+
+CorrCell summary_corr_mean(const CorrCell *cells, int n, int severity)
+{
+    double sum[4] = {0, 0, 0, 0}, m[4];
+    int k[4] = {0, 0, 0, 0};
+    for (int i = 0; i < n; i++) {
+        if (severity && cells[i].severity != severity)
+            continue;
+        const double v[4] = {cells[i].err, cells[i].adabn_err, cells[i].bstat_err, cells[i].mean_esm};
+        for (int j = 0; j < 4; j++)
+            if (!isnan(v[j])) {
+                sum[j] += v[j];
+                k[j]++;
+            }
+    }
+    for (int j = 0; j < 4; j++)
+        m[j] = k[j] ? sum[j] / k[j] : NAN;
+    return (CorrCell){CORRUPT_NONE, severity, m[0], m[1], m[2], m[3]};
+}
+
+/* The eval.csv columns of the summary: corrupted cells and their means. */
+static void corr_summary(const RunLog *r, RunSummary *s)
+{
+    CorrCell cells[SUMMARY_MAX_CELLS];
+    int n = summary_corr_cells(r, cells);
+    CorrCell m = summary_corr_mean(cells, n, 0);
+    s->v[RS_CORR_CELLS] = n;
+    s->v[RS_CORR_ERR] = m.err;
+    s->v[RS_CORR_ADABN_ERR] = m.adabn_err;
+    s->v[RS_CORR_BSTAT_ERR] = m.bstat_err;
+}
+
 RunSummary summary_of_run(const RunLog *r)
 {
-    RunSummary s = {{NAN, NAN, NAN, NAN, NAN}};
+    RunSummary s;
+    for (int c = 0; c < RS_N; c++)
+        s.v[c] = NAN;
     for (int k = 0; k < r->n_metrics; k++) {
         double e = r->metrics[k].test_err;
         if (isnan(e))
             continue;
         s.v[RS_FINAL_ERR] = e;
+        s.v[RS_FINAL_BSTAT_ERR] = r->metrics[k].test_bstat_err;
         if (isnan(s.v[RS_BEST_ERR]) || e < s.v[RS_BEST_ERR])
             s.v[RS_BEST_ERR] = e;
     }
@@ -55,6 +126,7 @@ RunSummary summary_of_run(const RunLog *r)
         s.v[RS_ESM_LAST] = summary_mean_esm(r, set, last);
         s.v[RS_SLOPE] = summary_depth_slope(r, set, last);
     }
+    corr_summary(r, &s);
     return s;
 }
 

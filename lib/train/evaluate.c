@@ -4,9 +4,16 @@
 
 #include "core/mem.h"
 
+/* Samples per pass: set->batch, at most the model's max_batch. */
+static int step_of(const Model *m, const SampleSet *set)
+{
+    return set->batch > 0 && set->batch < m->max_batch ? set->batch : m->max_batch;
+}
+
 static int batch_at(const Model *m, const SampleSet *set, int start, float *x, int *y)
 {
-    int nb = set->n - start < m->max_batch ? set->n - start : m->max_batch;
+    int step = step_of(m, set);
+    int nb = set->n - start < step ? set->n - start : step;
     dataset_gather(set->d, set->idx + start, nb, set->mean, set->std, x, y);
     return nb;
 }
@@ -20,7 +27,7 @@ void evaluate(Model *m, const SampleSet *set, float *x, int *y, ShiftStats *stat
         shift_stats_reset(stats);
         shift_stats_attach(stats, m); /* BN layers sum their inputs as they read them */
     }
-    for (int s = 0; s < set->n; s += m->max_batch) {
+    for (int s = 0; s < set->n; s += step_of(m, set)) {
         int nb = batch_at(m, set, s, x, y), c;
         model_forward(m, x, nb, 0);
         loss += model_loss(m, y, nb, &c, 0) * nb;
@@ -40,7 +47,7 @@ void recalibrate_bn(Model *m, const SampleSet *set, float *x, int *y, ShiftStats
     shift_stats_reset(stats);
     for (int l = 0; l < stats->n_layers; l++) {
         int op_i = stats->op_index[l];
-        for (int s = 0; s < set->n; s += m->max_batch) {
+        for (int s = 0; s < set->n; s += step_of(m, set)) {
             int nb = batch_at(m, set, s, x, y);
             model_forward_until(m, x, nb, 0, op_i);
             shift_stats_accumulate_layer(stats, m, l, nb);
@@ -63,7 +70,7 @@ int evaluate_batch_stats(Model *m, const SampleSet *set, float *x, int *y, EvalR
     memcpy(saved, m->stats, sizeof(float) * m->n_stats);
     double loss = 0;
     long hits = 0, n = 0;
-    for (int s = 0; s < set->n; s += m->max_batch) {
+    for (int s = 0; s < set->n; s += step_of(m, set)) {
         int nb = batch_at(m, set, s, x, y), c;
         if (nb < 2)
             break;

@@ -8,12 +8,14 @@
 #include "models/model.h"
 #include "shift/stats.h"
 
-/* The samples idx[0..n) of d, normalized with mean/std (NULL: raw /255). */
+/* The samples idx[0..n) of d, normalized with mean/std (NULL: raw /255),
+ * fed batch samples at a time (0: the model's max_batch). */
 typedef struct {
     const Dataset *d;
     const int *idx;
     int n;
     const float *mean, *std;
+    int batch;
 } SampleSet;
 
 typedef struct {
@@ -21,13 +23,13 @@ typedef struct {
     long n;
 } EvalResult;
 
-/* One inference pass in batches of m->max_batch. x/y are scratch for one
+/* One inference pass in batches of set->batch. x/y are scratch for one
  * batch. stats (may be NULL) is reset and filled with the BN inputs' stats. */
 void evaluate(Model *m, const SampleSet *set, float *x, int *y, ShiftStats *stats,
               EvalResult *res);
 
 /* The error with BN in training mode (batch statistics of batches of
- * m->max_batch, as during training) on the same samples, the running
+ * set->batch, as during training when that is train.batch_size) on the same samples, the running
  * statistics left untouched: the reference that isolates what the running
  * estimates cost. A last batch of one sample is skipped (no batch variance). */
 int evaluate_batch_stats(Model *m, const SampleSet *set, float *x, int *y, EvalResult *res,
