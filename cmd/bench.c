@@ -44,16 +44,6 @@ static int usage(void)
     return 0;
 }
 
-static int parse_int(const char *flag, const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == 0 || *end != 0 || v < lo || v > hi)
-        return cli_error(BS_ERR_USER, "bench: %s expects an integer in [%d, %d], got '%s'", flag, lo, hi, s);
-    *out = (int)v;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, BenchArgs *a)
 {
     memset(a, 0, sizeof *a);
@@ -76,11 +66,11 @@ static int parse_args(int argc, char **argv, BenchArgs *a)
             return cli_error(BS_ERR_USER, "bench: %s needs a value (see bnshift bench --help)", arg);
         i++;
         if (!strcmp(arg, "--threads"))
-            rc = parse_int(arg, val, 1, 1024, &a->threads);
+            rc = cli_parse_int("bench", arg, val, 1, 1024, &a->threads);
         else if (!strcmp(arg, "--batch"))
-            rc = parse_int(arg, val, 2, 65536, &batch);
+            rc = cli_parse_int("bench", arg, val, 2, 65536, &batch);
         else if (!strcmp(arg, "--steps"))
-            rc = parse_int(arg, val, 1, 1000000, &a->steps);
+            rc = cli_parse_int("bench", arg, val, 1, 1000000, &a->steps);
         else if (!strcmp(arg, "--backend"))
             a->backend = val;
         else if (!strcmp(arg, "--set") && n_user < MAX_SETS)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "core/error.h"
 
 static int error_printed;
 
@@ -63,6 +64,16 @@ void cli_note(const char *fmt, ...)
     va_start(ap, fmt);
     vmessage("bnshift: ", fmt, ap);
     va_end(ap);
+}
+
+int cli_parse_int(const char *cmd, const char *flag, const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == 0 || *end != 0 || v < lo || v > hi)
+        return cli_error(BS_ERR_USER, "%s: %s expects an integer in [%d, %d], got '%s'", cmd, flag, lo, hi, s);
+    *out = (int)v;
+    return 0;
 }
 
 int cli_has_control_chars(const char *s)

@@ -35,6 +35,10 @@ void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Whether cli_error has printed the failure line already. */
 int cli_error_was_printed(void);
+/* *out = the integer s when it is one in [lo, hi]; else prints
+ * "bnshift: CMD: FLAG expects an integer in [lo, hi], got 'S'" and returns
+ * BS_ERR_USER. */
+int cli_parse_int(const char *cmd, const char *flag, const char *s, int lo, int hi, int *out);
 /* Whether s holds a control character (newline, tab, escape, ...). */
 int cli_has_control_chars(const char *s);
 /* arg quoted for a POSIX shell (as is when it needs no quotes) into

@@ -49,18 +49,6 @@ typedef struct {
     int only;                            /* -1: both sets, else 0 train / 1 test */
 } EvalArgs;
 
-/* An integer option value in [lo, hi]. */
-static int parse_int_arg(const char *opt, const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end || errno || v < lo || v > hi)
-        return cli_error(BS_ERR_USER, "eval: %s: '%s' is not an integer in %d..%d", opt, s, lo, hi);
-    *out = (int)v;
-    return 0;
-}
-
 /* Options that only make sense together. */
 static int check_eval_args(const EvalArgs *a)
 {
@@ -99,13 +87,13 @@ static int parse_eval_args(int argc, char **argv, EvalArgs *a)
                 return cli_error(BS_ERR_USER, "eval: --estimator: expected one of %s, got '%s'",
                                  reestimator_list(), argv[i]);
         } else if (!strcmp(s, "--batches") && has_value) {
-            if (parse_int_arg(s, argv[++i], 1, 100000000, &a->batches))
+            if (cli_parse_int("eval", s, argv[++i], 1, 100000000, &a->batches))
                 return BS_ERR_USER;
         } else if (!strcmp(s, "--batch-size") && has_value) {
-            if (parse_int_arg(s, argv[++i], 2, 65536, &a->est_batch))
+            if (cli_parse_int("eval", s, argv[++i], 2, 65536, &a->est_batch))
                 return BS_ERR_USER;
         } else if (!strcmp(s, "--batch-stats") && has_value) {
-            if (parse_int_arg(s, argv[++i], 2, 65536, &a->batch_stats))
+            if (cli_parse_int("eval", s, argv[++i], 2, 65536, &a->batch_stats))
                 return BS_ERR_USER;
         } else if (!strcmp(s, "--momentum") && has_value) {
             char *end;
@@ -155,10 +143,7 @@ typedef struct {
  * or "," when it is clean. */
 static void corruption_columns(const Config *c, int which, char *out, size_t cap)
 {
-    const CorruptApply ap = c->data.corruption.apply_to;
-    const int hit = c->data.corruption.type != CORRUPT_NONE &&
-                    (ap == CORRUPT_BOTH || (ap == CORRUPT_TEST) == (which == 1));
-    if (hit)
+    if (setup_corrupts(c, which))
         snprintf(out, cap, "%s,%d", corruption_name(c->data.corruption.type), c->data.corruption.severity);
     else
         snprintf(out, cap, ",");

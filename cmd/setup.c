@@ -65,13 +65,18 @@ static int load_sources(const Config *c, ExperimentData *x, BsError *err)
  * corruption whichever role it plays; a split that S and S' share while
  * only one of them is to be corrupted is copied first (the copy serves that
  * role). Runs after the selection of S: indices stay valid. */
+int setup_corrupts(const Config *c, int role)
+{
+    const CorruptApply a = c->data.corruption.apply_to;
+    return c->data.corruption.type != CORRUPT_NONE && (role ? a != CORRUPT_TRAIN : a != CORRUPT_TEST);
+}
+
 static int apply_corruption(const Config *c, ExperimentData *x, BsError *err)
 {
     const CorruptionType t = c->data.corruption.type;
     if (t == CORRUPT_NONE)
         return BS_OK;
-    const CorruptApply a = c->data.corruption.apply_to;
-    const int want[2] = {a != CORRUPT_TEST, a != CORRUPT_TRAIN}; /* S, S' */
+    const int want[2] = {setup_corrupts(c, 0), setup_corrupts(c, 1)}; /* S, S' */
     const int shared = x->src[0] == x->src[1];
     int done = 0; /* a shared split corrupted once serves both */
     for (int role = 0; role < 2 && !done; role++) {

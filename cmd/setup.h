@@ -23,6 +23,9 @@ typedef struct {
 } ExperimentData;
 
 int setup_data(const Config *c, ExperimentData *x, BsError *err);
+/* Whether data.corruption corrupts S (role 0, the train evaluation set's
+ * source) or S' (role 1, the test set). */
+int setup_corrupts(const Config *c, int role);
 void setup_data_free(ExperimentData *x);
 /* The evaluation set for "train" (which = 0) or "test" (1). */
 SampleSet setup_eval_set(const ExperimentData *x, int which);

@@ -433,6 +433,19 @@ START_TEST(eval_estimator_options_and_old_eval_csv)
     ck_assert_ptr_null(find_row(csv, "1,,before,train,", ",")); /* --only test */
     ck_assert_ptr_nonnull(find_row(csv, "1,,before,test,", ",,,,,16,,"));
     free(csv);
+    /* The corruption columns name the corruption of the row's own set. */
+    ck_assert_msg(eval_cmd(dir, "run", "--set data.corruption.type=contrast --set data.corruption.severity=2",
+                           &errtext) == 0, "%s", errtext);
+    free(errtext);
+    ck_assert_msg(eval_cmd(dir, "run", "--only test --batch-stats 8 --set data.corruption.type=contrast "
+                           "--set data.corruption.apply_to=train", &errtext) == 0, "%s", errtext);
+    free(errtext);
+    csv = slurp_file(path);
+    ck_assert_ptr_nonnull(csv);
+    ck_assert_ptr_nonnull(find_row(csv, "1,,before,test,", ",,,,,16,contrast,2\n"));
+    ck_assert_ptr_nonnull(find_row(csv, "1,,before,train,", ",,,,,16,,\n"));
+    ck_assert_ptr_nonnull(find_row(csv, "1,,before,test,", ",,,,,8,,\n")); /* S corrupted, S' clean */
+    free(csv);
     remove_test_dir(dir);
 }
 END_TEST

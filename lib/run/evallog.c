@@ -114,17 +114,17 @@ static int parse_layer(const CsvReader *rd, EvalRow *row, BsError *err)
         return 0;
     }
     int depth, channels;
-    double v;
+    double v[EVAL_COLUMNS_V1];
     if (runlog_csv_int(rd, 7, 0, &row->layer, err) || runlog_csv_int(rd, 9, 1, &depth, err) ||
         runlog_csv_int(rd, 10, 1, &channels, err))
         return err->code;
     if (!*rd->field[8])
         return bad_field(rd, 8, "a layer name", err);
-    for (int i = 11; i < EVAL_COLUMNS_V1; i++)
-        if (runlog_csv_num(rd, i, 0, &v, err))
+    for (int i = 11; i < EVAL_COLUMNS_V1; i++) /* esm_mean .. nesm_std */
+        if (runlog_csv_num(rd, i, 0, &v[i], err))
             return err->code;
-    row->esm_mean = strtod(rd->field[11], NULL);
-    row->nesm_mean = strtod(rd->field[16], NULL);
+    row->esm_mean = v[11];
+    row->nesm_mean = v[16];
     return 0;
 }
 
