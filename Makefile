@@ -45,10 +45,10 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 # Debian packages a fresh Debian 12 machine needs to build, test and demo.
 DEPS := build-essential pkg-config libopenblas-openmp-dev libcjson-dev libpng-dev \
-        zlib1g-dev check gnuplot-nox dataset-fashion-mnist cppcheck libdnnl-dev man-db
+        zlib1g-dev check gnuplot-nox dataset-fashion-mnist cppcheck libdnnl-dev man-db parallel
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all bnshift deps test test-scripts bench lint sanitize fuzz fuzz-smoke fuzz-build native demo \
+.PHONY: all bnshift deps test test-scripts bench bench-all lint sanitize fuzz fuzz-smoke fuzz-build native demo \
         fixtures clean install
 all: bnshift bnshift.1
 
@@ -99,7 +99,8 @@ test: $(BUILD)/run_tests $(BUILD)/bnshift test-scripts
 	  BNSHIFT_BIN=$${BNSHIFT_BIN:-$(BUILD)/bnshift} $(BUILD)/run_tests
 
 test-scripts: $(BUILD)/bnshift
-	BNSHIFT=$(BUILD)/bnshift scripts/smoke_drivers.sh
+	for f in scripts/*.sh; do bash -n "$$f" || exit 1; done
+	BNSHIFT_SHARE_CORES=1 BNSHIFT=$(BUILD)/bnshift scripts/smoke_drivers.sh
 	BUILD=$(BUILD) scripts/check_install.sh
 
 # Timing only, never part of `make test`: bnshift's own step benchmark, then
@@ -107,6 +108,11 @@ test-scripts: $(BUILD)/bnshift
 bench: bnshift
 	./bnshift bench
 	scripts/bench_vs_pytorch.sh
+# The whole table of docs/PERFORMANCE.md (~35 minutes), whole epochs, runs side by side.
+bench-all: bnshift
+	scripts/bench_vs_pytorch.sh --matrix --repeat 2
+	scripts/bench_epoch_vs_pytorch.sh --repeat 2
+	scripts/bench_concurrency.sh
 
 lint:
 	$(MAKE) --no-print-directory BUILD=build/lint EXTRA_CFLAGS=-Werror build/lint/bnshift build/lint/run_tests

@@ -6,6 +6,7 @@ int cmd_run(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_plot_data(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_corruptions(int argc, char **argv);
 int cmd_help(int argc, char **argv);
@@ -44,5 +45,9 @@ int cli_has_control_chars(const char *s);
 /* arg quoted for a POSIX shell (as is when it needs no quotes) into
  * buf[cap]; returns the length it needs. */
 size_t cli_shell_quote(char *buf, size_t cap, const char *arg);
+/* Re-executes bnshift once with GOMP_SPINCOUNT set (short spins of idle
+ * OpenMP threads) unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set already;
+ * returns only when it did not re-execute. */
+void wait_policy_apply(char **argv);
 
 #endif

@@ -21,6 +21,8 @@ static const char *const SYNOPSIS[] = {
     "eval RUN_DIR [--recalibrate train|test [--estimator E] [--batches N] [--batch-size B] [--momentum M]] "
     "[--batch-stats B] [--only train|test] [--set key.path=value]... [--threads N]",
     "plot-data RUN_DIR... [--out DIR] [--epochs LIST]",
+    "sweep GRID.json [--jobs J] [--threads-per-job T] [--only I | --emit parallel|slurm] [--force]",
+    "sweep --status GRID.json",
     "info CONFIG.json [--set key.path=value]...",
     "bench [CONFIG.json] [--threads N] [--batch B] [--steps K] [--backend im2col|onednn] [--set key.path=value]...",
     "corruptions [--grid OUT.png CONFIG.json [--image I] [--scale K] [--set key.path=value]...]",
@@ -115,13 +117,17 @@ static int print_man(void)
           "nesm_std), checkpoint.bin, eval.csv (written by eval: checkpoint_epoch, recalibrated_on, stage, set, "
           "loss, err, batch_stats_err, layer, name, depth, channels, the seven ESM columns, estimator, "
           "est_batches, est_batch_size, est_momentum, batch_stats_size, corruption, severity) and "
-          ".bnshift.lock.\n"
+          ".bnshift.lock. A sweep's directory holds sweep.json (the expanded grid), sweep.parallel and "
+          "sweep.sbatch (\\-\\-emit), and its run directories also sweep.log (the run's output) and, after a "
+          "failure, sweep\\-failed.txt (exit status and last line).\n"
           ".SH EXIT STATUS\n"
           "0 success; 1 a runtime failure (I/O while writing, NaN/Inf, out of memory); 2 anything the user "
           "supplied is wrong (usage, config, data, checkpoint or log files, a run directory in use); 130/143 "
           "interrupted by SIGINT/SIGTERM. Every non\\-zero exit prints one line on stderr.\n"
           ".SH ENVIRONMENT\n"
-          "OMP_NUM_THREADS (default thread count), BNSHIFT_CONV (im2col or onednn).\n"
+          "OMP_NUM_THREADS (default thread count), BNSHIFT_CONV (im2col or onednn), BNSHIFT_SHARE_CORES=1 "
+          "(run does not wait for cores other runs hold), OMP_WAIT_POLICY and GOMP_SPINCOUNT (how idle threads "
+          "wait; unset, bnshift sets GOMP_SPINCOUNT=10000), TMPDIR (where the CPU lock files live).\n"
           ".SH SEE ALSO\n"
           "docs/REFERENCE.md in the bnshift sources: the same reference in full.\n", f);
     free(table);

@@ -21,6 +21,7 @@ const CliCommand cli_commands[] = {
     {"eval", "evaluate a run's checkpoint; --recalibrate re-estimates BN statistics (exact, ioffe, precise, ema, cumulative)", cmd_eval},
     {"info", "print the model a config builds: layers, norm types, parameters, MACs", cmd_info},
     {"plot-data", "turn run logs into gnuplot-ready tables and summary CSVs", cmd_plot_data},
+    {"sweep", "a grid of runs: run them here J at a time (resumable), --emit for GNU parallel or Slurm, --status", cmd_sweep},
     {"bench", "time training steps: images/s, time by layer type, GFLOP/s vs sgemm", cmd_bench},
     {"corruptions", "list data.corruption's corruptions and severities; --grid draws them as a PNG", cmd_corruptions},
     {"help", "every config key (help config), the man page (help man), a command's --help", cmd_help},
@@ -87,6 +88,7 @@ static int dispatch(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    wait_policy_apply(argv);
     cli_program = argc > 0 && argv[0][0] ? argv[0] : "bnshift";
     atexit(report_library_exit);
     /* The environment is read here and passed to the library. */

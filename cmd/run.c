@@ -14,6 +14,7 @@
 #include "core/threads.h"
 #include "run/checkpoint.h"
 #include "io/fsutil.h"
+#include "core_slots.h"
 #include "run/runlock.h"
 #include "run/runlog.h"
 #include "progress.h"
@@ -32,10 +33,11 @@ static const char USAGE[] =
     "usage: bnshift run CONFIG.json [--out DIR] [--set key.path=value]... [--threads N]\n"
     "                   [--resume [--force]] [--overwrite] [--quiet]\n"
     "Trains the configured network and writes metrics.csv, shift.csv, config.resolved.json\n"
-    "and checkpoint.bin into log.out (or --out). See docs/REFERENCE.md or man bnshift.\n";
+    "and checkpoint.bin into log.out (or --out). Waits while other bnshift runs hold the\n"
+    "cores it needs (BNSHIFT_SHARE_CORES=1 starts at once). See docs/REFERENCE.md or man bnshift.\n";
 
 /* The signal that asked us to stop (0 = none). A signal handler can only
- * talk to the loop through globals; these are the only ones in cmd/. */
+ * talk to the loop through globals (sweep_exec.c has its own two). */
 static volatile sig_atomic_t stop_signal = 0;
 /* Seconds a first signal waits for the current step before stopping anyway. */
 #define STOP_GRACE_SECONDS 5
@@ -463,7 +465,7 @@ int cmd_run(int argc, char **argv)
                               .rng = &r.rng, .x = e->x, .y = e->y, .order = r.order,
                               .progress = progress_batch, .progress_ctx = &con.progress,
                               .stop = &stop_signal},
-                  .epochs = c->train.epochs, .eval_every = c->log.eval_every,
+                  .epochs = c->train.epochs, .eval_every = c->log.eval_every, .skip_bstat = !c->log.bstat,
                   .checkpoint_every = c->log.checkpoint_every, .out_dir = dir,
                   .config_hash = config_hash(c), .threads = threads, .metrics_v1 = r.metrics_v1,
                   .on_epoch = print_epoch, .ctx = &con};
@@ -485,10 +487,14 @@ int cmd_run(int argc, char **argv)
     signal(SIGALRM, on_grace_timeout);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    CoreSlots slots;
+    int rc = core_slots_take(&slots, threads, &stop_signal);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = runner_run(&run, meta.epoch, meta.metrics_len, meta.shift_len, &err);
+    if (rc == BS_OK)
+        rc = runner_run(&run, meta.epoch, meta.metrics_len, meta.shift_len, &err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    core_slots_release(&slots);
     progress_clear(&con.progress);
     free_run(&r);
     runlock_release(&od.lock);

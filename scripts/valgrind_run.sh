@@ -8,6 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BNSHIFT=${BNSHIFT:-./bnshift}
 [ -x "$BNSHIFT" ] || make --no-print-directory bnshift
+# Set, so that bnshift does not re-execute itself to set it
+# (cmd/wait_policy.c): valgrind would not follow it into the new image.
+export GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-10000}
 dir=$(mktemp -d "${TMPDIR:-/tmp}/bnshift-valgrind.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
 cat > "$dir/tiny.json" <<'JSON'

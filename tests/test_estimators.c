@@ -310,6 +310,19 @@ static int eval_cmd(const char *dir, const char *run, const char *args, char **e
     return run_in(dir, cmd, errtext);
 }
 
+/* dir/c.json: a width-4 ResNet-8 on 64 Fashion-MNIST images (40 per
+ * evaluation set), batch 16, for `epochs` epochs. */
+static void write_resnet8_fashion(const char *dir, int epochs)
+{
+    char path[160], text[400];
+    snprintf(path, sizeof path, "%s/c.json", dir);
+    snprintf(text, sizeof text,
+             "{\"name\": \"e\", \"data\": {\"dataset\": \"fashion-mnist\", \"train_subset\": 64, \"eval_subset\": 40},\n"
+             " \"model\": {\"arch\": \"resnet\", \"depth\": 8, \"width\": 4},\n"
+             " \"train\": {\"epochs\": %d, \"batch_size\": 16}}\n", epochs);
+    write_text_file(path, text);
+}
+
 /* A ResNet-8 trained one epoch: every estimator through `bnshift eval`
  * gives the same eval.csv at 1 and 2 threads; exact zeroes the shift on
  * its set; the columns say what was run; metrics.csv's test_bstat_err is
@@ -318,11 +331,7 @@ START_TEST(eval_estimators_through_the_command)
 {
     char dir[64], path[160], cmd[1024];
     make_test_dir(dir, sizeof dir, "bnshift-eval-est");
-    snprintf(path, sizeof path, "%s/c.json", dir);
-    write_text_file(path,
-                    "{\"name\": \"e\", \"data\": {\"dataset\": \"fashion-mnist\", \"train_subset\": 64, \"eval_subset\": 40},\n"
-                    " \"model\": {\"arch\": \"resnet\", \"depth\": 8, \"width\": 4},\n"
-                    " \"train\": {\"epochs\": 1, \"batch_size\": 16}}\n");
+    write_resnet8_fashion(dir, 1);
     snprintf(cmd, sizeof cmd, "%s run %s/c.json --quiet --threads 2 --out %s/r1 && cp -r %s/r1 %s/r2", bnshift_bin(),
              dir, dir, dir, dir);
     char *errtext = NULL;
@@ -386,6 +395,58 @@ START_TEST(eval_estimators_through_the_command)
     free(metrics);
     free(e1);
     free(e2);
+    remove_test_dir(dir);
+}
+END_TEST
+
+/* log.bstat false: the same run without the batch-statistics pass; every
+ * other column and shift.csv unchanged, the four bstat columns empty. */
+START_TEST(log_bstat_false_leaves_the_bstat_columns_empty)
+{
+    char dir[64], path[160], cmd[1024];
+    make_test_dir(dir, sizeof dir, "bnshift-no-bstat");
+    write_resnet8_fashion(dir, 2);
+    snprintf(cmd, sizeof cmd,
+             "%s run %s/c.json --quiet --threads 2 --out %s/with && "
+             "%s run %s/c.json --quiet --threads 2 --out %s/without --set log.bstat=false",
+             bnshift_bin(), dir, dir, bnshift_bin(), dir, dir);
+    char *errtext = NULL;
+    ck_assert_msg(run_in(dir, cmd, &errtext) == 0, "run: %s", errtext);
+    free(errtext);
+    char *m[2], *sh[2];
+    static const char *const runs[] = {"with", "without"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof path, "%s/%s/metrics.csv", dir, runs[k]);
+        m[k] = slurp_file(path);
+        snprintf(path, sizeof path, "%s/%s/shift.csv", dir, runs[k]);
+        sh[k] = slurp_file(path);
+        ck_assert_ptr_nonnull(m[k]);
+        ck_assert_ptr_nonnull(sh[k]);
+    }
+    ck_assert_str_eq(sh[0], sh[1]);
+    for (int epoch = 1; epoch <= 2; epoch++) {
+        char prefix[8], a[64], b[64];
+        snprintf(prefix, sizeof prefix, "%d,", epoch);
+        const char *ra = find_row(m[0], prefix, ","), *rb = find_row(m[1], prefix, ",");
+        ck_assert_ptr_nonnull(ra);
+        ck_assert_ptr_nonnull(rb);
+        for (int col = 0; col < 14; col++) {
+            if (col == 8 || col == 9) /* seconds, images_per_s */
+                continue;
+            csv_column(ra, col, a, sizeof a);
+            csv_column(rb, col, b, sizeof b);
+            if (col < 8)
+                ck_assert_str_eq(a, b);
+            else {
+                ck_assert_msg(*a, "epoch %d: bstat column %d empty in the default run", epoch, col);
+                ck_assert_msg(!*b, "epoch %d: bstat column %d is '%s' with log.bstat false", epoch, col, b);
+            }
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        free(m[k]);
+        free(sh[k]);
+    }
     remove_test_dir(dir);
 }
 END_TEST
@@ -464,6 +525,7 @@ Suite *estimators_suite(void)
     tcase_add_test(after, estimator_names_parse);
     tcase_add_test(after, eval_estimators_through_the_command);
     tcase_add_test(after, eval_estimator_options_and_old_eval_csv);
+    tcase_add_test(after, log_bstat_false_leaves_the_bstat_columns_empty);
     suite_add_tcase(s, after);
     return s;
 }

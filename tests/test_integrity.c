@@ -42,15 +42,6 @@ static void write_config(const char *path, int epochs, int checkpoint_every)
     write_text_file(path, text);
 }
 
-static char *path_of(const char *dir, const char *file)
-{
-    static char buf[4][600];
-    static int k;
-    char *p = buf[k++ % 4];
-    snprintf(p, 600, "%s/%s", dir, file);
-    return p;
-}
-
 /* Runs a shell command line (from the repository root, where the tests
  * run) with stdout sent to `out` (a path, or /dev/null) and stderr kept;
  * returns the exit status and the stderr text. */
@@ -63,15 +54,6 @@ static int sh(const char *cmd, const char *out, char **err)
     if (err)
         *err = slurp_file(errpath);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-/* Data rows of a CSV (its lines but the header). */
-static int csv_rows(const char *path)
-{
-    char *m = slurp_file(path);
-    int n = count_lines(m) - 1;
-    free(m);
-    return n;
 }
 
 /* The pid holding dir's run lock for writing (0 = none). */

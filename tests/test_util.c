@@ -517,3 +517,20 @@ const char TEST_EVAL_CSV_V1[] = EVAL_HEADER_V1 "\n"
                                 "3,,before,test,1,0.4,0.5,,,,,,,,,,,\n"
                                 "3,test,before,test,1,0.4,0.5,,,,,,,,,,,\n"
                                 "3,test,after,test,1,0.35,0.5,,,,,,,,,,,\n";
+
+char *path_of(const char *dir, const char *file)
+{
+    static char buf[4][600];
+    static int k;
+    char *p = buf[k++ % 4];
+    snprintf(p, 600, "%s/%s", dir, file);
+    return p;
+}
+
+int csv_rows(const char *path)
+{
+    char *m = slurp_file(path);
+    int n = count_lines(m) - 1;
+    free(m);
+    return n;
+}

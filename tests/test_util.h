@@ -31,6 +31,10 @@ double dot_double(const float *out, const float *weights, size_t n);
 char *slurp_file(const char *path);
 /* Newlines in s (0 for NULL). */
 int count_lines(const char *s);
+/* "dir/file" in one of four rotating static buffers. */
+char *path_of(const char *dir, const char *file);
+/* Data rows of a CSV file (its lines but the header). */
+int csv_rows(const char *path);
 /* Cuts the last two columns (seconds, images_per_s) from every line of a
  * metrics.csv text in place: the columns a resumed run may differ in. */
 void csv_drop_timing(char *csv);

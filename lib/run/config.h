@@ -78,6 +78,7 @@ typedef struct {
         char out[CONFIG_PATH_MAX]; /* "runs/NAME": NAME is replaced by name */
         int eval_every, checkpoint_every;
         int eval_train, eval_test; /* log.eval_sets */
+        int bstat;                 /* log.bstat: the batch-statistics pass */
     } log;
 } Config;
 

@@ -69,6 +69,23 @@ int runlock_shared(RunLock *l, const char *dir, int *writer_pid)
     return RUNLOCK_LIVE;
 }
 
+int runlock_writer(const char *dir, int *pid)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, RUNLOCK_FILE);
+    *pid = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    /* F_GETLK asks whether a read lock could be had: only a writer refuses it. */
+    struct flock q = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    int live = fcntl(fd, F_GETLK, &q) == 0 && q.l_type != F_UNLCK;
+    if (live)
+        *pid = q.l_pid > 0 ? (int)q.l_pid : -1;
+    close(fd);
+    return live;
+}
+
 void runlock_release(RunLock *l)
 {
     if (l->fd >= 0)

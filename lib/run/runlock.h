@@ -29,6 +29,11 @@ int runlock_exclusive(RunLock *l, const char *dir, BsError *err);
  * nothing is held). */
 #define RUNLOCK_LIVE 1
 int runlock_shared(RunLock *l, const char *dir, int *writer_pid);
+/* Whether a live process holds dir's exclusive lock (a run or eval writing
+ * there), without taking any lock: *pid gets its pid (-1 unknown; 0 when
+ * none). For a caller that holds no lock on dir itself (closing a
+ * descriptor of the file would drop it). */
+int runlock_writer(const char *dir, int *pid);
 /* Drops the lock. */
 void runlock_release(RunLock *l);
 /* Drops the lock and removes the lock file if this process created it

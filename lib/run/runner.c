@@ -64,12 +64,13 @@ static int evaluate_sets(Runner *r, RunState *st, EpochReport *rep, BsError *err
         }
         rep->set_loss[i] = res.loss;
         rep->set_err[i] = res.err;
-        if (!r->metrics_v1) {
+        if (!r->metrics_v1 && !r->skip_bstat) {
             EvalResult bat;
             if (evaluate_batch_stats(t->m, &r->eval[i].set, t->x, t->y, &bat, err))
                 return err->code;
             rep->set_bstat_loss[i] = bat.loss;
             rep->set_bstat_err[i] = bat.err;
+            rep->bstat_done = 1;
         }
         rep->mean_esm_mean[i] = write_shift_rows(st, t->m, rep->epoch, r->eval[i].name, &rep->nesm_skipped);
     }
@@ -78,11 +79,12 @@ static int evaluate_sets(Runner *r, RunState *st, EpochReport *rep, BsError *err
 }
 
 /* The <set>_loss,<set>_err columns (bstat: <set>_bstat_loss,
- * <set>_bstat_err): empty when the set was not evaluated this epoch. */
+ * <set>_bstat_err): empty when the set (or its bstat pass) was not
+ * evaluated this epoch. */
 static void write_set_columns(Runner *r, RunState *st, const EpochReport *rep, const char *name, int bstat)
 {
     for (int i = 0; i < r->n_eval; i++)
-        if (rep->evaluated && !strcmp(r->eval[i].name, name)) {
+        if (rep->evaluated && (!bstat || rep->bstat_done) && !strcmp(r->eval[i].name, name)) {
             csv_printf(&st->metrics, ",%.9g,%.9g", bstat ? rep->set_bstat_loss[i] : rep->set_loss[i],
                        bstat ? rep->set_bstat_err[i] : rep->set_err[i]);
             return;

@@ -29,6 +29,7 @@ typedef struct {
     /* The same weights with batch statistics (training-mode BN, batches of
      * train.batch_size, running statistics untouched): the bstat columns. */
     double set_bstat_loss[RUNNER_MAX_SETS], set_bstat_err[RUNNER_MAX_SETS];
+    int bstat_done; /* the bstat pass ran (not with log.bstat false) */
     double mean_esm_mean[RUNNER_MAX_SETS]; /* mean over BN layers */
     double seconds, images_per_s;
     int nesm_skipped; /* channels with sigma ~ 0 left out of nesm_* */
@@ -39,6 +40,7 @@ typedef struct {
     EvalSet eval[RUNNER_MAX_SETS];
     int n_eval;
     int epochs, eval_every, checkpoint_every;
+    int skip_bstat; /* log.bstat false: no batch-statistics pass, empty bstat columns */
     const char *out_dir;
     uint64_t config_hash;
     int threads;

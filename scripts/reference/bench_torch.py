@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """The PyTorch side of scripts/bench_vs_pytorch.sh: the same ResNet-20 as
 `bnshift bench` (3x3 convs without bias, projection shortcuts 1x1 conv + norm,
-global average pool, linear), timed the same way: warm-up steps, then K
+global average pool, linear; --norm bn|gnbn|xbnblock|gn placed as bnshift
+places them), timed the same way: warm-up steps, then K
 training steps (forward, loss, backward, SGD with momentum) on one fixed
 batch, and an inference pass over 1024 images in batches of B.
 --arch bottleneck|resnext|mobilenetv2|shufflenetv2|inception|inception-v3|alexnet times the block families
@@ -19,22 +20,32 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-def norm(kind, c, groups):
-    if kind == "gn":
-        return nn.GroupNorm(min(groups, c), c)
-    return nn.BatchNorm2d(c)
+class NormPlan:
+    """lib/models/norm_plan.c for the ResNet-20 variants: bn and gn everywhere;
+    gnbn GN at odd norm positions (counted in build order: stem, then each
+    block's norm 1, norm 2, shortcut norm), BN at even; xbnblock GN as each
+    block's first norm, BN elsewhere."""
+
+    def __init__(self, kind, groups):
+        self.kind, self.groups, self.position = kind, groups, 0
+
+    def __call__(self, c, role):
+        self.position += 1
+        gn = (self.kind == "gn" or (self.kind == "gnbn" and self.position % 2 == 1)
+              or (self.kind == "xbnblock" and role == "xbn"))
+        return nn.GroupNorm(min(self.groups, c), c) if gn else nn.BatchNorm2d(c)
 
 
 class Block(nn.Module):
-    def __init__(self, cin, cout, stride, kind, groups):
+    def __init__(self, cin, cout, stride, norm):
         super().__init__()
         self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = norm(kind, cout, groups)
+        self.bn1 = norm(cout, "xbn")
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = norm(kind, cout, groups)
+        self.bn2 = norm(cout, "block")
         self.shortcut = None
         if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), norm(kind, cout, groups))
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), norm(cout, "shortcut"))
 
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
@@ -46,13 +57,14 @@ class ResNet(nn.Module):
     def __init__(self, depth, width, in_c, classes, kind, groups):
         super().__init__()
         n = (depth - 2) // 6
+        norm = NormPlan(kind, groups)
         self.conv = nn.Conv2d(in_c, width, 3, 1, 1, bias=False)
-        self.bn = norm(kind, width, groups)
+        self.bn = norm(width, "stem")
         layers, cin = [], width
         for stage in range(3):
             cout = width << stage
             for b in range(n):
-                layers.append(Block(cin, cout, 2 if stage > 0 and b == 0 else 1, kind, groups))
+                layers.append(Block(cin, cout, 2 if stage > 0 and b == 0 else 1, norm))
                 cin = cout
         self.blocks = nn.Sequential(*layers)
         self.fc = nn.Linear(cin, classes)
@@ -90,7 +102,7 @@ def main():
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--arch", default="resnet20", choices=list(FAMILY_SPECS) + ["resnet20"])
-    p.add_argument("--norm", default="bn", choices=["bn", "gn", "xbnblock"])
+    p.add_argument("--norm", default="bn", choices=["bn", "gnbn", "xbnblock", "gn"])
     p.add_argument("--groups", type=int, default=32)
     p.add_argument("--size", type=int, default=32)
     p.add_argument("--channels", type=int, default=3)
