@@ -101,6 +101,7 @@ test: $(BUILD)/run_tests $(BUILD)/bnshift test-scripts
 test-scripts: $(BUILD)/bnshift
 	for f in scripts/*.sh; do bash -n "$$f" || exit 1; done
 	BNSHIFT_SHARE_CORES=1 BNSHIFT=$(BUILD)/bnshift scripts/smoke_drivers.sh
+	scripts/ci_slurm.sh $(BUILD)/bnshift
 	BUILD=$(BUILD) scripts/check_install.sh
 
 # Timing only, never part of `make test`: bnshift's own step benchmark, then

@@ -1,9 +1,10 @@
-/* `bnshift plot-data RUN_DIR... [--out DIR] [--epochs LIST]`: turns the logs
- * of one or more runs into gnuplot-ready tables (one block per run, blocks
- * separated by two blank lines so `index N` picks run N) and summary CSVs:
- * one row per run, per group of runs that differ only in seed, and per run
- * and eval.csv condition. Every run is read (and checked) before anything
- * is written. */
+/* `bnshift plot-data RUN_DIR|SWEEP... [--out DIR] [--epochs LIST]`: turns the
+ * logs of one or more runs (a sweep stands for its manifest's runs) into
+ * gnuplot-ready tables (one block per run, blocks separated by two blank
+ * lines so `index N` picks run N) and summary CSVs: one row per run, per
+ * group of runs that differ only in seed, per run and eval.csv condition,
+ * and, for a sweep's runs, per run and per combination of its axes but seed.
+ * Every run is read (and checked) before anything is written. */
 #include <errno.h>
 #include <stdarg.h>
 #include <math.h>
@@ -19,6 +20,7 @@
 #include "run/runlock.h"
 #include "run/runlog.h"
 #include "run/summary.h"
+#include "run/sweep.h"
 
 #define MAX_EPOCHS_ARG 64
 #define MAX_FILES 10
@@ -36,6 +38,19 @@ typedef struct {
     int n_warnings;
 } PlotCtx;
 
+/* Where a run came from: a RUN_DIR argument (m NULL), or run `run` of a
+ * sweep manifest. */
+typedef struct {
+    const SweepManifest *m;
+    int run;
+} RunOrigin;
+
+/* The axes of every sweep given, each key once, in order of appearance. */
+typedef struct {
+    const char **keys;
+    int n;
+} AxisSet;
+
 static void defer_warning(PlotCtx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void defer_warning(PlotCtx *ctx, const char *fmt, ...)
 {
@@ -49,7 +64,9 @@ static void defer_warning(PlotCtx *ctx, const char *fmt, ...)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: bnshift plot-data RUN_DIR... [--out DIR] [--epochs LIST]\n"
+    fprintf(f, "usage: bnshift plot-data RUN_DIR|SWEEP... [--out DIR] [--epochs LIST]\n"
+               "SWEEP is a sweep's directory (holding sweep.json) or its sweep.json: its runs in manifest\n"
+               "order, those not started or without an evaluated epoch skipped (with a warning).\n"
                "Writes gnuplot-ready tables of the runs' logs into DIR (default plots/):\n"
                "  shift_vs_epoch_<set>.dat  esm_mean and esm_std of every BN layer per epoch\n"
                "  shift_vs_depth_<set>.dat  per-layer shift vs depth at chosen epochs\n"
@@ -62,6 +79,9 @@ static void usage(FILE *f)
                "  corruption.dat            per corruption type and severity of eval.csv's test rows: err,\n"
                "                            adabn_err, bstat_err, mean_esm_mean, with 'clean 0' and 'mean'\n"
                "                            lines (when any run has a corrupted test set in eval.csv)\n"
+               "  sweep_summary.csv         per run of a sweep: its axes' values, then summary.csv's numbers\n"
+               "  sweep_grouped.csv         per combination of a sweep's axes but seed: n, mean and std of\n"
+               "                            final/best test error, last mean ESM, depth slope (with a SWEEP)\n"
                "Each .dat holds one block per run (gnuplot `index`), headed by '# <name>'.\n");
 }
 
@@ -537,7 +557,141 @@ static int write_grouped(PlotCtx *ctx, const RunLog *runs, const RunSummary *sum
     return close_out(ctx, err);
 }
 
-static int write_all(PlotCtx *ctx, const RunLog *runs, int n, BsError *err)
+/* Run i's value on axis key ("" when its sweep has no such axis or it is
+ * not from a sweep). */
+static const char *axis_value(const RunOrigin *o, const char *key)
+{
+    for (int a = 0; o->m && a < o->m->n_axes; a++)
+        if (!strcmp(o->m->axes[a], key))
+            return o->m->values[o->run * o->m->n_axes + a];
+    return "";
+}
+
+static const char *const SUMMARY_NAMES[RS_N] = {
+    "final_test_err", "best_test_err", "mean_esm_first", "mean_esm_last", "esm_depth_slope",
+    "final_test_bstat_err", "corr_cells", "corr_err", "corr_adabn_err", "corr_bstat_err"};
+
+/* One row per run of a sweep: label, the axes, summary.csv's numbers. */
+static int write_sweep_summary(PlotCtx *ctx, const RunLog *runs, const RunSummary *sum, const RunOrigin *from,
+                               int n, const AxisSet *axes, BsError *err)
+{
+    FILE *f = open_out(ctx, "sweep_summary.csv", err);
+    if (!f)
+        return err->code;
+    fputs("label", f);
+    for (int a = 0; a < axes->n; a++) {
+        fputc(',', f);
+        put_csv_text(f, axes->keys[a]);
+    }
+    for (int k = 0; k < RS_N; k++)
+        fprintf(f, ",%s", SUMMARY_NAMES[k]);
+    fputc('\n', f);
+    for (int i = 0; i < n; i++) {
+        if (!from[i].m)
+            continue;
+        put_csv_text(f, runs[i].cfg.name);
+        for (int a = 0; a < axes->n; a++) {
+            fputc(',', f);
+            put_csv_text(f, axis_value(&from[i], axes->keys[a]));
+        }
+        for (int k = 0; k < RS_N; k++) {
+            fputc(',', f);
+            put_csv_num(f, sum[i].v[k]);
+        }
+        fputc('\n', f);
+    }
+    return close_out(ctx, err);
+}
+
+/* Whether sweep runs i and j agree on every axis but seed. */
+static int same_cell(const RunOrigin *i, const RunOrigin *j, const AxisSet *axes)
+{
+    for (int a = 0; a < axes->n; a++)
+        if (strcmp(axes->keys[a], "seed") && strcmp(axis_value(i, axes->keys[a]), axis_value(j, axes->keys[a])))
+            return 0;
+    return 1;
+}
+
+/* One row per combination of the axes but seed, in order of first run:
+ * the axes, n, and mean and std over its runs (summary_group_stat). */
+static int write_sweep_grouped(PlotCtx *ctx, const RunSummary *sum, const RunOrigin *from, int n,
+                               const AxisSet *axes, BsError *err)
+{
+    int *group = malloc((size_t)n * sizeof *group);
+    if (!group)
+        return bs_fail(err, BS_ERR_RUNTIME, "out of memory");
+    for (int i = 0; i < n; i++) {
+        group[i] = -1; /* not from a sweep: in no group */
+        for (int j = 0; from[i].m && j <= i && group[i] < 0; j++)
+            if (from[j].m && same_cell(&from[i], &from[j], axes))
+                group[i] = j;
+    }
+    FILE *f = open_out(ctx, "sweep_grouped.csv", err);
+    if (!f) {
+        free(group);
+        return err->code;
+    }
+    for (int a = 0; a < axes->n; a++)
+        if (strcmp(axes->keys[a], "seed")) {
+            put_csv_text(f, axes->keys[a]);
+            fputc(',', f);
+        }
+    fputs("n,final_test_err_mean,final_test_err_std,best_test_err_mean,best_test_err_std,"
+          "mean_esm_last_mean,mean_esm_last_std,esm_depth_slope_mean,esm_depth_slope_std\n", f);
+    for (int g = 0; g < n; g++) {
+        if (group[g] != g)
+            continue; /* not the first run of its combination */
+        int k = 0;
+        for (int i = 0; i < n; i++)
+            k += group[i] == g;
+        for (int a = 0; a < axes->n; a++)
+            if (strcmp(axes->keys[a], "seed")) {
+                put_csv_text(f, axis_value(&from[g], axes->keys[a]));
+                fputc(',', f);
+            }
+        fprintf(f, "%d", k);
+        static const int cols[] = {RS_FINAL_ERR, RS_BEST_ERR, RS_ESM_LAST, RS_SLOPE};
+        for (size_t c = 0; c < sizeof cols / sizeof cols[0]; c++)
+            put_group_stat(f, sum, group, n, g, cols[c]);
+        fputc('\n', f);
+    }
+    free(group);
+    return close_out(ctx, err);
+}
+
+/* The sweep tables, when any run is from a sweep: their own files, so that
+ * summary.csv and summary_grouped.csv keep one set of columns (scripts read
+ * them by column number). */
+static int write_sweep_tables(PlotCtx *ctx, const RunLog *runs, const RunSummary *sum, const RunOrigin *from,
+                              int n, BsError *err)
+{
+    int any = 0, cap = 0;
+    for (int i = 0; i < n; i++)
+        if (from[i].m) {
+            any = 1;
+            cap += from[i].m->n_axes;
+        }
+    if (!any)
+        return 0;
+    AxisSet axes = {malloc(((size_t)cap + 1) * sizeof *axes.keys), 0};
+    if (!axes.keys)
+        return bs_fail(err, BS_ERR_RUNTIME, "out of memory");
+    for (int i = 0; i < n; i++)
+        for (int a = 0; from[i].m && a < from[i].m->n_axes; a++) {
+            const char *key = from[i].m->axes[a];
+            int seen = 0;
+            for (int k = 0; k < axes.n && !seen; k++)
+                seen = !strcmp(axes.keys[k], key);
+            if (!seen)
+                axes.keys[axes.n++] = key;
+        }
+    int rc = write_sweep_summary(ctx, runs, sum, from, n, &axes, err) ||
+             write_sweep_grouped(ctx, sum, from, n, &axes, err);
+    free(axes.keys);
+    return rc ? err->code : 0;
+}
+
+static int write_all(PlotCtx *ctx, const RunLog *runs, const RunOrigin *from, int n, BsError *err)
 {
     for (int set = 0; set < RUNLOG_NSETS; set++)
         if (any_rows(runs, n, set) &&
@@ -551,7 +705,8 @@ static int write_all(PlotCtx *ctx, const RunLog *runs, int n, BsError *err)
         return bs_fail(err, BS_ERR_RUNTIME, "out of memory");
     for (int i = 0; i < n; i++)
         sum[i] = summary_of_run(&runs[i]);
-    int rc = write_summary(ctx, runs, sum, n, err) || write_grouped(ctx, runs, sum, n, err);
+    int rc = write_summary(ctx, runs, sum, n, err) || write_grouped(ctx, runs, sum, n, err) ||
+             write_sweep_tables(ctx, runs, sum, from, n, err);
     free(sum);
     return rc ? err->code : 0;
 }
@@ -596,6 +751,152 @@ static int load_run(PlotCtx *ctx, RunLog *run, RunLock *lock, const char *dir, B
     return 0;
 }
 
+/* The runs the arguments stand for, in order: a run directory itself, a
+ * sweep its manifest's runs. */
+typedef struct {
+    char **dirs; /* owned */
+    RunOrigin *from;
+    int n, cap;
+    SweepManifest *manifests; /* one per argument at most: from points into it */
+    char **manifest_paths;
+    int n_manifests;
+    char (*skipped)[400]; /* per manifest: the runs left out, for one note */
+    int *n_skipped;
+} RunList;
+
+static void run_list_free(RunList *l)
+{
+    for (int i = 0; i < l->n; i++)
+        free(l->dirs[i]);
+    for (int i = 0; i < l->n_manifests; i++) {
+        sweep_manifest_free(&l->manifests[i]);
+        free(l->manifest_paths[i]);
+    }
+    free(l->dirs);
+    free(l->from);
+    free(l->manifests);
+    free(l->manifest_paths);
+    free(l->skipped);
+    free(l->n_skipped);
+}
+
+/* Appends prefix/name (or dir alone when name is NULL). -1 when out of
+ * memory. */
+static int add_run(RunList *l, const char *prefix, const char *name, const SweepManifest *m, int run)
+{
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 16;
+        char **d = realloc(l->dirs, (size_t)cap * sizeof *d);
+        if (d)
+            l->dirs = d;
+        RunOrigin *o = d ? realloc(l->from, (size_t)cap * sizeof *o) : NULL;
+        if (!o)
+            return -1;
+        l->from = o;
+        l->cap = cap;
+    }
+    size_t len = strlen(prefix) + (name ? strlen(name) + 1 : 0) + 1;
+    char *dir = malloc(len);
+    if (!dir)
+        return -1;
+    if (name && prefix[0])
+        snprintf(dir, len, "%s/%s", prefix, name);
+    else
+        snprintf(dir, len, "%s", name ? name : prefix);
+    l->dirs[l->n] = dir;
+    l->from[l->n++] = (RunOrigin){m, run};
+    return 0;
+}
+
+/* Whether arg names a sweep: a directory holding sweep.json, or a file
+ * named sweep.json (any other file is a run directory's error, as
+ * before). *prefix_len gets the length of the runs' parent in path. */
+static int manifest_of(const char *arg, char *path, size_t cap, size_t *prefix_len)
+{
+    struct stat st;
+    size_t len = strlen(arg);
+    while (len > 1 && arg[len - 1] == '/')
+        len--;
+    if (stat(arg, &st) != 0)
+        return 0;
+    if (S_ISDIR(st.st_mode)) {
+        snprintf(path, cap, "%.*s/%s", (int)len, arg, SWEEP_MANIFEST_FILE);
+        *prefix_len = len;
+        return stat(path, &st) == 0;
+    }
+    const char *slash = strrchr(arg, '/');
+    const char *base = slash ? slash + 1 : arg;
+    if (!S_ISREG(st.st_mode) || strcmp(base, SWEEP_MANIFEST_FILE))
+        return 0;
+    snprintf(path, cap, "%s", arg);
+    *prefix_len = slash ? (size_t)(slash - arg) + (slash == arg) : 0;
+    return 1;
+}
+
+/* Expands the arguments into l: each sweep read (exit 2 naming a manifest
+ * that is not one), its runs in manifest order. */
+static int expand_args(RunList *l, char **args, int n_args)
+{
+    l->manifests = calloc((size_t)n_args, sizeof *l->manifests);
+    l->manifest_paths = calloc((size_t)n_args, sizeof *l->manifest_paths);
+    l->skipped = calloc((size_t)n_args, sizeof *l->skipped);
+    l->n_skipped = calloc((size_t)n_args, sizeof *l->n_skipped);
+    if (!l->manifests || !l->manifest_paths || !l->skipped || !l->n_skipped)
+        return cli_error(BS_ERR_RUNTIME, "plot-data: out of memory");
+    for (int i = 0; i < n_args; i++) {
+        char path[PATH_LEN], prefix[PATH_LEN];
+        size_t prefix_len = 0;
+        if (!manifest_of(args[i], path, sizeof path, &prefix_len)) {
+            if (add_run(l, args[i], NULL, NULL, 0))
+                return cli_error(BS_ERR_RUNTIME, "plot-data: out of memory");
+            continue;
+        }
+        SweepManifest *m = &l->manifests[l->n_manifests];
+        BsError err = {0};
+        if (sweep_manifest_read(m, path, &err))
+            return cli_error(err.code, "plot-data: %s", err.msg);
+        if (!(l->manifest_paths[l->n_manifests++] = strdup(path)))
+            return cli_error(BS_ERR_RUNTIME, "plot-data: out of memory");
+        snprintf(prefix, sizeof prefix, "%.*s", (int)prefix_len, path);
+        for (int r = 0; r < m->n_runs; r++)
+            if (add_run(l, prefix, m->names[r], m, r))
+                return cli_error(BS_ERR_RUNTIME, "plot-data: out of memory");
+    }
+    return 0;
+}
+
+/* Whether a sweep's run has begun logging: a run not started is skipped,
+ * not an error. */
+static int has_metrics(const char *dir)
+{
+    char path[PATH_LEN];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/metrics.csv", dir);
+    return stat(path, &st) == 0;
+}
+
+/* Records run i of l as left out, for its manifest's one note. */
+static void note_skipped(RunList *l, int i)
+{
+    int k = (int)(l->from[i].m - l->manifests);
+    char *list = l->skipped[k];
+    size_t used = strlen(list);
+    const char *name = l->from[i].m->names[l->from[i].run];
+    if (used + strlen(name) + 8 < sizeof l->skipped[k])
+        snprintf(list + used, sizeof l->skipped[k] - used, "%s%s", used ? ", " : "", name);
+    else if (!strstr(list, ", ..."))
+        snprintf(list + used, sizeof l->skipped[k] - used, ", ...");
+    l->n_skipped[k]++;
+}
+
+static void defer_skip_notes(PlotCtx *ctx, const RunList *l)
+{
+    for (int k = 0; k < l->n_manifests; k++)
+        if (l->n_skipped[k])
+            defer_warning(ctx, "%s: skipped %d run%s not started or without an evaluated epoch: %s",
+                          l->manifest_paths[k], l->n_skipped[k], l->n_skipped[k] == 1 ? "" : "s", l->skipped[k]);
+}
+
 int cmd_plot_data(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
@@ -604,30 +905,51 @@ int cmd_plot_data(int argc, char **argv)
             return 0;
         }
     PlotCtx *ctx = calloc(1, sizeof *ctx);
-    char **dirs = malloc((size_t)argc * sizeof *dirs);
-    if (!dirs || !ctx) {
+    char **args = malloc((size_t)argc * sizeof *args);
+    if (!args || !ctx) {
         free(ctx);
-        free(dirs);
+        free(args);
         return cli_error(BS_ERR_RUNTIME, "plot-data: out of memory");
     }
     ctx->out = "plots";
-    int n = 0;
-    int rc = parse_args(ctx, argc, argv, dirs, &n);
-    RunLog *runs = rc ? NULL : calloc((size_t)n, sizeof *runs);
-    RunLock *locks = rc ? NULL : calloc((size_t)n, sizeof *locks);
-    if (!rc && (!runs || !locks))
+    int n_args = 0;
+    RunList list = {0};
+    int rc = parse_args(ctx, argc, argv, args, &n_args);
+    if (!rc)
+        rc = expand_args(&list, args, n_args);
+    int n_cand = list.n;
+    RunLog *runs = rc ? NULL : calloc((size_t)n_cand + 1, sizeof *runs);
+    RunLock *locks = rc ? NULL : calloc((size_t)n_cand + 1, sizeof *locks);
+    RunOrigin *from = rc ? NULL : calloc((size_t)n_cand + 1, sizeof *from);
+    if (!rc && (!runs || !locks || !from))
         rc = cli_error(BS_ERR_RUNTIME, "plot-data: out of memory");
     BsError err = {0};
-    int loaded = 0;
-    for (; !rc && loaded < n; loaded++)
-        if (load_run(ctx, &runs[loaded], &locks[loaded], dirs[loaded], &err)) {
-            runlock_release(&locks[loaded]);
-            rc = cli_error(err.code, "%s", err.msg);
+    int n = 0; /* runs loaded */
+    for (int i = 0; !rc && i < n_cand; i++) {
+        int swept = list.from[i].m != NULL;
+        if (swept && !has_metrics(list.dirs[i])) {
+            note_skipped(&list, i);
+            continue;
         }
+        if (load_run(ctx, &runs[n], &locks[n], list.dirs[i], &err)) {
+            runlock_release(&locks[n]);
+            rc = cli_error(err.code, "%s", err.msg);
+        } else if (swept && runs[n].n_metrics == 0) {
+            runlog_free(&runs[n]);
+            runlock_release(&locks[n]);
+            note_skipped(&list, i);
+        } else {
+            from[n++] = list.from[i];
+        }
+    }
+    if (!rc && n == 0)
+        rc = cli_error(BS_ERR_USER, "plot-data: %s: no run of the sweep has an evaluated epoch yet",
+                       list.manifest_paths[0]);
+    defer_skip_notes(ctx, &list);
     size_t made = 0;
     if (!rc && fs_mkdir_p(ctx->out, &made, &err))
         rc = cli_error(err.code, "%s", err.msg);
-    if (!rc && write_all(ctx, runs, n, &err)) {
+    if (!rc && write_all(ctx, runs, from, n, &err)) {
         remove_outputs(ctx); /* a failed --out leaves nothing it made */
         fs_unmake_dirs(ctx->out, made);
         rc = cli_error(err.code, "%s", err.msg);
@@ -636,13 +958,15 @@ int cmd_plot_data(int argc, char **argv)
         cli_warn("%s", ctx->warnings[i]);
     for (int i = 0; !rc && i < ctx->n_files; i++)
         printf("wrote %s\n", ctx->files[i]);
-    for (int i = 0; i < loaded; i++) {
+    for (int i = 0; i < n; i++) {
         runlog_free(&runs[i]);
         runlock_release(&locks[i]);
     }
+    run_list_free(&list);
+    free(from);
     free(locks);
     free(runs);
-    free(dirs);
+    free(args);
     free(ctx);
     return rc;
 }

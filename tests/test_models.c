@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layers/activation.h"
 #include "models/arch.h"
 #include "suites.h"
 #include "test_util.h"
@@ -371,16 +372,16 @@ START_TEST(bad_model_specs_are_user_errors)
 }
 END_TEST
 
-/* Every norm whose output only a ReLU reads applies that ReLU itself
- * (the ReLU runs in place and its forward is skipped): in XBNBlock, the
- * GroupNorm and BN layers followed by a ReLU. */
+/* Every norm (and residual add) whose output only a ReLU reads applies
+ * that ReLU itself (the ReLU runs in place and its forward is skipped): in
+ * XBNBlock, the GroupNorm and BN layers followed by a ReLU, and every add. */
 START_TEST(norms_apply_the_relu_that_follows)
 {
     Model m;
     BsError err = {0};
     ModelSpec s = resnet20(VARIANT_XBNBLOCK);
     ck_assert_int_eq(build(&m, &s, &err), BS_OK);
-    int fused_gn = 0, fused_bn = 0;
+    int fused_gn = 0, fused_bn = 0, fused_add = 0;
     for (int i = 1; i < m.n_ops; i++) {
         const Op *op = &m.ops[i], *prev = &m.ops[i - 1];
         if (op->kind != OP_RELU || prev->out != op->in)
@@ -391,10 +392,14 @@ START_TEST(norms_apply_the_relu_that_follows)
         } else if (prev->kind == OP_BN) {
             ck_assert(op->fused && prev->u.bn.act_after);
             fused_bn++;
+        } else if (prev->kind == OP_ADD) {
+            ck_assert(op->fused && prev->u.add_act == ACT_RELU);
+            fused_add++;
         }
     }
-    ck_assert_int_eq(fused_gn, 9); /* the first norm of each of the 9 blocks */
-    ck_assert_int_eq(fused_bn, 1); /* the stem */
+    ck_assert_int_eq(fused_gn, 9);  /* the first norm of each of the 9 blocks */
+    ck_assert_int_eq(fused_bn, 1);  /* the stem */
+    ck_assert_int_eq(fused_add, 9); /* the ReLU after each block's residual add */
     model_free(&m);
 }
 END_TEST

@@ -268,8 +268,8 @@ START_TEST(backends_agree_on_a_whole_net)
 END_TEST
 
 /* The memory plan: ReLU and the residual add write over their input when
- * nothing else reads it (and BN then applies the ReLU itself); a ReLU on a
- * tensor two ops read gets its own buffers. */
+ * nothing else reads it (and BN or the add then applies the ReLU itself);
+ * a ReLU on a tensor two ops read gets its own buffers. */
 START_TEST(in_place_ops_share_their_input_buffers)
 {
     Model m;
@@ -288,7 +288,8 @@ START_TEST(in_place_ops_share_their_input_buffers)
             ck_assert_ptr_ne(to->data, ti->data);
         }
         if (op->kind == OP_RELU && op->fused)
-            ck_assert(m.ops[i - 1].kind == OP_BN && m.ops[i - 1].u.bn.act_after);
+            ck_assert((m.ops[i - 1].kind == OP_BN && m.ops[i - 1].u.bn.act_after) ||
+                      (m.ops[i - 1].kind == OP_ADD && m.ops[i - 1].u.add_act));
     }
     ck_assert_int_eq(shared, 4); /* stem ReLU, block ReLU, the add, the ReLU after it */
     model_free(&m);

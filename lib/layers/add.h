@@ -7,6 +7,9 @@
 
 /* out = a + b; out may equal a or b. */
 void add_forward(const float *a, const float *b, float *out, size_t n);
+/* out = act(a + b) (activation.h's BsAct, as relu_forward would apply it):
+ * the ReLU after a residual add in the same pass. */
+void add_forward_act(const float *a, const float *b, float *out, size_t n, int act);
 /* dst += src (gradient accumulation at a fork). */
 void add_inplace(float *dst, const float *src, size_t n);
 

@@ -62,6 +62,7 @@ typedef struct Op {
         PadShortcut sc;
         int parity; /* OP_CHSPLIT */
         int first;  /* OP_CHSLICE (count: the output's channels) */
+        int add_act; /* OP_ADD: activation applied to the sum (the ReLU after it, fused) */
         Lrn lrn;
     } u;
     float *save_mean, *save_invstd; /* norm statistics kept for backward */

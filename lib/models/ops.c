@@ -446,8 +446,13 @@ static void add_fwd(Model *m, const Op *op, int N, int train)
 {
     (void)train;
     const Tensor *ti = &m->tensors[op->in];
-    add_forward(ti->data, m->tensors[op->in2].data, m->tensors[op->out].data, tensor_stride(ti) * N);
+    add_forward_act(ti->data, m->tensors[op->in2].data, m->tensors[op->out].data, tensor_stride(ti) * N,
+                    op->u.add_act);
 }
+
+/* The ReLU after a residual add runs in the add's pass (its forward is
+ * skipped; its backward still masks the gradient by the output). */
+static void add_fuse_act(Op *op, int act) { op->u.add_act = act; }
 
 static void add_bwd(Model *m, const Op *op, int N, int train)
 {
@@ -596,7 +601,7 @@ static const OpType BUILTIN_OPS[OP_N_BUILTIN] = {
                     .backward = maxpool_bwd},
     [OP_AVGPOOL] = {.name = "avgpool", .reads_blocked = always, .forward = avgpool_fwd, .backward = avgpool_bwd},
     [OP_ADD] = {.name = "add", .in_place = 1, .keeps_layout = 1, .reads_blocked = always,
-                .writes_blocked = always, .forward = add_fwd, .backward = add_bwd},
+                .writes_blocked = always, .forward = add_fwd, .backward = add_bwd, .fuse_activation = add_fuse_act},
     [OP_SHORTCUT] = {.name = "shortcut", .forward = shortcut_fwd, .backward = shortcut_bwd},
     [OP_RELU6] = {.name = "relu6", .in_place = 1, .backward_needs_output = 1, .activation = ACT_RELU6, .keeps_layout = 1,
                   .reads_blocked = always, .writes_blocked = always, .forward = relu6_fwd, .backward = relu6_bwd},

@@ -77,6 +77,23 @@ int sweep_manifest_check(const SweepGrid *g, const char *manifest_path, BsError 
  * (several `sweep --only` may write it at once). BS_ERR_RUNTIME. */
 int sweep_manifest_write(const cJSON *m, const char *path, BsError *err);
 
+/* What plot-data reads back from a manifest: the axes' keys in file order,
+ * and per run its name and each axis's value as text ("" when the run has
+ * none; numbers as %.15g, other JSON unformatted). */
+typedef struct {
+    char **axes;
+    int n_axes;
+    char **names;  /* checked to be one path component */
+    char **values; /* n_runs x n_axes, row-major */
+    int n_runs;
+} SweepManifest;
+
+/* Reads the manifest at path: BS_ERR_USER naming the file when it cannot be
+ * read or is not a bnshift sweep manifest; BS_ERR_RUNTIME when out of
+ * memory. On failure m holds nothing to free. */
+int sweep_manifest_read(SweepManifest *m, const char *path, BsError *err);
+void sweep_manifest_free(SweepManifest *m);
+
 typedef enum { SWEEP_NOT_STARTED, SWEEP_RUNNING, SWEEP_INTERRUPTED, SWEEP_FAILED, SWEEP_FINISHED } SweepStateKind;
 
 typedef struct {

@@ -158,3 +158,102 @@ int sweep_manifest_write(const cJSON *m, const char *path, BsError *err)
     fs_sync_parent(path);
     return BS_OK;
 }
+
+void sweep_manifest_free(SweepManifest *m)
+{
+    for (int i = 0; i < m->n_axes; i++)
+        free(m->axes[i]);
+    for (int i = 0; m->names && i < m->n_runs; i++)
+        free(m->names[i]);
+    for (int i = 0; m->values && i < m->n_runs * m->n_axes; i++)
+        free(m->values[i]);
+    free(m->axes);
+    free(m->names);
+    free(m->values);
+    memset(m, 0, sizeof *m);
+}
+
+/* An override's value as a table cell: strings bare, integers without a
+ * fraction, anything else as JSON. */
+static char *value_text(const cJSON *v)
+{
+    char buf[64];
+    if (!v)
+        return strdup("");
+    if (cJSON_IsString(v))
+        return strdup(v->valuestring);
+    if (cJSON_IsNumber(v)) {
+        snprintf(buf, sizeof buf, "%.15g", v->valuedouble);
+        return strdup(buf);
+    }
+    char *json = cJSON_PrintUnformatted(v);
+    char *text = json ? strdup(json) : NULL;
+    cJSON_free(json);
+    return text;
+}
+
+/* A run's name becomes a path under the manifest's directory: one plain
+ * component only. */
+static int plain_name(const char *s)
+{
+    return s[0] && strcmp(s, ".") && strcmp(s, "..") && !strchr(s, '/') && strlen(s) <= SWEEP_NAME_MAX;
+}
+
+static int read_runs(SweepManifest *m, const char *path, const cJSON *runs, BsError *err)
+{
+    m->n_runs = cJSON_GetArraySize(runs);
+    m->names = calloc((size_t)m->n_runs + 1, sizeof *m->names);
+    m->values = calloc((size_t)m->n_runs * (size_t)m->n_axes + 1, sizeof *m->values);
+    if (!m->names || !m->values)
+        return bs_fail(err, BS_ERR_RUNTIME, "%s: out of memory reading the sweep manifest", path);
+    int i = 0;
+    for (const cJSON *r = runs->child; r; r = r->next, i++) {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(r, "name");
+        const cJSON *ov = cJSON_GetObjectItemCaseSensitive(r, "overrides");
+        if (!cJSON_IsString(name) || !plain_name(name->valuestring) || !cJSON_IsObject(ov))
+            return bs_fail(err, BS_ERR_USER, "%s: run %d: expected a plain name and an overrides object "
+                           "(not a sweep manifest written by bnshift sweep)", path, i);
+        if (!(m->names[i] = strdup(name->valuestring)))
+            return bs_fail(err, BS_ERR_RUNTIME, "%s: out of memory reading the sweep manifest", path);
+        for (int a = 0; a < m->n_axes; a++)
+            if (!(m->values[i * m->n_axes + a] = value_text(cJSON_GetObjectItemCaseSensitive(ov, m->axes[a]))))
+                return bs_fail(err, BS_ERR_RUNTIME, "%s: out of memory reading the sweep manifest", path);
+    }
+    return BS_OK;
+}
+
+static int read_manifest_doc(SweepManifest *m, const char *path, const cJSON *doc, BsError *err)
+{
+    const cJSON *version = cJSON_GetObjectItemCaseSensitive(doc, "bnshift_sweep");
+    const cJSON *axes = cJSON_GetObjectItemCaseSensitive(doc, "axes");
+    const cJSON *runs = cJSON_GetObjectItemCaseSensitive(doc, "runs");
+    if (!cJSON_IsObject(doc) || !cJSON_IsNumber(version) || !cJSON_IsObject(axes) || !cJSON_IsArray(runs))
+        return bs_fail(err, BS_ERR_USER, "%s: not a sweep manifest (malformed or not written by bnshift sweep)",
+                       path);
+    if (version->valueint != MANIFEST_VERSION)
+        return bs_fail(err, BS_ERR_USER, "%s: sweep manifest version %d, this bnshift reads %d", path,
+                       version->valueint, MANIFEST_VERSION);
+    m->axes = calloc((size_t)cJSON_GetArraySize(axes) + 1, sizeof *m->axes);
+    if (!m->axes)
+        return bs_fail(err, BS_ERR_RUNTIME, "%s: out of memory reading the sweep manifest", path);
+    for (const cJSON *a = axes->child; a; a = a->next)
+        if (!(m->axes[m->n_axes++] = strdup(a->string)))
+            return bs_fail(err, BS_ERR_RUNTIME, "%s: out of memory reading the sweep manifest", path);
+    return read_runs(m, path, runs, err);
+}
+
+int sweep_manifest_read(SweepManifest *m, const char *path, BsError *err)
+{
+    memset(m, 0, sizeof *m);
+    char *text = NULL;
+    size_t len = 0;
+    if (fs_read_all(path, MANIFEST_MAX_BYTES, &text, &len) != 0)
+        return bs_fail(err, BS_ERR_USER, "%s: cannot read the sweep manifest: %s", path, strerror(errno));
+    cJSON *doc = cJSON_ParseWithOpts(text, NULL, 1);
+    free(text);
+    int rc = read_manifest_doc(m, path, doc, err);
+    cJSON_Delete(doc);
+    if (rc)
+        sweep_manifest_free(m);
+    return rc;
+}
