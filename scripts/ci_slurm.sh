@@ -7,7 +7,8 @@
 # finished and equal the local one (metrics.csv but its timing columns,
 # shift.csv); then the daemons are stopped, whatever happened.
 # Needs root and Debian's slurm-wlm, munge and parallel (.ci/run installs
-# them). Where Slurm cannot start (not root, packages missing) it says so
+# them). Where Slurm cannot start (not root, packages missing, a daemon
+# that does not come up: its log is shown) it says so
 # and exits 0 without testing, unless CI_SLURM_REQUIRED=1 (.ci/run sets
 # it): then that is a failure.
 # Usage: scripts/ci_slurm.sh [BNSHIFT]     (default ./bnshift, built if missing)
@@ -77,6 +78,12 @@ fail() {
   stop_all
   exit 1
 }
+# Slurm would not come up here: its logs, then a skip (a failure when required).
+cannot_start() {
+  for l in "$work"/log/*.log; do echo "--- $l (last 20 lines)"; tail -20 "$l"; done
+  stop_all
+  skip "$*"
+}
 trap stop_all EXIT
 trap 'exit 1' INT TERM
 
@@ -86,15 +93,15 @@ echo "AuthInfo=socket=$work/munge/munge.socket" >>"$SLURM_CONF"
 if ! munged --socket="$work/munge/munge.socket" --pid-file="$work/munge/munged.pid" \
   --log-file="$work/log/munged.log" --seed-file="$work/munge/seed" --force 2>"$work/log/munged.err"; then
   cat "$work/log/munged.err"
-  skip "munged does not start here"
+  cannot_start "munged does not start here"
 fi
-slurmctld -f "$SLURM_CONF" || fail "slurmctld did not start"
-slurmd -f "$SLURM_CONF" || fail "slurmd did not start"
+slurmctld -f "$SLURM_CONF" || cannot_start "slurmctld does not start here"
+slurmd -f "$SLURM_CONF" || cannot_start "slurmd does not start here"
 for _ in $(seq 60); do
   sinfo -h -o %t 2>/dev/null | grep -qE '^idle' && break
   sleep 1
 done
-sinfo -h -o %t | grep -qE '^idle' || fail "the node never became idle: $(sinfo 2>&1)"
+sinfo -h -o %t | grep -qE '^idle' || cannot_start "the node never became idle: $(sinfo 2>&1)"
 echo "ci_slurm: single-node Slurm up ($(sinfo -h -o '%P %D %c %t'))"
 
 # The grid: 2 norms x 2 seeds of a tiny synthetic ResNet-8, 2 epochs.
