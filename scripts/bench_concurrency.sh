@@ -57,12 +57,7 @@ one() {
 }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
-# metrics.csv without its timing columns (seconds, images_per_s).
-untimed() {
-  awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) skip[i] = $i == "seconds" || $i == "images_per_s" }
-           { s = ""; for (i = 1; i <= NF; i++) if (!skip[i]) s = s $i ","; print s }' "$1/metrics.csv"
-}
-same() { cmp -s "$1/shift.csv" "$2/shift.csv" && cmp -s <(untimed "$1") <(untimed "$2"); }
+. scripts/same_run.sh
 
 echo "# policy threads sequential_s side_by_side_s speedup identical" >"$out/concurrency.dat"
 rm -f "$out"/plot-t*.dat
@@ -81,7 +76,7 @@ for p in $policies; do
     t2=$(now)
     seq_s=$(elapsed "$t0" "$t1") par_s=$(elapsed "$t1" "$t2")
     ident=no
-    if same "$runs/$p-t$t-seq-a" "$runs/$p-t$t-par-a" && same "$runs/$p-t$t-seq-b" "$runs/$p-t$t-par-b"; then
+    if same_run "$runs/$p-t$t-seq-a" "$runs/$p-t$t-par-a" && same_run "$runs/$p-t$t-seq-b" "$runs/$p-t$t-par-b"; then
       ident=yes
     fi
     speed=$(awk -v a="$seq_s" -v b="$par_s" 'BEGIN { printf "%.2f", a / b }')

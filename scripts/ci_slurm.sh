@@ -115,17 +115,13 @@ grid() {  # grid OUT: a grid file for out dir OUT
     "$work/base.json" "$1" >"$work/grid-$(basename "$1").json"
   echo "$work/grid-$(basename "$1").json"
 }
-untimed() {
-  awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) skip[i] = $i == "seconds" || $i == "images_per_s" }
-           { s = ""; for (i = 1; i <= NF; i++) if (!skip[i]) s = s $i ","; print s }' "$1/metrics.csv"
-}
+. scripts/same_run.sh
 same_runs() {  # same_runs A B: every run of sweep dir A equals B's
   local n=0 d
   for d in "$1"/*/; do
     d=${d%/}
     local b=$2/$(basename "$d")
-    cmp -s "$d/shift.csv" "$b/shift.csv" || return 1
-    cmp -s <(untimed "$d") <(untimed "$b") || return 1
+    same_run "$d" "$b" || return 1
     n=$((n + 1))
   done
   [ "$n" = 4 ]
