@@ -6,8 +6,11 @@
 
 CC      ?= gcc
 BACKEND ?= onednn
+# MPI=1: data-parallel training under mpirun (OpenMPI from Debian:
+# openmpi-bin libopenmpi-dev), in its own folder build/mpi.
+MPI     ?= 0
 # Each backend builds into its own folder (different flags, different objects).
-BUILD   ?= $(if $(filter reference,$(BACKEND)),build/ref,build)
+BUILD   ?= $(if $(filter reference,$(BACKEND)),build/ref,build)$(if $(filter 1,$(MPI)),/mpi)
 ARCH    ?= -march=x86-64-v3
 OPT     ?= -O3 -g $(ARCH)
 EXTRA_CFLAGS ?=
@@ -29,10 +32,17 @@ else ifneq ($(BACKEND),reference)
   $(error BACKEND must be onednn or reference, not '$(BACKEND)')
 endif
 
+ifeq ($(MPI),1)
+  MPI_CPPFLAGS := -DBNSHIFT_MPI $(shell pkg-config --cflags ompi-c)
+  MPI_LIBS     := $(shell pkg-config --libs ompi-c)
+else ifneq ($(MPI),0)
+  $(error MPI must be 0 or 1, not '$(MPI)')
+endif
+
 CPPFLAGS := -Ilib -I$(BLAS_INC) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
-            $(BACKEND_CPPFLAGS) -D_GNU_SOURCE -DBS_VERSION=\"$(VERSION)\" -DBS_GIT_HASH=\"$(GIT_HASH)\"
+            $(BACKEND_CPPFLAGS) $(MPI_CPPFLAGS) -D_GNU_SOURCE -DBS_VERSION=\"$(VERSION)\" -DBS_GIT_HASH=\"$(GIT_HASH)\"
 CFLAGS  := -std=c11 -Wall -Wextra -Wshadow -fopenmp -MMD -MP $(OPT) $(EXTRA_CFLAGS)
-LDLIBS  := $(BACKEND_LIBS) -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas \
+LDLIBS  := $(BACKEND_LIBS) $(MPI_LIBS) -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas \
            $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 LDFLAGS := -fopenmp $(EXTRA_LDFLAGS)
 
@@ -79,7 +89,8 @@ $(BUILD)/lib/libbnshift.a: $(LIB_OBJ)
 $(BUILD)/bnshift: $(CMD_OBJ) $(BUILD)/lib/libbnshift.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/lib/libbnshift.a
+# The tests also build runs from configs as `run` does (cmd/setup.c).
+$(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/cmd/setup.o $(BUILD)/lib/libbnshift.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check) $(LDLIBS)
 
 $(BUILD)/%.o: %.c
@@ -98,10 +109,13 @@ test: $(BUILD)/run_tests $(BUILD)/bnshift test-scripts
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} CK_DEFAULT_TIMEOUT=$${CK_DEFAULT_TIMEOUT:-120} \
 	  BNSHIFT_BIN=$${BNSHIFT_BIN:-$(BUILD)/bnshift} $(BUILD)/run_tests
 
-test-scripts: $(BUILD)/bnshift
-	for f in scripts/*.sh; do bash -n "$$f" || exit 1; done
+test-scripts: $(BUILD)/bnshift $(BUILD)/run_tests
+	for f in scripts/*.sh scripts/torch/*.sh; do bash -n "$$f" || exit 1; done
 	BNSHIFT_SHARE_CORES=1 BNSHIFT=$(BUILD)/bnshift scripts/smoke_drivers.sh
 	scripts/ci_slurm.sh $(BUILD)/bnshift
+	BUILD=$(BUILD) BACKEND=$(BACKEND) scripts/ci_mpi.sh $(BUILD)/bnshift
+	scripts/ci_chromium.sh $(BUILD)/bnshift
+	scripts/torch/ci_torch.sh $(BUILD)/bnshift
 	BUILD=$(BUILD) scripts/check_install.sh
 
 # Timing only, never part of `make test`: bnshift's own step benchmark, then

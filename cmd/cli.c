@@ -9,7 +9,9 @@
 #include "commands.h"
 #include "core/error.h"
 
-static int error_printed;
+static int error_printed, silent;
+
+void cli_set_silent(int s) { silent = s; }
 
 int cli_error_was_printed(void) { return error_printed; }
 
@@ -33,6 +35,8 @@ static void put_escaped(FILE *f, const char *s)
 static void vmessage(const char *prefix, const char *fmt, va_list ap)
 {
     char msg[2048];
+    if (silent)
+        return;
     vsnprintf(msg, sizeof msg, fmt, ap);
     fputs(prefix, stderr);
     put_escaped(stderr, msg);

@@ -5,7 +5,9 @@
 int cmd_run(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_plot_data(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_corruptions(int argc, char **argv);
@@ -34,6 +36,9 @@ int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3
 /* "bnshift: warning: <msg>" and "bnshift: <msg>" (a note), one line each. */
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Ranks other than 0 of a data-parallel run keep quiet (every rank would
+ * print the same lines): the messages above print nothing while set. */
+void cli_set_silent(int silent);
 /* Whether cli_error has printed the failure line already. */
 int cli_error_was_printed(void);
 /* *out = the integer s when it is one in [lo, hi]; else prints

@@ -17,7 +17,10 @@
 #include "data/corrupt.h"
 #include "eval_csv.h"
 #include "run/checkpoint.h"
+#include "io/fsutil.h"
 #include "io/logformat.h"
+#include "io/safetensors.h"
+#include "models/state_dict.h"
 #include "run/runlock.h"
 #include "setup.h"
 #include "train/estimate.h"
@@ -25,7 +28,8 @@
 static const char USAGE[] =
     "usage: bnshift eval RUN_DIR [--recalibrate train|test [--estimator E] [--batches N] [--batch-size B]\n"
     "                    [--momentum M]] [--batch-stats B] [--only train|test] [--set key.path=value]...\n"
-    "                    [--threads N]\n"
+    "                    [--threads N] [--weights FILE] [--out DIR] [--logits FILE]\n"
+    "       bnshift eval CONFIG.json --weights FILE --out DIR [the options above]\n"
     "Evaluates RUN_DIR/checkpoint.bin on the run's train and test sets (--only: one of them):\n"
     "inference-mode error, error with batch statistics (batches of B samples, default\n"
     "train.batch_size: prediction-time BN), and per-BN-layer estimation shift; with --recalibrate,\n"
@@ -37,10 +41,18 @@ static const char USAGE[] =
     "  cumulative  cumulative moving average (PyTorch momentum=None)\n"
     "The training-mode estimators run N batches (default: one pass over the set) of B samples\n"
     "(default train.batch_size) in a seeded shuffled order. Prints a table and appends the rows\n"
-    "to RUN_DIR/eval.csv (a new file, or the old one plus whole rows).\n";
+    "to RUN_DIR/eval.csv (a new file, or the old one plus whole rows).\n"
+    "  --weights F    evaluate the weights and BN statistics of safetensors file F (bnshift export's\n"
+    "                 names) instead of the checkpoint; then the first argument may be a CONFIG.json\n"
+    "                 (a model trained elsewhere on this config's data), with --out DIR\n"
+    "  --out DIR      write eval.csv into DIR (created if missing) instead of RUN_DIR\n"
+    "  --logits F     also write the evaluated test set (--only train: the train set) as fed to the\n"
+    "                 network: inputs [N,C,H,W], labels [N], logits [N,classes], safetensors\n";
 
 typedef struct {
     const char *dir, *recal;
+    const char *weights, *out, *logits;
+    int config_mode; /* dir is a CONFIG.json (with --weights) */
     char *sets[64];
     int n_sets, threads;
     Reestimator estimator;
@@ -101,6 +113,11 @@ static int parse_eval_args(int argc, char **argv, EvalArgs *a)
             a->momentum = strtod(argv[++i], &end);
             if (end == argv[i] || *end || errno || !(a->momentum > 0 && a->momentum <= 1))
                 return cli_error(BS_ERR_USER, "eval: --momentum: '%s' is not a number in (0, 1]", argv[i]);
+        } else if ((!strcmp(s, "--weights") || !strcmp(s, "--out") || !strcmp(s, "--logits")) && has_value) {
+            const char *v = argv[++i];
+            if (!v[0])
+                return cli_error(BS_ERR_USER, "eval: %s: empty path", s);
+            *(!strcmp(s, "--weights") ? &a->weights : !strcmp(s, "--out") ? &a->out : &a->logits) = v;
         } else if (!strcmp(s, "--only") && has_value) {
             const char *w = argv[++i];
             if (strcmp(w, "train") && strcmp(w, "test"))
@@ -124,6 +141,11 @@ static int parse_eval_args(int argc, char **argv, EvalArgs *a)
     }
     if (!a->dir)
         return cli_error(BS_ERR_USER, "eval: missing RUN_DIR (see bnshift eval --help)");
+    struct stat st;
+    a->config_mode = stat(a->dir, &st) == 0 && S_ISREG(st.st_mode);
+    if (a->config_mode && (!a->weights || !a->out))
+        return cli_error(BS_ERR_USER, "eval: %s is a file: a CONFIG.json needs --weights FILE and --out DIR (a run "
+                                      "directory needs neither)", a->dir);
     return check_eval_args(a);
 }
 
@@ -262,37 +284,75 @@ static int reestimate(EvalCtx *c, BsError *err)
     return BS_OK;
 }
 
-/* The checkpoint must be the one of the run's own config (as for --resume):
- * compared before --set overrides, which may change what eval measures. */
-static int check_checkpoint_belongs(const char *dir, BsError *err)
+/* The run's checkpoint, or --weights; *epoch: the checkpoint's (an
+ * export's epoch for --weights, 0 when the file does not say). */
+static int load_model(const EvalArgs *a, Experiment *e, int *epoch, BsError *err)
 {
-    char cfg_path[4200], ck_path[4200];
-    snprintf(cfg_path, sizeof cfg_path, "%s/config.resolved.json", dir);
-    snprintf(ck_path, sizeof ck_path, "%s/checkpoint.bin", dir);
-    uint64_t hash;
-    CheckpointMeta meta;
-    if (config_file_hash(cfg_path, &hash, err) || checkpoint_peek(ck_path, &meta, err))
+    char path[4200];
+    if (a->weights) {
+        if (state_dict_load_epoch(a->weights, &e->model, epoch, err))
+            return err->code;
+        *epoch = *epoch < 0 ? 0 : *epoch;
+        return BS_OK;
+    }
+    CheckpointMeta meta = {0};
+    snprintf(path, sizeof path, "%s/checkpoint.bin", a->dir);
+    if (checkpoint_load(path, &e->model, &e->opt, &meta, err))
         return err->code;
-    if (meta.config_hash != hash)
-        return bs_fail(err, BS_ERR_USER,
-                       "%s: written by a run with another config than %s (beyond train.epochs and log.*)", ck_path,
-                       cfg_path);
+    *epoch = meta.epoch;
     return BS_OK;
 }
 
-static int run_eval(const EvalArgs *a, Experiment *e, EvalCtx *c, EvalCsv *csv, BsError *err)
+/* --logits: the evaluated set as fed to the network, with bnshift's logits
+ * (inference mode, the statistics as loaded). */
+static int write_logits(EvalCtx *c, const char *path, BsError *err)
 {
-    if (eval_csv_check(csv, a->dir, err) || check_checkpoint_belongs(a->dir, err))
+    Experiment *e = c->e;
+    Model *m = &e->model;
+    SampleSet set = setup_eval_set(&e->data, c->a->only == 0 ? 0 : 1);
+    const Dataset *d = set.d;
+    const Tensor *out = &m->tensors[m->output];
+    const size_t sample = (size_t)d->c * d->h * d->w, K = tensor_numel(out), n = (size_t)set.n;
+    float *inputs = bs_alloc(sizeof(float) * (sample * n + 1), err), *logits = bs_alloc(sizeof(float) * (K * n + 1), err);
+    int64_t *labels = bs_alloc(sizeof(int64_t) * (n + 1), err);
+    for (size_t s = 0; s < n && inputs && logits && labels; s += (size_t)m->max_batch) {
+        const int nb = (int)(n - s < (size_t)m->max_batch ? n - s : (size_t)m->max_batch);
+        dataset_gather(d, set.idx + s, nb, set.mean, set.std, inputs + s * sample, e->y);
+        model_forward(m, inputs + s * sample, nb, 0);
+        tensor_copy_plain(out, nb, logits + s * K);
+        for (int i = 0; i < nb; i++)
+            labels[s + (size_t)i] = e->y[i];
+    }
+    if (inputs && logits && labels) {
+        const StTensor t[3] = {{"inputs", "F32", 4, {(int64_t)n, d->c, d->h, d->w}, inputs},
+                               {"labels", "I64", 1, {(int64_t)n}, labels},
+                               {"logits", "F32", 2, {(int64_t)n, (int64_t)K}, logits}};
+        const char *keys[] = {"format", "set"}, *values[] = {"pt", c->a->only == 0 ? "train" : "test"};
+        if (st_write(path, t, 3, keys, values, 2, err) == BS_OK)
+            printf("wrote %s: %zu %s samples, inputs, labels and logits\n", path, n, values[1]);
+    }
+    bs_free(inputs);
+    bs_free(logits);
+    bs_free(labels);
+    return err->code;
+}
+
+static int run_eval(const EvalArgs *a, const char *out_dir, Experiment *e, EvalCtx *c, EvalCsv *csv, BsError *err)
+{
+    if (eval_csv_check(csv, out_dir, err) || (!a->weights && setup_checkpoint_belongs(a->dir, err)))
         return err->code;
     char path[4200];
-    snprintf(path, sizeof path, "%s/config.resolved.json", a->dir);
+    if (a->config_mode)
+        snprintf(path, sizeof path, "%s", a->dir);
+    else
+        snprintf(path, sizeof path, "%s/config.resolved.json", a->dir);
     const int max_batch = a->batch_stats > a->est_batch ? a->batch_stats : a->est_batch;
     if (experiment_open(e, path, a->sets, a->n_sets, max_batch, err))
         return err->code;
-    CheckpointMeta meta;
-    snprintf(path, sizeof path, "%s/checkpoint.bin", a->dir);
-    if (checkpoint_load(path, &e->model, &e->opt, &meta, err) || shift_stats_init(&c->stats, &e->model, err))
+    int epoch = 0;
+    if (load_model(a, e, &epoch, err) || shift_stats_init(&c->stats, &e->model, err))
         return err->code;
+    CheckpointMeta meta = {.epoch = epoch};
     int C = shift_stats_max_channels(&c->stats);
     c->mu = bs_alloc(sizeof(double) * (C ? C : 1), err);
     c->var = bs_alloc(sizeof(double) * (C ? C : 1), err);
@@ -300,8 +360,11 @@ static int run_eval(const EvalArgs *a, Experiment *e, EvalCtx *c, EvalCsv *csv, 
         return err->code;
     c->epoch = meta.epoch;
     snprintf(c->estimator, sizeof c->estimator, a->recal ? "%s,,," : ",,,", reestimator_name(a->estimator));
-    printf("%s: checkpoint of epoch %d, %d BN layers\n", a->dir, meta.epoch, c->stats.n_layers);
-    if (eval_all(c, "before", err))
+    if (a->weights)
+        printf("%s: weights of %s, %d BN layers\n", a->dir, a->weights, c->stats.n_layers);
+    else
+        printf("%s: checkpoint of epoch %d, %d BN layers\n", a->dir, meta.epoch, c->stats.n_layers);
+    if (eval_all(c, "before", err) || (a->logits && write_logits(c, a->logits, err)))
         return err->code;
     if (a->recal) {
         if (reestimate(c, err) || eval_all(c, "after", err))
@@ -331,7 +394,9 @@ int cmd_eval(int argc, char **argv)
     if (bs_threads_start(a.threads ? a.threads : bs_get_threads(), &err))
         return cli_error(err.code, "%s", err.msg);
     RunLock lock = {.fd = -1};
-    if (lock_run_dir(a.dir, &lock, &err))
+    const char *out_dir = a.out ? a.out : a.dir;
+    size_t made = 0;
+    if ((a.out && fs_mkdir_p(a.out, &made, &err)) || lock_run_dir(out_dir, &lock, &err))
         return cli_error(err.code, "%s", err.msg);
     Experiment e;
     EvalCtx c;
@@ -344,7 +409,7 @@ int cmd_eval(int argc, char **argv)
     char *rows = NULL;
     size_t rows_len = 0;
     c.rows = open_memstream(&rows, &rows_len);
-    int rc = c.rows ? run_eval(&a, &e, &c, &csv, &err) : bs_fail(&err, BS_ERR_RUNTIME, "out of memory");
+    int rc = c.rows ? run_eval(&a, out_dir, &e, &c, &csv, &err) : bs_fail(&err, BS_ERR_RUNTIME, "out of memory");
     if (c.rows && fclose(c.rows) != 0 && rc == BS_OK)
         rc = bs_fail(&err, BS_ERR_RUNTIME, "out of memory");
     if (rc == BS_OK && eval_csv_write(&csv, rows, rows_len, &err) == BS_OK) {
@@ -362,8 +427,10 @@ int cmd_eval(int argc, char **argv)
     bs_free(c.var);
     shift_stats_free(&c.stats);
     experiment_close(&e);
-    if (rc)
+    if (rc) {
         runlock_abandon(&lock); /* a refusal leaves no lock file it made */
+        fs_unmake_dirs(out_dir, made);
+    }
     runlock_release(&lock);
     return rc ? cli_error(rc, "%s", err.msg) : 0;
 }

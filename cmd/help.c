@@ -21,6 +21,7 @@ static const char *const SYNOPSIS[] = {
     "eval RUN_DIR [--recalibrate train|test [--estimator E] [--batches N] [--batch-size B] [--momentum M]] "
     "[--batch-stats B] [--only train|test] [--set key.path=value]... [--threads N]",
     "plot-data RUN_DIR|SWEEP... [--out DIR] [--epochs LIST]",
+    "report RUN_DIR|SWEEP... [--out FILE] [--epochs LIST]",
     "sweep GRID.json [--jobs J] [--threads-per-job T] [--only I | --emit parallel|slurm] [--force]",
     "sweep --status GRID.json",
     "info CONFIG.json [--set key.path=value]...",

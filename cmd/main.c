@@ -19,8 +19,10 @@
 const CliCommand cli_commands[] = {
     {"run", "train a configured network and log per-layer estimation shift to CSV", cmd_run},
     {"eval", "evaluate a run's checkpoint; --recalibrate re-estimates BN statistics (exact, ioffe, precise, ema, cumulative)", cmd_eval},
+    {"export", "write a run's weights and BN statistics as safetensors, named as PyTorch's state_dict()", cmd_export},
     {"info", "print the model a config builds: layers, norm types, parameters, MACs", cmd_info},
     {"plot-data", "turn run logs into gnuplot-ready tables and summary CSVs", cmd_plot_data},
+    {"report", "one self-contained HTML page of runs: configs, error and ESM figures, summary and eval tables", cmd_report},
     {"sweep", "a grid of runs: run them here J at a time (resumable), --emit for GNU parallel or Slurm, --status", cmd_sweep},
     {"bench", "time training steps: images/s, time by layer type, GFLOP/s vs sgemm", cmd_bench},
     {"corruptions", "list data.corruption's corruptions and severities; --grid draws them as a PNG", cmd_corruptions},

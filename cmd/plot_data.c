@@ -6,25 +6,22 @@
  * and, for a sweep's runs, per run and per combination of its axes but seed.
  * Every run is read (and checked) before anything is written. */
 #include <errno.h>
-#include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <unistd.h>
 
 #include "commands.h"
 #include "io/fsutil.h"
-#include "run/runlock.h"
 #include "run/runlog.h"
 #include "run/summary.h"
-#include "run/sweep.h"
+#include "run_inputs.h"
+#include "run_labels.h"
 
 #define MAX_EPOCHS_ARG 64
 #define MAX_FILES 10
-#define MAX_WARNINGS 32
 #define PATH_LEN (CONFIG_PATH_MAX + 64)
 
 typedef struct {
@@ -34,33 +31,14 @@ typedef struct {
     int n_files;
     AtomicFile cur; /* the table being written */
     /* Printed only when everything was written: a failure stays one line. */
-    char warnings[MAX_WARNINGS][512];
-    int n_warnings;
+    Notes notes;
 } PlotCtx;
-
-/* Where a run came from: a RUN_DIR argument (m NULL), or run `run` of a
- * sweep manifest. */
-typedef struct {
-    const SweepManifest *m;
-    int run;
-} RunOrigin;
 
 /* The axes of every sweep given, each key once, in order of appearance. */
 typedef struct {
     const char **keys;
     int n;
 } AxisSet;
-
-static void defer_warning(PlotCtx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void defer_warning(PlotCtx *ctx, const char *fmt, ...)
-{
-    if (ctx->n_warnings == MAX_WARNINGS)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(ctx->warnings[ctx->n_warnings++], sizeof ctx->warnings[0], fmt, ap);
-    va_end(ap);
-}
 
 static void usage(FILE *f)
 {
@@ -83,25 +61,6 @@ static void usage(FILE *f)
                "  sweep_grouped.csv         per combination of a sweep's axes but seed: n, mean and std of\n"
                "                            final/best test error, last mean ESM, depth slope (with a SWEEP)\n"
                "Each .dat holds one block per run (gnuplot `index`), headed by '# <name>'.\n");
-}
-
-/* "1,5,10" into ctx->epochs. */
-static int parse_epochs(PlotCtx *ctx, const char *list)
-{
-    const char *p = list;
-    ctx->n_epochs = 0;
-    for (;;) {
-        char *end;
-        errno = 0;
-        long v = strtol(p, &end, 10);
-        if (end == p || errno || v < 1 || v > 1000000000L || ctx->n_epochs == MAX_EPOCHS_ARG ||
-            (*end && *end != ','))
-            return cli_error(BS_ERR_USER, "plot-data: --epochs '%s': expected a list like 1,5,10", list);
-        ctx->epochs[ctx->n_epochs++] = (int)v;
-        if (!*end)
-            return 0;
-        p = end + 1;
-    }
 }
 
 /* Each table is written to NAME.tmp and renamed when whole (fs_atomic_*):
@@ -249,32 +208,6 @@ static int write_shift_vs_epoch(PlotCtx *ctx, const RunLog *runs, int n, int set
     return close_out(ctx, err);
 }
 
-/* The epochs a shift_vs_depth block is written for: --epochs (those the run
- * has, warning about the others), or its first, middle and last. */
-static int depth_epochs(PlotCtx *ctx, const RunLog *r, int set, const int *ep, int n_ep,
-                        int *out)
-{
-    int n = 0;
-    if (!ctx->n_epochs) {
-        int pick[3] = {0, (n_ep - 1) / 2, n_ep - 1};
-        for (int k = 0; k < 3 && n_ep > 0; k++)
-            if (n == 0 || out[n - 1] != ep[pick[k]])
-                out[n++] = ep[pick[k]];
-        return n;
-    }
-    for (int k = 0; k < ctx->n_epochs; k++) {
-        int found = 0;
-        for (int i = 0; i < n_ep && !found; i++)
-            found = ep[i] == ctx->epochs[k];
-        if (found)
-            out[n++] = ctx->epochs[k];
-        else
-            defer_warning(ctx, "%s has no %s shift rows for epoch %d; skipped", r->dir,
-                          runlog_set_name(set), ctx->epochs[k]);
-    }
-    return n;
-}
-
 static void shift_depth_block(FILE *f, const RunLog *r, int set, int epoch, int blocks)
 {
     if (blocks > 0)
@@ -304,19 +237,14 @@ static int write_shift_vs_depth(PlotCtx *ctx, const RunLog *runs, int n, int set
     for (int i = 0; i < n; i++) {
         if (runlog_n_layers(&runs[i], set) == 0)
             continue; /* no BN layers (gn, none): nothing to plot, nothing to warn about */
-        int n_ep;
-        int *ep = epochs_of(&runs[i], set, &n_ep);
-        int *chosen = ep ? malloc(((size_t)n_ep + MAX_EPOCHS_ARG) * sizeof *chosen) : NULL;
-        if (!chosen) {
-            free(ep);
+        int chosen[MAX_EPOCHS_ARG + 3];
+        int n_chosen = run_inputs_depth_epochs(&runs[i], set, ctx->epochs, ctx->n_epochs, chosen, &ctx->notes);
+        if (n_chosen < 0) {
             fs_atomic_abort(&ctx->cur);
             return bs_fail(err, BS_ERR_RUNTIME, "out of memory");
         }
-        int n_chosen = depth_epochs(ctx, &runs[i], set, ep, n_ep, chosen);
         for (int k = 0; k < n_chosen; k++)
             shift_depth_block(f, &runs[i], set, chosen[k], blocks++);
-        free(chosen);
-        free(ep);
         if (write_failed(ctx, f, err))
             return err->code;
     }
@@ -456,37 +384,28 @@ static int write_corruption(PlotCtx *ctx, const RunLog *runs, int n, BsError *er
     return close_out(ctx, err);
 }
 
-static const char *from_name(SetSource s)
-{
-    return s == FROM_TEST ? "test" : "train";
-}
-
 /* label,norm,setting,train_size: the columns both summaries start with.
  * norm is the variant, with the batch-free norm after a slash when a mixed
  * variant uses another than GN ("xbnblock/lrn"). */
 static void put_run_columns(FILE *f, const Config *c)
 {
-    const NormVariant v = c->model.norm;
+    char norm[64];
+    run_label_norm(c, norm, sizeof norm);
     put_csv_text(f, c->name);
-    fprintf(f, ",%s", norm_variant_name(v));
-    if ((v == VARIANT_GNBN || v == VARIANT_XBNBLOCK) && c->model.bfn != BFN_GN)
-        fprintf(f, "/%s", norm_kind_name(norm_bfn_kind(c->model.bfn)));
-    fprintf(f, ",%s->%s,", from_name(c->data.train_from), from_name(c->data.test_from));
+    fprintf(f, ",%s,%s->%s,", norm, run_label_source(c->data.train_from), run_label_source(c->data.test_from));
     if (c->data.train_subset)
         fprintf(f, "%d", c->data.train_subset);
     else
         fputs("all", f);
 }
 
-/* ",bn_estimator,corruption": train.bn_estimator (config.c keeps its names
- * to itself) and data.corruption as type:severity or none. */
+/* ",bn_estimator,corruption": train.bn_estimator and data.corruption as
+ * type:severity or none. */
 static void put_train_settings(FILE *f, const Config *c)
 {
-    fprintf(f, ",%s,", c->train.bn_estimator == BN_EST_CUMULATIVE ? "cumulative" : "ema");
-    if (c->data.corruption.type == CORRUPT_NONE)
-        fputs("none", f);
-    else
-        fprintf(f, "%s:%d", corruption_name(c->data.corruption.type), c->data.corruption.severity);
+    char corruption[64];
+    run_label_corruption(c, corruption, sizeof corruption);
+    fprintf(f, ",%s,%s", run_label_bn_estimator(c), corruption);
 }
 
 static int write_summary(PlotCtx *ctx, const RunLog *runs, const RunSummary *sum, int n, BsError *err)
@@ -567,10 +486,6 @@ static const char *axis_value(const RunOrigin *o, const char *key)
     return "";
 }
 
-static const char *const SUMMARY_NAMES[RS_N] = {
-    "final_test_err", "best_test_err", "mean_esm_first", "mean_esm_last", "esm_depth_slope",
-    "final_test_bstat_err", "corr_cells", "corr_err", "corr_adabn_err", "corr_bstat_err"};
-
 /* One row per run of a sweep: label, the axes, summary.csv's numbers. */
 static int write_sweep_summary(PlotCtx *ctx, const RunLog *runs, const RunSummary *sum, const RunOrigin *from,
                                int n, const AxisSet *axes, BsError *err)
@@ -584,7 +499,7 @@ static int write_sweep_summary(PlotCtx *ctx, const RunLog *runs, const RunSummar
         put_csv_text(f, axes->keys[a]);
     }
     for (int k = 0; k < RS_N; k++)
-        fprintf(f, ",%s", SUMMARY_NAMES[k]);
+        fprintf(f, ",%s", run_label_summary_column(k));
     fputc('\n', f);
     for (int i = 0; i < n; i++) {
         if (!from[i].m)
@@ -720,7 +635,7 @@ static int parse_args(PlotCtx *ctx, int argc, char **argv, char **dirs, int *n_d
             if (!ctx->out[0])
                 return cli_error(BS_ERR_USER, "plot-data: --out: empty path, expected a directory");
         } else if (!strcmp(argv[i], "--epochs") && i + 1 < argc) {
-            if (parse_epochs(ctx, argv[++i]))
+            if (run_inputs_parse_epochs("plot-data", argv[++i], ctx->epochs, MAX_EPOCHS_ARG, &ctx->n_epochs))
                 return BS_ERR_USER;
         } else if (!argv[i][0])
             return cli_error(BS_ERR_USER, "plot-data: RUN_DIR: empty path, expected a run directory");
@@ -733,168 +648,6 @@ static int parse_args(PlotCtx *ctx, int argc, char **argv, char **dirs, int *n_d
     if (!*n_dirs)
         return cli_error(BS_ERR_USER, "plot-data: missing RUN_DIR (see bnshift plot-data --help)");
     return 0;
-}
-
-/* Loads run i under a shared lock, or, when a writer holds its directory,
- * up to its last whole epoch (noted once everything is written). */
-static int load_run(PlotCtx *ctx, RunLog *run, RunLock *lock, const char *dir, BsError *err)
-{
-    int writer = 0;
-    lock->fd = -1;
-    int live = runlock_shared(lock, dir, &writer) == RUNLOCK_LIVE;
-    if (runlog_load(run, dir, live, err))
-        return err->code;
-    if (live)
-        defer_warning(ctx, "%s is being written by another bnshift process (pid %d): read up to its last whole "
-                           "epoch%s", dir, writer, run->dropped_shift_rows || run->dropped_partial_lines
-                           ? ", leaving out the rows still being written" : "");
-    return 0;
-}
-
-/* The runs the arguments stand for, in order: a run directory itself, a
- * sweep its manifest's runs. */
-typedef struct {
-    char **dirs; /* owned */
-    RunOrigin *from;
-    int n, cap;
-    SweepManifest *manifests; /* one per argument at most: from points into it */
-    char **manifest_paths;
-    int n_manifests;
-    char (*skipped)[400]; /* per manifest: the runs left out, for one note */
-    int *n_skipped;
-} RunList;
-
-static void run_list_free(RunList *l)
-{
-    for (int i = 0; i < l->n; i++)
-        free(l->dirs[i]);
-    for (int i = 0; i < l->n_manifests; i++) {
-        sweep_manifest_free(&l->manifests[i]);
-        free(l->manifest_paths[i]);
-    }
-    free(l->dirs);
-    free(l->from);
-    free(l->manifests);
-    free(l->manifest_paths);
-    free(l->skipped);
-    free(l->n_skipped);
-}
-
-/* Appends prefix/name (or dir alone when name is NULL). -1 when out of
- * memory. */
-static int add_run(RunList *l, const char *prefix, const char *name, const SweepManifest *m, int run)
-{
-    if (l->n == l->cap) {
-        int cap = l->cap ? 2 * l->cap : 16;
-        char **d = realloc(l->dirs, (size_t)cap * sizeof *d);
-        if (d)
-            l->dirs = d;
-        RunOrigin *o = d ? realloc(l->from, (size_t)cap * sizeof *o) : NULL;
-        if (!o)
-            return -1;
-        l->from = o;
-        l->cap = cap;
-    }
-    size_t len = strlen(prefix) + (name ? strlen(name) + 1 : 0) + 1;
-    char *dir = malloc(len);
-    if (!dir)
-        return -1;
-    if (name && prefix[0])
-        snprintf(dir, len, "%s/%s", prefix, name);
-    else
-        snprintf(dir, len, "%s", name ? name : prefix);
-    l->dirs[l->n] = dir;
-    l->from[l->n++] = (RunOrigin){m, run};
-    return 0;
-}
-
-/* Whether arg names a sweep: a directory holding sweep.json, or a file
- * named sweep.json (any other file is a run directory's error, as
- * before). *prefix_len gets the length of the runs' parent in path. */
-static int manifest_of(const char *arg, char *path, size_t cap, size_t *prefix_len)
-{
-    struct stat st;
-    size_t len = strlen(arg);
-    while (len > 1 && arg[len - 1] == '/')
-        len--;
-    if (stat(arg, &st) != 0)
-        return 0;
-    if (S_ISDIR(st.st_mode)) {
-        snprintf(path, cap, "%.*s/%s", (int)len, arg, SWEEP_MANIFEST_FILE);
-        *prefix_len = len;
-        return stat(path, &st) == 0;
-    }
-    const char *slash = strrchr(arg, '/');
-    const char *base = slash ? slash + 1 : arg;
-    if (!S_ISREG(st.st_mode) || strcmp(base, SWEEP_MANIFEST_FILE))
-        return 0;
-    snprintf(path, cap, "%s", arg);
-    *prefix_len = slash ? (size_t)(slash - arg) + (slash == arg) : 0;
-    return 1;
-}
-
-/* Expands the arguments into l: each sweep read (exit 2 naming a manifest
- * that is not one), its runs in manifest order. */
-static int expand_args(RunList *l, char **args, int n_args)
-{
-    l->manifests = calloc((size_t)n_args, sizeof *l->manifests);
-    l->manifest_paths = calloc((size_t)n_args, sizeof *l->manifest_paths);
-    l->skipped = calloc((size_t)n_args, sizeof *l->skipped);
-    l->n_skipped = calloc((size_t)n_args, sizeof *l->n_skipped);
-    if (!l->manifests || !l->manifest_paths || !l->skipped || !l->n_skipped)
-        return cli_error(BS_ERR_RUNTIME, "plot-data: out of memory");
-    for (int i = 0; i < n_args; i++) {
-        char path[PATH_LEN], prefix[PATH_LEN];
-        size_t prefix_len = 0;
-        if (!manifest_of(args[i], path, sizeof path, &prefix_len)) {
-            if (add_run(l, args[i], NULL, NULL, 0))
-                return cli_error(BS_ERR_RUNTIME, "plot-data: out of memory");
-            continue;
-        }
-        SweepManifest *m = &l->manifests[l->n_manifests];
-        BsError err = {0};
-        if (sweep_manifest_read(m, path, &err))
-            return cli_error(err.code, "plot-data: %s", err.msg);
-        if (!(l->manifest_paths[l->n_manifests++] = strdup(path)))
-            return cli_error(BS_ERR_RUNTIME, "plot-data: out of memory");
-        snprintf(prefix, sizeof prefix, "%.*s", (int)prefix_len, path);
-        for (int r = 0; r < m->n_runs; r++)
-            if (add_run(l, prefix, m->names[r], m, r))
-                return cli_error(BS_ERR_RUNTIME, "plot-data: out of memory");
-    }
-    return 0;
-}
-
-/* Whether a sweep's run has begun logging: a run not started is skipped,
- * not an error. */
-static int has_metrics(const char *dir)
-{
-    char path[PATH_LEN];
-    struct stat st;
-    snprintf(path, sizeof path, "%s/metrics.csv", dir);
-    return stat(path, &st) == 0;
-}
-
-/* Records run i of l as left out, for its manifest's one note. */
-static void note_skipped(RunList *l, int i)
-{
-    int k = (int)(l->from[i].m - l->manifests);
-    char *list = l->skipped[k];
-    size_t used = strlen(list);
-    const char *name = l->from[i].m->names[l->from[i].run];
-    if (used + strlen(name) + 8 < sizeof l->skipped[k])
-        snprintf(list + used, sizeof l->skipped[k] - used, "%s%s", used ? ", " : "", name);
-    else if (!strstr(list, ", ..."))
-        snprintf(list + used, sizeof l->skipped[k] - used, ", ...");
-    l->n_skipped[k]++;
-}
-
-static void defer_skip_notes(PlotCtx *ctx, const RunList *l)
-{
-    for (int k = 0; k < l->n_manifests; k++)
-        if (l->n_skipped[k])
-            defer_warning(ctx, "%s: skipped %d run%s not started or without an evaluated epoch: %s",
-                          l->manifest_paths[k], l->n_skipped[k], l->n_skipped[k] == 1 ? "" : "s", l->skipped[k]);
 }
 
 int cmd_plot_data(int argc, char **argv)
@@ -913,59 +666,24 @@ int cmd_plot_data(int argc, char **argv)
     }
     ctx->out = "plots";
     int n_args = 0;
-    RunList list = {0};
+    RunInputs in = {0};
+    BsError err = {0};
     int rc = parse_args(ctx, argc, argv, args, &n_args);
     if (!rc)
-        rc = expand_args(&list, args, n_args);
-    int n_cand = list.n;
-    RunLog *runs = rc ? NULL : calloc((size_t)n_cand + 1, sizeof *runs);
-    RunLock *locks = rc ? NULL : calloc((size_t)n_cand + 1, sizeof *locks);
-    RunOrigin *from = rc ? NULL : calloc((size_t)n_cand + 1, sizeof *from);
-    if (!rc && (!runs || !locks || !from))
-        rc = cli_error(BS_ERR_RUNTIME, "plot-data: out of memory");
-    BsError err = {0};
-    int n = 0; /* runs loaded */
-    for (int i = 0; !rc && i < n_cand; i++) {
-        int swept = list.from[i].m != NULL;
-        if (swept && !has_metrics(list.dirs[i])) {
-            note_skipped(&list, i);
-            continue;
-        }
-        if (load_run(ctx, &runs[n], &locks[n], list.dirs[i], &err)) {
-            runlock_release(&locks[n]);
-            rc = cli_error(err.code, "%s", err.msg);
-        } else if (swept && runs[n].n_metrics == 0) {
-            runlog_free(&runs[n]);
-            runlock_release(&locks[n]);
-            note_skipped(&list, i);
-        } else {
-            from[n++] = list.from[i];
-        }
-    }
-    if (!rc && n == 0)
-        rc = cli_error(BS_ERR_USER, "plot-data: %s: no run of the sweep has an evaluated epoch yet",
-                       list.manifest_paths[0]);
-    defer_skip_notes(ctx, &list);
+        rc = run_inputs_load(&in, "plot-data", args, n_args, &ctx->notes);
     size_t made = 0;
     if (!rc && fs_mkdir_p(ctx->out, &made, &err))
         rc = cli_error(err.code, "%s", err.msg);
-    if (!rc && write_all(ctx, runs, from, n, &err)) {
+    if (!rc && write_all(ctx, in.runs, in.from, in.n, &err)) {
         remove_outputs(ctx); /* a failed --out leaves nothing it made */
         fs_unmake_dirs(ctx->out, made);
         rc = cli_error(err.code, "%s", err.msg);
     }
-    for (int i = 0; !rc && i < ctx->n_warnings; i++)
-        cli_warn("%s", ctx->warnings[i]);
+    if (!rc)
+        notes_print(&ctx->notes);
     for (int i = 0; !rc && i < ctx->n_files; i++)
         printf("wrote %s\n", ctx->files[i]);
-    for (int i = 0; i < n; i++) {
-        runlog_free(&runs[i]);
-        runlock_release(&locks[i]);
-    }
-    run_list_free(&list);
-    free(from);
-    free(locks);
-    free(runs);
+    run_inputs_free(&in);
     free(args);
     free(ctx);
     return rc;

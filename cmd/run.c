@@ -15,26 +15,32 @@
 #include "run/checkpoint.h"
 #include "io/fsutil.h"
 #include "core_slots.h"
+#include "mpi_comm.h"
+#include "run_ranks.h"
 #include "run/runlock.h"
 #include "run/runlog.h"
 #include "progress.h"
 #include "setup.h"
 #include "run/runner.h"
+#include "models/state_dict.h"
 
 #define MAX_SETS 64
 
 typedef struct {
-    const char *config, *out;
+    const char *config, *out, *init_from;
     char *sets[MAX_SETS];
     int n_sets, threads, resume, force, overwrite, quiet;
 } RunArgs;
 
 static const char USAGE[] =
     "usage: bnshift run CONFIG.json [--out DIR] [--set key.path=value]... [--threads N]\n"
-    "                   [--resume [--force]] [--overwrite] [--quiet]\n"
+    "                   [--resume [--force]] [--overwrite] [--init-from FILE] [--quiet]\n"
     "Trains the configured network and writes metrics.csv, shift.csv, config.resolved.json\n"
     "and checkpoint.bin into log.out (or --out). Waits while other bnshift runs hold the\n"
-    "cores it needs (BNSHIFT_SHARE_CORES=1 starts at once). See docs/REFERENCE.md or man bnshift.\n";
+    "cores it needs (BNSHIFT_SHARE_CORES=1 starts at once). --init-from starts from the weights\n"
+    "and BN statistics of a safetensors file (bnshift export's names). Data-parallel on K processes (a make MPI=1\n"
+    "build): mpirun -np K bnshift run CONFIG.json, train.bn_sync local|sync. See docs/REFERENCE.md\n"
+    "or man bnshift.\n";
 
 /* The signal that asked us to stop (0 = none). A signal handler can only
  * talk to the loop through globals (sweep_exec.c has its own two). */
@@ -88,6 +94,10 @@ static int parse_run_args(int argc, char **argv, RunArgs *a)
             if (*end || t < 1 || t > 1024)
                 return cli_error(BS_ERR_USER, "run: --threads: '%s' is not a thread count (1..1024)", argv[i]);
             a->threads = (int)t;
+        } else if (!strcmp(s, "--init-from") && has_value) {
+            a->init_from = argv[++i];
+            if (!a->init_from[0])
+                return cli_error(BS_ERR_USER, "run: --init-from: empty path, expected a safetensors file");
         } else if (!strcmp(s, "--resume")) {
             a->resume = 1;
         } else if (!strcmp(s, "--force")) {
@@ -112,6 +122,8 @@ static int parse_run_args(int argc, char **argv, RunArgs *a)
         return cli_error(BS_ERR_USER, "run: --resume and --overwrite exclude each other");
     if (a->force && !a->resume)
         return cli_error(BS_ERR_USER, "run: --force only applies with --resume");
+    if (a->init_from && a->resume)
+        return cli_error(BS_ERR_USER, "run: --init-from starts a new run; a resumed run continues from its checkpoint");
     return 0;
 }
 
@@ -129,7 +141,7 @@ static int file_exists(const char *dir, const char *file)
 
 /* Every file a run (and eval) writes: what --overwrite removes, and what
  * makes a directory "hold a run". The lock file stays. */
-static const char *const RUN_FILES[] = {"metrics.csv", "shift.csv", "checkpoint.bin", "config.resolved.json",
+static const char *const RUN_FILES[] = {"metrics.csv", "shift.csv", "ranks.csv", "checkpoint.bin", "config.resolved.json",
                                         "eval.csv", "checkpoint.bin.tmp", "config.resolved.json.tmp",
                                         "eval.csv.tmp"};
 #define N_RUN_FILES (sizeof RUN_FILES / sizeof RUN_FILES[0])
@@ -165,11 +177,35 @@ static void abandon_out_dir(OutDir *o)
 /* A run that stopped before its first checkpoint can only be started over;
  * that is what --resume does then, after checking that the directory's
  * config is this one (so --resume never replaces another run's logs). */
+/* The meta.init_from of a config.resolved.json, into out ("" if none). */
+static void started_from(const char *path, char *out, size_t cap)
+{
+    out[0] = '\0';
+    FILE *f = fopen(path, "rb");
+    char buf[1 << 16];
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    cJSON *root = cJSON_Parse(buf);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "meta"), "init_from");
+    if (cJSON_IsString(v))
+        snprintf(out, cap, "%s", v->valuestring);
+    cJSON_Delete(root);
+}
+
 static int check_start_over(const OutDir *o, const Config *c, int force, BsError *err)
 {
-    char path[4200];
+    char path[4200], init[4200];
     path_in(path, sizeof path, o->path, "config.resolved.json");
-    if (force || access(path, F_OK) != 0)
+    if (access(path, F_OK) != 0)
+        return BS_OK;
+    started_from(path, init, sizeof init);
+    if (init[0]) /* starting over from random weights would be another run */
+        return bs_fail(err, BS_ERR_USER,
+                       "%s: the run there started from --init-from %s and stopped before its first checkpoint; "
+                       "start it again with --overwrite --init-from %s", o->path, init, init);
+    if (force)
         return BS_OK;
     uint64_t old;
     if (config_file_hash(path, &old, err))
@@ -234,7 +270,7 @@ static int prepare_out_dir(OutDir *o, const RunArgs *a, const Config *c, BsError
     return BS_OK;
 }
 
-static cJSON *run_meta(int threads, ConvBackend backend)
+static cJSON *run_meta(int threads, ConvBackend backend, const Comm *comm, const char *init_from)
 {
     cJSON *meta = cJSON_CreateObject();
     char host[256] = "unknown", when[64];
@@ -245,6 +281,9 @@ static cJSON *run_meta(int threads, ConvBackend backend)
     cJSON_AddStringToObject(meta, "bnshift_version", BS_VERSION);
     cJSON_AddStringToObject(meta, "git_hash", BS_GIT_HASH);
     cJSON_AddNumberToObject(meta, "threads", threads);
+    cJSON_AddNumberToObject(meta, "ranks", comm_is_multi(comm) ? comm->size : 1);
+    if (init_from)
+        cJSON_AddStringToObject(meta, "init_from", init_from);
     char conv[64];
     snprintf(conv, sizeof conv, "%s%s%s", conv_backend_name(backend),
              backend == CONV_ONEDNN ? " " : "", backend == CONV_ONEDNN ? onednn_version() : "");
@@ -289,6 +328,9 @@ typedef struct {
     Rng rng;
     int *order;
     int metrics_v1; /* resuming a metrics.csv of an older bnshift (no bstat columns) */
+    const Comm *comm; /* data-parallel ranks, or NULL */
+    double *grad_sum; /* the trainer's gradient-sum scratch (several ranks) */
+    float *rank_stats; /* rank 0 resuming: ranks 1.. of the checkpoint's running statistics */
 } Run;
 
 static int build_run(Run *r, const RunArgs *a, BsError *err)
@@ -301,14 +343,20 @@ static int build_run(Run *r, const RunArgs *a, BsError *err)
                           .n_milestones = c->train.schedule.n_milestones, .total_epochs = c->train.epochs,
                           .warmup_epochs = c->train.schedule.warmup_epochs};
     memcpy(r->sched.milestones, c->train.schedule.milestones, sizeof(int) * (size_t)r->sched.n_milestones);
-    rng_seed(&r->rng, (uint64_t)c->seed + 0x7a11ULL);
+    rng_seed(&r->rng, (uint64_t)c->seed + SETUP_TRAIN_STREAM);
+    if (a->init_from && state_dict_load(a->init_from, &r->e.model, err))
+        return err->code;
     r->order = bs_alloc(sizeof(int) * (size_t)r->e.data.n_train, err);
-    return r->order ? BS_OK : err->code;
+    if (r->order && comm_is_multi(r->comm))
+        r->grad_sum = bs_alloc(sizeof(double) * (r->e.model.n_params + 1), err);
+    return err->code;
 }
 
 static void free_run(Run *r)
 {
     bs_free(r->order);
+    bs_free(r->grad_sum);
+    bs_free(r->rank_stats);
     experiment_close(&r->e);
 }
 
@@ -333,6 +381,17 @@ static int resume_from(Run *r, const char *dir, const RunArgs *a, int threads, C
         return bs_fail(err, BS_ERR_USER,
                        "train.epochs: %d is below the %d epochs %s already holds (use --set train.epochs=%d or more)",
                        r->e.cfg.train.epochs, meta->epoch, path, meta->epoch);
+    char ranks_note[4400];
+    if (ranks_check_resume(&r->e.cfg, r->comm, meta, path, ranks_note, sizeof ranks_note, err))
+        return err->code;
+    meta->rank_stats = NULL; /* the other ranks' estimates are kept only for a run of several ranks */
+    if (meta->ranks > 1 && comm_is_multi(r->comm)) {
+        r->rank_stats = bs_alloc(sizeof(float) * (r->e.model.n_stats ? r->e.model.n_stats : 1) *
+                                     (size_t)(meta->ranks - 1), err);
+        if (!r->rank_stats)
+            return err->code;
+        meta->rank_stats = r->rank_stats;
+    }
     if (checkpoint_load(path, &r->e.model, &r->e.opt, meta, err))
         return err->code;
     path_in(path, sizeof path, dir, "metrics.csv");
@@ -345,6 +404,8 @@ static int resume_from(Run *r, const char *dir, const RunArgs *a, int threads, C
     if (meta->threads != threads)
         cli_warn("checkpoint was written with %d threads, resuming with %d: numbers may differ from an "
                  "uninterrupted run", meta->threads, threads);
+    if (ranks_note[0])
+        cli_warn("%s", ranks_note);
     r->rng = meta->rng;
     return BS_OK;
 }
@@ -359,11 +420,18 @@ static int exit_code_for(int rc)
 /* The command that resumes this run, as the user would type it: the same
  * binary, config, --out, --set and --threads, each quoted for the shell, so
  * that the printed advice works when followed literally. */
-static void resume_command(char *buf, size_t cap, const RunArgs *a)
+static void resume_command(char *buf, size_t cap, const RunArgs *a, const Comm *comm)
 {
     size_t n = 0;
-    const char *words[2 * MAX_SETS + 8];
+    const char *words[2 * MAX_SETS + 12];
     int k = 0;
+    char ranks[16];
+    if (comm_is_multi(comm)) {
+        snprintf(ranks, sizeof ranks, "%d", comm->size);
+        words[k++] = "mpirun";
+        words[k++] = "-np";
+        words[k++] = ranks;
+    }
     words[k++] = cli_program;
     words[k++] = "run";
     words[k++] = a->config;
@@ -393,10 +461,10 @@ static void resume_command(char *buf, size_t cap, const RunArgs *a)
 }
 
 /* The messages of a stop: graceful (after the step) or at once. */
-static void prepare_stop_messages(const RunArgs *a, char *graceful, size_t cap)
+static void prepare_stop_messages(const RunArgs *a, const Comm *comm, char *graceful, size_t cap)
 {
     char cmd[6000];
-    resume_command(cmd, sizeof cmd, a);
+    resume_command(cmd, sizeof cmd, a, comm);
     for (char *p = cmd; *p; p++) /* a path with a newline stays on one line */
         if (*p == '\n')
             *p = ' ';
@@ -413,35 +481,42 @@ static const char *arch_label(const Config *c)
     return c->model.arch == ARCH_RESNET ? "resnet" : c->model.arch == ARCH_VGG ? "vgg" : "mlp";
 }
 
-int cmd_run(int argc, char **argv)
+/* The run of one process, or of one rank of a data-parallel run (comm). */
+static int run_ranked(RunArgs *ra, const Comm *comm)
 {
-    RunArgs a;
-    int parsed = parse_run_args(argc, argv, &a);
-    if (parsed)
-        return parsed == CLI_HELP_SHOWN ? 0 : BS_ERR_USER;
-    int threads = a.threads ? a.threads : bs_get_threads();
+    RunArgs a = *ra;
+    if (!comm_writes(comm))
+        a.quiet = 1; /* rank 0 speaks for all */
+    int threads = a.threads ? a.threads
+                            : comm_is_multi(comm) ? ranks_default_threads(comm, bs_get_threads()) : bs_get_threads();
     BsError err = {0};
-    if (bs_threads_start(threads, &err))
-        return cli_error(err.code, "%s", err.msg);
     Run r;
     memset(&r, 0, sizeof r);
+    r.comm = comm;
     OutDir od;
     memset(&od, 0, sizeof od);
     od.lock.fd = -1;
     CheckpointMeta meta = {0};
     /* Everything the user supplied is checked before the directory is touched;
-     * then the directory is locked before anything in it is read. */
-    if (build_run(&r, &a, &err) == BS_OK) {
+     * then the directory is locked before anything in it is read. Every
+     * rank builds the same run; rank 0 alone owns the directory. */
+    if (bs_threads_start(threads, &err) == BS_OK && build_run(&r, &a, &err) == BS_OK)
+        ranks_check_config(&r.e.cfg, comm, &err);
+    if (ranks_agree(comm, &err) == BS_OK && comm_writes(comm)) {
         setup_out_dir(&r.e.cfg, a.out, od.path, sizeof od.path);
         if (prepare_out_dir(&od, &a, &r.e.cfg, &err) == BS_OK && od.mode == START_FROM_CHECKPOINT)
             resume_from(&r, od.path, &a, threads, &meta, &err);
+        if (err.code == BS_OK) {
+            char path[4200];
+            path_in(path, sizeof path, od.path, "config.resolved.json");
+            cJSON *m = run_meta(threads, r.e.model.conv_backend, comm, a.init_from);
+            config_write_resolved(&r.e.cfg, m, path, &err);
+            cJSON_Delete(m);
+        }
     }
-    if (err.code == BS_OK) {
-        char path[4200];
-        path_in(path, sizeof path, od.path, "config.resolved.json");
-        cJSON *m = run_meta(threads, r.e.model.conv_backend);
-        config_write_resolved(&r.e.cfg, m, path, &err);
-        cJSON_Delete(m);
+    if (comm_is_multi(comm) && ranks_agree(comm, &err) == BS_OK) {
+        int resuming = od.mode == START_FROM_CHECKPOINT;
+        ranks_share_start(comm, &resuming, &r.e.model, &r.e.opt, &r.rng, &meta, r.rank_stats, &err);
     }
     if (err.code != BS_OK) {
         runlock_release(&od.lock);
@@ -464,7 +539,8 @@ int cmd_run(int argc, char **argv)
                               .bn_estimator = c->train.bn_estimator, .bn_reset = c->train.bn_cumulative_reset,
                               .rng = &r.rng, .x = e->x, .y = e->y, .order = r.order,
                               .progress = progress_batch, .progress_ctx = &con.progress,
-                              .stop = &stop_signal},
+                              .stop = &stop_signal, .comm = comm, .grad_sum = r.grad_sum},
+                  .comm = comm, .ranks_len = meta.ranks > 1 ? meta.ranks_len : -1,
                   .epochs = c->train.epochs, .eval_every = c->log.eval_every, .skip_bstat = !c->log.bstat,
                   .checkpoint_every = c->log.checkpoint_every, .out_dir = dir,
                   .config_hash = config_hash(c), .threads = threads, .metrics_v1 = r.metrics_v1,
@@ -476,19 +552,28 @@ int cmd_run(int argc, char **argv)
         run.eval[run.n_eval++] = (EvalSet){"train", setup_eval_set(&e->data, 0)};
     if (c->log.eval_test)
         run.eval[run.n_eval++] = (EvalSet){"test", setup_eval_set(&e->data, 1)};
+    if (c->train.bn_sync == BN_SYNC_SYNC && comm_is_multi(comm))
+        model_set_bn_comm(&e->model, comm);
+    char ranks[96] = "";
+    if (comm_is_multi(comm))
+        snprintf(ranks, sizeof ranks, " per rank, %d ranks (BN %s, %d samples each per batch)", comm->size,
+                 c->train.bn_sync == BN_SYNC_SYNC ? "sync" : "local", c->train.batch_size / comm->size);
     if (!a.quiet)
-        printf("%s: %s %s-%d (%s), %zu parameters; %s: %d training samples; %d threads; writing %s/\n",
+        printf("%s: %s %s-%d (%s), %zu parameters; %s: %d training samples; %d threads%s; writing %s/\n",
                c->name, config_dataset_name(c->data.dataset), arch_label(c),
                c->model.arch == ARCH_RESNET ? c->model.depth : model_norm_count(&e->model),
                norm_variant_name((NormVariant)c->model.norm), e->model.n_params,
-               c->data.dataset == DS_SYNTHETIC ? "generated" : config_data_root(c), e->data.n_train, threads, dir);
+               c->data.dataset == DS_SYNTHETIC ? "generated" : config_data_root(c), e->data.n_train, threads, ranks,
+               dir);
     char graceful[8192];
-    prepare_stop_messages(&a, graceful, sizeof graceful);
+    prepare_stop_messages(&a, comm, graceful, sizeof graceful);
     signal(SIGALRM, on_grace_timeout);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    CoreSlots slots;
-    int rc = core_slots_take(&slots, threads, &stop_signal);
+    CoreSlots slots = {.n = 0};
+    /* Ranks are placed by their launcher; queueing them for cores one by one
+     * would leave the first waiting for the others forever. */
+    int rc = comm_is_multi(comm) ? BS_OK : core_slots_take(&slots, threads, &stop_signal);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (rc == BS_OK)
@@ -514,4 +599,19 @@ int cmd_run(int argc, char **argv)
             printf("done in %.1fs. Files: %s/metrics.csv, %s/shift.csv\n", secs, dir, dir);
     }
     return 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    BsError err = {0};
+    const Comm *comm;
+    if (mpi_comm_start(&argc, &argv, &comm, &err))
+        return cli_error(err.code, "%s", err.msg);
+    if (!comm_writes(comm))
+        cli_set_silent(1);
+    RunArgs a;
+    int parsed = parse_run_args(argc, argv, &a);
+    int rc = parsed ? (parsed == CLI_HELP_SHOWN ? 0 : BS_ERR_USER) : run_ranked(&a, comm);
+    mpi_comm_finish();
+    return rc;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/mem.h"
+#include "run/checkpoint.h"
 #include "data/cifar.h"
 #include "data/corrupt.h"
 #include "data/idx.h"
@@ -184,7 +185,7 @@ void setup_data_free(ExperimentData *x)
 SampleSet setup_eval_set(const ExperimentData *x, int which)
 {
     return (SampleSet){x->src[which], x->eval_idx[which], x->n_eval[which],
-                       x->normalize ? x->mean : NULL, x->normalize ? x->std : NULL, 0};
+                       x->normalize ? x->mean : NULL, x->normalize ? x->std : NULL, 0, NULL};
 }
 
 ModelSpec setup_model_spec(const Config *c, int in_c, int in_h, int in_w, int num_classes)
@@ -250,4 +251,22 @@ void experiment_close(Experiment *e)
     optimizer_free(&e->opt);
     model_free(&e->model);
     setup_data_free(&e->data);
+}
+
+/* The checkpoint must be the one of the run's own config (as for --resume):
+ * compared before --set overrides, which may change what eval measures. */
+int setup_checkpoint_belongs(const char *dir, BsError *err)
+{
+    char cfg_path[4200], ck_path[4200];
+    snprintf(cfg_path, sizeof cfg_path, "%s/config.resolved.json", dir);
+    snprintf(ck_path, sizeof ck_path, "%s/checkpoint.bin", dir);
+    uint64_t hash;
+    CheckpointMeta meta;
+    if (config_file_hash(cfg_path, &hash, err) || checkpoint_peek(ck_path, &meta, err))
+        return err->code;
+    if (meta.config_hash != hash)
+        return bs_fail(err, BS_ERR_USER,
+                       "%s: written by a run with another config than %s (beyond train.epochs and log.*)", ck_path,
+                       cfg_path);
+    return BS_OK;
 }

@@ -50,6 +50,15 @@ int experiment_open(Experiment *e, const char *config_path, char *const *sets, i
                     BsError *err);
 void experiment_close(Experiment *e);
 
+/* DIR/checkpoint.bin was written by a run of DIR/config.resolved.json
+ * (the hash without train.epochs and log.*): what eval and export read
+ * must belong together. BS_ERR_USER naming both files otherwise. */
+int setup_checkpoint_belongs(const char *dir, BsError *err);
+
+/* The training RNG (shuffling, augmentation) of `run` starts at seed +
+ * this (tests replay it). */
+#define SETUP_TRAIN_STREAM 0x7a11ULL
+
 /* log.out with NAME replaced by the config's name, or override if non-NULL. */
 void setup_out_dir(const Config *c, const char *override, char *out, size_t cap);
 

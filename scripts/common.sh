@@ -34,7 +34,10 @@ fi
 last_epoch() { if [ $SMOKE = 1 ]; then echo 1; else echo "$1"; fi; }
 
 # run_cfg OUT_DIR CONFIG [--set k=v]...: train into OUT_DIR (resuming if it
-# holds a checkpoint). Smoke settings come last, so they win.
+# holds a checkpoint). Smoke settings come last, so they win. A driver may
+# set LAUNCH (an array: a launcher such as mpirun -np K), RUN_BIN (the
+# binary; default $BNSHIFT) and RUN_THREADS (default $THREADS).
+LAUNCH=()
 run_cfg() {
   local out=$1; shift
   local mode=--overwrite
@@ -42,7 +45,8 @@ run_cfg() {
   local smoke=()
   [ $SMOKE = 1 ] && smoke=(--set train.epochs=1 --set data.train_subset=256 --set data.eval_subset=200)
   echo "== $out"
-  "$BNSHIFT" run "$@" "${smoke[@]}" --out "$out" --threads "$THREADS" --quiet $mode
+  "${LAUNCH[@]}" "${RUN_BIN:-$BNSHIFT}" run "$@" "${smoke[@]}" --out "$out" --threads "${RUN_THREADS:-$THREADS}" \
+    --quiet $mode
 }
 
 # Wall-clock bookkeeping for RESULTS.md.

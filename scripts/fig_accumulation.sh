@@ -13,6 +13,7 @@ for norm in bn gnbn; do
 done
 run_cfg $runs/mlp-bn-b128 $cfg/mlp.json --set train.batch_size=128 --set name=acc-mlp-bn-b128
 "$BNSHIFT" plot-data $runs/* --out $exp/data
+"$BNSHIFT" report $runs/* --out $exp/report.html  # beside RESULTS.md: every run, one page
 mkdir -p $exp/figures
 # shift_vs_depth rows: depth layer name esm_mean esm_std rms_mean rms_std nesm_mean nesm_std
 scripts/plot_series.sh $exp/data/shift_vs_depth_test.dat 1 6 "depth (position among all norms)" \

@@ -24,6 +24,7 @@ for seed in $seeds; do
   done
 done
 "$BNSHIFT" plot-data $runs/* --out $exp/data
+"$BNSHIFT" report $runs/* --out $exp/report.html  # beside RESULTS.md: every run, one page
 mkdir -p $exp/figures
 summary=$exp/summary_bfn.txt
 : > $summary

@@ -47,6 +47,7 @@ for seed in $seeds; do for v in $variants; do echo $runs/$v-s$seed; done; done |
   xargs -P 2 -I{} bash -c 'eval_run {}'
 
 "$BNSHIFT" plot-data $runs/* --out $exp/data
+"$BNSHIFT" report $runs/* --out $exp/report.html  # beside RESULTS.md: every run, one page
 mkdir -p $exp/figures
 cells=$exp/data/cells.csv
 # eval.csv: recalibrated_on(2) stage(3) set(4) err(6) batch_stats_err(7)

@@ -15,6 +15,7 @@ for n in 500 1000 2000 5000; do
   done
 done
 "$BNSHIFT" plot-data $runs/* --out $exp/data
+"$BNSHIFT" report $runs/* --out $exp/report.html  # beside RESULTS.md: every run, one page
 mkdir -p $exp/figures
 scripts/plot_series.sh $exp/data/shift_vs_depth_test.dat 1 6 "depth (position among all norms)" \
   "RMS |running mean - true mean| on S'" "Distribution shift: per-layer shift of the mean, last epoch" \

@@ -43,6 +43,7 @@ for seed in $seeds; do
   done
 done
 "$BNSHIFT" plot-data $runs/* --out $exp/data
+"$BNSHIFT" report $runs/* --out $exp/report.html  # beside RESULTS.md: every run, one page
 mkdir -p $exp/figures
 table=$exp/data/estimators.csv
 # eval.csv: stage(3) set(4) err(6) esm_mean(12) nesm_mean(17) estimator(19)

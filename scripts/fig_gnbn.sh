@@ -12,6 +12,8 @@ acc=$RUNS/accumulation shift=$RUNS/distribution_shift
 "$BNSHIFT" plot-data $acc/mlp-bn-b16 $acc/mlp-gnbn-b16 \
   $acc/resnet20-bn-b16 $acc/resnet20-gnbn-b16 --out $exp/data-accumulation
 "$BNSHIFT" plot-data $shift/mlp-bn-n* $shift/mlp-gnbn-n* --out $exp/data-shift
+"$BNSHIFT" report $acc/mlp-bn-b16 $acc/mlp-gnbn-b16 $acc/resnet20-bn-b16 $acc/resnet20-gnbn-b16 \
+  $shift/mlp-bn-n* $shift/mlp-gnbn-n* --out $exp/report.html  # beside RESULTS.md: the runs drawn here
 mkdir -p $exp/figures
 scripts/plot_series.sh $exp/data-accumulation/shift_vs_depth_test.dat 1 6 "depth (position among all norms)" \
   "RMS |running mean - true mean|" "BN vs GNBN, same samples (S' = S)" $exp/figures/accumulation_depth.png \

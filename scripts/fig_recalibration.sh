@@ -15,8 +15,9 @@ timer_start
   echo "# per run: errors (inference mode, and with batch statistics), then the mean over BN"
   echo "# layers of esm_mean and nesm_std on the test set, before and after recalibration"
 } > "$out"
-for run in $RUNS/accumulation/mlp-bn-b16 $RUNS/accumulation/resnet20-bn-b16 \
-           $RUNS/distribution_shift/mlp-bn-n500 $RUNS/distribution_shift/mlp-bn-n5000; do
+recal_runs="$RUNS/accumulation/mlp-bn-b16 $RUNS/accumulation/resnet20-bn-b16
+            $RUNS/distribution_shift/mlp-bn-n500 $RUNS/distribution_shift/mlp-bn-n5000"
+for run in $recal_runs; do
   rm -f "$run/eval.csv"
   "$BNSHIFT" eval "$run" --recalibrate test --threads "$THREADS" | grep -v '^        ' | tee -a "$out"
   # eval.csv: ...,stage(3),set(4),...,esm_mean(12),...,nesm_std(18)
@@ -25,4 +26,6 @@ for run in $RUNS/accumulation/mlp-bn-b16 $RUNS/accumulation/resnet20-bn-b16 \
           m["before"] / n["before"], m["after"] / n["after"], s["before"] / n["before"], s["after"] / n["after"] }' \
     "$run/eval.csv" | tee -a "$out"
 done
+# beside RESULTS.md: the runs with their before/after-recalibration tables
+"$BNSHIFT" report $recal_runs --out $exp/report.html
 timer_report "recalibration" | tee -a "$out"

@@ -15,6 +15,7 @@ for seed in $seeds; do
   done
 done
 "$BNSHIFT" plot-data $runs/* --out $exp/data
+"$BNSHIFT" report $runs/* --out $exp/report.html  # beside RESULTS.md: every run, one page
 mkdir -p $exp/figures
 scripts/plot_series.sh $exp/data/errors.dat 1 4 "epoch" "test error" \
   "ResNet-20 on Fashion-MNIST (5k subset, 6 epochs): BN vs XBNBlock vs GN" $exp/figures/test_err.png

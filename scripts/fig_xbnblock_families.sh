@@ -52,4 +52,5 @@ for setting in std shift; do
     done
   done
 done
+"$BNSHIFT" report $runs/std/* $runs/shift/* --out $exp/report.html  # beside RESULTS.md: every run, one page
 timer_report "xbnblock families"

@@ -235,13 +235,14 @@ static size_t file_offset(const Case *c, long off, size_t len)
     return (size_t)at;
 }
 
-/* The first occurrence of `old` in the file becomes `new`. */
+/* The first occurrence of `old` in the file becomes `new` (binary files
+ * too: a safetensors header follows its length's zero bytes). */
 static void replace_text(const Case *c, const char *path, const char *old, const char *new)
 {
     size_t len;
     unsigned char *buf = read_all(c, path, &len);
     buf[len] = 0;
-    const char *at = strstr((const char *)buf, old);
+    const char *at = memmem(buf, len, old, strlen(old));
     ck_assert_msg(at != NULL, "%s: setup: '%s' not found in %s", c->name, old, path);
     size_t pre = (size_t)(at - (const char *)buf), ol = strlen(old), nl = strlen(new);
     unsigned char *out = malloc(len - ol + nl + 1);

@@ -143,7 +143,7 @@ static void tiny_net_make(TinyNet *t)
             t->lin = &t->m.ops[i];
     float *g1 = t->m.params + t->bn[0]->w_off, *b1 = t->m.params + t->bn[0]->b_off;
     g1[0] = 1.5f, g1[1] = 0.5f, b1[0] = 0.1f, b1[1] = -0.2f; /* BN1's output matters */
-    t->set = (SampleSet){&t->d, t->idx, 10, NULL, NULL, 0};
+    t->set = (SampleSet){&t->d, t->idx, 10, NULL, NULL, 0, NULL};
 }
 
 /* Per layer: batch mean and biased variance of the batch samples[0..nb). */

@@ -56,8 +56,8 @@ static void setup_make(Setup *s, const char *dir, int epochs, int start_epoch)
     t->x = malloc(sizeof(float) * 16 * 3 * 64);
     t->y = malloc(sizeof(int) * 16);
     t->order = malloc(sizeof(int) * 96);
-    s->r.eval[0] = (EvalSet){"train", {&s->train, s->train_idx, 90, s->mean, s->std, 0}};
-    s->r.eval[1] = (EvalSet){"test", {&s->test, s->test_idx, 40, s->mean, s->std, 0}};
+    s->r.eval[0] = (EvalSet){"train", {&s->train, s->train_idx, 90, s->mean, s->std, 0, NULL}};
+    s->r.eval[1] = (EvalSet){"test", {&s->test, s->test_idx, 40, s->mean, s->std, 0, NULL}};
     s->r.n_eval = 2;
     s->r.epochs = epochs;
     s->r.eval_every = 1;

@@ -46,7 +46,7 @@ static void fixture_make_width(Fixture *f, int n, int batch, int width)
     f->x = malloc(sizeof(float) * 3 * 64 * batch);
     f->y = malloc(sizeof(int) * batch);
     dataset_channel_stats(&f->d, f->mean, f->std);
-    f->set = (SampleSet){&f->d, f->idx, n, f->mean, f->std, 0};
+    f->set = (SampleSet){&f->d, f->idx, n, f->mean, f->std, 0, NULL};
 }
 
 static void fixture_make(Fixture *f, int n, int batch) { fixture_make_width(f, n, batch, 4); }

@@ -15,6 +15,12 @@
     "epoch,set,layer,name,depth,channels,esm_mean,esm_std,esm_var,rms_mean,rms_std,nesm_mean,nesm_std"
 #define SHIFT_COLUMNS 13
 
+/* ranks.csv of a data-parallel run (K > 1 ranks): per evaluated epoch and
+ * BN layer, how far the ranks' running estimates lie apart (RMS over ranks
+ * of the L2 distance to their mean, for the means and for the standard
+ * deviations). */
+#define RANKS_HEADER "epoch,layer,name,depth,channels,ranks,spread_mean,spread_std"
+
 /* V1: eval.csv before the estimator and corruption columns; eval
  * rewrites such a file with the new header (its rows get the new columns
  * empty, estimator "exact" where recalibrated). */

@@ -4,6 +4,7 @@
 
 #include "activation.h"
 #include "batchnorm_blocked.h"
+#include "batchnorm_sync.h"
 
 /* Every reduction of one channel runs on one thread in a fixed order, so
  * results are bit-identical for any thread count. Sums are in double so
@@ -21,6 +22,7 @@ void batchnorm_init(BatchNorm *b, int C, int spatial, float eps, float momentum)
     b->blocked = 0;
     b->partial = NULL;
     b->stats_out = NULL;
+    b->comm = NULL;
 }
 
 /* Start of channel c of sample n. */
@@ -85,6 +87,10 @@ void batchnorm_forward_train(const BatchNorm *b, const float *gamma, const float
                              float *run_mean, float *run_var, const float *in, float *out,
                              float *save_mean, float *save_invstd, int N)
 {
+    if (b->comm) {
+        bn_sync_forward_train(b, gamma, beta, run_mean, run_var, in, out, save_mean, save_invstd, N);
+        return;
+    }
     if (b->blocked) {
         bn_blocked_forward_train(b, gamma, beta, run_mean, run_var, in, out, save_mean, save_invstd, N);
         return;
@@ -150,6 +156,10 @@ void batchnorm_backward_train(const BatchNorm *b, const float *gamma, const floa
                               const float *save_mean, const float *save_invstd,
                               const float *dout, float *din, float *dgamma, float *dbeta, int N)
 {
+    if (b->comm) {
+        bn_sync_backward_train(b, gamma, in, save_mean, save_invstd, dout, din, dgamma, dbeta, N);
+        return;
+    }
     if (b->blocked) {
         bn_blocked_backward_train(b, gamma, in, save_mean, save_invstd, dout, din, dgamma, dbeta, N);
         return;

@@ -25,6 +25,11 @@ typedef struct {
      * stats_out[0..3C), and the number of values per channel (N·spatial)
      * into stats_out[3C]. Not an op's state: stats.c sets and clears it. */
     double *stats_out;
+    /* SyncBatchNorm (train.bn_sync sync under MPI): when set, the
+     * training-mode forward and backward use the statistics and gradient
+     * sums of the whole global batch across the ranks (batchnorm_sync.c);
+     * inference is unchanged. */
+    const struct Comm *comm;
 } BatchNorm;
 
 /* Doubles of BatchNorm.partial a blocked layer needs at batch N. */

@@ -459,3 +459,10 @@ void model_set_bn_momentum(Model *m, float momentum)
         if (m->ops[i].kind == OP_BN)
             m->ops[i].u.bn.momentum = momentum;
 }
+
+void model_set_bn_comm(Model *m, const Comm *comm)
+{
+    for (int i = 0; i < m->n_ops; i++)
+        if (m->ops[i].kind == OP_BN)
+            m->ops[i].u.bn.comm = comm;
+}

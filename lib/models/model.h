@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include "core/comm.h"
 #include "core/error.h"
 #include "core/mem.h"
 #include "core/rng.h"
@@ -199,6 +200,10 @@ void model_zero_grad(Model *m);
 /* The running-statistics momentum of every BN layer (the cumulative
  * estimator sets 1/t before each training step). */
 void model_set_bn_momentum(Model *m, float momentum);
+/* Makes every BN layer a SyncBatchNorm over comm's ranks in training mode
+ * (layers/batchnorm_sync.h; NULL: each process its own batch). A comm of
+ * size 1 takes the synchronized code path with no other rank (tests). */
+void model_set_bn_comm(Model *m, const Comm *comm);
 
 /* The first op whose output (first N samples) holds NaN/Inf, or -1. */
 int model_find_nonfinite(const Model *m, int N);

@@ -10,7 +10,11 @@
 #include "core/rng.h"
 #include "train/optimizer.h"
 
-#define CHECKPOINT_VERSION 1
+/* Version 2 is written by data-parallel runs only (ranks > 1): version 1's
+ * header plus the rank count and ranks.csv's length, and after rank 0's
+ * running statistics those of ranks 1..K-1. A one-process run writes
+ * version 1, as before; both are read. */
+#define CHECKPOINT_VERSION 2
 
 typedef struct {
     uint64_t config_hash;
@@ -18,6 +22,12 @@ typedef struct {
     int threads; /* thread count of the run that wrote it */
     Rng rng;     /* training RNG (shuffling, augmentation) after `epoch` */
     long metrics_len, shift_len; /* CSV byte lengths */
+    int ranks;       /* processes of the run that wrote it (0 or 1: one) */
+    long ranks_len;  /* ranks.csv's byte length (ranks > 1) */
+    /* (ranks - 1) · n_stats floats: ranks 1..K-1's running statistics.
+     * Saving reads it when ranks > 1; loading fills it when not NULL, and
+     * skips those values otherwise (eval measures rank 0's model). */
+    float *rank_stats;
 } CheckpointMeta;
 
 int checkpoint_save(const char *path, const Model *m, const Optimizer *o, const CheckpointMeta *meta,

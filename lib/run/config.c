@@ -55,6 +55,7 @@ static const char *const SCHEDULES[] = {[SCHED_CONSTANT] = "constant", [SCHED_MU
                                         [SCHED_COSINE] = "cosine", NULL};
 static const char *const OPTIMIZERS[] = {[OPTIMIZER_SGD] = "sgd", NULL};
 static const char *const BN_ESTIMATORS[] = {[BN_EST_EMA] = "ema", [BN_EST_CUMULATIVE] = "cumulative", NULL};
+static const char *const BN_SYNCS[] = {[BN_SYNC_LOCAL] = "local", [BN_SYNC_SYNC] = "sync", NULL};
 static const char *const BN_RESETS[] = {[BN_RESET_EPOCH] = "epoch", [BN_RESET_NEVER] = "never", NULL};
 static const char *const CORRUPT_APPLY[] = {[CORRUPT_TEST] = "test", [CORRUPT_TRAIN] = "train",
                                             [CORRUPT_BOTH] = "both", NULL};
@@ -147,6 +148,7 @@ static const Key KEYS[] = {
     FLT_KEY("train.bn_momentum", train.bn_momentum, 0, 1, 0, "BN running-statistics momentum m: r = (1-m) r + m batch_stat"),
     ENUM_KEY("train.bn_estimator", train.bn_estimator, BN_ESTIMATORS, "how training updates BN's running statistics: ema (r = (1-m) r + m b, m = train.bn_momentum) or cumulative (PyTorch's momentum=None: the t-th batch weighs 1/t, an equal-weight average of the batches)"),
     ENUM_KEY("train.bn_cumulative_reset", train.bn_cumulative_reset, BN_RESETS, "cumulative: restart the average at each epoch (its batches only) or never (every batch of the run)"),
+    ENUM_KEY("train.bn_sync", train.bn_sync, BN_SYNCS, "data-parallel runs (mpirun -np K, a make MPI=1 build): local (each rank normalizes with the statistics of its own batch/K samples and keeps its own running estimates, as PyTorch DDP) or sync (SyncBatchNorm: statistics of the whole global batch, summed over the ranks); no effect on one process"),
     FLT_KEY("train.bn_eps", train.bn_eps, 0, NOLIM, OPEN_LO, "epsilon of every norm layer"),
     FLT_KEY("train.grad_clip", train.grad_clip, 0, NOLIM, 0, "clip the global gradient L2 norm to this (torch clip_grad_norm_); 0: off"),
     FLT_KEY("train.label_smoothing", train.label_smoothing, 0, 1, OPEN_HI, "label smoothing epsilon of the loss (torch CrossEntropyLoss(label_smoothing)); also in the logged losses; 0: off"),
@@ -166,7 +168,7 @@ static const char *const ADDED_KEYS[] = {"model.block",      "model.cardinality"
                                          "model.lrn.beta",   "model.lrn.k",       "train.label_smoothing",
                                          "model.inception",  "model.norm_all",    "data.corruption.type",
                                          "data.corruption.severity", "data.corruption.apply_to",
-                                         "train.bn_estimator", "train.bn_cumulative_reset"};
+                                         "train.bn_estimator", "train.bn_cumulative_reset", "train.bn_sync"};
 
 static int added_later(const char *path)
 {

@@ -36,6 +36,12 @@ typedef enum { CORRUPT_TEST, CORRUPT_TRAIN, CORRUPT_BOTH } CorruptApply;
 #define CONFIG_MAX_LIST ARCH_MAX_LAYERS
 #define CONFIG_PATH_MAX 1024
 
+/* How BN layers of a data-parallel run (mpirun -np K) take batch
+ * statistics: each rank its own share of the batch (PyTorch DDP's
+ * default; each rank keeps its own running estimates), or the whole
+ * global batch through all-reduced sums (torch.nn.SyncBatchNorm). */
+typedef enum { BN_SYNC_LOCAL, BN_SYNC_SYNC } BnSync;
+
 typedef struct {
     char name[128];
     int seed;
@@ -73,6 +79,7 @@ typedef struct {
         double label_smoothing;
         BnEstimator bn_estimator;
         BnCumulativeReset bn_cumulative_reset;
+        BnSync bn_sync; /* data-parallel runs (mpirun) only */
     } train;
     struct {
         char out[CONFIG_PATH_MAX]; /* "runs/NAME": NAME is replaced by name */

@@ -47,6 +47,15 @@ typedef struct {
     /* A resumed run whose metrics.csv has METRICS_HEADER_V1 keeps writing
      * that format (no bstat columns). */
     int metrics_v1;
+    /* Data-parallel (NULL: one process; the trainer's comm is the same):
+     * every rank trains and evaluates its share; rank 0 alone writes the
+     * directory, with its running estimates the ones evaluated (local BN),
+     * the spread across ranks in ranks.csv and every rank's estimates in
+     * the checkpoint. Rank 0's I/O result is shared, so all ranks stop
+     * together. */
+    const Comm *comm;
+    /* Resuming a data-parallel run: ranks.csv's length at the checkpoint. */
+    long ranks_len;
     /* Called after each finished epoch; may be NULL. */
     void (*on_epoch)(void *ctx, const EpochReport *r);
     void *ctx;

@@ -26,7 +26,9 @@ int shift_stats_init(ShiftStats *s, const Model *m, BsError *err)
     s->mean = bs_alloc(sizeof(double) * (total ? total : 1), err);
     s->m2 = bs_alloc(sizeof(double) * (total ? total : 1), err);
     s->fused = bs_alloc(sizeof(double) * (3 * total + (size_t)n), err);
-    if (!s->op_index || !s->channels || !s->offset || !s->count || !s->mean || !s->m2 || !s->fused) {
+    s->scratch = bs_alloc(sizeof(double) * (total + (size_t)n), err);
+    if (!s->op_index || !s->channels || !s->offset || !s->count || !s->mean || !s->m2 || !s->fused ||
+        !s->scratch) {
         shift_stats_free(s);
         return err->code;
     }
@@ -42,6 +44,7 @@ void shift_stats_free(ShiftStats *s)
     bs_free(s->mean);
     bs_free(s->m2);
     bs_free(s->fused);
+    bs_free(s->scratch);
     memset(s, 0, sizeof *s);
 }
 
@@ -142,6 +145,31 @@ void shift_stats_accumulate(ShiftStats *s, const Model *m, int N)
 {
     for (int l = 0; l < s->n_layers; l++)
         shift_stats_accumulate_layer(s, m, l, N);
+}
+
+void shift_stats_sum_ranks(ShiftStats *s, const Comm *comm)
+{
+    if (!comm_is_multi(comm) || !s->n_layers)
+        return;
+    const int L = s->n_layers;
+    const size_t total = s->offset[L - 1] + (size_t)s->channels[L - 1];
+    double *buf = s->scratch, *counts = s->scratch + total;
+    for (int l = 0; l < L; l++) {
+        counts[l] = s->count[l];
+        for (int c = 0; c < s->channels[l]; c++)
+            buf[s->offset[l] + c] = s->count[l] * s->mean[s->offset[l] + c];
+    }
+    comm->sum(comm, buf, total + (size_t)L);
+    for (int l = 0; l < L; l++)
+        for (int c = 0; c < s->channels[l]; c++) {
+            const size_t i = s->offset[l] + c;
+            const double global = counts[l] > 0 ? buf[i] / counts[l] : 0.0, d = s->mean[i] - global;
+            s->mean[i] = global;
+            buf[i] = s->m2[i] + s->count[l] * d * d;
+        }
+    comm->sum(comm, buf, total);
+    memcpy(s->m2, buf, sizeof(double) * total);
+    memcpy(s->count, counts, sizeof(double) * (size_t)L);
 }
 
 double shift_stats_mean(const ShiftStats *s, int l, int c) { return s->mean[s->offset[l] + c]; }

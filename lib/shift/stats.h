@@ -7,6 +7,7 @@
 #ifndef BS_STATS_H
 #define BS_STATS_H
 
+#include "core/comm.h"
 #include "models/model.h"
 #include "shift/esm.h"
 
@@ -21,6 +22,7 @@ typedef struct {
      * inference forward (BatchNorm.stats_out): 3·C + 1 doubles per layer,
      * at 3·offset + layer. */
     double *fused;
+    double *scratch; /* total channels + n_layers, for shift_stats_sum_ranks */
 } ShiftStats;
 
 int shift_stats_init(ShiftStats *s, const Model *m, BsError *err);
@@ -36,6 +38,11 @@ void shift_stats_detach(ShiftStats *s, Model *m);
 void shift_stats_accumulate(ShiftStats *s, const Model *m, int N);
 /* Adds one BN layer's input only. */
 void shift_stats_accumulate_layer(ShiftStats *s, const Model *m, int layer, int N);
+/* Combines what every rank accumulated over its share of a set into the
+ * statistics of the whole set, on every rank (a collective; nothing on one
+ * process): counts and sums first, then each rank's sum of squared
+ * deviations moved to the global mean (m2 + n·(mean - global mean)²). */
+void shift_stats_sum_ranks(ShiftStats *s, const Comm *c);
 /* Population variance of channel c of layer l (0 before any data). */
 double shift_stats_var(const ShiftStats *s, int l, int c);
 double shift_stats_mean(const ShiftStats *s, int l, int c);

@@ -10,12 +10,34 @@ static int step_of(const Model *m, const SampleSet *set)
     return set->batch > 0 && set->batch < m->max_batch ? set->batch : m->max_batch;
 }
 
-static int batch_at(const Model *m, const SampleSet *set, int start, float *x, int *y)
+/* The samples of the batch at `start` in the whole set. */
+static int global_batch(const Model *m, const SampleSet *set, int start)
 {
     int step = step_of(m, set);
-    int nb = set->n - start < step ? set->n - start : step;
-    dataset_gather(set->d, set->idx + start, nb, set->mean, set->std, x, y);
+    return set->n - start < step ? set->n - start : step;
+}
+
+/* This rank's part of the batch at `start` into x/y; returns its size
+ * (possibly 0 on a rank of a multi-rank pass). */
+static int batch_at(const Model *m, const SampleSet *set, int start, float *x, int *y)
+{
+    int first = 0, nb = global_batch(m, set, start);
+    if (comm_is_multi(set->comm))
+        comm_share(nb, set->comm->rank, set->comm->size, &first, &nb);
+    if (nb > 0)
+        dataset_gather(set->d, set->idx + start + first, nb, set->mean, set->std, x, y);
     return nb;
+}
+
+/* Loss and hit sums of every rank. */
+static void sum_ranks(const SampleSet *set, double *loss, long *hits)
+{
+    if (!comm_is_multi(set->comm))
+        return;
+    double v[2] = {*loss, (double)*hits};
+    set->comm->sum(set->comm, v, 2);
+    *loss = v[0];
+    *hits = (long)v[1];
 }
 
 void evaluate(Model *m, const SampleSet *set, float *x, int *y, ShiftStats *stats,
@@ -29,14 +51,19 @@ void evaluate(Model *m, const SampleSet *set, float *x, int *y, ShiftStats *stat
     }
     for (int s = 0; s < set->n; s += step_of(m, set)) {
         int nb = batch_at(m, set, s, x, y), c;
+        if (nb == 0)
+            continue;
         model_forward(m, x, nb, 0);
         loss += model_loss(m, y, nb, &c, 0) * nb;
         hits += c;
         if (stats)
             shift_stats_accumulate(stats, m, nb);
     }
-    if (stats)
+    if (stats) {
         shift_stats_detach(stats, m);
+        shift_stats_sum_ranks(stats, set->comm);
+    }
+    sum_ranks(set, &loss, &hits);
     res->n = set->n;
     res->loss = set->n ? loss / set->n : 0;
     res->err = set->n ? 1.0 - (double)hits / set->n : 0;
@@ -70,15 +97,21 @@ int evaluate_batch_stats(Model *m, const SampleSet *set, float *x, int *y, EvalR
     memcpy(saved, m->stats, sizeof(float) * m->n_stats);
     double loss = 0;
     long hits = 0, n = 0;
+    /* Every rank needs at least 2 samples of each batch (a batch variance);
+     * the decision is the same on every rank, as the synchronized BN's
+     * collectives require. */
+    const int ranks = comm_is_multi(set->comm) ? set->comm->size : 1;
     for (int s = 0; s < set->n; s += step_of(m, set)) {
-        int nb = batch_at(m, set, s, x, y), c;
-        if (nb < 2)
+        if (global_batch(m, set, s) < 2 * ranks)
             break;
+        int nb = batch_at(m, set, s, x, y), c;
         model_forward(m, x, nb, 1);
         loss += model_loss(m, y, nb, &c, 0) * nb;
         hits += c;
         n += nb;
     }
+    sum_ranks(set, &loss, &hits);
+    n = (long)comm_sum1(set->comm, (double)n);
     memcpy(m->stats, saved, sizeof(float) * m->n_stats);
     bs_free(saved);
     res->n = n;

@@ -16,6 +16,11 @@ typedef struct {
     int n;
     const float *mean, *std;
     int batch;
+    /* Data-parallel (NULL: one process): each batch of `batch` samples is
+     * split among the ranks (comm_share), every rank runs its part, and the
+     * sums (loss, hits, BN-input statistics) are added over the ranks, so
+     * the results are those of the whole set, on every rank. */
+    const Comm *comm;
 } SampleSet;
 
 typedef struct {

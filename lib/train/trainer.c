@@ -12,9 +12,9 @@ static double now_seconds(void)
 }
 
 /* Names where a non-finite value first shows up in this step. */
-static int report_nonfinite(const Trainer *t, int epoch, int step, double loss, BsError *err)
+static int report_nonfinite(const Trainer *t, int epoch, int step, double loss, int samples, BsError *err)
 {
-    int op = model_find_nonfinite(t->m, t->batch);
+    int op = model_find_nonfinite(t->m, samples);
     if (t->m->exec_failed)
         return bs_fail(err, BS_ERR_RUNTIME, "out of memory at epoch %d, step %d (reference convolution fallback%s%s)",
                        epoch + 1, step + 1, op >= 0 ? " in layer " : "", op >= 0 ? t->m->ops[op].name : "");
@@ -35,6 +35,48 @@ double bn_estimator_factor(BnEstimator e, double momentum, long t)
     return e == BN_EST_CUMULATIVE ? 1.0 / (double)(t > 0 ? t : 1) : momentum;
 }
 
+/* One data-parallel step on this rank's n samples: forward, loss, an
+ * agreement that every rank's loss is finite (before the backward, whose
+ * synchronized BN layers are collectives), backward, the gradient sum with
+ * each rank's stop request riding along, clipping, update. */
+static double dist_step(Trainer *t, const float *x, const int *y, int n, float lr, int *correct, int *stop_all)
+{
+    Model *m = t->m;
+    const Comm *c = t->comm;
+    model_forward(m, x, n, 1);
+    double loss = model_loss(m, y, n, correct, 1);
+    if (comm_sum1(c, isfinite(loss) ? 0.0 : 1.0) > 0)
+        return isfinite(loss) ? NAN : loss;
+    model_zero_grad(m);
+    model_backward(m, n, 1);
+    double *g = t->grad_sum;
+    const size_t np = m->n_params;
+    for (size_t i = 0; i < np; i++)
+        g[i] = m->grads[i];
+    g[np] = t->stop && *t->stop;
+    c->sum(c, g, np + 1);
+    const double inv = 1.0 / c->size;
+    for (size_t i = 0; i < np; i++)
+        m->grads[i] = (float)(g[i] * inv);
+    *stop_all = g[np] > 0;
+    if (t->grad_clip > 0)
+        model_clip_grad_norm(m, t->grad_clip);
+    optimizer_step(t->o, m, lr);
+    return loss;
+}
+
+/* The epoch's sums over every rank. */
+static void sum_epoch(const Trainer *t, double *loss_sum, long *hits, long *images)
+{
+    if (!comm_is_multi(t->comm))
+        return;
+    double v[3] = {*loss_sum, (double)*hits, (double)*images};
+    t->comm->sum(t->comm, v, 3);
+    *loss_sum = v[0];
+    *hits = (long)v[1];
+    *images = (long)v[2];
+}
+
 int trainer_epoch(Trainer *t, int epoch, EpochStats *st, BsError *err)
 {
     memset(st, 0, sizeof *st);
@@ -42,14 +84,21 @@ int trainer_epoch(Trainer *t, int epoch, EpochStats *st, BsError *err)
     rng_shuffle(t->rng, t->order, t->n);
     const int steps = t->n / t->batch;
     double t0 = now_seconds(), loss_sum = 0;
-    long hits = 0;
+    long hits = 0, images = 0;
+    const int multi = comm_is_multi(t->comm);
+    int first = 0, count = t->batch, stop_all = 0;
+    if (multi)
+        comm_share(t->batch, t->comm->rank, t->comm->size, &first, &count);
+    const size_t sample = (size_t)t->d->c * (size_t)t->d->h * (size_t)t->d->w;
     for (int s = 0; s < steps; s++) {
-        if (t->stop && *t->stop) {
+        if (multi ? stop_all : t->stop && *t->stop) {
             st->interrupted = 1;
             break;
         }
         const int *batch_idx = t->order + (size_t)s * t->batch;
-        if (t->augment)
+        if (multi && !t->augment) /* no random draws: only this rank's share */
+            dataset_gather(t->d, batch_idx + first, count, t->mean, t->std, t->x + first * sample, t->y + first);
+        else if (t->augment)
             dataset_gather_augmented(t->d, batch_idx, t->batch, t->mean, t->std, t->flip, t->rng,
                                      t->x, t->y);
         else
@@ -60,18 +109,23 @@ int trainer_epoch(Trainer *t, int epoch, EpochStats *st, BsError *err)
             model_set_bn_momentum(t->m, (float)bn_estimator_factor(BN_EST_CUMULATIVE, 0.0, seen));
         }
         int correct;
-        double loss = train_step_clipped(t->m, t->o, t->x, t->y, t->batch, lr, t->grad_clip, &correct);
+        double loss = multi ? dist_step(t, t->x + first * sample, t->y + first, count, lr, &correct, &stop_all)
+                            : train_step_clipped(t->m, t->o, t->x, t->y, t->batch, lr, t->grad_clip, &correct);
         if (!isfinite(loss))
-            return report_nonfinite(t, epoch, s, loss, err);
-        loss_sum += loss * t->batch;
+            return report_nonfinite(t, epoch, s, loss, count, err);
+        loss_sum += loss * count;
         hits += correct;
-        st->images += t->batch;
+        images += count;
         if (t->progress)
             t->progress(t->progress_ctx, epoch, s + 1, steps, loss,
-                        st->images / fmax(now_seconds() - t0, 1e-9));
+                        images / fmax(now_seconds() - t0, 1e-9));
     }
-    if (!model_state_finite(t->m))
-        return report_nonfinite(t, epoch, steps - 1, 0.0, err);
+    /* Every rank's weights are the same; its running statistics (local BN)
+     * are its own, so the check is agreed on. */
+    if (comm_sum1(t->comm, model_state_finite(t->m) ? 0.0 : 1.0) > 0)
+        return report_nonfinite(t, epoch, steps - 1, 0.0, count, err);
+    sum_epoch(t, &loss_sum, &hits, &images);
+    st->images = images;
     st->seconds = now_seconds() - t0;
     st->loss = st->images ? loss_sum / st->images : 0;
     st->err = st->images ? 1.0 - (double)hits / st->images : 0;

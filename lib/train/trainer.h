@@ -6,6 +6,7 @@
 
 #include <signal.h>
 
+#include "core/comm.h"
 #include "data/dataset.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"
@@ -45,6 +46,14 @@ typedef struct {
     void *progress_ctx;
     /* Set (by a signal handler) to stop after the current step. */
     const volatile sig_atomic_t *stop;
+    /* Data-parallel training (NULL: one process). Every rank draws the same
+     * global batch of `batch` samples (the same shuffle and augmentation)
+     * and trains on its share batch/size (comm_share; batch must divide
+     * evenly); the gradients are summed over the ranks in rank order and
+     * divided by the rank count, so every rank takes the same step. A stop
+     * on any rank stops every rank after the same step. */
+    const Comm *comm;
+    double *grad_sum; /* [n_params + 1] scratch when comm has several ranks */
 } Trainer;
 
 typedef struct {
