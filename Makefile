@@ -151,7 +151,7 @@ sanitize:
 # build/fuzz/logs/<target>.log; tests/fuzz/<target>.flags holds extra
 # libFuzzer flags (a dictionary, -max_len). Fails when any harness found
 # something.
-FUZZ_TARGETS := config idx cifar png checkpoint
+FUZZ_TARGETS := config idx cifar png checkpoint safetensors
 FUZZ_SECONDS ?= 600
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_SRC     := $(FUZZ_TARGETS:%=tests/fuzz/fuzz_%.c)

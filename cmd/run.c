@@ -384,15 +384,14 @@ static int resume_from(Run *r, const char *dir, const RunArgs *a, int threads, C
     char ranks_note[4400];
     if (ranks_check_resume(&r->e.cfg, r->comm, meta, path, ranks_note, sizeof ranks_note, err))
         return err->code;
-    meta->rank_stats = NULL; /* the other ranks' estimates are kept only for a run of several ranks */
+    size_t cap = 0; /* the other ranks' estimates are kept only for a run of several ranks */
     if (meta->ranks > 1 && comm_is_multi(r->comm)) {
-        r->rank_stats = bs_alloc(sizeof(float) * (r->e.model.n_stats ? r->e.model.n_stats : 1) *
-                                     (size_t)(meta->ranks - 1), err);
+        cap = r->e.model.n_stats * (size_t)(meta->ranks - 1);
+        r->rank_stats = bs_alloc(sizeof(float) * (cap ? cap : 1), err);
         if (!r->rank_stats)
             return err->code;
-        meta->rank_stats = r->rank_stats;
     }
-    if (checkpoint_load(path, &r->e.model, &r->e.opt, meta, err))
+    if (checkpoint_load_ranks(path, &r->e.model, &r->e.opt, meta, r->rank_stats, cap, err))
         return err->code;
     path_in(path, sizeof path, dir, "metrics.csv");
     if (runlog_check_prefix(path, RUNLOG_METRICS, meta->metrics_len, &r->metrics_v1, err))

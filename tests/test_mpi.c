@@ -75,11 +75,13 @@ static void load_run(Loaded *l, const char *dir, const char *out)
     snprintf(ck, sizeof ck, "%s/%s/checkpoint.bin", dir, out);
     ck_assert_msg(experiment_open(&l->e, cfg, NULL, 0, 0, &err) == BS_OK, "%s", err.msg);
     ck_assert_msg(checkpoint_peek(ck, &l->meta, &err) == BS_OK, "%s", err.msg);
+    size_t cap = 0;
     if (l->meta.ranks > 1) {
-        l->rank_stats = falloc(l->e.model.n_stats * (size_t)(l->meta.ranks - 1));
-        l->meta.rank_stats = l->rank_stats;
+        cap = l->e.model.n_stats * (size_t)(l->meta.ranks - 1);
+        l->rank_stats = falloc(cap);
     }
-    ck_assert_msg(checkpoint_load(ck, &l->e.model, &l->e.opt, &l->meta, &err) == BS_OK, "%s", err.msg);
+    ck_assert_msg(checkpoint_load_ranks(ck, &l->e.model, &l->e.opt, &l->meta, l->rank_stats, cap, &err) == BS_OK,
+                  "%s", err.msg);
 }
 
 static void free_loaded(Loaded *l)
@@ -430,14 +432,17 @@ START_TEST(checkpoint_keeps_every_rank)
     float *stats0 = falloc(m.n_stats);
     memcpy(stats0, m.stats, sizeof(float) * m.n_stats);
     memset(m.stats, 0, sizeof(float) * m.n_stats);
-    CheckpointMeta got = {.rank_stats = back};
-    ck_assert_msg(checkpoint_load(path, &m, &o, &got, &err) == BS_OK, "%s", err.msg);
+    CheckpointMeta got;
+    ck_assert_int_eq(checkpoint_load_ranks(path, &m, &o, &got, back, m.n_stats, &err), BS_ERR_USER); /* no room */
+    ck_assert_msg(strstr(err.msg, "3 ranks"), "%s", err.msg);
+    err = (BsError){0};
+    ck_assert_msg(checkpoint_load_ranks(path, &m, &o, &got, back, 2 * m.n_stats, &err) == BS_OK, "%s", err.msg);
     ck_assert_int_eq(got.ranks, 3);
     ck_assert_int_eq(got.ranks_len, 77);
     ck_assert_int_eq(got.epoch, 3);
     ck_assert(!memcmp(m.stats, stats0, sizeof(float) * m.n_stats));
     ck_assert(!memcmp(back, others, sizeof(float) * 2 * m.n_stats));
-    CheckpointMeta skip = {0}; /* eval: rank 0's statistics only */
+    CheckpointMeta skip; /* eval: rank 0's statistics only */
     ck_assert_msg(checkpoint_load(path, &m, &o, &skip, &err) == BS_OK, "%s", err.msg);
     ck_assert(!memcmp(m.stats, stats0, sizeof(float) * m.n_stats));
     char cmd[1024];

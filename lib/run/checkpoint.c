@@ -193,6 +193,12 @@ static int all_finite(const float *p, size_t n)
 
 int checkpoint_load(const char *path, Model *m, Optimizer *o, CheckpointMeta *meta, BsError *err)
 {
+    return checkpoint_load_ranks(path, m, o, meta, NULL, 0, err);
+}
+
+int checkpoint_load_ranks(const char *path, Model *m, Optimizer *o, CheckpointMeta *meta, float *rank_stats,
+                          size_t cap, BsError *err)
+{
     FILE *f = fopen(path, "rb");
     if (!f)
         return bs_fail(err, BS_ERR_USER, "%s: cannot open checkpoint: %s", path, strerror(errno));
@@ -213,7 +219,11 @@ int checkpoint_load(const char *path, Model *m, Optimizer *o, CheckpointMeta *me
         if (h.version == 2)
             crc = crc32(crc, (const Bytef *)&hr, sizeof hr);
         const size_t n_rank_stats = (size_t)(hr.ranks - 1) * m->n_stats;
-        float *rank_stats = meta->rank_stats;
+        if (rank_stats && n_rank_stats > cap) {
+            fclose(f);
+            return bs_fail(err, BS_ERR_USER, "%s: holds the running statistics of %d ranks, room for %zu values only",
+                           path, hr.ranks, cap);
+        }
         if (!read_floats(f, m->params, m->n_params, &crc) ||
             !read_floats(f, o->velocity, m->n_params, &crc) ||
             !read_floats(f, m->stats, m->n_stats, &crc) || !read_or_skip(f, rank_stats, n_rank_stats, &crc) ||

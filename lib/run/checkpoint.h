@@ -25,8 +25,8 @@ typedef struct {
     int ranks;       /* processes of the run that wrote it (0 or 1: one) */
     long ranks_len;  /* ranks.csv's byte length (ranks > 1) */
     /* (ranks - 1) · n_stats floats: ranks 1..K-1's running statistics.
-     * Saving reads it when ranks > 1; loading fills it when not NULL, and
-     * skips those values otherwise (eval measures rank 0's model). */
+     * Saving reads it when ranks > 1; loading sets it to the buffer given
+     * to checkpoint_load_ranks (NULL otherwise). */
     float *rank_stats;
 } CheckpointMeta;
 
@@ -36,6 +36,12 @@ int checkpoint_save(const char *path, const Model *m, const Optimizer *o, const 
  * BS_ERR_USER naming the file: missing, bad magic or version, truncated,
  * checksum mismatch, sizes that do not fit the model. */
 int checkpoint_load(const char *path, Model *m, Optimizer *o, CheckpointMeta *meta, BsError *err);
+/* The same, and the other ranks' running statistics of a data-parallel
+ * run's checkpoint into rank_stats (cap floats; size it with
+ * checkpoint_peek's ranks), or skipped when rank_stats is NULL (eval
+ * measures rank 0's model). BS_ERR_USER when they do not fit cap. */
+int checkpoint_load_ranks(const char *path, Model *m, Optimizer *o, CheckpointMeta *meta, float *rank_stats,
+                          size_t cap, BsError *err);
 /* The header alone (to compare hashes before building anything). */
 int checkpoint_peek(const char *path, CheckpointMeta *meta, BsError *err);
 

@@ -8,7 +8,7 @@
  * past the checksum to the header fields and values behind it.
  *
  * A checkpoint that loads must be exactly header + params + velocity +
- * stats + CRC (nothing after it), carry a checksum that matches, put the
+ * stats (+ the other ranks' stats in version 2) + CRC (nothing after it), carry a checksum that matches, put the
  * stored values into the model, and hold a header a real run could have
  * written: epoch, CSV lengths and optimizer steps not negative, at least one
  * thread, a usable RNG state, every value finite.
@@ -113,9 +113,13 @@ static void load(const uint8_t *data, size_t size)
     FUZZ_CHECK(rc == err2.code && (rc == BS_OK || rc == BS_ERR_USER));
     if (rc == BS_OK) {
         const size_t np = g_model.n_params, ns = g_model.n_stats;
-        FUZZ_CHECK(size == HEADER_BYTES + sizeof(float) * (2 * np + ns) + 4);
+        /* Version 2 (a data-parallel run's) adds 16 header bytes and the
+         * other ranks' statistics after rank 0's. */
+        const size_t hb = le32(data + 12), ranks = hb == HEADER_BYTES ? 1 : le32(data + HEADER_BYTES);
+        FUZZ_CHECK(hb == HEADER_BYTES || (hb == HEADER_BYTES + 16 && ranks >= 1 && meta.ranks == (int)ranks));
+        FUZZ_CHECK(size == hb + sizeof(float) * (2 * np + ns * ranks) + 4);
         FUZZ_CHECK(le32(data + size - 4) == (uint32_t)crc32(0L, data, (uInt)(size - 4)));
-        const uint8_t *p = data + HEADER_BYTES;
+        const uint8_t *p = data + hb;
         FUZZ_CHECK(memcmp(g_model.params, p, sizeof(float) * np) == 0);
         FUZZ_CHECK(memcmp(g_opt.velocity, p + sizeof(float) * np, sizeof(float) * np) == 0);
         FUZZ_CHECK(memcmp(g_model.stats, p + sizeof(float) * 2 * np, sizeof(float) * ns) == 0);
