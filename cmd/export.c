@@ -8,12 +8,13 @@
 #include <sys/stat.h>
 
 #include "commands.h"
+#include "core/threads.h"
 #include "run/checkpoint.h"
 #include "models/state_dict.h"
 #include "setup.h"
 
 static const char USAGE[] =
-    "usage: bnshift export RUN_DIR [--out FILE]\n"
+    "usage: bnshift export RUN_DIR [--out FILE] [--threads N]\n"
     "Writes RUN_DIR/checkpoint.bin's weights, biases, norm affine parameters and BN running\n"
     "mean/var (+ num_batches_tracked) to FILE (default RUN_DIR/model.safetensors) in the\n"
     "safetensors format, named as state_dict() of scripts/torch/bnshift_models.py names them\n"
@@ -78,6 +79,7 @@ static int export_run(const char *dir, const char *out, BsError *err)
 int cmd_export(int argc, char **argv)
 {
     const char *dir = NULL, *out = NULL;
+    int threads = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(USAGE, stdout);
@@ -86,6 +88,10 @@ int cmd_export(int argc, char **argv)
             out = argv[++i];
             if (!out[0])
                 return cli_error(BS_ERR_USER, "export: --out: empty path, expected a file");
+        } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+            if (cli_parse_int("export", argv[i], argv[i + 1], 1, 1024, &threads))
+                return BS_ERR_USER;
+            i++;
         } else if (argv[i][0] != '-' && !dir && argv[i][0]) {
             dir = argv[i];
         } else {
@@ -100,5 +106,7 @@ int cmd_export(int argc, char **argv)
         out = path;
     }
     BsError err = {0};
-    return export_run(dir, out, &err) ? cli_error(err.code, "%s", err.msg) : 0;
+    if (bs_threads_start(threads ? threads : bs_get_threads(), &err) || export_run(dir, out, &err))
+        return cli_error(err.code, "%s", err.msg);
+    return 0;
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One short `bnshift run` (and a resume and an eval of it) under valgrind
+# One short `bnshift run` (and a resume, an eval, an export and its import) under valgrind
 # memcheck: any invalid access or any definitely/indirectly lost block fails
 # (exit 1). Part of CI. valgrind 3.19 cannot run AVX-512 code, so OpenBLAS
 # and oneDNN are held to AVX2 kernels. "Possibly lost" blocks are allowed:
@@ -41,3 +41,8 @@ vg_refused plot-data '' --out "$dir/plots"
 vg run "$dir/tiny.json" --out "$dir/run" --quiet
 vg run "$dir/tiny.json" --out "$dir/run" --quiet --resume --set train.epochs=3
 vg eval "$dir/run" --recalibrate test
+# The PyTorch interop path: export, import (eval --weights, run --init-from), a refused import.
+vg export "$dir/run" --out "$dir/w.safetensors"
+vg eval "$dir/tiny.json" --weights "$dir/w.safetensors" --out "$dir/ev" --logits "$dir/l.safetensors"
+vg run "$dir/tiny.json" --out "$dir/init" --init-from "$dir/w.safetensors" --quiet
+vg_refused eval "$dir/run" --weights "$dir/tiny.json" --out "$dir/ev2"
