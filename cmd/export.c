@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "commands.h"
+#include "io/fsutil.h"
 #include "core/threads.h"
 #include "run/checkpoint.h"
 #include "models/state_dict.h"
@@ -21,31 +22,6 @@ static const char USAGE[] =
     "(NAME.weight, NAME.bias, NAME.running_mean, ... with NAME as `bnshift info` prints it);\n"
     "__metadata__ holds the run's config and the bnshift version. `bnshift eval --weights` and\n"
     "`run --init-from` read such files back.\n";
-
-/* The whole text of a small file (NULL with err set). */
-static char *read_text(const char *path, BsError *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        bs_fail(err, BS_ERR_USER, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    char chunk[8192];
-    size_t k;
-    while (mem && (k = fread(chunk, 1, sizeof chunk, f)) > 0)
-        fwrite(chunk, 1, k, mem);
-    int bad = ferror(f);
-    fclose(f);
-    if (!mem || fclose(mem) != 0 || bad) {
-        free(buf);
-        bs_fail(err, BS_ERR_USER, "%s: cannot read it", path);
-        return NULL;
-    }
-    return buf;
-}
 
 static int export_run(const char *dir, const char *out, BsError *err)
 {
@@ -61,8 +37,12 @@ static int export_run(const char *dir, const char *out, BsError *err)
     memset(&e, 0, sizeof e);
     CheckpointMeta meta = {0};
     char *config_text = NULL;
-    if (experiment_open(&e, cfg, NULL, 0, 0, err) == BS_OK && checkpoint_load(ck, &e.model, &e.opt, &meta, err) == BS_OK &&
-        (config_text = read_text(cfg, err)) != NULL) {
+    size_t len;
+    if (experiment_open(&e, cfg, NULL, 0, 0, err) == BS_OK && checkpoint_load(ck, &e.model, &e.opt, &meta, err) == BS_OK) {
+        if (fs_read_all(cfg, CONFIG_FILE_MAX, &config_text, &len) != 0)
+            bs_fail(err, BS_ERR_USER, "%s: cannot read it: %s", cfg, strerror(errno));
+    }
+    if (err->code == BS_OK) {
         char epoch[32];
         snprintf(epoch, sizeof epoch, "%d", meta.epoch);
         const char *keys[] = {"format", "bnshift_version", "config", "epoch"};

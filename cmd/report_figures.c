@@ -340,10 +340,15 @@ static int group_test_err(const Report *rep, const ReportGroup *g, int last, dou
     return points;
 }
 
-/* The plot command of an overview figure: one line per group drawn into
- * datablock $oK (drawn[g]: its index + 1, 0 when the group has no data). */
-static void plot_groups(FILE *f, const Report *rep, const int *drawn, int k)
+/* The axes and plot command of an overview figure: one line per group
+ * drawn into datablock $oK (drawn[g]: its index + 1, 0 when the group has
+ * no data), x running over the integers up to xmax. */
+static void plot_groups(FILE *f, const Report *rep, const int *drawn, int k, const char *xlabel,
+                        const char *ylabel, int xmax)
 {
+    fprintf(f, "EOD\nset xlabel '%s'\nset ylabel '%s'\nset yrange [0:*]\n"
+               "set key below vertical maxcols 1 height 1\n", xlabel, ylabel);
+    integer_tics(f, "x", xmax);
     const char *sep = "plot ";
     for (int gi = 0; gi < rep->n_groups; gi++) {
         if (!drawn[gi])
@@ -382,11 +387,7 @@ static int fig_overview_err(const Report *rep, FigureSet *fs, BsError *err)
         drawn[gi] = ++b;
     }
     if (k >= 0) {
-        FILE *f = fs->gp;
-        fputs("EOD\nset xlabel 'epoch'\nset ylabel 'test error'\nset yrange [0:*]\n"
-              "set key below vertical maxcols 1 height 1\n", f);
-        integer_tics(f, "x", last);
-        plot_groups(f, rep, drawn, k);
+        plot_groups(fs->gp, rep, drawn, k, "epoch", "test error", last);
     }
     free(mean);
     free(drawn);
@@ -440,10 +441,7 @@ static int fig_overview_depth(const Report *rep, FigureSet *fs, BsError *err)
             dmax = row && row->depth > dmax ? row->depth : dmax;
         }
     }
-    fputs("EOD\nset xlabel 'depth (position among all norms)'\nset ylabel 'esm_mean at the last epoch'\n"
-          "set yrange [0:*]\nset key below vertical maxcols 1 height 1\n", f);
-    integer_tics(f, "x", dmax);
-    plot_groups(f, rep, drawn, k);
+    plot_groups(f, rep, drawn, k, "depth (position among all norms)", "esm_mean at the last epoch", dmax);
     free(drawn);
     free(last);
     return k;

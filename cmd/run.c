@@ -181,13 +181,12 @@ static void abandon_out_dir(OutDir *o)
 static void started_from(const char *path, char *out, size_t cap)
 {
     out[0] = '\0';
-    FILE *f = fopen(path, "rb");
-    char buf[1 << 16];
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    if (f)
-        fclose(f);
-    buf[n] = '\0';
-    cJSON *root = cJSON_Parse(buf);
+    char *text = NULL;
+    size_t len;
+    if (fs_read_all(path, CONFIG_FILE_MAX, &text, &len) != 0)
+        return;
+    cJSON *root = cJSON_Parse(text);
+    free(text);
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "meta"), "init_from");
     if (cJSON_IsString(v))
         snprintf(out, cap, "%s", v->valuestring);
@@ -487,7 +486,7 @@ static int run_ranked(RunArgs *ra, const Comm *comm)
     if (!comm_writes(comm))
         a.quiet = 1; /* rank 0 speaks for all */
     int threads = a.threads ? a.threads
-                            : comm_is_multi(comm) ? ranks_default_threads(comm, bs_get_threads()) : bs_get_threads();
+                            : comm_is_multi(comm) ? ranks_default_threads(bs_get_threads()) : bs_get_threads();
     BsError err = {0};
     Run r;
     memset(&r, 0, sizeof r);

@@ -24,9 +24,8 @@ int ranks_check_config(const Config *c, const Comm *comm, BsError *err)
     return BS_OK;
 }
 
-int ranks_default_threads(const Comm *comm, int cores)
+int ranks_default_threads(int cores)
 {
-    (void)comm;
     const char *env = getenv("OMP_NUM_THREADS");
     if (env && *env)
         return cores; /* the user's per-process count (OpenMP read it) */

@@ -15,7 +15,7 @@ int ranks_check_config(const Config *c, const Comm *comm, BsError *err);
 /* The thread count of a rank when --threads is not given: OMP_NUM_THREADS
  * when set (cores is then that count), else the cores this process may
  * use shared among the ranks on this machine. */
-int ranks_default_threads(const Comm *comm, int cores);
+int ranks_default_threads(int cores);
 /* Whether every rank got here without error: a failure on any rank fails
  * them all (a collective). Rank 0 reports its own failure; a failure only
  * elsewhere is printed by that rank ("rank N: ...") and named by rank 0. */

@@ -28,6 +28,9 @@ static inline int comm_writes(const Comm *c) { return !c || c->rank == 0; }
 
 /* A sum of one value; v on one process. */
 double comm_sum1(const Comm *c, double v);
+/* A pass's totals over every rank in one collective: a sum (loss) and two
+ * counts (hits, samples; count2 may be NULL). Unchanged on one process. */
+void comm_sum_totals(const Comm *c, double *sum, long *count1, long *count2);
 
 /* The contiguous share [*first, *first + *count) of n items that rank
  * `rank` of `size` takes: sizes differ by at most one, lower ranks first. */

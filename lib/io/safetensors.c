@@ -73,28 +73,17 @@ const char *st_meta(const StFile *f, const char *key)
     return NULL;
 }
 
+/* A weights file is read whole; larger than this it is not one bnshift's
+ * models could use. */
+#define ST_FILE_MAX ((size_t)1 << 36)
+
 static int read_all(const char *path, StFile *f, BsError *err)
 {
-    FILE *in = fopen(path, "rb");
-    if (!in)
-        return bs_fail(err, BS_ERR_USER, "%s: cannot open: %s", path, strerror(errno));
-    long size = -1;
-    if (fseek(in, 0, SEEK_END) == 0)
-        size = ftell(in);
-    if (size < 0 || fseek(in, 0, SEEK_SET) != 0) {
-        fclose(in);
-        return bs_fail(err, BS_ERR_USER, "%s: not a regular file", path);
-    }
-    f->bytes = malloc((size_t)size + 1);
-    if (!f->bytes) {
-        fclose(in);
-        return bs_fail(err, BS_ERR_RUNTIME, "%s: out of memory reading %ld bytes", path, size);
-    }
-    f->size = fread(f->bytes, 1, (size_t)size, in);
-    int bad = ferror(in);
-    fclose(in);
-    if (bad || f->size != (size_t)size)
-        return bs_fail(err, BS_ERR_USER, "%s: cannot read it whole", path);
+    char *bytes;
+    if (fs_read_all(path, ST_FILE_MAX, &bytes, &f->size) != 0)
+        return bs_fail(err, errno == ENOMEM ? BS_ERR_RUNTIME : BS_ERR_USER, "%s: cannot open: %s", path,
+                       strerror(errno));
+    f->bytes = (unsigned char *)bytes;
     return BS_OK;
 }
 

@@ -35,6 +35,8 @@ typedef enum { CORRUPT_TEST, CORRUPT_TRAIN, CORRUPT_BOTH } CorruptApply;
 
 #define CONFIG_MAX_LIST ARCH_MAX_LAYERS
 #define CONFIG_PATH_MAX 1024
+/* A config.resolved.json read whole is never larger than this. */
+#define CONFIG_FILE_MAX ((size_t)16 << 20)
 
 /* How BN layers of a data-parallel run (mpirun -np K) take batch
  * statistics: each rank its own share of the batch (PyTorch DDP's

@@ -29,17 +29,6 @@ static int batch_at(const Model *m, const SampleSet *set, int start, float *x, i
     return nb;
 }
 
-/* Loss and hit sums of every rank. */
-static void sum_ranks(const SampleSet *set, double *loss, long *hits)
-{
-    if (!comm_is_multi(set->comm))
-        return;
-    double v[2] = {*loss, (double)*hits};
-    set->comm->sum(set->comm, v, 2);
-    *loss = v[0];
-    *hits = (long)v[1];
-}
-
 void evaluate(Model *m, const SampleSet *set, float *x, int *y, ShiftStats *stats,
               EvalResult *res)
 {
@@ -63,7 +52,7 @@ void evaluate(Model *m, const SampleSet *set, float *x, int *y, ShiftStats *stat
         shift_stats_detach(stats, m);
         shift_stats_sum_ranks(stats, set->comm);
     }
-    sum_ranks(set, &loss, &hits);
+    comm_sum_totals(set->comm, &loss, &hits, NULL);
     res->n = set->n;
     res->loss = set->n ? loss / set->n : 0;
     res->err = set->n ? 1.0 - (double)hits / set->n : 0;
@@ -110,8 +99,7 @@ int evaluate_batch_stats(Model *m, const SampleSet *set, float *x, int *y, EvalR
         hits += c;
         n += nb;
     }
-    sum_ranks(set, &loss, &hits);
-    n = (long)comm_sum1(set->comm, (double)n);
+    comm_sum_totals(set->comm, &loss, &hits, &n);
     memcpy(m->stats, saved, sizeof(float) * m->n_stats);
     bs_free(saved);
     res->n = n;

@@ -65,18 +65,6 @@ static double dist_step(Trainer *t, const float *x, const int *y, int n, float l
     return loss;
 }
 
-/* The epoch's sums over every rank. */
-static void sum_epoch(const Trainer *t, double *loss_sum, long *hits, long *images)
-{
-    if (!comm_is_multi(t->comm))
-        return;
-    double v[3] = {*loss_sum, (double)*hits, (double)*images};
-    t->comm->sum(t->comm, v, 3);
-    *loss_sum = v[0];
-    *hits = (long)v[1];
-    *images = (long)v[2];
-}
-
 int trainer_epoch(Trainer *t, int epoch, EpochStats *st, BsError *err)
 {
     memset(st, 0, sizeof *st);
@@ -124,7 +112,7 @@ int trainer_epoch(Trainer *t, int epoch, EpochStats *st, BsError *err)
      * are its own, so the check is agreed on. */
     if (comm_sum1(t->comm, model_state_finite(t->m) ? 0.0 : 1.0) > 0)
         return report_nonfinite(t, epoch, steps - 1, 0.0, count, err);
-    sum_epoch(t, &loss_sum, &hits, &images);
+    comm_sum_totals(t->comm, &loss_sum, &hits, &images); /* the epoch's, over every rank */
     st->images = images;
     st->seconds = now_seconds() - t0;
     st->loss = st->images ? loss_sum / st->images : 0;

@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include "core/threads.h"
+#include "models/arch.h"
 
 #define FUZZ_PATH 512
 
@@ -119,5 +120,24 @@ static inline void fuzz_report(const char *what, int rc, const char *msg)
             abort();                                                                            \
         }                                                                                       \
     } while (0)
+
+/* The model the weight-file harnesses load into (checkpoint,
+ * safetensors): a ResNet-8 of width 4 with BN on 3x8x8 inputs, built as
+ * cmd/setup.c builds models (the reference convolution: loading needs no
+ * convolution engine). Aborts when it cannot be built. */
+static inline void fuzz_small_resnet(Model *m)
+{
+    setenv("BNSHIFT_CONV", "im2col", 1);
+    ModelSpec s = {.arch = ARCH_RESNET, .depth = 8, .width = 4, .norm = VARIANT_BN,
+                   .stem_norm = STEM_AUTO, .groups = 2, .in_c = 3, .in_h = 8, .in_w = 8,
+                   .num_classes = 10, .bn_eps = 1e-5f, .bn_momentum = 0.1f};
+    Rng rng;
+    rng_seed(&rng, 1);
+    BsError err = {0};
+    if (model_build(m, &s, 2, &rng, &err) != BS_OK) {
+        fprintf(stderr, "cannot build the model: %s\n", err.msg);
+        abort();
+    }
+}
 
 #endif
