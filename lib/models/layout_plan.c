@@ -1,6 +1,7 @@
 #include <stdlib.h>
 
 #include "layers/blocked.h"
+#include "memory_plan.h"
 #include "model.h"
 
 static int find(int *parent, int t)
@@ -29,6 +30,7 @@ static int writes_blocked(const Op *op)
 
 void model_plan_layouts(Model *m)
 {
+    memory_plan_inference_reset(m); /* its pins depend on the layouts */
     int *parent = malloc(sizeof(int) * 2 * (size_t)m->n_tensors);
     for (int t = 0; t < m->n_tensors; t++)
         m->tensors[t].blocked = 0;

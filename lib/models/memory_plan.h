@@ -28,4 +28,14 @@ struct Model;
  * reserve, carve). Marks in-place and fused ops. */
 void memory_plan_carve(struct Model *m);
 
+/* The inference plan (inference_plan.c), for passes that run no backward:
+ * begin points every tensor at a buffer shared by tensors whose lives do
+ * not overlap (kept: the input, the logits, NCHW BN inputs), building the
+ * plan on first use; 0 when there is no memory for it (the pass then runs
+ * on the training buffers, as it would anyway). end restores the training
+ * buffers; reset frees the plan (layouts changed, or the model is freed). */
+int memory_plan_inference_begin(struct Model *m);
+void memory_plan_inference_end(struct Model *m);
+void memory_plan_inference_reset(struct Model *m);
+
 #endif

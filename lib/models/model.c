@@ -444,6 +444,7 @@ int model_set_conv_backend(Model *m, ConvBackend b, BsError *err)
 void model_free(Model *m)
 {
     release_onednn(m);
+    memory_plan_inference_reset(m);
     free(m->ops);
     free(m->tensors);
     bs_free(m->params);

@@ -103,6 +103,10 @@ typedef struct Model {
     double *bn_partial;  /* partial sums of blocked BN and GN layers (shared) */
     unsigned char *grad_written; /* per tensor, during backward */
     Arena arena;
+    /* The inference plan (memory_plan.h): each tensor's buffer while
+     * evaluating, and the training plan's to restore; built on first use. */
+    float **infer_data, **train_data;
+    float *infer_block;
     int build_failed;
     /* An op could not run (out of memory in the reference-convolution
      * fallback); its outputs are NaN, so the NaN checks stop the run. */

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/mem.h"
+#include "models/memory_plan.h"
 
 /* Samples per pass: set->batch, at most the model's max_batch. */
 static int step_of(const Model *m, const SampleSet *set)
@@ -38,6 +39,7 @@ void evaluate(Model *m, const SampleSet *set, float *x, int *y, ShiftStats *stat
         shift_stats_reset(stats);
         shift_stats_attach(stats, m); /* BN layers sum their inputs as they read them */
     }
+    memory_plan_inference_begin(m); /* buffers reused along the pass, kept in cache */
     for (int s = 0; s < set->n; s += step_of(m, set)) {
         int nb = batch_at(m, set, s, x, y), c;
         if (nb == 0)
@@ -48,6 +50,7 @@ void evaluate(Model *m, const SampleSet *set, float *x, int *y, ShiftStats *stat
         if (stats)
             shift_stats_accumulate(stats, m, nb);
     }
+    memory_plan_inference_end(m);
     if (stats) {
         shift_stats_detach(stats, m);
         shift_stats_sum_ranks(stats, set->comm);

@@ -1,0 +1,210 @@
+/* The inference plan (lib/models/inference_plan.c): while a tensor may
+ * still be read, no other tensor's buffer overlaps it; pinned tensors keep
+ * their training buffers; the plan needs less memory than the training
+ * plan; a forward through it gives the training plan's logits bit for bit;
+ * end restores the training buffers. Over the families with their mixes of
+ * blocked and NCHW tensors, in-place ops, concatenations and splits, under
+ * both convolution backends. */
+#include <check.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "models/arch.h"
+#include "models/memory_plan.h"
+#include "suites.h"
+#include "test_util.h"
+
+static ModelSpec spec_of(int k)
+{
+    ModelSpec s = {.arch = ARCH_RESNET, .depth = 11, .width = 12, .norm = VARIANT_BN, .stem_norm = STEM_AUTO,
+                   .groups = 2, .in_c = 3, .in_h = 16, .in_w = 16, .num_classes = 10, .bn_eps = 1e-5f,
+                   .bn_momentum = 0.1f, .cardinality = 2, .group_width = 2, .width_mult = 1.0};
+    switch (k) {
+    case 0: /* basic blocks, padded blocked tensors (12, 24, 48 channels) */
+        s.depth = 8;
+        break;
+    case 1: /* width 4: NCHW BN inputs (pinned) beside blocked ones */
+        s.depth = 8;
+        s.width = 4;
+        s.norm = VARIANT_XBNBLOCK;
+        break;
+    case 2:
+        s.block = BLOCK_BOTTLENECK;
+        s.width = 4;
+        break;
+    case 3:
+        s.arch = ARCH_SHUFFLENETV2; /* concatenations and channel splits */
+        s.width_mult = 0.5;
+        s.groups = 8;
+        s.norm = VARIANT_GNBN;
+        break;
+    default:
+        s.arch = ARCH_MOBILENETV2;
+        s.width_mult = 0.25;
+        s.groups = 8;
+        break;
+    }
+    return s;
+}
+enum { N_SPECS = 5 };
+
+static size_t bytes_of(const Model *m, int t)
+{
+    return sizeof(float) * tensor_capacity(&m->tensors[t]) * (size_t)m->max_batch;
+}
+
+static int overlap(const Model *m, int a, int b)
+{
+    const char *pa = (const char *)m->tensors[a].data, *pb = (const char *)m->tensors[b].data;
+    return pa < pb + bytes_of(m, b) && pb < pa + bytes_of(m, a);
+}
+
+/* Ops that read tensor t (as in or in2), the last of them, or -1. */
+static int last_reader(const Model *m, int t)
+{
+    int last = -1;
+    for (int i = 0; i < m->n_ops; i++)
+        if (m->ops[i].in == t || m->ops[i].in2 == t)
+            last = i;
+    return last;
+}
+
+static int producer(const Model *m, int t)
+{
+    for (int i = 0; i < m->n_ops; i++)
+        if (m->ops[i].out == t)
+            return i;
+    return -1;
+}
+
+/* Op i writes tensor out: no tensor that is still to be read at op i (made
+ * before it, read at or after it) may share bytes with out, unless it
+ * shared them in the training plan too (an in-place op's input). */
+static void check_liveness(const Model *m, float **train)
+{
+    for (int i = 0; i < m->n_ops; i++) {
+        const int out = m->ops[i].out;
+        for (int t = 0; t < m->n_tensors; t++) {
+            if (t == out || train[t] == train[out] || producer(m, t) >= i)
+                continue;
+            if (last_reader(m, t) >= i || t == 0)
+                ck_assert_msg(!overlap(m, t, out), "op %d (%s) writes over tensor %d, still to be read", i,
+                              m->ops[i].name, t);
+        }
+    }
+}
+
+static void check_spec(int k, ConvBackend backend)
+{
+    ModelSpec s = spec_of(k);
+    const int B = 5;
+    Model m;
+    Rng r;
+    rng_seed(&r, 3);
+    BsError err = {0};
+    ck_assert_int_eq(model_build(&m, &s, B, &r, &err), BS_OK);
+    ck_assert_int_eq(model_set_conv_backend(&m, backend, &err), BS_OK);
+    const size_t in_n = tensor_numel(&m.tensors[0]) * B, out_n = tensor_numel(&m.tensors[m.output]) * B;
+    float *x = falloc(in_n), *ref = falloc(out_n);
+    fill_normal(&r, x, in_n, 1.0f);
+    model_forward(&m, x, B, 1); /* running statistics that are not the initial ones */
+    model_forward(&m, x, B, 0);
+    memcpy(ref, m.tensors[m.output].data, sizeof(float) * out_n);
+    float **train = malloc(sizeof(float *) * (size_t)m.n_tensors);
+    size_t train_bytes = 0;
+    for (int t = 0; t < m.n_tensors; t++) {
+        train[t] = m.tensors[t].data;
+        int first = 1;
+        for (int u = 0; u < t; u++)
+            first &= train[u] != train[t];
+        train_bytes += first ? bytes_of(&m, t) : 0;
+    }
+
+    ck_assert_int_eq(memory_plan_inference_begin(&m), 1);
+    check_liveness(&m, train);
+    ck_assert_ptr_eq(m.tensors[0].data, train[0]);
+    ck_assert_ptr_eq(m.tensors[m.output].data, train[m.output]);
+    size_t plan_bytes = 0, moved = 0;
+    for (int t = 0; t < m.n_tensors; t++) {
+        if (m.tensors[t].data == train[t])
+            continue;
+        moved++;
+        int first = 1;
+        for (int u = 0; u < t; u++)
+            first &= m.tensors[u].data != m.tensors[t].data;
+        plan_bytes += first ? bytes_of(&m, t) : 0; /* a lower bound on the slots' bytes, enough here */
+    }
+    for (int i = 0; i < m.n_ops; i++) /* NCHW BN inputs are summed after the pass: kept */
+        if (m.ops[i].kind == OP_BN && !m.ops[i].u.bn.blocked)
+            ck_assert_ptr_eq(m.tensors[m.ops[i].in].data, train[m.ops[i].in]);
+    ck_assert_uint_gt(moved, 0);
+    ck_assert_msg(plan_bytes * 2 < train_bytes, "spec %d: the plan holds %zu of %zu bytes", k, plan_bytes,
+                  train_bytes);
+    model_forward(&m, x, B, 0);
+    ck_assert_int_eq(memcmp(m.tensors[m.output].data, ref, sizeof(float) * out_n), 0);
+    memory_plan_inference_begin(&m); /* twice: the same plan */
+    check_liveness(&m, train);
+    memory_plan_inference_end(&m);
+    for (int t = 0; t < m.n_tensors; t++)
+        ck_assert_ptr_eq(m.tensors[t].data, train[t]);
+    model_forward(&m, x, B, 0);
+    ck_assert_int_eq(memcmp(m.tensors[m.output].data, ref, sizeof(float) * out_n), 0);
+    free(train);
+    free(x);
+    free(ref);
+    model_free(&m);
+}
+
+START_TEST(plan_is_safe_and_exact_reference_backend)
+{
+    check_spec(_i, CONV_IM2COL);
+}
+END_TEST
+
+START_TEST(plan_is_safe_and_exact_onednn_backend)
+{
+    if (!onednn_available())
+        return;
+    check_spec(_i, CONV_ONEDNN);
+}
+END_TEST
+
+/* The plan follows the layouts: a backend change rebuilds it (NCHW BN
+ * inputs are pinned under the reference backend, not under oneDNN). */
+START_TEST(plan_is_rebuilt_when_layouts_change)
+{
+    if (!onednn_available())
+        return;
+    ModelSpec s = spec_of(0);
+    Model m;
+    Rng r;
+    rng_seed(&r, 3);
+    BsError err = {0};
+    ck_assert_int_eq(model_build(&m, &s, 4, &r, &err), BS_OK);
+    ck_assert_int_eq(model_set_conv_backend(&m, CONV_IM2COL, &err), BS_OK);
+    ck_assert_int_eq(memory_plan_inference_begin(&m), 1);
+    const int bn_in = m.ops[1].kind == OP_BN ? m.ops[1].in : -1;
+    ck_assert_int_ge(bn_in, 0);
+    ck_assert_ptr_eq(m.infer_data[bn_in], m.train_data[bn_in]);
+    memory_plan_inference_end(&m);
+    ck_assert_int_eq(model_set_conv_backend(&m, CONV_ONEDNN, &err), BS_OK);
+    ck_assert_ptr_null(m.infer_data);
+    ck_assert_int_eq(memory_plan_inference_begin(&m), 1);
+    ck_assert_ptr_ne(m.infer_data[bn_in], m.train_data[bn_in]);
+    memory_plan_inference_end(&m);
+    model_free(&m);
+}
+END_TEST
+
+Suite *inference_plan_suite(void)
+{
+    Suite *s = suite_create("inference_plan");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, plan_is_safe_and_exact_reference_backend, 0, N_SPECS);
+    tcase_add_loop_test(tc, plan_is_safe_and_exact_onednn_backend, 0, N_SPECS);
+    tcase_add_test(tc, plan_is_rebuilt_when_layouts_change);
+    suite_add_tcase(s, tc);
+    return s;
+}
