@@ -522,6 +522,8 @@ START_TEST(onednn_conv_on_blocked_tensors_matches_reference)
         return;
     check_conv_layouts(16, 32, 3, 2, 1, 1, 1); /* a downsampling conv, both blocked */
     check_conv_layouts(32, 32, 3, 1, 1, 1, 1);
+    check_conv_layouts(16, 16, 3, 1, 1, 1, 1); /* 16 -> 16 on NHWC descriptors (runs_nhwc) */
+    check_conv_layouts(16, 16, 1, 2, 0, 1, 1);
     check_conv_layouts(16, 32, 1, 2, 0, 1, 1); /* a 1x1 projection */
     check_conv_layouts(3, 16, 3, 1, 1, 0, 1);  /* the stem: image in NCHW */
     check_conv_layouts(32, 10, 3, 1, 1, 1, 0); /* out of the blocked world */

@@ -187,8 +187,21 @@ void onednn_conv_set_layouts(OneDnnConv *oc, int src_blocked, int dst_blocked)
     oc->dst_blocked = dst_blocked;
 }
 
+/* Whether the layer runs on channels-last descriptors: a blocked tensor of
+ * exactly 16 channels is [N][1][H][W][16], byte for byte the NHWC tensor,
+ * and for NHWC oneDNN has its brgemm convolutions (brgconv), faster than
+ * its nChw16c kernels on these layers (ResNet-20's first stage: -3% of the
+ * inference pass's convolution time, docs/PERFORMANCE.md). Both sides must
+ * have 16 channels: a mixed pair gets no brgconv and would reorder. */
+static int runs_nhwc(const OneDnnConv *oc)
+{
+    const Conv2d *c = &oc->c;
+    return oc->src_blocked && oc->dst_blocked && c->in_c == BLOCK && c->out_c == BLOCK && c->groups == 1;
+}
+
 /* Descriptors of the layer's tensors at batch N: ours (user: the tensors'
- * layouts, OIHW weights) or, with `any`, left to the primitive to choose. */
+ * layouts, OIHW weights) or, with `any`, left to the primitive to choose
+ * (but for the activations of a layer that runs_nhwc: NHWC both ways). */
 static void tensor_mds(const OneDnnConv *oc, int N, dnnl_memory_desc_t *src, dnnl_memory_desc_t *w,
                        dnnl_memory_desc_t *dst, int any)
 {
@@ -196,6 +209,13 @@ static void tensor_mds(const OneDnnConv *oc, int N, dnnl_memory_desc_t *src, dnn
     dnnl_dims_t sd = {N, c->in_c, c->in_h, c->in_w};
     dnnl_dims_t dd = {N, c->out_c, c->out_h, c->out_w};
     const dnnl_format_tag_t a = dnnl_format_tag_any;
+    if (runs_nhwc(oc)) {
+        dnnl_memory_desc_init_by_tag(src, 4, sd, dnnl_f32, dnnl_nhwc);
+        dnnl_memory_desc_init_by_tag(dst, 4, dd, dnnl_f32, dnnl_nhwc);
+        dnnl_dims_t wd = {c->out_c, c->in_c, c->kh, c->kw};
+        dnnl_memory_desc_init_by_tag(w, 4, wd, dnnl_f32, any ? a : dnnl_oihw);
+        return;
+    }
     dnnl_memory_desc_init_by_tag(src, 4, sd, dnnl_f32, any ? a : oc->src_blocked ? dnnl_nChw16c : dnnl_nchw);
     if (c->groups > 1) { /* [g][out_c/g][in_c/g][k][k]: our OIHW buffer as it is */
         const int g = c->groups;
