@@ -1,7 +1,8 @@
 /* The inference plan (lib/models/inference_plan.c): while a tensor may
  * still be read, no other tensor's buffer overlaps it; pinned tensors keep
  * their training buffers; the plan needs less memory than the training
- * plan; a forward through it gives the training plan's logits bit for bit;
+ * plan; a forward through it, in inference or training mode (the
+ * batch-statistics pass), gives the training plan's logits bit for bit;
  * end restores the training buffers. Over the families with their mixes of
  * blocked and NCHW tensors, in-place ops, concatenations and splits, under
  * both convolution backends. */
@@ -106,9 +107,10 @@ static void check_spec(int k, ConvBackend backend)
     ck_assert_int_eq(model_build(&m, &s, B, &r, &err), BS_OK);
     ck_assert_int_eq(model_set_conv_backend(&m, backend, &err), BS_OK);
     const size_t in_n = tensor_numel(&m.tensors[0]) * B, out_n = tensor_numel(&m.tensors[m.output]) * B;
-    float *x = falloc(in_n), *ref = falloc(out_n);
+    float *x = falloc(in_n), *ref = falloc(out_n), *ref_train = falloc(out_n);
     fill_normal(&r, x, in_n, 1.0f);
     model_forward(&m, x, B, 1); /* running statistics that are not the initial ones */
+    memcpy(ref_train, m.tensors[m.output].data, sizeof(float) * out_n);
     model_forward(&m, x, B, 0);
     memcpy(ref, m.tensors[m.output].data, sizeof(float) * out_n);
     float **train = malloc(sizeof(float *) * (size_t)m.n_tensors);
@@ -150,9 +152,14 @@ static void check_spec(int k, ConvBackend backend)
         ck_assert_ptr_eq(m.tensors[t].data, train[t]);
     model_forward(&m, x, B, 0);
     ck_assert_int_eq(memcmp(m.tensors[m.output].data, ref, sizeof(float) * out_n), 0);
+    memory_plan_inference_begin(&m); /* the batch-statistics pass: training mode, no backward */
+    model_forward(&m, x, B, 1);
+    ck_assert_int_eq(memcmp(m.tensors[m.output].data, ref_train, sizeof(float) * out_n), 0);
+    memory_plan_inference_end(&m);
     free(train);
     free(x);
     free(ref);
+    free(ref_train);
     model_free(&m);
 }
 

@@ -93,6 +93,7 @@ int evaluate_batch_stats(Model *m, const SampleSet *set, float *x, int *y, EvalR
      * the decision is the same on every rank, as the synchronized BN's
      * collectives require. */
     const int ranks = comm_is_multi(set->comm) ? set->comm->size : 1;
+    memory_plan_inference_begin(m); /* forward only: the inference plan's buffers do */
     for (int s = 0; s < set->n; s += step_of(m, set)) {
         if (global_batch(m, set, s) < 2 * ranks)
             break;
@@ -102,6 +103,7 @@ int evaluate_batch_stats(Model *m, const SampleSet *set, float *x, int *y, EvalR
         hits += c;
         n += nb;
     }
+    memory_plan_inference_end(m);
     comm_sum_totals(set->comm, &loss, &hits, &n);
     memcpy(m->stats, saved, sizeof(float) * m->n_stats);
     bs_free(saved);
