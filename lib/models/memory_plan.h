@@ -14,7 +14,10 @@
  *   that op's forward; the activation op then does nothing forward and
  *   still does its backward.
  * - Anything that reads a tensor after its consumer ran must respect this:
- *   the BN-input statistics read conv outputs, which nothing overwrites.
+ *   the BN-input statistics read conv outputs, which nothing overwrites in
+ *   this plan. In the inference plan (below) only pinned tensors outlive
+ *   their last reader: a new reader of that kind must pin its tensor
+ *   there (inference_plan.c `pinned`).
  * - Per-op scratch from the same arena: saved norm statistics
  *   (`saved_stats`), the blocked BN's partial sums, the largest conv
  *   workspace, a gradient scratch for tensors with several consumers. */
