@@ -209,14 +209,9 @@ static void tensor_mds(const OneDnnConv *oc, int N, dnnl_memory_desc_t *src, dnn
     dnnl_dims_t sd = {N, c->in_c, c->in_h, c->in_w};
     dnnl_dims_t dd = {N, c->out_c, c->out_h, c->out_w};
     const dnnl_format_tag_t a = dnnl_format_tag_any;
-    if (runs_nhwc(oc)) {
-        dnnl_memory_desc_init_by_tag(src, 4, sd, dnnl_f32, dnnl_nhwc);
-        dnnl_memory_desc_init_by_tag(dst, 4, dd, dnnl_f32, dnnl_nhwc);
-        dnnl_dims_t wd = {c->out_c, c->in_c, c->kh, c->kw};
-        dnnl_memory_desc_init_by_tag(w, 4, wd, dnnl_f32, any ? a : dnnl_oihw);
-        return;
-    }
-    dnnl_memory_desc_init_by_tag(src, 4, sd, dnnl_f32, any ? a : oc->src_blocked ? dnnl_nChw16c : dnnl_nchw);
+    const int nhwc = runs_nhwc(oc);
+    dnnl_memory_desc_init_by_tag(src, 4, sd, dnnl_f32,
+                                 nhwc ? dnnl_nhwc : any ? a : oc->src_blocked ? dnnl_nChw16c : dnnl_nchw);
     if (c->groups > 1) { /* [g][out_c/g][in_c/g][k][k]: our OIHW buffer as it is */
         const int g = c->groups;
         dnnl_dims_t wd = {g, c->out_c / g, c->in_c / g, c->kh, c->kw};
@@ -225,7 +220,8 @@ static void tensor_mds(const OneDnnConv *oc, int N, dnnl_memory_desc_t *src, dnn
         dnnl_dims_t wd = {c->out_c, c->in_c, c->kh, c->kw};
         dnnl_memory_desc_init_by_tag(w, 4, wd, dnnl_f32, any ? a : dnnl_oihw);
     }
-    dnnl_memory_desc_init_by_tag(dst, 4, dd, dnnl_f32, any ? a : oc->dst_blocked ? dnnl_nChw16c : dnnl_nchw);
+    dnnl_memory_desc_init_by_tag(dst, 4, dd, dnnl_f32,
+                                 nhwc ? dnnl_nhwc : any ? a : oc->dst_blocked ? dnnl_nChw16c : dnnl_nchw);
 }
 
 /* Sets up port p between the plain layout `user_md` and the primitive's

@@ -40,7 +40,18 @@ static int pinned(const Model *m, int t)
 typedef struct {
     size_t floats;
     int free_after; /* index of the last op that reads the current holder */
+    float *base;    /* in Model.infer_arena, once carved */
 } Slot;
+
+/* Of two free slots, whether a serves a tensor of `need` floats better than
+ * b: the smallest that fits, else the largest (it grows least). */
+static int better_slot(const Slot *a, const Slot *b, size_t need)
+{
+    const int a_fits = a->floats >= need, b_fits = b->floats >= need;
+    if (a_fits != b_fits)
+        return a_fits;
+    return a_fits ? a->floats < b->floats : a->floats > b->floats;
+}
 
 /* Assigns every unpinned owner tensor a slot (slot_of[t]); returns the slot
  * count, -1 when out of memory. Slots grow to the largest tensor they hold. */
@@ -51,14 +62,13 @@ static int assign_slots(const Model *m, const int *owner, int *slot_of, Slot *sl
         return -1;
     for (int t = 0; t < m->n_tensors; t++)
         last[t] = -1;
-    for (int i = 0; i < m->n_ops; i++) {
+    for (int i = 0; i < m->n_ops; i++) { /* in op order: the last assignment stays */
         const Op *op = &m->ops[i];
         const int reads[2] = {op->in, op->in2};
         for (int k = 0; k < 2; k++)
-            if (reads[k] >= 0 && reads[k] < m->n_tensors && last[owner[reads[k]]] < i)
+            if (reads[k] >= 0 && reads[k] < m->n_tensors)
                 last[owner[reads[k]]] = i;
-        if (last[owner[op->out]] < i) /* an in-place op writes its input's buffer */
-            last[owner[op->out]] = i;
+        last[owner[op->out]] = i; /* an in-place op writes its input's buffer */
     }
     int n_slots = 0;
     for (int i = 0; i < m->n_ops; i++) {
@@ -66,16 +76,10 @@ static int assign_slots(const Model *m, const int *owner, int *slot_of, Slot *sl
         if (owner[t] != t || slot_of[t] == INT32_MIN) /* shares an input's buffer, or pinned */
             continue;
         const size_t need = tensor_capacity(&m->tensors[t]) * (size_t)m->max_batch;
-        int best = -1; /* free (its holder's last reader ran before op i): the smallest that
-                          fits, else the largest, to grow */
-        for (int s = 0; s < n_slots; s++) {
-            if (slots[s].free_after >= i)
-                continue;
-            const int fits = slots[s].floats >= need;
-            if (best < 0 || (fits && (slots[best].floats < need || slots[s].floats < slots[best].floats)) ||
-                (!fits && slots[best].floats < need && slots[s].floats > slots[best].floats))
-                best = s;
-        }
+        int best = -1;
+        for (int k = 0; k < n_slots; k++)
+            if (slots[k].free_after < i && (best < 0 || better_slot(&slots[k], &slots[best], need)))
+                best = k;
         if (best < 0)
             best = n_slots++;
         if (slots[best].floats < need)
@@ -91,9 +95,22 @@ void memory_plan_inference_reset(Model *m)
 {
     free(m->infer_data);
     free(m->train_data);
-    bs_free(m->infer_block);
+    arena_release(&m->infer_arena);
     m->infer_data = m->train_data = NULL;
-    m->infer_block = NULL;
+}
+
+/* The slots' buffers, measured then carved like the training arena. */
+static int carve_slots(Arena *a, Slot *slots, int n_slots)
+{
+    *a = (Arena){0};
+    for (int k = 0; k < n_slots; k++)
+        arena_floats(a, slots[k].floats);
+    BsError err = {0};
+    if (n_slots && arena_reserve(a, a->used, &err) != BS_OK)
+        return 0;
+    for (int k = 0; k < n_slots; k++)
+        slots[k].base = arena_floats(a, slots[k].floats);
+    return 1;
 }
 
 static int build(Model *m)
@@ -101,36 +118,26 @@ static int build(Model *m)
     const int T = m->n_tensors;
     int *owner = malloc(sizeof(int) * (size_t)T), *slot_of = malloc(sizeof(int) * (size_t)T);
     Slot *slots = calloc((size_t)T, sizeof(Slot));
-    size_t *offset = calloc((size_t)T + 1, sizeof(size_t));
     m->infer_data = malloc(sizeof(float *) * (size_t)T);
     m->train_data = malloc(sizeof(float *) * (size_t)T);
-    int ok = owner && slot_of && slots && offset && m->infer_data && m->train_data;
+    int ok = owner && slot_of && slots && m->infer_data && m->train_data;
     int n_slots = 0;
     for (int t = 0; ok && t < T; t++) {
         owner[t] = owner_of(m, t);
         m->train_data[t] = m->tensors[t].data;
-    }
-    for (int t = 0; ok && t < T; t++)
         slot_of[t] = -1;
+    }
     for (int t = 0; ok && t < T; t++) /* a pin holds the whole buffer */
         if (pinned(m, t))
             slot_of[owner[t]] = INT32_MIN;
-    if (ok && (n_slots = assign_slots(m, owner, slot_of, slots)) < 0)
-        ok = 0;
-    for (int s = 0; ok && s < n_slots; s++) /* whole cache lines per slot */
-        offset[s + 1] = offset[s] + (slots[s].floats + BS_ALIGN / sizeof(float) - 1) /
-                                        (BS_ALIGN / sizeof(float)) * (BS_ALIGN / sizeof(float));
-    BsError err = {0};
-    if (ok && n_slots && !(m->infer_block = bs_alloc(sizeof(float) * offset[n_slots], &err)))
-        ok = 0;
+    ok = ok && (n_slots = assign_slots(m, owner, slot_of, slots)) >= 0 && carve_slots(&m->infer_arena, slots, n_slots);
     for (int t = 0; ok && t < T; t++) {
-        const int s = slot_of[owner[t]];
-        m->infer_data[t] = s >= 0 ? m->infer_block + offset[s] : m->train_data[t];
+        const int k = slot_of[owner[t]];
+        m->infer_data[t] = k >= 0 ? slots[k].base : m->train_data[t];
     }
     free(owner);
     free(slot_of);
     free(slots);
-    free(offset);
     if (!ok)
         memory_plan_inference_reset(m);
     return ok;

@@ -106,7 +106,7 @@ typedef struct Model {
     /* The inference plan (memory_plan.h): each tensor's buffer while
      * evaluating, and the training plan's to restore; built on first use. */
     float **infer_data, **train_data;
-    float *infer_block;
+    Arena infer_arena; /* the plan's shared buffers */
     int build_failed;
     /* An op could not run (out of memory in the reference-convolution
      * fallback); its outputs are NaN, so the NaN checks stop the run. */
