@@ -28,14 +28,20 @@
 /* Floats of N samples of a C x S tensor in the blocked layout. */
 static size_t bsize(int N, int C, int S) { return (size_t)N * blocked_sample(C, S); }
 
+/* The blocked layout the tests keep a C-channel tensor in: NHWC where C
+ * allows (whole blocks), else nChw16c; force_16c makes it nChw16c always,
+ * so the kernels' checks run in both layouts on the same channel counts. */
+static int force_16c;
+static int lay(int C) { return !force_16c && blocked_nhwc_fits(C) ? BLOCKED_NHWC : BLOCKED_16C; }
+
 /* The padding lanes of blocked x (C not a multiple of 16) hold zeros. */
 static void assert_padding_zero(const float *x, int N, int C, int S, const char *what)
 {
     for (int n = 0; n < N; n++)
         for (int c = C; c < blocked_channels(C); c++)
             for (int s = 0; s < S; s++)
-                ck_assert_msg(x[blocked_index(C, S, n, c, s)] == 0.0f, "%s: padding lane %d of sample %d is %g",
-                              what, c, n, (double)x[blocked_index(C, S, n, c, s)]);
+                ck_assert_msg(x[blocked_index(C, S, lay(C), n, c, s)] == 0.0f, "%s: padding lane %d of sample %d is %g",
+                              what, c, n, (double)x[blocked_index(C, S, lay(C), n, c, s)]);
 }
 
 /* got (blocked) against want (NCHW), relative to max|want|; the padding
@@ -45,7 +51,7 @@ static void assert_blocked_close(const float *got, const float *want, int N, int
 {
     const size_t n = (size_t)N * C * S;
     float *plain = falloc(n);
-    blocked_to_plain(got, plain, N, C, S);
+    blocked_to_plain(got, plain, N, C, S, lay(C));
     assert_close(plain, want, n, rtol, what);
     assert_padding_zero(got, N, C, S, what);
     free(plain);
@@ -67,11 +73,18 @@ START_TEST(conversions_round_trip_and_index)
     float plain[N * C * S], blocked[N * C * S], back[N * C * S];
     for (int i = 0; i < N * C * S; i++)
         plain[i] = (float)i;
-    blocked_from_plain(plain, blocked, N, C, S);
-    /* (n=1, c=17, s=2): block 1, lane 1 of sample 1. */
-    ck_assert_float_eq(blocked[((1 * 2 + 1) * S + 2) * 16 + 1], plain[(1 * C + 17) * S + 2]);
-    ck_assert_uint_eq(blocked_index(C, S, 1, 17, 2), ((1 * 2 + 1) * S + 2) * 16 + 1);
-    blocked_to_plain(blocked, back, N, C, S);
+    /* 32 channels in NHWC: (n=1, c=17, s=1) is in row 1 of sample 1. */
+    ck_assert(blocked_nhwc_fits(C) && blocked_step(C, BLOCKED_NHWC) == C);
+    blocked_from_plain(plain, blocked, N, C, S, BLOCKED_NHWC);
+    ck_assert_float_eq(blocked[(1 * S + 1) * C + 17], plain[(1 * C + 17) * S + 1]);
+    ck_assert_uint_eq(blocked_index(C, S, BLOCKED_NHWC, 1, 17, 1), (1 * S + 1) * C + 17);
+    blocked_to_plain(blocked, back, N, C, S, BLOCKED_NHWC);
+    ck_assert_int_eq(memcmp(plain, back, sizeof plain), 0);
+    /* In nChw16c: block 1, lane 1 of sample 1. */
+    blocked_from_plain(plain, blocked, N, C, S, BLOCKED_16C);
+    ck_assert_float_eq(blocked[((1 * 2 + 1) * S + 1) * 16 + 1], plain[(1 * C + 17) * S + 1]);
+    ck_assert_uint_eq(blocked_index(C, S, BLOCKED_16C, 1, 17, 1), ((1 * 2 + 1) * S + 1) * 16 + 1);
+    blocked_to_plain(blocked, back, N, C, S, BLOCKED_16C);
     ck_assert_int_eq(memcmp(plain, back, sizeof plain), 0);
     /* Padded blocks: 24 channels take two blocks, the second half padding;
      * at most half the real channels may be padding. */
@@ -80,16 +93,30 @@ START_TEST(conversions_round_trip_and_index)
     ck_assert_int_eq(blocked_channels(58), 64);
     ck_assert_int_eq(blocked_count(58), 4);
     ck_assert_uint_eq(blocked_sample(24, S), 32 * S);
-    ck_assert_uint_eq(blocked_index(24, S, 1, 17, 2), (size_t)32 * S + (1 * S + 2) * 16 + 1);
+    /* 24 channels: nChw16c only, (n=1, c=17, s=2) is block 1, lane 1 of sample 1. */
+    ck_assert(!blocked_nhwc_fits(24) && lay(24) == BLOCKED_16C && blocked_step(24, BLOCKED_16C) == 16);
+    ck_assert_uint_eq(blocked_index(24, S, BLOCKED_16C, 1, 17, 2), (size_t)32 * S + (1 * S + 2) * 16 + 1);
+    /* How the BN kernels walk them: 16-channel blocks in nChw16c, runs of
+     * 64, 32 or 16 channels of each row in NHWC. */
+    BlockedWalk k = blocked_walk(24, S, BLOCKED_16C);
+    ck_assert(k.tiles == 2 && k.w == 16 && k.step == 16 && k.tile_stride == 16 * S);
+    k = blocked_walk(128, S, BLOCKED_16C);
+    ck_assert(k.tiles == 8 && k.w == 16 && k.step == 16 && k.tile_stride == 16 * S);
+    k = blocked_walk(128, S, BLOCKED_NHWC);
+    ck_assert(k.tiles == 2 && k.w == 64 && k.step == 128 && k.tile_stride == 64);
+    k = blocked_walk(96, S, BLOCKED_NHWC);
+    ck_assert(k.tiles == 3 && k.w == 32 && k.step == 96);
+    k = blocked_walk(48, S, BLOCKED_NHWC);
+    ck_assert(k.tiles == 3 && k.w == 16 && k.step == 48);
     enum { P = 24 };
     float pp[N * P * S], pb[N * 32 * S], pback[N * P * S];
     for (int i = 0; i < N * P * S; i++)
         pp[i] = (float)i + 1;
     for (int i = 0; i < N * 32 * S; i++)
         pb[i] = 7; /* garbage the conversion must overwrite */
-    blocked_from_plain(pp, pb, N, P, S);
+    blocked_from_plain(pp, pb, N, P, S, lay(P));
     assert_padding_zero(pb, N, P, S, "from_plain");
-    blocked_to_plain(pb, pback, N, P, S);
+    blocked_to_plain(pb, pback, N, P, S, lay(P));
     ck_assert_int_eq(memcmp(pp, pback, sizeof pp), 0);
 }
 END_TEST
@@ -142,13 +169,13 @@ static BnRun bn_run(const BnInputs *a, int blocked, int act_after)
     BatchNorm b;
     batchnorm_init(&b, C, S, 1e-5f, 0.1f);
     b.act_after = act_after;
-    b.blocked = blocked;
+    b.blocked = blocked ? lay(C) : 0;
     double *partial = calloc(batchnorm_partial_size(C, N), sizeof(double));
     b.partial = partial;
     float *x = falloc(n), *g = falloc(n);
     if (blocked) {
-        blocked_from_plain(a->in, x, N, C, S);
-        blocked_from_plain(a->dout, g, N, C, S);
+        blocked_from_plain(a->in, x, N, C, S, lay(C));
+        blocked_from_plain(a->dout, g, N, C, S, lay(C));
     } else {
         memcpy(x, a->in, plain_n * sizeof(float));
         memcpy(g, a->dout, plain_n * sizeof(float));
@@ -199,32 +226,38 @@ static void check_bn_blocked(int N, int C, int S)
 
 START_TEST(bn_blocked_matches_plain)
 {
-    check_bn_blocked(5, 32, 7);
-    check_bn_blocked(5, 24, 7);
-    check_bn_blocked(3, 40, 5);
+    for (force_16c = 0; force_16c < 2; force_16c++) { /* NHWC where it fits, then nChw16c */
+        check_bn_blocked(5, 32, 7);  /* NHWC, one 32-lane tile */
+        check_bn_blocked(5, 24, 7);  /* nChw16c, padded */
+        check_bn_blocked(3, 40, 5);
+        check_bn_blocked(3, 48, 5);  /* NHWC, three 16-lane tiles */
+        check_bn_blocked(2, 128, 3); /* NHWC, two 64-lane tiles */
+    }
 }
 END_TEST
 
 START_TEST(bn_blocked_thread_count_bit_identical)
 {
-    for (int C = 40; C <= 48; C += 8) { /* padded, whole */
-    enum { N = 6, S = 9 };
-    const size_t n = bsize(N, C, S);
-    BnInputs a = bn_inputs(N, C, S, 12);
-    const int saved = bs_get_threads();
-    BnRun r[2];
-    for (int t = 0; t < 2; t++) {
-        bs_set_threads(t + 1);
-        r[t] = bn_run(&a, 1, 0);
-    }
-    bs_set_threads(saved);
-    ck_assert_int_eq(memcmp(r[0].out, r[1].out, 2 * n * sizeof(float)), 0);
-    ck_assert_int_eq(memcmp(r[0].din, r[1].din, 2 * n * sizeof(float)), 0);
-    ck_assert_int_eq(memcmp(r[0].dgamma, r[1].dgamma, 2 * C * sizeof(float)), 0);
-    ck_assert_int_eq(memcmp(r[0].rv, r[1].rv, C * sizeof(float)), 0);
-    bn_run_free(&r[0]);
-    bn_run_free(&r[1]);
-    bn_inputs_free(&a);
+    for (force_16c = 0; force_16c < 2; force_16c++) { /* NHWC where it fits, then nChw16c */
+        for (int C = 40; C <= 48; C += 8) { /* padded, whole */
+            enum { N = 6, S = 9 };
+            const size_t n = bsize(N, C, S);
+            BnInputs a = bn_inputs(N, C, S, 12);
+            const int saved = bs_get_threads();
+            BnRun r[2];
+            for (int t = 0; t < 2; t++) {
+                bs_set_threads(t + 1);
+                r[t] = bn_run(&a, 1, 0);
+            }
+            bs_set_threads(saved);
+            ck_assert_int_eq(memcmp(r[0].out, r[1].out, 2 * n * sizeof(float)), 0);
+            ck_assert_int_eq(memcmp(r[0].din, r[1].din, 2 * n * sizeof(float)), 0);
+            ck_assert_int_eq(memcmp(r[0].dgamma, r[1].dgamma, 2 * C * sizeof(float)), 0);
+            ck_assert_int_eq(memcmp(r[0].rv, r[1].rv, C * sizeof(float)), 0);
+            bn_run_free(&r[0]);
+            bn_run_free(&r[1]);
+            bn_inputs_free(&a);
+        }
     }
 }
 END_TEST
@@ -246,13 +279,13 @@ static GnRun gn_run(const BnInputs *a, int G, int blocked, int act_after)
     GroupNorm g;
     groupnorm_init(&g, C, G, S, 1e-5f);
     g.act_after = act_after;
-    g.blocked = blocked;
+    g.blocked = blocked ? lay(C) : 0;
     double *partial = calloc(groupnorm_partial_size(C, G, N), sizeof(double));
     g.partial = partial;
     float *x = falloc(n), *dy = falloc(n), *y = falloc_dirty(n), *dx = falloc_dirty(n);
     if (blocked) {
-        blocked_from_plain(a->in, x, N, C, S);
-        blocked_from_plain(a->dout, dy, N, C, S);
+        blocked_from_plain(a->in, x, N, C, S, lay(C));
+        blocked_from_plain(a->dout, dy, N, C, S, lay(C));
     } else {
         memcpy(x, a->in, plain_n * sizeof(float));
         memcpy(dy, a->dout, plain_n * sizeof(float));
@@ -262,8 +295,8 @@ static GnRun gn_run(const BnInputs *a, int G, int blocked, int act_after)
     if (blocked) {
         assert_padding_zero(y, N, C, S, "gn forward");
         assert_padding_zero(dx, N, C, S, "gn din");
-        blocked_to_plain(y, r.out, N, C, S);
-        blocked_to_plain(dx, r.din, N, C, S);
+        blocked_to_plain(y, r.out, N, C, S, lay(C));
+        blocked_to_plain(dx, r.din, N, C, S, lay(C));
     } else {
         memcpy(r.out, y, plain_n * sizeof(float));
         memcpy(r.din, dx, plain_n * sizeof(float));
@@ -286,48 +319,52 @@ static void gn_run_free(GnRun *r)
  * group) and IN (one channel each), whole and padded blocks. */
 START_TEST(gn_blocked_matches_plain)
 {
-    static const int CASES[][4] = {/* N, C, G, S */
-                                   {3, 32, 4, 9}, {3, 32, 1, 9}, {2, 48, 2, 5}, {3, 24, 8, 7},
-                                   {2, 58, 29, 4}, {2, 40, 40, 6}, {2, 24, 1, 6}, {1, 96, 16, 4}};
-    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
-        const int N = CASES[i][0], C = CASES[i][1], G = CASES[i][2], S = CASES[i][3];
-        BnInputs a = bn_inputs(N, C, S, 30 + i);
-        for (int act = ACT_NONE; act <= ACT_RELU6; act++) {
-            GnRun p = gn_run(&a, G, 0, act), q = gn_run(&a, G, 1, act);
-            const size_t n = (size_t)N * C * S;
-            assert_close(q.out, p.out, n, 1e-6, "gn forward");
-            assert_close(q.sm, p.sm, (size_t)N * G, 1e-6, "gn saved mean");
-            assert_close(q.si, p.si, (size_t)N * G, 1e-6, "gn saved invstd");
-            assert_close(q.din, p.din, n, 1e-5, "gn din");
-            assert_close(q.dgamma, p.dgamma, C, 1e-5, "gn dgamma");
-            assert_close(q.dbeta, p.dbeta, C, 1e-5, "gn dbeta");
-            gn_run_free(&p);
-            gn_run_free(&q);
+    for (force_16c = 0; force_16c < 2; force_16c++) { /* NHWC where it fits, then nChw16c */
+        static const int CASES[][4] = {/* N, C, G, S */
+                                       {3, 32, 4, 9}, {3, 32, 1, 9}, {2, 48, 2, 5}, {3, 24, 8, 7},
+                                       {2, 58, 29, 4}, {2, 40, 40, 6}, {2, 24, 1, 6}, {1, 96, 16, 4}};
+        for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
+            const int N = CASES[i][0], C = CASES[i][1], G = CASES[i][2], S = CASES[i][3];
+            BnInputs a = bn_inputs(N, C, S, 30 + i);
+            for (int act = ACT_NONE; act <= ACT_RELU6; act++) {
+                GnRun p = gn_run(&a, G, 0, act), q = gn_run(&a, G, 1, act);
+                const size_t n = (size_t)N * C * S;
+                assert_close(q.out, p.out, n, 1e-6, "gn forward");
+                assert_close(q.sm, p.sm, (size_t)N * G, 1e-6, "gn saved mean");
+                assert_close(q.si, p.si, (size_t)N * G, 1e-6, "gn saved invstd");
+                assert_close(q.din, p.din, n, 1e-5, "gn din");
+                assert_close(q.dgamma, p.dgamma, C, 1e-5, "gn dgamma");
+                assert_close(q.dbeta, p.dbeta, C, 1e-5, "gn dbeta");
+                gn_run_free(&p);
+                gn_run_free(&q);
+            }
+            bn_inputs_free(&a);
         }
-        bn_inputs_free(&a);
     }
 }
 END_TEST
 
 START_TEST(gn_blocked_thread_count_bit_identical)
 {
-    enum { N = 5, C = 40, G = 4, S = 9 };
-    BnInputs a = bn_inputs(N, C, S, 40);
-    const int saved = bs_get_threads();
-    GnRun r[2];
-    for (int t = 0; t < 2; t++) {
-        bs_set_threads(t + 1);
-        r[t] = gn_run(&a, G, 1, 1);
+    for (force_16c = 0; force_16c < 2; force_16c++) { /* NHWC where it fits, then nChw16c */
+        enum { N = 5, C = 40, G = 4, S = 9 };
+        BnInputs a = bn_inputs(N, C, S, 40);
+        const int saved = bs_get_threads();
+        GnRun r[2];
+        for (int t = 0; t < 2; t++) {
+            bs_set_threads(t + 1);
+            r[t] = gn_run(&a, G, 1, 1);
+        }
+        bs_set_threads(saved);
+        const size_t n = (size_t)N * C * S;
+        ck_assert_int_eq(memcmp(r[0].out, r[1].out, n * sizeof(float)), 0);
+        ck_assert_int_eq(memcmp(r[0].din, r[1].din, n * sizeof(float)), 0);
+        ck_assert_int_eq(memcmp(r[0].dgamma, r[1].dgamma, C * sizeof(float)), 0);
+        ck_assert_int_eq(memcmp(r[0].dbeta, r[1].dbeta, C * sizeof(float)), 0);
+        gn_run_free(&r[0]);
+        gn_run_free(&r[1]);
+        bn_inputs_free(&a);
     }
-    bs_set_threads(saved);
-    const size_t n = (size_t)N * C * S;
-    ck_assert_int_eq(memcmp(r[0].out, r[1].out, n * sizeof(float)), 0);
-    ck_assert_int_eq(memcmp(r[0].din, r[1].din, n * sizeof(float)), 0);
-    ck_assert_int_eq(memcmp(r[0].dgamma, r[1].dgamma, C * sizeof(float)), 0);
-    ck_assert_int_eq(memcmp(r[0].dbeta, r[1].dbeta, C * sizeof(float)), 0);
-    gn_run_free(&r[0]);
-    gn_run_free(&r[1]);
-    bn_inputs_free(&a);
 }
 END_TEST
 
@@ -344,21 +381,21 @@ static void check_avgpool_and_bias(int N, int C, int S)
     fill_normal(&rng, x, n, 1.0f);
     fill_normal(&rng, g, (size_t)N * C, 1.0f);
     fill_normal(&rng, bias, C, 1.0f);
-    blocked_from_plain(x, xb, N, C, S);
+    blocked_from_plain(x, xb, N, C, S, lay(C));
     avgpool_forward(x, out, N, C, S);
-    avgpool_forward_blocked(xb, outb, N, C, S);
+    avgpool_forward_blocked(xb, outb, N, C, S, lay(C));
     ck_assert_int_eq(memcmp(out, outb, sizeof(float) * (size_t)N * C), 0); /* same order of the same sums */
     avgpool_backward(g, d, N, C, S);
-    avgpool_backward_blocked(g, db, N, C, S);
+    avgpool_backward_blocked(g, db, N, C, S, lay(C));
     assert_blocked_close(db, d, N, C, S, 0, "avgpool backward");
 
     Conv2d c;
     conv2d_init(&c, 4, C, 1, 1, 0, 2, S / 2, 1); /* out positions 2 x S/2 = S */
     conv2d_add_bias(&c, bias, x, N);
-    blocked_add_bias(bias, xb, N, C, S);
+    blocked_add_bias(bias, xb, N, C, S, lay(C));
     assert_blocked_close(xb, x, N, C, S, 0, "bias add");
     conv2d_bias_grad(&c, x, gb1, N);
-    blocked_bias_grad(xb, gb2, N, C, S);
+    blocked_bias_grad(xb, gb2, N, C, S, lay(C));
     assert_close(gb2, gb1, C, 1e-6, "bias grad");
     float *bufs[] = {x, xb, d, db, out, outb, g, bias, gb1, gb2};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
@@ -367,9 +404,12 @@ static void check_avgpool_and_bias(int N, int C, int S)
 
 START_TEST(avgpool_and_bias_blocked_match_plain)
 {
-    check_avgpool_and_bias(3, 32, 10);
-    check_avgpool_and_bias(3, 24, 10);
-    check_avgpool_and_bias(2, 58, 6);
+    for (force_16c = 0; force_16c < 2; force_16c++) { /* NHWC where it fits, then nChw16c */
+        check_avgpool_and_bias(3, 32, 10);
+        check_avgpool_and_bias(3, 24, 10);
+        check_avgpool_and_bias(2, 48, 6); /* NHWC, three blocks */
+        check_avgpool_and_bias(2, 58, 6);
+    }
 }
 END_TEST
 
@@ -393,13 +433,13 @@ static void check_concat_split(int N, int Ca, int Cb, int S)
     float *ab = falloc(bsize(N, Ca, S)), *bb = falloc(bsize(N, Cb, S)), *gb = falloc(bsize(N, C, S));
     float *outb = falloc_dirty(bsize(N, C, S)), *dab = falloc_dirty(bsize(N, Ca, S));
     float *dbb = falloc_dirty(bsize(N, Cb, S));
-    blocked_from_plain(a, ab, N, Ca, S);
-    blocked_from_plain(b, bb, N, Cb, S);
-    blocked_from_plain(g, gb, N, C, S);
-    concat_forward_blocked(ab, Ca, bb, Cb, outb, N, S);
+    blocked_from_plain(a, ab, N, Ca, S, lay(Ca));
+    blocked_from_plain(b, bb, N, Cb, S, lay(Cb));
+    blocked_from_plain(g, gb, N, C, S, lay(C));
+    concat_forward_blocked(ab, Ca, lay(Ca), bb, Cb, lay(Cb), outb, lay(C), N, S);
     assert_blocked_close(outb, out, N, C, S, 0, "concat");
-    concat_backward_blocked(gb, dab, Ca, NULL, Cb, N, S);
-    concat_backward_blocked(gb, NULL, Ca, dbb, Cb, N, S);
+    concat_backward_blocked(gb, lay(C), dab, Ca, lay(Ca), NULL, Cb, lay(Cb), N, S);
+    concat_backward_blocked(gb, lay(C), NULL, Ca, lay(Ca), dbb, Cb, lay(Cb), N, S);
     assert_blocked_close(dab, da, N, Ca, S, 0, "concat backward a");
     assert_blocked_close(dbb, db, N, Cb, S, 0, "concat backward b");
     if (C % 2 == 0)
@@ -409,12 +449,12 @@ static void check_concat_split(int N, int Ca, int Cb, int S)
             float *half_b = falloc_dirty(bsize(N, half, S)), *din_b = falloc_dirty(bsize(N, C, S));
             float *dh = falloc((size_t)N * half * S), *dhb = falloc(bsize(N, half, S));
             fill_normal(&rng, dh, (size_t)N * half * S, 1.0f);
-            blocked_from_plain(dh, dhb, N, half, S);
+            blocked_from_plain(dh, dhb, N, half, S, lay(half));
             channel_split_forward(out, half_p, N, C, S, parity);
-            channel_split_forward_blocked(outb, half_b, N, C, S, parity);
+            channel_split_forward_blocked(outb, half_b, N, C, S, lay(C), lay(half), parity);
             assert_blocked_close(half_b, half_p, N, half, S, 0, "split");
             channel_split_backward(dh, din_p, N, C, S, parity);
-            channel_split_backward_blocked(dhb, din_b, N, C, S, parity);
+            channel_split_backward_blocked(dhb, din_b, N, C, S, lay(C), lay(half), parity);
             assert_blocked_close(din_b, din_p, N, C, S, 0, "split backward");
             float *bufs[] = {half_p, din_p, half_b, din_b, dh, dhb};
             for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
@@ -427,12 +467,12 @@ static void check_concat_split(int N, int Ca, int Cb, int S)
         float *sp = falloc(ns), *sb = falloc_dirty(bsize(N, count, S)), *dsp = falloc(n);
         float *dsb = falloc_dirty(bsize(N, C, S)), *gs = falloc(ns), *gsb = falloc(bsize(N, count, S));
         fill_normal(&rng, gs, ns, 1.0f);
-        blocked_from_plain(gs, gsb, N, count, S);
+        blocked_from_plain(gs, gsb, N, count, S, lay(count));
         channel_slice_forward(out, sp, N, C, S, first, count);
-        channel_slice_forward_blocked(outb, sb, N, C, S, first, count);
+        channel_slice_forward_blocked(outb, sb, N, C, S, lay(C), lay(count), first, count);
         assert_blocked_close(sb, sp, N, count, S, 0, "slice");
         channel_slice_backward(gs, dsp, N, C, S, first, count);
-        channel_slice_backward_blocked(gsb, dsb, N, C, S, first, count);
+        channel_slice_backward_blocked(gsb, dsb, N, C, S, lay(C), lay(count), first, count);
         assert_blocked_close(dsb, dsp, N, C, S, 0, "slice backward");
         float *sbufs[] = {sp, sb, dsp, dsb, gs, gsb};
         for (size_t i = 0; i < sizeof sbufs / sizeof *sbufs; i++)
@@ -445,11 +485,15 @@ static void check_concat_split(int N, int Ca, int Cb, int S)
 
 START_TEST(concat_and_split_blocked_match_plain)
 {
-    check_concat_split(3, 32, 16, 5); /* whole blocks */
-    check_concat_split(3, 32, 24, 5); /* whole first input, padded second */
-    check_concat_split(2, 58, 58, 4); /* ShuffleNetV2 x1.0's halves */
-    check_concat_split(2, 24, 40, 3);
-    check_concat_split(2, 12, 20, 3);
+    for (force_16c = 0; force_16c < 2; force_16c++) { /* NHWC where it fits, then nChw16c */
+        check_concat_split(3, 32, 16, 5); /* NHWC all: row by row */
+        check_concat_split(3, 16, 24, 5); /* one nChw16c block, then padded: sample by sample */
+        check_concat_split(3, 32, 24, 5); /* NHWC first input, padded second and output */
+        check_concat_split(2, 24, 24, 3); /* padded inputs, NHWC output */
+        check_concat_split(2, 58, 58, 4); /* ShuffleNetV2 x1.0's halves */
+        check_concat_split(2, 24, 40, 3);
+        check_concat_split(2, 12, 20, 3);
+    }
 }
 END_TEST
 
@@ -481,17 +525,17 @@ static void check_conv_layouts_rect(int in_c, int out_c, int k, int stride, int 
     float *xl = falloc(bi), *gl = falloc(bo), *yl = falloc_dirty(bo), *dxl = falloc_dirty(bi);
     float *dwl = falloc(nw), *dbl = falloc(out_c);
     if (src_b)
-        blocked_from_plain(x, xl, N, in_c, Si);
+        blocked_from_plain(x, xl, N, in_c, Si, lay(in_c));
     else
         memcpy(xl, x, ni * sizeof(float));
     if (dst_b)
-        blocked_from_plain(g, gl, N, out_c, So);
+        blocked_from_plain(g, gl, N, out_c, So, lay(out_c));
     else
         memcpy(gl, g, no * sizeof(float));
     OneDnnEngine *e = onednn_engine_create();
     OneDnnConv *oc = onednn_conv_create(&c);
     ck_assert_ptr_nonnull(e);
-    onednn_conv_set_layouts(oc, src_b, dst_b);
+    onednn_conv_set_layouts(oc, src_b ? lay(in_c) : 0, dst_b ? lay(out_c) : 0);
     ck_assert(onednn_conv_forward(e, oc, w, b, xl, yl, N) == 0);
     ck_assert(onednn_conv_backward(e, oc, w, xl, gl, dxl, dwl, dbl, N) == 0);
     if (dst_b)
@@ -518,20 +562,26 @@ static void check_conv_layouts(int in_c, int out_c, int k, int stride, int pad, 
 
 START_TEST(onednn_conv_on_blocked_tensors_matches_reference)
 {
-    if (!onednn_available())
-        return;
-    check_conv_layouts(16, 32, 3, 2, 1, 1, 1); /* a downsampling conv, both blocked */
-    check_conv_layouts(32, 32, 3, 1, 1, 1, 1);
-    check_conv_layouts(16, 16, 3, 1, 1, 1, 1); /* 16 -> 16 on NHWC descriptors (runs_nhwc) */
-    check_conv_layouts(16, 16, 1, 2, 0, 1, 1);
-    check_conv_layouts(16, 32, 1, 2, 0, 1, 1); /* a 1x1 projection */
-    check_conv_layouts(3, 16, 3, 1, 1, 0, 1);  /* the stem: image in NCHW */
-    check_conv_layouts(32, 10, 3, 1, 1, 1, 0); /* out of the blocked world */
-    check_conv_layouts(24, 40, 3, 2, 1, 1, 1); /* padded blocks in and out */
-    check_conv_layouts(58, 58, 1, 1, 0, 1, 1);
-    check_conv_layouts(3, 24, 3, 1, 1, 0, 1);
-    check_conv_layouts_rect(24, 32, 1, 1, 0, 3, 1, 1, 1); /* Inception-v3's 1x3 and 3x1 */
-    check_conv_layouts_rect(32, 24, 3, 1, 1, 1, 0, 1, 1);
+    for (force_16c = 0; force_16c < 2; force_16c++) { /* NHWC where it fits, then nChw16c */
+        if (!onednn_available())
+            return;
+        check_conv_layouts(16, 32, 3, 2, 1, 1, 1); /* a downsampling conv, both blocked */
+        check_conv_layouts(32, 32, 3, 1, 1, 1, 1);
+        check_conv_layouts(16, 16, 3, 1, 1, 1, 1); /* 16 -> 16 on NHWC descriptors (runs_nhwc) */
+        check_conv_layouts(16, 16, 1, 2, 0, 1, 1);
+        check_conv_layouts(16, 32, 1, 2, 0, 1, 1); /* a 1x1 projection */
+        check_conv_layouts(3, 16, 3, 1, 1, 0, 1);  /* the stem: image in NCHW */
+        check_conv_layouts(32, 10, 3, 1, 1, 1, 0); /* out of the blocked world */
+        check_conv_layouts(24, 40, 3, 2, 1, 1, 1); /* padded blocks in and out */
+        check_conv_layouts(58, 58, 1, 1, 0, 1, 1);
+        check_conv_layouts(3, 24, 3, 1, 1, 0, 1);
+        check_conv_layouts(3, 32, 3, 1, 1, 0, 1);  /* the stem into NHWC (image reordered) */
+        check_conv_layouts(24, 48, 1, 1, 0, 1, 1); /* nChw16c -> NHWC: a mixed pair */
+        check_conv_layouts(48, 24, 3, 2, 1, 1, 1); /* NHWC -> nChw16c */
+        check_conv_layouts(64, 16, 1, 1, 0, 1, 1); /* NHWC -> 16 channels, described as NHWC */
+        check_conv_layouts_rect(24, 32, 1, 1, 0, 3, 1, 1, 1); /* Inception-v3's 1x3 and 3x1 */
+        check_conv_layouts_rect(32, 24, 3, 1, 1, 1, 0, 1, 1);
+    }
 }
 END_TEST
 
@@ -545,15 +595,15 @@ static void check_unary_layout(OneDnnUnary *u, int blocked, const float *x, cons
     const size_t bi = blocked ? bsize(N, C, Si) : ni, bo = blocked ? bsize(N, C, So) : no;
     float *xl = falloc(bi), *gl = falloc(bo), *yl = falloc_dirty(bo), *dxl = falloc_dirty(bi);
     if (blocked) {
-        blocked_from_plain(x, xl, N, C, Si);
-        blocked_from_plain(g, gl, N, C, So);
+        blocked_from_plain(x, xl, N, C, Si, lay(C));
+        blocked_from_plain(g, gl, N, C, So, lay(C));
     } else {
         memcpy(xl, x, ni * sizeof(float));
         memcpy(gl, g, no * sizeof(float));
     }
     OneDnnEngine *e = onednn_engine_create();
     ck_assert_ptr_nonnull(u);
-    onednn_unary_set_layout(u, blocked);
+    onednn_unary_set_layout(u, blocked ? lay(C) : 0);
     ck_assert(onednn_unary_forward(e, u, xl, yl, N) == 0);
     ck_assert(onednn_unary_backward(e, u, xl, gl, dxl, N) == 0);
     char tag[96];
@@ -572,13 +622,14 @@ static void check_unary_layout(OneDnnUnary *u, int blocked, const float *x, cons
     free(dxl);
 }
 
-/* oneDNN's max pooling against the reference in both layouts (padded
- * blocks): the Inception pool branch (3x3 stride 1 pad 1), its
- * reductions' (stride 2 pad 1), VGG's 2x2. A constant channel makes every
- * window a tie: the gradient must go to the first maximum in both. */
-static void check_maxpool_layouts(int k, int stride, int pad)
+/* oneDNN's max pooling against the reference in NCHW and blocked (C = 24:
+ * padded nChw16c, 32: NHWC): the Inception pool branch (3x3 stride 1 pad
+ * 1), its reductions' (stride 2 pad 1), VGG's 2x2. A constant channel
+ * makes every window a tie: the gradient must go to the first maximum in
+ * both. */
+static void check_maxpool_layouts(int C, int k, int stride, int pad)
 {
-    enum { N = 2, C = 24, H = 7, W = 6 };
+    enum { N = 2, H = 7, W = 6 };
     MaxPool2d p;
     maxpool_init_padded(&p, C, H, W, k, stride, pad);
     const int Si = H * W, So = p.out_h * p.out_w;
@@ -605,19 +656,22 @@ static void check_maxpool_layouts(int k, int stride, int pad)
 
 START_TEST(onednn_maxpool_matches_reference)
 {
-    if (!onednn_available())
-        return;
-    check_maxpool_layouts(3, 1, 1);
-    check_maxpool_layouts(3, 2, 1);
-    check_maxpool_layouts(2, 2, 0);
+    for (force_16c = 0; force_16c < 2; force_16c++) { /* NHWC where it fits, then nChw16c */
+        if (!onednn_available())
+            return;
+        check_maxpool_layouts(24, 3, 1, 1);
+        check_maxpool_layouts(24, 3, 2, 1);
+        check_maxpool_layouts(24, 2, 2, 0);
+        check_maxpool_layouts(32, 3, 2, 1); /* NHWC */
+    }
 }
 END_TEST
 
-/* oneDNN's LRN (odd sizes, both modes, NCHW and padded nChw16c) against
+/* oneDNN's LRN (odd sizes, both modes, NCHW, padded nChw16c and NHWC) against
  * the reference; even sizes get no oneDNN path. */
-static void check_lrn_layouts(LrnMode mode, int size)
+static void check_lrn_layouts(LrnMode mode, int size, int C)
 {
-    enum { N = 3, C = 24, H = 5, W = 4, S = H * W };
+    enum { N = 3, H = 5, W = 4, S = H * W };
     Lrn l;
     lrn_init(&l, mode, size, 0.3f, 0.75f, 1.5f, C, H, W);
     const size_t n = (size_t)N * C * S;
@@ -642,14 +696,17 @@ static void check_lrn_layouts(LrnMode mode, int size)
 
 START_TEST(onednn_lrn_matches_reference)
 {
-    if (!onednn_available())
-        return;
-    for (int mode = LRN_ACROSS; mode <= LRN_WITHIN; mode++)
-        for (int size = 3; size <= 5; size += 2)
-            check_lrn_layouts((LrnMode)mode, size);
-    Lrn even;
-    lrn_init(&even, LRN_ACROSS, 4, 1e-4f, 0.75f, 2.0f, 16, 2, 2);
-    ck_assert_ptr_null(onednn_lrn_create(&even));
+    for (force_16c = 0; force_16c < 2; force_16c++) { /* NHWC where it fits, then nChw16c */
+        if (!onednn_available())
+            return;
+        for (int mode = LRN_ACROSS; mode <= LRN_WITHIN; mode++)
+            for (int size = 3; size <= 5; size += 2)
+                for (int C = 24; C <= 32; C += 8) /* nChw16c, NHWC */
+                    check_lrn_layouts((LrnMode)mode, size, C);
+        Lrn even;
+        lrn_init(&even, LRN_ACROSS, 4, 1e-4f, 0.75f, 2.0f, 16, 2, 2);
+        ck_assert_ptr_null(onednn_lrn_create(&even));
+    }
 }
 END_TEST
 
@@ -691,14 +748,15 @@ START_TEST(layout_plan_blocks_what_it_can)
     model_free(&m);
     if (!onednn_available())
         return;
-    /* BN ResNet-20: everything but the images, the pooled features and the logits. */
+    /* BN ResNet-20: everything but the images, the pooled features and the
+     * logits, in NHWC (3x3 convolutions, whole blocks: prefers_nhwc). */
     build(&m, resnet(20, 16, VARIANT_BN, 0), 2, CONV_ONEDNN);
     for (int i = 0; i < m.n_ops; i++) {
         const Op *op = &m.ops[i];
-        const int want = op->kind != OP_AVGPOOL && op->kind != OP_LINEAR;
+        const int want = op->kind != OP_AVGPOOL && op->kind != OP_LINEAR ? BLOCKED_NHWC : 0;
         ck_assert_msg(m.tensors[op->out].blocked == want, "op %d (%s) output", i, op_kind_name(op->kind));
         if (op->kind == OP_BN)
-            ck_assert(op->u.bn.blocked);
+            ck_assert_int_eq(op->u.bn.blocked, BLOCKED_NHWC);
     }
     ck_assert(!m.tensors[0].blocked);
     /* Switching back plans NCHW again. */
@@ -712,14 +770,22 @@ START_TEST(layout_plan_blocks_what_it_can)
     int gn = 0;
     for (int i = 0; i < m.n_ops; i++) {
         const Op *op = &m.ops[i];
-        const int want = op->kind != OP_AVGPOOL && op->kind != OP_LINEAR;
+        const int want = op->kind != OP_AVGPOOL && op->kind != OP_LINEAR ? BLOCKED_NHWC : 0;
         ck_assert_msg(m.tensors[op->out].blocked == want, "op %d (%s) output", i, op_kind_name(op->kind));
         if (op->kind == OP_GN) {
-            ck_assert(op->u.gn.blocked && m.tensors[op->in].blocked);
+            ck_assert(op->u.gn.blocked == BLOCKED_NHWC && m.tensors[op->in].blocked == BLOCKED_NHWC);
             gn++;
         }
     }
     ck_assert_int_gt(gn, 0);
+    model_free(&m);
+    /* Bottleneck blocks (1x1 convolutions hold most MACs): nChw16c. */
+    ModelSpec bs = resnet(11, 16, VARIANT_BN, 0);
+    bs.block = BLOCK_BOTTLENECK;
+    build(&m, bs, 2, CONV_ONEDNN);
+    for (int t = 0; t < m.n_tensors; t++)
+        ck_assert(m.tensors[t].blocked != BLOCKED_NHWC);
+    ck_assert_int_gt(count_blocked(&m), 0);
     model_free(&m);
     /* Width 8: stage 1 (8 channels) does not fit a block, stages 2 and 3 do. */
     build(&m, resnet(8, 8, VARIANT_BN, 0), 2, CONV_ONEDNN);

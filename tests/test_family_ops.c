@@ -32,6 +32,7 @@ static const GroupCase GROUP_CASES[] = {
     {2, 58, 58, 3, 1, 1, 4, 4, 58}, /* ShuffleNetV2 x1.0's depthwise: padded blocks */
     {2, 24, 24, 3, 2, 1, 6, 6, 24}, /* MobileNetV2's 24 channels, stride 2 */
     {2, 32, 32, 3, 1, 1, 4, 4, 8},  /* ResNeXt's 8 groups of 4 */
+    {2, 32, 32, 3, 2, 1, 6, 6, 32}, /* depthwise on whole blocks (NHWC too), stride 2 */
 };
 #define N_GROUP_CASES ((int)(sizeof GROUP_CASES / sizeof GROUP_CASES[0]))
 
@@ -179,13 +180,15 @@ START_TEST(grouped_conv_onednn_matches_reference)
     ck_assert(e && oc);
     const int Si = g->h * g->w, So = c.out_h * c.out_w;
     const size_t bx = (size_t)g->N * blocked_sample(g->in_c, Si), by = (size_t)g->N * blocked_sample(g->out_c, So);
-    for (int blk = 0; blk < 2; blk++) {
+    for (int blk = 0; blk <= BLOCKED_NHWC; blk++) { /* NCHW, nChw16c, NHWC (whole blocks) */
+        if (blk == BLOCKED_NHWC && !(blocked_nhwc_fits(g->in_c) && blocked_nhwc_fits(g->out_c)))
+            continue;
         onednn_conv_set_layouts(oc, blk, blk);
         float *xi = falloc(bx), *dyi = falloc(by), *y2 = falloc(by), *dx2 = falloc(bx);
         float *dw2 = falloc(nw), *db2 = falloc(nb), *plain = falloc(nx > ny ? nx : ny);
         if (blk) {
-            blocked_from_plain(x, xi, g->N, g->in_c, Si);
-            blocked_from_plain(dy, dyi, g->N, g->out_c, So);
+            blocked_from_plain(x, xi, g->N, g->in_c, Si, blk);
+            blocked_from_plain(dy, dyi, g->N, g->out_c, So, blk);
         } else {
             memcpy(xi, x, sizeof(float) * nx);
             memcpy(dyi, dy, sizeof(float) * ny);
@@ -196,10 +199,10 @@ START_TEST(grouped_conv_onednn_matches_reference)
             for (int n = 0; n < g->N; n++) /* padding lanes stay zero */
                 for (int ch = g->out_c; ch < blocked_channels(g->out_c); ch++)
                     for (int s = 0; s < So; s++)
-                        ck_assert(y2[blocked_index(g->out_c, So, n, ch, s)] == 0.0f);
-            blocked_to_plain(y2, plain, g->N, g->out_c, So);
+                        ck_assert(y2[blocked_index(g->out_c, So, blk, n, ch, s)] == 0.0f);
+            blocked_to_plain(y2, plain, g->N, g->out_c, So, blk);
             memcpy(y2, plain, sizeof(float) * ny);
-            blocked_to_plain(dx2, plain, g->N, g->in_c, Si);
+            blocked_to_plain(dx2, plain, g->N, g->in_c, Si, blk);
             memcpy(dx2, plain, sizeof(float) * nx);
         }
         assert_close(y2, y, ny, 1e-5, "onednn grouped forward");

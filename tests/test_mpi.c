@@ -359,7 +359,7 @@ static void check_sync_bn(int C, int blocked)
     for (int i = 0; i < N; i++)
         for (int c = 0; c < C; c++)
             for (int s = 0; s < S; s++) {
-                size_t at = blocked ? blocked_index(C, S, i, c, s) : ((size_t)i * C + c) * S + s;
+                size_t at = blocked ? blocked_index(C, S, blocked, i, c, s) : ((size_t)i * C + c) * S + s;
                 x[at] = 2.0f * rng_uniform(&r) + 0.5f;
                 dy[at] = rng_uniform(&r) - 0.5f;
             }

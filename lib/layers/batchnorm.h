@@ -14,8 +14,9 @@ typedef struct {
      * follows in place, saving it a pass over memory. The backward is
      * unchanged (the activation's own backward still runs). */
     int act_after;
-    /* Activations in nChw16c (blocked.h) instead of NCHW; then `partial`
-     * must hold batchnorm_partial_size(C, N) doubles of scratch. */
+    /* The activations' layout: 0 (NCHW) or a blocked one (blocked.h:
+     * BLOCKED_16C, BLOCKED_NHWC); blocked, `partial` must hold
+     * batchnorm_partial_size(C, N) doubles of scratch. */
     int blocked;
     double *partial;
     /* When set on a blocked layer, the inference-mode forward also sums its

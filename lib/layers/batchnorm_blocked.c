@@ -19,13 +19,9 @@ static double *chan(const BatchNorm *b, int N, int j)
     return b->partial + (2 * (size_t)N + (size_t)j) * (size_t)b->C;
 }
 
-/* Lanes l of block cb of a per-channel array of float values kept in
- * doubles; zero in the padding lanes (blocked.h). */
-static void lanes(float *dst, const double *src, int C, int cb)
-{
-    for (int l = 0; l < BLOCK; l++)
-        dst[l] = cb * BLOCK + l < C ? (float)src[cb * BLOCK + l] : 0.0f;
-}
+/* A per-channel array of float values kept in BatchNorm.partial's chan
+ * j (C doubles hold C floats), so tiles can take their lanes from it. */
+static float *chan_f(const BatchNorm *b, int N, int j) { return (float *)(void *)chan(b, N, j); }
 
 /* Mean and biased variance of every channel, two passes as in batchnorm.c
  * (the second also sums the deviations to correct the mean's rounding). */
@@ -34,59 +30,85 @@ static void blocked_moments(const BatchNorm *b, const float *in, int N, double *
     const int C = b->C, S = b->spatial;
     const double M = (double)N * S;
     double *dev = chan(b, N, CH_DEV);
-    blocked_centered_sums(in, N, C, S, NULL, b->partial, mean, var); /* var: scratch here */
+    blocked_centered_sums(in, N, C, S, b->blocked, NULL, b->partial, mean, var); /* var: scratch here */
     for (int c = 0; c < C; c++)
         mean[c] /= M;
-    blocked_centered_sums(in, N, C, S, mean, b->partial, dev, var);
+    blocked_centered_sums(in, N, C, S, b->blocked, mean, b->partial, dev, var);
     for (int c = 0; c < C; c++)
         var[c] = fmax((var[c] - dev[c] * dev[c] / M) / M, 0.0);
 }
 
-/* y = (x - mean[c])·scale[c] + shift[c] (then the activation if asked),
- * tile by tile; scale holds float values. With center (C doubles), the
- * same pass also sums x − center[c] and its square per tile into the
- * per-tile arrays of BatchNorm.partial, in the order of
- * blocked_centered_sums, so the sums are those it would give. */
-static void blocked_affine(const BatchNorm *b, const float *in, float *out, int N, const float *mean,
-                           const double *scale, const float *shift, const double *center)
+/* One tile (blocked_walk: w lanes, positions step apart): y = (x − m)·k + h
+ * (then the activation), and with K also s1/s2 = Σ(x − K), Σ(x − K)² per
+ * lane in position order. */
+static inline void affine_tile(const float *x, float *y, int S, int step, int w, const float *k, const float *m,
+                               const float *h, int act, const double *K, double *s1, double *s2)
 {
-    const int C = b->C, S = b->spatial, CB = blocked_count(C), act = b->act_after;
+    if (!K) {
+        for (int s = 0; s < S; s++) {
+            const size_t o = (size_t)s * step;
+#pragma omp simd
+            for (int l = 0; l < w; l++) {
+                const float v = (x[o + l] - m[l]) * k[l] + h[l];
+                y[o + l] = act ? act_apply(v, act) : v;
+            }
+        }
+        return;
+    }
+    for (int l = 0; l < w; l++)
+        s1[l] = s2[l] = 0.0;
+    for (int s = 0; s < S; s++) {
+        const size_t o = (size_t)s * step;
+#pragma omp simd
+        for (int l = 0; l < w; l++) {
+            const float xv = x[o + l], v = (xv - m[l]) * k[l] + h[l];
+            const double d = (double)xv - K[l];
+            s1[l] += d;
+            s2[l] += d * d;
+            y[o + l] = act ? act_apply(v, act) : v;
+        }
+    }
+}
+
+/* The lanes of tile t of per-channel doubles v (C of them; NULL: NULL),
+ * zero in the padding lanes. */
+static const double *double_lanes(const double *v, int C, BlockedWalk wk, int t, double *buf)
+{
+    if (!v)
+        return NULL;
+    for (int l = 0; l < wk.w; l++)
+        buf[l] = t * wk.w + l < C ? v[t * wk.w + l] : 0.0;
+    return buf;
+}
+
+/* y = (x - mean[c])·scale[c] + shift[c] (then the activation if asked),
+ * tile by tile. With center (C doubles), the same pass also sums
+ * x − center[c] and its square per tile into the per-tile arrays of
+ * BatchNorm.partial, in the order of blocked_centered_sums, so the sums
+ * are those it would give. */
+static void blocked_affine(const BatchNorm *b, const float *in, float *out, int N, const float *mean,
+                           const float *scale, const float *shift, const double *center)
+{
+    const int C = b->C, S = b->spatial, act = b->act_after;
+    const BlockedWalk wk = blocked_walk(C, S, b->blocked);
     double *psum = part_of(b, 0, N), *psq = part_of(b, 1, N);
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < N; n++)
-        for (int cb = 0; cb < CB; cb++) {
-            const size_t t = blocked_tile(C, S, n, cb);
-            float k[BLOCK], m[BLOCK], h[BLOCK];
-            lanes(k, scale, C, cb);
-            blocked_lanes(m, mean, C, cb);
-            blocked_lanes(h, shift, C, cb);
-            const float *x = in + t;
-            float *y = out + t;
-            if (center) {
-                const int width = blocked_width(C, cb);
-                double K[BLOCK], s1[BLOCK] = {0}, s2[BLOCK] = {0};
-                for (int l = 0; l < BLOCK; l++)
-                    K[l] = l < width ? center[cb * BLOCK + l] : 0.0;
-                for (int s = 0; s < S; s++)
-#pragma omp simd
-                    for (int l = 0; l < BLOCK; l++) {
-                        const float xv = x[s * BLOCK + l], v = (xv - m[l]) * k[l] + h[l];
-                        const double d = (double)xv - K[l];
-                        s1[l] += d;
-                        s2[l] += d * d;
-                        y[s * BLOCK + l] = act ? act_apply(v, act) : v;
-                    }
-                for (int l = 0; l < width; l++) {
-                    psum[(size_t)n * C + cb * BLOCK + l] = s1[l];
-                    psq[(size_t)n * C + cb * BLOCK + l] = s2[l];
-                }
-                continue;
-            }
-            for (int s = 0; s < S; s++)
-#pragma omp simd
-                for (int l = 0; l < BLOCK; l++) {
-                    const float v = (x[s * BLOCK + l] - m[l]) * k[l] + h[l];
-                    y[s * BLOCK + l] = act ? act_apply(v, act) : v;
+        for (int t = 0; t < wk.tiles; t++) {
+            const size_t o = blocked_walk_tile(C, S, wk, n, t);
+            float k[BLOCKED_MAX_W], m[BLOCKED_MAX_W], h[BLOCKED_MAX_W];
+            blocked_walk_lanes(k, scale, C, wk, t);
+            blocked_walk_lanes(m, mean, C, wk, t);
+            blocked_walk_lanes(h, shift, C, wk, t);
+            double Kb[BLOCKED_MAX_W], s1[BLOCKED_MAX_W], s2[BLOCKED_MAX_W];
+            const double *K = double_lanes(center, C, wk, t, Kb);
+#define AFFINE(W) affine_tile(in + o, out + o, S, wk.step, W, k, m, h, act, K, s1, s2)
+            BLOCKED_WITH_W(wk.w, AFFINE);
+#undef AFFINE
+            if (center)
+                for (int l = 0; l < blocked_walk_width(C, wk, t); l++) {
+                    psum[(size_t)n * C + t * wk.w + l] = s1[l];
+                    psq[(size_t)n * C + t * wk.w + l] = s2[l];
                 }
         }
 }
@@ -98,7 +120,8 @@ void bn_blocked_forward_train(const BatchNorm *b, const float *gamma, const floa
     const int C = b->C;
     const size_t M = (size_t)N * (size_t)b->spatial;
     const double unbias = M > 1 ? (double)M / (double)(M - 1) : 1.0, mom = b->momentum;
-    double *mean = chan(b, N, CH_MEAN), *var = chan(b, N, CH_VAR), *scale = chan(b, N, CH_SCALE);
+    double *mean = chan(b, N, CH_MEAN), *var = chan(b, N, CH_VAR);
+    float *scale = chan_f(b, N, CH_SCALE);
     blocked_moments(b, in, N, mean, var);
     for (int c = 0; c < C; c++) {
         const float invstd = (float)(1.0 / sqrt(var[c] + b->eps));
@@ -116,13 +139,13 @@ void bn_blocked_forward_eval(const BatchNorm *b, const float *gamma, const float
                              float *out, int N)
 {
     const int C = b->C, S = b->spatial;
-    double *scale = chan(b, N, CH_SCALE);
+    float *scale = chan_f(b, N, CH_SCALE);
     for (int c = 0; c < C; c++)
         scale[c] = (float)(gamma[c] * (float)(1.0 / sqrt((double)run_var[c] + b->eps)));
     double *K = b->stats_out;
     if (K) /* the input statistics too (BatchNorm.stats_out) */
         for (int c = 0; c < C; c++)
-            K[c] = in[blocked_index(C, S, 0, c, 0)];
+            K[c] = in[blocked_index(C, S, b->blocked, 0, c, 0)];
     blocked_affine(b, in, out, N, run_mean, scale, beta, K);
     if (K) {
         blocked_sum_over_samples(part_of(b, 0, N), K + C, N, C);
@@ -131,43 +154,69 @@ void bn_blocked_forward_eval(const BatchNorm *b, const float *gamma, const float
     }
 }
 
+/* One tile: sd = Σdy and sdx = Σdy·(x − m) per lane. */
+static inline void grad_sums_tile(const float *x, const float *g, int S, int step, int w, const float *m,
+                                  double *sd, double *sdx)
+{
+    for (int l = 0; l < w; l++)
+        sd[l] = sdx[l] = 0.0;
+    for (int s = 0; s < S; s++) {
+        const float *xs = x + (size_t)s * step, *gs = g + (size_t)s * step;
+#pragma omp simd
+        for (int l = 0; l < w; l++) {
+            sd[l] += gs[l];
+            sdx[l] += (double)gs[l] * (double)(xs[l] - m[l]);
+        }
+    }
+}
+
 /* Σdy and Σdy·(x - mean) of every channel into sum_dy, sum_dy_xc [C]. */
 static void blocked_grad_sums(const BatchNorm *b, const float *in, const float *dout, int N,
                               const float *mean, double *sum_dy, double *sum_dy_xc)
 {
-    const int C = b->C, S = b->spatial, CB = blocked_count(C);
+    const int C = b->C, S = b->spatial;
+    const BlockedWalk wk = blocked_walk(C, S, b->blocked);
     double *p0 = part_of(b, 0, N), *p1 = part_of(b, 1, N);
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < N; n++)
-        for (int cb = 0; cb < CB; cb++) {
-            const size_t t = blocked_tile(C, S, n, cb);
-            const float *x = in + t, *g = dout + t;
-            float m[BLOCK];
-            blocked_lanes(m, mean, C, cb);
-            double sd[BLOCK] = {0}, sdx[BLOCK] = {0};
-            for (int s = 0; s < S; s++)
-#pragma omp simd
-                for (int l = 0; l < BLOCK; l++) {
-                    sd[l] += g[s * BLOCK + l];
-                    sdx[l] += (double)g[s * BLOCK + l] * (double)(x[s * BLOCK + l] - m[l]);
-                }
-            for (int l = 0; l < blocked_width(C, cb); l++) {
-                p0[(size_t)n * C + cb * BLOCK + l] = sd[l];
-                p1[(size_t)n * C + cb * BLOCK + l] = sdx[l];
+        for (int t = 0; t < wk.tiles; t++) {
+            const size_t o = blocked_walk_tile(C, S, wk, n, t);
+            float m[BLOCKED_MAX_W];
+            blocked_walk_lanes(m, mean, C, wk, t);
+            double sd[BLOCKED_MAX_W], sdx[BLOCKED_MAX_W];
+#define SUMS(W) grad_sums_tile(in + o, dout + o, S, wk.step, W, m, sd, sdx)
+            BLOCKED_WITH_W(wk.w, SUMS);
+#undef SUMS
+            for (int l = 0; l < blocked_walk_width(C, wk, t); l++) {
+                p0[(size_t)n * C + t * wk.w + l] = sd[l];
+                p1[(size_t)n * C + t * wk.w + l] = sdx[l];
             }
         }
     blocked_sum_over_samples(p0, sum_dy, N, C);
     blocked_sum_over_samples(p1, sum_dy_xc, N, C);
 }
 
+/* dx = sc·(dy − md − (x − m)·k) over one tile. */
+static inline void dx_tile(const float *x, const float *g, float *dx, int S, int step, int w, const float *sc,
+                           const float *md, const float *k, const float *m)
+{
+    for (int s = 0; s < S; s++) {
+        const size_t o = (size_t)s * step;
+#pragma omp simd
+        for (int l = 0; l < w; l++)
+            dx[o + l] = sc[l] * (g[o + l] - md[l] - (x[o + l] - m[l]) * k[l]);
+    }
+}
+
 void bn_blocked_backward_train(const BatchNorm *b, const float *gamma, const float *in,
                                const float *save_mean, const float *save_invstd,
                                const float *dout, float *din, float *dgamma, float *dbeta, int N)
 {
-    const int C = b->C, S = b->spatial, CB = blocked_count(C);
+    const int C = b->C, S = b->spatial;
+    const BlockedWalk wk = blocked_walk(C, S, b->blocked);
     const double M = (double)N * S;
     double *sum_dy = chan(b, N, CH_SUM_DY), *sum_dy_xc = chan(b, N, CH_SUM_DY_XC);
-    double *scale = chan(b, N, CH_SCALE), *mean_dy = chan(b, N, CH_MEAN_DY), *k = chan(b, N, CH_K);
+    float *scale = chan_f(b, N, CH_SCALE), *mean_dy = chan_f(b, N, CH_MEAN_DY), *k = chan_f(b, N, CH_K);
     blocked_grad_sums(b, in, dout, N, save_mean, sum_dy, sum_dy_xc);
     for (int c = 0; c < C; c++) {
         const double invstd = save_invstd[c];
@@ -179,30 +228,38 @@ void bn_blocked_backward_train(const BatchNorm *b, const float *gamma, const flo
     }
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < N; n++)
-        for (int cb = 0; cb < CB; cb++) {
-            const size_t t = blocked_tile(C, S, n, cb);
-            const float *x = in + t, *g = dout + t;
-            float sc[BLOCK], md[BLOCK], kk[BLOCK], m[BLOCK];
-            lanes(sc, scale, C, cb);
-            lanes(md, mean_dy, C, cb);
-            lanes(kk, k, C, cb);
-            blocked_lanes(m, save_mean, C, cb);
-            float *dx = din + t;
-            for (int s = 0; s < S; s++)
-#pragma omp simd
-                for (int l = 0; l < BLOCK; l++)
-                    dx[s * BLOCK + l] =
-                        sc[l] * (g[s * BLOCK + l] - md[l] - (x[s * BLOCK + l] - m[l]) * kk[l]);
+        for (int t = 0; t < wk.tiles; t++) {
+            const size_t o = blocked_walk_tile(C, S, wk, n, t);
+            float sc[BLOCKED_MAX_W], md[BLOCKED_MAX_W], kk[BLOCKED_MAX_W], m[BLOCKED_MAX_W];
+            blocked_walk_lanes(sc, scale, C, wk, t);
+            blocked_walk_lanes(md, mean_dy, C, wk, t);
+            blocked_walk_lanes(kk, k, C, wk, t);
+            blocked_walk_lanes(m, save_mean, C, wk, t);
+#define DX(W) dx_tile(in + o, dout + o, din + o, S, wk.step, W, sc, md, kk, m)
+            BLOCKED_WITH_W(wk.w, DX);
+#undef DX
         }
+}
+
+/* dx = dy·sc over one tile. */
+static inline void scale_tile(const float *g, float *dx, int S, int step, int w, const float *sc)
+{
+    for (int s = 0; s < S; s++) {
+        const size_t o = (size_t)s * step;
+#pragma omp simd
+        for (int l = 0; l < w; l++)
+            dx[o + l] = g[o + l] * sc[l];
+    }
 }
 
 void bn_blocked_backward_eval(const BatchNorm *b, const float *gamma, const float *run_mean,
                               const float *run_var, const float *in, const float *dout,
                               float *din, float *dgamma, float *dbeta, int N)
 {
-    const int C = b->C, S = b->spatial, CB = blocked_count(C);
+    const int C = b->C, S = b->spatial;
+    const BlockedWalk wk = blocked_walk(C, S, b->blocked);
     double *sum_dy = chan(b, N, CH_SUM_DY), *sum_dy_xc = chan(b, N, CH_SUM_DY_XC);
-    double *scale = chan(b, N, CH_SCALE);
+    float *scale = chan_f(b, N, CH_SCALE);
     blocked_grad_sums(b, in, dout, N, run_mean, sum_dy, sum_dy_xc);
     for (int c = 0; c < C; c++) {
         const float invstd = (float)(1.0 / sqrt((double)run_var[c] + b->eps));
@@ -212,15 +269,12 @@ void bn_blocked_backward_eval(const BatchNorm *b, const float *gamma, const floa
     }
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < N; n++)
-        for (int cb = 0; cb < CB; cb++) {
-            const size_t t = blocked_tile(C, S, n, cb);
-            float sc[BLOCK];
-            lanes(sc, scale, C, cb);
-            const float *g = dout + t;
-            float *dx = din + t;
-            for (int s = 0; s < S; s++)
-#pragma omp simd
-                for (int l = 0; l < BLOCK; l++)
-                    dx[s * BLOCK + l] = g[s * BLOCK + l] * sc[l];
+        for (int t = 0; t < wk.tiles; t++) {
+            const size_t o = blocked_walk_tile(C, S, wk, n, t);
+            float sc[BLOCKED_MAX_W];
+            blocked_walk_lanes(sc, scale, C, wk, t);
+#define SCALE(W) scale_tile(dout + o, din + o, S, wk.step, W, sc)
+            BLOCKED_WITH_W(wk.w, SCALE);
+#undef SCALE
         }
 }

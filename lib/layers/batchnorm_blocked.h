@@ -1,6 +1,7 @@
-/* BatchNorm on nChw16c activations (blocked.h): the same statistics and
- * formulas as batchnorm.c, vectorized over the 16 channels of a block and
- * parallel over (sample, block) tiles. Each tile's partial sums go to
+/* BatchNorm on blocked activations (blocked.h, BatchNorm.blocked the
+ * layout): the same statistics and formulas as batchnorm.c, vectorized
+ * over the lanes of a tile (blocked_walk: a 16-channel block in nChw16c,
+ * up to 64 channels of a row in NHWC) and parallel over (sample, tile). Each tile's partial sums go to
  * BatchNorm.partial and are added per channel in sample order, so results
  * do not depend on the thread count. batchnorm.c calls these when
  * BatchNorm.blocked is set. */

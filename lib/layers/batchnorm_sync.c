@@ -10,7 +10,7 @@
 static size_t at(const BatchNorm *b, int n, int c, int s)
 {
     if (b->blocked)
-        return blocked_index(b->C, b->spatial, n, c, s);
+        return blocked_index(b->C, b->spatial, b->blocked, n, c, s);
     return ((size_t)n * (size_t)b->C + (size_t)c) * (size_t)b->spatial + (size_t)s;
 }
 

@@ -2,8 +2,8 @@
  * statistics and the backward's gradient sums are taken over the whole
  * global batch, this rank's samples plus every other rank's, through
  * BatchNorm.comm, so K ranks with N samples each compute what one process
- * with K·N samples would (to float rounding). Either layout (NCHW or
- * nChw16c); called by batchnorm.c when BatchNorm.comm is set. Each call is
+ * with K·N samples would (to float rounding). Any layout (NCHW or
+ * blocked); called by batchnorm.c when BatchNorm.comm is set. Each call is
  * a collective: every rank runs it for the same layer in the same order. */
 #ifndef BS_BATCHNORM_SYNC_H
 #define BS_BATCHNORM_SYNC_H

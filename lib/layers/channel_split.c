@@ -27,16 +27,18 @@ void channel_split_backward(const float *dout, float *din, int N, int C, int S, 
         }
 }
 
-void channel_split_forward_blocked(const float *in, float *out, int N, int C, int S, int parity)
+void channel_split_forward_blocked(const float *in, float *out, int N, int C, int S, int in_layout,
+                                   int out_layout, int parity)
 {
     const int half = C / 2;
-    blocked_copy_channels(in, C, parity, 2, out, half, 0, 1, half, 0, N, S);
+    blocked_copy_channels(in, C, in_layout, parity, 2, out, half, out_layout, 0, 1, half, 0, N, S);
 }
 
-void channel_split_backward_blocked(const float *dout, float *din, int N, int C, int S, int parity)
+void channel_split_backward_blocked(const float *dout, float *din, int N, int C, int S, int in_layout,
+                                    int out_layout, int parity)
 {
     const int half = C / 2;
-    blocked_copy_channels(dout, half, 0, 1, din, C, parity, 2, half, 1, N, S);
+    blocked_copy_channels(dout, half, out_layout, 0, 1, din, C, in_layout, parity, 2, half, 1, N, S);
 }
 
 void channel_slice_forward(const float *in, float *out, int N, int C, int S, int first, int count)
@@ -58,12 +60,14 @@ void channel_slice_backward(const float *dout, float *din, int N, int C, int S, 
     }
 }
 
-void channel_slice_forward_blocked(const float *in, float *out, int N, int C, int S, int first, int count)
+void channel_slice_forward_blocked(const float *in, float *out, int N, int C, int S, int in_layout,
+                                   int out_layout, int first, int count)
 {
-    blocked_copy_channels(in, C, first, 1, out, count, 0, 1, count, 0, N, S);
+    blocked_copy_channels(in, C, in_layout, first, 1, out, count, out_layout, 0, 1, count, 0, N, S);
 }
 
-void channel_slice_backward_blocked(const float *dout, float *din, int N, int C, int S, int first, int count)
+void channel_slice_backward_blocked(const float *dout, float *din, int N, int C, int S, int in_layout,
+                                    int out_layout, int first, int count)
 {
-    blocked_copy_channels(dout, count, 0, 1, din, C, first, 1, count, 1, N, S);
+    blocked_copy_channels(dout, count, out_layout, 0, 1, din, C, in_layout, first, 1, count, 1, N, S);
 }

@@ -26,26 +26,46 @@ void concat_backward(const float *dout, float *da, size_t na, float *db, size_t 
     }
 }
 
-void concat_forward_blocked(const float *a, int Ca, const float *b, int Cb, float *out, int N, int S)
+/* Whether a's blocks, then b's, are the output's, sample by sample: all
+ * nChw16c, a one whole block (16 channels: the NHWC bytes too). With
+ * every tensor NHWC, a's and b's rows make the output's, position by
+ * position (concat_forward over N·S rows). */
+static int sample_wise(int Ca, int la, int lb, int lo)
 {
-    if (Ca % BLOCK == 0) { /* a's whole blocks, then b's: two copies per sample */
+    return Ca == BLOCK && lb == BLOCKED_16C && lo == BLOCKED_16C && (la == BLOCKED_16C || la == BLOCKED_NHWC);
+}
+static int row_wise(int la, int lb, int lo) { return la == BLOCKED_NHWC && lb == BLOCKED_NHWC && lo == BLOCKED_NHWC; }
+
+void concat_forward_blocked(const float *a, int Ca, int la, const float *b, int Cb, int lb, float *out, int lo,
+                            int N, int S)
+{
+    if (sample_wise(Ca, la, lb, lo)) {
         concat_forward(a, blocked_sample(Ca, S), b, blocked_sample(Cb, S), out, N);
         return;
     }
+    if (row_wise(la, lb, lo)) {
+        concat_forward(a, (size_t)Ca, b, (size_t)Cb, out, N * S);
+        return;
+    }
     const int C = Ca + Cb;
-    blocked_copy_channels(a, Ca, 0, 1, out, C, 0, 1, Ca, 0, N, S);
-    blocked_copy_channels(b, Cb, 0, 1, out, C, Ca, 1, Cb, 0, N, S);
+    blocked_copy_channels(a, Ca, la, 0, 1, out, C, lo, 0, 1, Ca, 0, N, S);
+    blocked_copy_channels(b, Cb, lb, 0, 1, out, C, lo, Ca, 1, Cb, 0, N, S);
 }
 
-void concat_backward_blocked(const float *dout, float *da, int Ca, float *db, int Cb, int N, int S)
+void concat_backward_blocked(const float *dout, int lo, float *da, int Ca, int la, float *db, int Cb, int lb, int N,
+                             int S)
 {
-    if (Ca % BLOCK == 0) {
+    if (sample_wise(Ca, la, lb, lo)) {
         concat_backward(dout, da, blocked_sample(Ca, S), db, blocked_sample(Cb, S), N);
+        return;
+    }
+    if (row_wise(la, lb, lo)) {
+        concat_backward(dout, da, (size_t)Ca, db, (size_t)Cb, N * S);
         return;
     }
     const int C = Ca + Cb;
     if (da)
-        blocked_copy_channels(dout, C, 0, 1, da, Ca, 0, 1, Ca, 0, N, S);
+        blocked_copy_channels(dout, C, lo, 0, 1, da, Ca, la, 0, 1, Ca, 0, N, S);
     if (db)
-        blocked_copy_channels(dout, C, Ca, 1, db, Cb, 0, 1, Cb, 0, N, S);
+        blocked_copy_channels(dout, C, lo, Ca, 1, db, Cb, lb, 0, 1, Cb, 0, N, S);
 }

@@ -1,8 +1,7 @@
 /* Channel concatenation: out[n] = (a[n], b[n]) along channels (torch.cat
- * dim 1). Per sample the output is a's sample followed by b's, so the same
- * code serves NCHW tensors and nChw16c tensors whose first input has whole
- * blocks (then a's blocks come first, then b's, padding included); the
- * _blocked versions handle any channel counts in nChw16c. */
+ * dim 1). Per sample the output is a's sample followed by b's in NCHW; the
+ * _blocked versions handle blocked tensors (blocked.h) of any channel
+ * counts and layouts. */
 #ifndef BS_CONCAT_H
 #define BS_CONCAT_H
 
@@ -13,9 +12,12 @@ void concat_forward(const float *a, size_t na, const float *b, size_t nb, float 
 /* Splits dout back; da or db may be NULL (not needed). */
 void concat_backward(const float *dout, float *da, size_t na, float *db, size_t nb, int N);
 
-/* The same in nChw16c (blocked.h) for a with Ca and b with Cb channels of
- * S positions; the padding lanes of out (and da, db) are written as zeros. */
-void concat_forward_blocked(const float *a, int Ca, const float *b, int Cb, float *out, int N, int S);
-void concat_backward_blocked(const float *dout, float *da, int Ca, float *db, int Cb, int N, int S);
+/* The same on blocked tensors for a with Ca and b with Cb channels of S
+ * positions, in layouts la, lb and lo (out); the padding lanes of out (and
+ * da, db) are written as zeros. */
+void concat_forward_blocked(const float *a, int Ca, int la, const float *b, int Cb, int lb, float *out, int lo,
+                            int N, int S);
+void concat_backward_blocked(const float *dout, int lo, float *da, int Ca, int la, float *db, int Cb, int lb, int N,
+                             int S);
 
 #endif

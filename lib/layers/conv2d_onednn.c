@@ -66,7 +66,7 @@ enum { N_PLANS = 3 }; /* training batch, eval batch, a last partial batch */
 
 struct OneDnnConv {
     Conv2d c;
-    int src_blocked, dst_blocked; /* our tensors' layouts: nChw16c, else NCHW */
+    int src_blocked, dst_blocked; /* our tensors' layouts (blocked.h; 0: NCHW) */
     Plan plans[N_PLANS];
     unsigned long clock;
     char impl[64];
@@ -187,21 +187,39 @@ void onednn_conv_set_layouts(OneDnnConv *oc, int src_blocked, int dst_blocked)
     oc->dst_blocked = dst_blocked;
 }
 
-/* Whether the layer runs on channels-last descriptors: a blocked tensor of
- * exactly 16 channels is [N][1][H][W][16], byte for byte the NHWC tensor,
- * and for NHWC oneDNN has its brgemm convolutions (brgconv), faster than
- * its nChw16c kernels on these layers (ResNet-20's first stage: -3% of the
- * inference pass's convolution time, docs/PERFORMANCE.md). Both sides must
- * have 16 channels: a mixed pair gets no brgconv and would reorder. */
+/* Whether a side (a tensor of C channels in `layout`, blocked.h) can be
+ * described to oneDNN as NHWC: an NHWC tensor, or a blocked one of 16
+ * channels (the same bytes in both layouts) of an ungrouped layer (for
+ * grouped ones oneDNN's nChw16c kernels are the faster). */
+static int nhwc_capable(int layout, int C, int groups)
+{
+    return layout == BLOCKED_NHWC || (layout && C == BLOCK && groups == 1);
+}
+
+/* Whether a side is described as NHWC: NHWC-capable, and for 16 channels
+ * only when the other side is too (else the pair keeps oneDNN's nChw16c or
+ * NCHW kernels, as ResNet-20's stem does). */
+static int side_nhwc(int layout, int C, int other_layout, int other_C, int groups)
+{
+    return nhwc_capable(layout, C, groups) && (C > BLOCK || nhwc_capable(other_layout, other_C, groups));
+}
+
+/* Whether the layer runs on channels-last descriptors, where oneDNN 2.6
+ * has its brgemm convolutions (brgconv), faster than its nChw16c kernels
+ * on dense layers with spatial kernels (docs/PERFORMANCE.md): when either
+ * side is NHWC. A mixed pair (NHWC and nChw16c or NCHW) gets no fast
+ * kernel either way, so the other side is reordered to NHWC (cheap for a
+ * 3-channel image). */
 static int runs_nhwc(const OneDnnConv *oc)
 {
     const Conv2d *c = &oc->c;
-    return oc->src_blocked && oc->dst_blocked && c->in_c == BLOCK && c->out_c == BLOCK && c->groups == 1;
+    return side_nhwc(oc->src_blocked, c->in_c, oc->dst_blocked, c->out_c, c->groups) ||
+           side_nhwc(oc->dst_blocked, c->out_c, oc->src_blocked, c->in_c, c->groups);
 }
 
 /* Descriptors of the layer's tensors at batch N: ours (user: the tensors'
- * layouts, OIHW weights) or, with `any`, left to the primitive to choose
- * (but for the activations of a layer that runs_nhwc: NHWC both ways). */
+ * layouts, OIHW weights) or, with `any`, what the primitive works on:
+ * NHWC activations for a layer that runs_nhwc, else left to oneDNN. */
 static void tensor_mds(const OneDnnConv *oc, int N, dnnl_memory_desc_t *src, dnnl_memory_desc_t *w,
                        dnnl_memory_desc_t *dst, int any)
 {
@@ -209,9 +227,15 @@ static void tensor_mds(const OneDnnConv *oc, int N, dnnl_memory_desc_t *src, dnn
     dnnl_dims_t sd = {N, c->in_c, c->in_h, c->in_w};
     dnnl_dims_t dd = {N, c->out_c, c->out_h, c->out_w};
     const dnnl_format_tag_t a = dnnl_format_tag_any;
-    const int nhwc = runs_nhwc(oc);
+    const int nhwc = any && runs_nhwc(oc);
+    const int src_nhwc = side_nhwc(oc->src_blocked, c->in_c, oc->dst_blocked, c->out_c, c->groups);
+    const int dst_nhwc = side_nhwc(oc->dst_blocked, c->out_c, oc->src_blocked, c->in_c, c->groups);
     dnnl_memory_desc_init_by_tag(src, 4, sd, dnnl_f32,
-                                 nhwc ? dnnl_nhwc : any ? a : oc->src_blocked ? dnnl_nChw16c : dnnl_nchw);
+                                 nhwc ? dnnl_nhwc
+                                 : any ? a
+                                 : src_nhwc ? dnnl_nhwc
+                                 : oc->src_blocked ? dnnl_nChw16c
+                                                   : dnnl_nchw);
     if (c->groups > 1) { /* [g][out_c/g][in_c/g][k][k]: our OIHW buffer as it is */
         const int g = c->groups;
         dnnl_dims_t wd = {g, c->out_c / g, c->in_c / g, c->kh, c->kw};
@@ -221,7 +245,11 @@ static void tensor_mds(const OneDnnConv *oc, int N, dnnl_memory_desc_t *src, dnn
         dnnl_memory_desc_init_by_tag(w, 4, wd, dnnl_f32, any ? a : dnnl_oihw);
     }
     dnnl_memory_desc_init_by_tag(dst, 4, dd, dnnl_f32,
-                                 nhwc ? dnnl_nhwc : any ? a : oc->dst_blocked ? dnnl_nChw16c : dnnl_nchw);
+                                 nhwc ? dnnl_nhwc
+                                 : any ? a
+                                 : dst_nhwc ? dnnl_nhwc
+                                 : oc->dst_blocked ? dnnl_nChw16c
+                                                   : dnnl_nchw);
 }
 
 /* Sets up port p between the plain layout `user_md` and the primitive's
@@ -446,7 +474,7 @@ static int forward_ran(OneDnnEngine *e, OneDnnConv *oc, const float *w, const fl
         !port_out_finish(e, &pl->f_dst))
         return 0;
     if (b && oc->dst_blocked)
-        blocked_add_bias(b, out, N, oc->c.out_c, oc->c.out_h * oc->c.out_w);
+        blocked_add_bias(b, out, N, oc->c.out_c, oc->c.out_h * oc->c.out_w, oc->dst_blocked);
     else if (b)
         conv2d_add_bias(&oc->c, b, out, N);
     return 1;
@@ -493,7 +521,7 @@ static int backward_ran(OneDnnEngine *e, OneDnnConv *oc, const float *w, const f
             return 0;
     }
     if (db && oc->dst_blocked)
-        blocked_bias_grad(dout, db, N, oc->c.out_c, oc->c.out_h * oc->c.out_w);
+        blocked_bias_grad(dout, db, N, oc->c.out_c, oc->c.out_h * oc->c.out_w, oc->dst_blocked);
     else if (db)
         conv2d_bias_grad(&oc->c, dout, db, N);
     return 1;

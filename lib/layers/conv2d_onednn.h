@@ -1,7 +1,7 @@
 /* 2-D convolution through oneDNN (libdnnl, C API): the fast backend. Same
  * semantics as conv2d.h (OIHW weights, din overwritten, dw/db accumulated);
- * activations are NCHW, or nChw16c where the model keeps them blocked
- * (onednn_conv_set_layouts). oneDNN works in its own layouts internally and
+ * activations are NCHW, or blocked (nChw16c or NHWC, blocked.h) where the
+ * model keeps them so (onednn_conv_set_layouts). oneDNN works in its own layouts internally and
  * any reorders to and from ours happen here.
  * Primitives are made lazily for each batch size a layer meets (a few are
  * cached), so steady-state steps allocate nothing.
@@ -33,8 +33,8 @@ int onednn_conv_forward(OneDnnEngine *e, OneDnnConv *oc, const float *w, const f
                         const float *in, float *out, int N);
 int onednn_conv_backward(OneDnnEngine *e, OneDnnConv *oc, const float *w, const float *in,
                          const float *dout, float *din, float *dw, float *db, int N);
-/* The layouts of the layer's input and output tensors: nChw16c (see
- * blocked.h) when set, else NCHW (the default). Drops the cached plans. */
+/* The layouts of the layer's input and output tensors: 0 (NCHW, the
+ * default) or a blocked one (blocked.h). Drops the cached plans. */
 void onednn_conv_set_layouts(OneDnnConv *oc, int src_blocked, int dst_blocked);
 /* The implementation oneDNN chose for the forward pass at batch N, e.g.
  * "jit:avx512_core" (for benchmarks); "" if none is made yet. */

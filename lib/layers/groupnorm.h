@@ -12,8 +12,9 @@ typedef struct {
     /* The forward also applies an activation, as BatchNorm.act_after (set by the
      * model when a ReLU follows in place; its backward still runs). */
     int act_after;
-    /* Activations in nChw16c (blocked.h) instead of NCHW; then `partial`
-     * must hold groupnorm_partial_size(C, G, N) doubles of scratch. */
+    /* The activations' layout: 0 (NCHW) or a blocked one (blocked.h);
+     * blocked, `partial` must hold groupnorm_partial_size(C, G, N) doubles
+     * of scratch. */
     int blocked;
     double *partial;
 } GroupNorm;

@@ -30,14 +30,14 @@ static void group_lanes(float *dst, const float *v, const GroupNorm *g, int n, i
  * group in `center` (G doubles; NULL: 0). */
 static void sample_channel_sums(const GroupNorm *g, const float *x, const double *center, double *s1, double *s2)
 {
-    const int C = g->C, S = g->spatial, CB = blocked_count(C), Cg = C / g->G;
+    const int C = g->C, S = g->spatial, CB = blocked_count(C), Cg = C / g->G, st = blocked_step(C, g->blocked);
     for (int cb = 0; cb < CB; cb++) {
-        const float *t = x + blocked_tile(C, S, 0, cb);
+        const float *t = x + blocked_tile(C, S, g->blocked, 0, cb);
         double m[BLOCK];
         for (int l = 0; l < BLOCK; l++)
             m[l] = center && cb * BLOCK + l < C ? center[(cb * BLOCK + l) / Cg] : 0.0;
         double a[BLOCK], b[BLOCK];
-        blocked_tile_sums(t, S, m, a, b);
+        blocked_tile_sums(t, S, st, m, a, b);
         for (int l = 0; l < blocked_width(C, cb); l++) {
             s1[cb * BLOCK + l] = a[l];
             if (s2)
@@ -59,7 +59,7 @@ static double group_total(const GroupNorm *g, const double *v, int gi)
 void gn_blocked_forward(const GroupNorm *g, const float *gamma, const float *beta, const float *in, float *out,
                         float *save_mean, float *save_invstd, int N)
 {
-    const int C = g->C, G = g->G, S = g->spatial, CB = blocked_count(C);
+    const int C = g->C, G = g->G, S = g->spatial, CB = blocked_count(C), st = blocked_step(C, g->blocked);
     const double M = (double)(C / G) * S;
     const size_t sample = blocked_sample(C, S);
 #pragma omp parallel for schedule(static)
@@ -90,13 +90,13 @@ void gn_blocked_forward(const GroupNorm *g, const float *gamma, const float *bet
             blocked_lanes(h, beta, C, cb);
             for (int l = 0; l < BLOCK; l++)
                 k[l] *= is[l];
-            const float *xt = x + blocked_tile(C, S, 0, cb);
-            float *yt = y + blocked_tile(C, S, 0, cb);
+            const float *xt = x + blocked_tile(C, S, g->blocked, 0, cb);
+            float *yt = y + blocked_tile(C, S, g->blocked, 0, cb);
             for (int s = 0; s < S; s++)
 #pragma omp simd
                 for (int l = 0; l < BLOCK; l++) {
-                    const float v = (xt[s * BLOCK + l] - m[l]) * k[l] + h[l];
-                    yt[s * BLOCK + l] = g->act_after ? act_apply(v, g->act_after) : v;
+                    const float v = (xt[s * st + l] - m[l]) * k[l] + h[l];
+                    yt[s * st + l] = g->act_after ? act_apply(v, g->act_after) : v;
                 }
         }
     }
@@ -106,7 +106,7 @@ void gn_blocked_backward(const GroupNorm *g, const float *gamma, const float *in
                          const float *save_invstd, const float *dout, float *din, float *dgamma, float *dbeta,
                          int N)
 {
-    const int C = g->C, G = g->G, Cg = C / G, S = g->spatial, CB = blocked_count(C);
+    const int C = g->C, G = g->G, Cg = C / G, S = g->spatial, CB = blocked_count(C), st = blocked_step(C, g->blocked);
     const double M = (double)Cg * S;
     const size_t sample = blocked_sample(C, S);
 #pragma omp parallel for schedule(static)
@@ -119,13 +119,13 @@ void gn_blocked_backward(const GroupNorm *g, const float *gamma, const float *in
         for (int cb = 0; cb < CB; cb++) {
             float m[BLOCK];
             group_lanes(m, save_mean, g, n, cb);
-            const float *xt = x + blocked_tile(C, S, 0, cb), *gt = dy + blocked_tile(C, S, 0, cb);
+            const float *xt = x + blocked_tile(C, S, g->blocked, 0, cb), *gt = dy + blocked_tile(C, S, g->blocked, 0, cb);
             double a[BLOCK] = {0}, b[BLOCK] = {0};
             for (int s = 0; s < S; s++)
 #pragma omp simd
                 for (int l = 0; l < BLOCK; l++) {
-                    a[l] += gt[s * BLOCK + l];
-                    b[l] += (double)gt[s * BLOCK + l] * (double)(xt[s * BLOCK + l] - m[l]);
+                    a[l] += gt[s * st + l];
+                    b[l] += (double)gt[s * st + l] * (double)(xt[s * st + l] - m[l]);
                 }
             for (int l = 0; l < blocked_width(C, cb); l++) {
                 sd[cb * BLOCK + l] = a[l];
@@ -156,12 +156,12 @@ void gn_blocked_backward(const GroupNorm *g, const float *gamma, const float *in
                 sh[l] = c < C ? (float)shift[c / Cg] : 0.0f;
                 k[l] = c < C ? (float)kg[c / Cg] : 0.0f;
             }
-            const float *xt = x + blocked_tile(C, S, 0, cb), *gt = dy + blocked_tile(C, S, 0, cb);
-            float *dt = din + (size_t)n * sample + blocked_tile(C, S, 0, cb);
+            const float *xt = x + blocked_tile(C, S, g->blocked, 0, cb), *gt = dy + blocked_tile(C, S, g->blocked, 0, cb);
+            float *dt = din + (size_t)n * sample + blocked_tile(C, S, g->blocked, 0, cb);
             for (int s = 0; s < S; s++)
 #pragma omp simd
                 for (int l = 0; l < BLOCK; l++)
-                    dt[s * BLOCK + l] = sc[l] * gt[s * BLOCK + l] - sh[l] - (xt[s * BLOCK + l] - m[l]) * k[l];
+                    dt[s * st + l] = sc[l] * gt[s * st + l] - sh[l] - (xt[s * st + l] - m[l]) * k[l];
         }
     }
     /* dγ_c += Σ_n Σdy·x̂ and dβ_c += Σ_n Σdy, in sample order. */

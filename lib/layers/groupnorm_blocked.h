@@ -1,4 +1,4 @@
-/* GroupNorm on nChw16c activations (blocked.h, padded blocks included):
+/* GroupNorm on blocked activations (blocked.h, padded blocks included):
  * the same statistics and formulas as groupnorm.c. Per sample, each block
  * is summed per lane (16 channels at once), the channel sums go to
  * GroupNorm.partial, and a group's sums are the sums of its channels in

@@ -32,6 +32,7 @@ int onednn_unary_backward(OneDnnEngine *e, OneDnnUnary *u, const float *in, cons
 #include <string.h>
 
 #include "onednn_engine.h"
+#include "blocked.h"
 
 typedef union {
     dnnl_lrn_desc_t lrn;
@@ -123,7 +124,8 @@ void onednn_unary_set_layout(OneDnnUnary *u, int blocked)
 static dnnl_status_t tensor_md(dnnl_memory_desc_t *md, int N, int C, int H, int W, int blocked)
 {
     dnnl_dims_t dims = {N, C, H, W};
-    return dnnl_memory_desc_init_by_tag(md, 4, dims, dnnl_f32, blocked ? dnnl_nChw16c : dnnl_nchw);
+    const dnnl_format_tag_t tag = !blocked ? dnnl_nchw : blocked == BLOCKED_NHWC ? dnnl_nhwc : dnnl_nChw16c;
+    return dnnl_memory_desc_init_by_tag(md, 4, dims, dnnl_f32, tag);
 }
 
 /* LRN: oneDNN's α is ours times the window's element count. */

@@ -1,7 +1,7 @@
 /* oneDNN's primitives for the layers with one input, one output and a
  * workspace kept from the forward for the backward: LRN (lrn.h) and max
- * pooling (pool.h), on NCHW or nChw16c tensors (the layout the model keeps
- * around the layer, one for input and output).
+ * pooling (pool.h), on NCHW or blocked tensors (blocked.h: the layout the
+ * model keeps around the layer, one for input and output).
  * - LRN: oneDNN's is ours for odd window sizes; its α is divided by the
  *   window's element count (n across channels, n² within one), so it gets
  *   α·n or α·n². Even sizes stay on the reference (no centred window).

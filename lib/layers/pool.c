@@ -91,28 +91,28 @@ void avgpool_backward(const float *dout, float *din, int N, int C, int spatial)
     }
 }
 
-/* The same over nChw16c input (blocked.h); out and dout are [N][C] either
+/* The same over blocked input (blocked.h); out and dout are [N][C] either
  * way. Each channel is summed in the same order as above. */
-void avgpool_forward_blocked(const float *in, float *out, int N, int C, int spatial)
+void avgpool_forward_blocked(const float *in, float *out, int N, int C, int spatial, int layout)
 {
-    const int CB = blocked_count(C);
+    const int CB = blocked_count(C), st = blocked_step(C, layout);
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < N; n++)
         for (int cb = 0; cb < CB; cb++) {
-            const float *x = in + blocked_tile(C, spatial, n, cb);
+            const float *x = in + blocked_tile(C, spatial, layout, n, cb);
             double acc[BLOCK] = {0};
             for (int i = 0; i < spatial; i++)
 #pragma omp simd
                 for (int l = 0; l < BLOCK; l++)
-                    acc[l] += x[i * BLOCK + l];
+                    acc[l] += x[i * st + l];
             for (int l = 0; l < blocked_width(C, cb); l++)
                 out[(size_t)n * C + cb * BLOCK + l] = (float)(acc[l] / spatial);
         }
 }
 
-void avgpool_backward_blocked(const float *dout, float *din, int N, int C, int spatial)
+void avgpool_backward_blocked(const float *dout, float *din, int N, int C, int spatial, int layout)
 {
-    const int CB = blocked_count(C);
+    const int CB = blocked_count(C), st = blocked_step(C, layout);
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < N; n++)
         for (int cb = 0; cb < CB; cb++) {
@@ -120,10 +120,10 @@ void avgpool_backward_blocked(const float *dout, float *din, int N, int C, int s
             blocked_lanes(g, dout + (size_t)n * C, C, cb); /* zero in the padding */
             for (int l = 0; l < BLOCK; l++)
                 g[l] /= (float)spatial;
-            float *dx = din + blocked_tile(C, spatial, n, cb);
+            float *dx = din + blocked_tile(C, spatial, layout, n, cb);
             for (int i = 0; i < spatial; i++)
 #pragma omp simd
                 for (int l = 0; l < BLOCK; l++)
-                    dx[i * BLOCK + l] = g[l];
+                    dx[i * st + l] = g[l];
         }
 }

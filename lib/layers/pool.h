@@ -22,8 +22,9 @@ void maxpool_backward(const MaxPool2d *p, const float *in, const float *dout, fl
 void avgpool_forward(const float *in, float *out, int N, int C, int spatial);
 void avgpool_backward(const float *dout, float *din, int N, int C, int spatial);
 
-/* The same for nChw16c input (blocked.h, C a multiple of 16). */
-void avgpool_forward_blocked(const float *in, float *out, int N, int C, int spatial);
-void avgpool_backward_blocked(const float *dout, float *din, int N, int C, int spatial);
+/* The same for blocked input (blocked.h) in `layout`; out and dout are
+ * [N][C] either way. */
+void avgpool_forward_blocked(const float *in, float *out, int N, int C, int spatial, int layout);
+void avgpool_backward_blocked(const float *dout, float *din, int N, int C, int spatial, int layout);
 
 #endif

@@ -28,6 +28,32 @@ static int writes_blocked(const Op *op)
     return t->writes_blocked && t->writes_blocked(op);
 }
 
+/* Whether the model keeps its blocked tensors of whole 16-channel blocks
+ * in NHWC rather than nChw16c (blocked.h). oneDNN's NHWC (brgemm)
+ * convolutions beat its nChw16c ones on dense layers with spatial kernels
+ * (ResNet-20: forward convolutions -10%) but lose on 1x1 layers' weight
+ * gradients, depthwise ones and the reorders mixed pairs need (bottleneck,
+ * Inception, MobileNetV2 training 14-17% slower; docs/PERFORMANCE.md): so
+ * NHWC when no convolution is grouped and 1x1 ones hold under a tenth of
+ * the convolution MACs. */
+static int prefers_nhwc(const Model *m)
+{
+    long all = 0, pointwise = 0;
+    for (int i = 0; i < m->n_ops; i++) {
+        const Op *op = &m->ops[i];
+        if (op->kind != OP_CONV)
+            continue;
+        const Conv2d *c = &op->u.conv;
+        if (c->groups > 1)
+            return 0;
+        const long macs = conv2d_macs(c);
+        all += macs;
+        if (c->kh == 1 && c->kw == 1)
+            pointwise += macs;
+    }
+    return all > 0 && 10 * pointwise < all;
+}
+
 void model_plan_layouts(Model *m)
 {
     memory_plan_inference_reset(m); /* its pins depend on the layouts */
@@ -62,8 +88,11 @@ void model_plan_layouts(Model *m)
                     ok[find(parent, op->in2)] = 0;
             }
         }
+        const int nhwc = prefers_nhwc(m);
         for (int t = 0; t < m->n_tensors; t++)
-            m->tensors[t].blocked = ok[find(parent, t)];
+            m->tensors[t].blocked = !ok[find(parent, t)]                           ? 0
+                                    : nhwc && blocked_nhwc_fits(m->tensors[t].c) ? BLOCKED_NHWC
+                                                                                 : BLOCKED_16C;
     }
     free(parent);
     for (int i = 0; i < m->n_ops; i++) {

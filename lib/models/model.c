@@ -27,7 +27,7 @@ size_t tensor_capacity(const Tensor *t)
 void tensor_copy_plain(const Tensor *t, int N, float *out)
 {
     if (t->blocked)
-        blocked_to_plain(t->data, out, N, t->c, t->h * t->w);
+        blocked_to_plain(t->data, out, N, t->c, t->h * t->w, t->blocked);
     else
         memcpy(out, t->data, sizeof(float) * tensor_numel(t) * (size_t)N);
 }

@@ -75,7 +75,7 @@ typedef struct Op {
 
 typedef struct {
     int c, h, w;         /* per-sample shape */
-    int blocked;         /* data and grad in nChw16c (layers/blocked.h), else NCHW */
+    int blocked;         /* data and grad layout: 0 NCHW, or BLOCKED_16C / BLOCKED_NHWC (layers/blocked.h) */
     int consumers;       /* ops reading it; >1 means gradients accumulate */
     float *data, *grad;  /* [max_batch][c][h][w], in the arena */
 } Tensor;
@@ -167,18 +167,20 @@ const char *conv_backend_name(ConvBackend b); /* "im2col+openblas", "onednn" */
 /* Switches every convolution to backend b (results change only by float
  * reassociation) and plans the activation layouts for it. */
 int model_set_conv_backend(Model *m, ConvBackend b, BsError *err);
-/* Decides which tensors are kept in nChw16c (layout_plan.c): under oneDNN,
+/* Decides which tensors are kept blocked (layout_plan.c): under oneDNN,
  * every group of tensors joined by layout-keeping ops (BN, GN, ReLU, ReLU6,
  * add, concat, split, slice) whose channel counts all fit a block (whole
  * or padded ones, blocked_fits) and whose producers and consumers all
- * handle the blocked layout (their op table entries say). NCHW elsewhere,
- * and everywhere under im2col. Data already in the tensors is not
+ * handle the blocked layout (their op table entries say); in NHWC those
+ * of whole blocks when the model's convolutions favour it (dense, mostly
+ * spatial kernels), else nChw16c. NCHW elsewhere, and everywhere under
+ * im2col. Data already in the tensors is not
  * converted: run a forward pass after changing it. */
 void model_plan_layouts(Model *m);
 
 size_t tensor_numel(const Tensor *t); /* per sample: c·h·w */
-/* Floats one sample takes in t's layout: c·h·w in NCHW, more in nChw16c
- * when c is not a multiple of 16 (padding lanes, layers/blocked.h).
+/* Floats one sample takes in t's layout: c·h·w in NCHW, more when blocked
+ * and c is not a multiple of 16 (padding lanes, layers/blocked.h).
  * Element-wise ops run over tensor_stride(t)·N floats. */
 size_t tensor_stride(const Tensor *t);
 /* Floats per sample the arena reserves: the most either layout needs. */

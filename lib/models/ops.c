@@ -34,7 +34,7 @@ static float *plain_view(const Tensor *t, const float *x, int N, int convert, fl
     size_t n = tensor_numel(t) * (size_t)N;
     *copy = malloc(sizeof(float) * (n ? n : 1));
     if (*copy && convert)
-        blocked_to_plain(x, *copy, N, t->c, t->h * t->w);
+        blocked_to_plain(x, *copy, N, t->c, t->h * t->w, t->blocked);
     return *copy;
 }
 
@@ -42,7 +42,7 @@ static float *plain_view(const Tensor *t, const float *x, int N, int convert, fl
 static void plain_done(const Tensor *t, float *x, float *copy, int N)
 {
     if (copy && x)
-        blocked_from_plain(copy, x, N, t->c, t->h * t->w);
+        blocked_from_plain(copy, x, N, t->c, t->h * t->w, t->blocked);
     free(copy);
 }
 
@@ -427,8 +427,10 @@ static void avgpool_fwd(Model *m, const Op *op, int N, int train)
 {
     (void)train;
     const Tensor *ti = &m->tensors[op->in];
-    (ti->blocked ? avgpool_forward_blocked : avgpool_forward)(ti->data, m->tensors[op->out].data, N, ti->c,
-                                                              ti->h * ti->w);
+    if (ti->blocked)
+        avgpool_forward_blocked(ti->data, m->tensors[op->out].data, N, ti->c, ti->h * ti->w, ti->blocked);
+    else
+        avgpool_forward(ti->data, m->tensors[op->out].data, N, ti->c, ti->h * ti->w);
 }
 
 static void avgpool_bwd(Model *m, const Op *op, int N, int train)
@@ -436,9 +438,10 @@ static void avgpool_bwd(Model *m, const Op *op, int N, int train)
     (void)train;
     const Tensor *ti = &m->tensors[op->in];
     float *din = op_grad_begin(m, op->in);
-    if (din)
-        (ti->blocked ? avgpool_backward_blocked : avgpool_backward)(m->tensors[op->out].grad, din, N, ti->c,
-                                                                    ti->h * ti->w);
+    if (din && ti->blocked)
+        avgpool_backward_blocked(m->tensors[op->out].grad, din, N, ti->c, ti->h * ti->w, ti->blocked);
+    else if (din)
+        avgpool_backward(m->tensors[op->out].grad, din, N, ti->c, ti->h * ti->w);
     op_grad_end(m, op->in, N);
 }
 
@@ -507,25 +510,25 @@ static void relu6_bwd(Model *m, const Op *op, int N, int train)
 static void concat_fwd(Model *m, const Op *op, int N, int train)
 {
     (void)train;
-    const Tensor *a = &m->tensors[op->in], *b = &m->tensors[op->in2];
-    float *out = m->tensors[op->out].data;
-    if (a->blocked) /* the plan keeps a concat's tensors in one layout */
-        concat_forward_blocked(a->data, a->c, b->data, b->c, out, N, a->h * a->w);
+    const Tensor *a = &m->tensors[op->in], *b = &m->tensors[op->in2], *o = &m->tensors[op->out];
+    if (a->blocked) /* the plan keeps a concat's tensors all blocked or all NCHW */
+        concat_forward_blocked(a->data, a->c, a->blocked, b->data, b->c, b->blocked, o->data, o->blocked, N,
+                               a->h * a->w);
     else
-        concat_forward(a->data, tensor_numel(a), b->data, tensor_numel(b), out, N);
+        concat_forward(a->data, tensor_numel(a), b->data, tensor_numel(b), o->data, N);
 }
 
 /* One input at a time: op_grad_begin may hand both the same scratch. */
 static void concat_bwd_one(Model *m, const Op *op, int which, int N)
 {
     const Tensor *a = &m->tensors[op->in], *b = &m->tensors[op->in2];
-    const float *dout = m->tensors[op->out].grad;
+    const Tensor *o = &m->tensors[op->out];
     const int id = which ? op->in2 : op->in;
     float *d = op_grad_begin(m, id), *da = which ? NULL : d, *db = which ? d : NULL;
     if (a->blocked)
-        concat_backward_blocked(dout, da, a->c, db, b->c, N, a->h * a->w);
+        concat_backward_blocked(o->grad, o->blocked, da, a->c, a->blocked, db, b->c, b->blocked, N, a->h * a->w);
     else
-        concat_backward(dout, da, tensor_numel(a), db, tensor_numel(b), N);
+        concat_backward(o->grad, da, tensor_numel(a), db, tensor_numel(b), N);
     op_grad_end(m, id, N);
 }
 
@@ -539,40 +542,48 @@ static void concat_bwd(Model *m, const Op *op, int N, int train)
 static void chsplit_fwd(Model *m, const Op *op, int N, int train)
 {
     (void)train;
-    const Tensor *ti = &m->tensors[op->in];
-    (ti->blocked ? channel_split_forward_blocked : channel_split_forward)(ti->data, m->tensors[op->out].data, N,
-                                                                           ti->c, ti->h * ti->w, op->u.parity);
+    const Tensor *ti = &m->tensors[op->in], *to = &m->tensors[op->out];
+    if (ti->blocked)
+        channel_split_forward_blocked(ti->data, to->data, N, ti->c, ti->h * ti->w, ti->blocked, to->blocked,
+                                      op->u.parity);
+    else
+        channel_split_forward(ti->data, to->data, N, ti->c, ti->h * ti->w, op->u.parity);
 }
 
 static void chsplit_bwd(Model *m, const Op *op, int N, int train)
 {
     (void)train;
-    const Tensor *ti = &m->tensors[op->in];
+    const Tensor *ti = &m->tensors[op->in], *to = &m->tensors[op->out];
     float *din = op_grad_begin(m, op->in);
-    if (din)
-        (ti->blocked ? channel_split_backward_blocked : channel_split_backward)(m->tensors[op->out].grad, din, N,
-                                                                             ti->c, ti->h * ti->w, op->u.parity);
+    if (din && ti->blocked)
+        channel_split_backward_blocked(to->grad, din, N, ti->c, ti->h * ti->w, ti->blocked, to->blocked,
+                                       op->u.parity);
+    else if (din)
+        channel_split_backward(to->grad, din, N, ti->c, ti->h * ti->w, op->u.parity);
     op_grad_end(m, op->in, N);
 }
 
 static void chslice_fwd(Model *m, const Op *op, int N, int train)
 {
     (void)train;
-    const Tensor *ti = &m->tensors[op->in];
-    const int count = m->tensors[op->out].c;
-    (ti->blocked ? channel_slice_forward_blocked : channel_slice_forward)(ti->data, m->tensors[op->out].data, N,
-                                                                           ti->c, ti->h * ti->w, op->u.first, count);
+    const Tensor *ti = &m->tensors[op->in], *to = &m->tensors[op->out];
+    if (ti->blocked)
+        channel_slice_forward_blocked(ti->data, to->data, N, ti->c, ti->h * ti->w, ti->blocked, to->blocked,
+                                      op->u.first, to->c);
+    else
+        channel_slice_forward(ti->data, to->data, N, ti->c, ti->h * ti->w, op->u.first, to->c);
 }
 
 static void chslice_bwd(Model *m, const Op *op, int N, int train)
 {
     (void)train;
-    const Tensor *ti = &m->tensors[op->in];
-    const int count = m->tensors[op->out].c;
+    const Tensor *ti = &m->tensors[op->in], *to = &m->tensors[op->out];
     float *din = op_grad_begin(m, op->in);
-    if (din)
-        (ti->blocked ? channel_slice_backward_blocked : channel_slice_backward)(
-            m->tensors[op->out].grad, din, N, ti->c, ti->h * ti->w, op->u.first, count);
+    if (din && ti->blocked)
+        channel_slice_backward_blocked(to->grad, din, N, ti->c, ti->h * ti->w, ti->blocked, to->blocked,
+                                       op->u.first, to->c);
+    else if (din)
+        channel_slice_backward(to->grad, din, N, ti->c, ti->h * ti->w, op->u.first, to->c);
     op_grad_end(m, op->in, N);
 }
 

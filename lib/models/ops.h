@@ -41,7 +41,7 @@ typedef struct OpType {
      * which a producer may apply itself (then its forward does nothing). */
     int activation;
     /* Layout plan (layout_plan.c): the output has the layout of the inputs;
-     * which ops read and write the blocked nChw16c layout (NULL: never). */
+     * which ops read and write the blocked layouts (NULL: never). */
     int keeps_layout;
     int (*reads_blocked)(const struct Op *op);
     int (*writes_blocked)(const struct Op *op);

@@ -88,7 +88,7 @@ void shift_stats_detach(ShiftStats *s, Model *m)
         m->ops[s->op_index[l]].u.bn.stats_out = NULL;
 }
 
-/* The same sums over nChw16c input (blocked_centered_sums, its tile sums in
+/* The same sums over blocked input (blocked_centered_sums, its tile sums in
  * the BN layer's scratch), or the ones the layer's own inference forward
  * left for these N samples; K, sum and sq per channel live in the layer's
  * slot of ShiftStats.fused either way. */
@@ -100,8 +100,8 @@ static void accumulate_blocked(ShiftStats *s, const Op *op, const float *x, int 
         K[3 * (size_t)C] = 0; /* used once */
     else {
         for (int c = 0; c < C; c++)
-            K[c] = x[blocked_index(C, S, 0, c, 0)];
-        blocked_centered_sums(x, N, C, S, K, op->u.bn.partial, sum, sq);
+            K[c] = x[blocked_index(C, S, op->u.bn.blocked, 0, c, 0)];
+        blocked_centered_sums(x, N, C, S, op->u.bn.blocked, K, op->u.bn.partial, sum, sq);
     }
     double *mean = s->mean + s->offset[l], *m2 = s->m2 + s->offset[l];
     for (int c = 0; c < C; c++)
