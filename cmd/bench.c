@@ -38,9 +38,9 @@ static int usage(void)
            "Times training steps (forward, backward, SGD update) after 3 warm-up steps and\n"
            "prints images/s, ms per step by layer type, the step's GFLOP/s (3 x forward MACs\n"
            "x 2) against a 1024^3 cblas_sgemm measured in the same run, the inference\n"
-           "pass's images/s without and with the ESM statistics (what run does each epoch),\n"
-           "and peak resident memory. Without CONFIG: ResNet-20 on 32x32x3\n"
-           "synthetic images, batch 128. Defaults: all cores, 20 steps.\n");
+           "pass's images/s without and with the ESM statistics (what run does each epoch;\n"
+           "best of 3 passes over the test set), and peak resident memory. Without CONFIG:\n"
+           "ResNet-20 on 32x32x3 synthetic images, batch 128. Defaults: all cores, 20 steps.\n");
     return 0;
 }
 
@@ -176,29 +176,51 @@ static void time_steps(Experiment *e, int steps, StepTimes *st)
 
 /* The evaluation pass that also accumulates every BN input's statistics
  * (what `run` does each epoch), on the test set: images/s, and per 1000
- * images the time by layer type (step_s: the whole pass). */
+ * images the time by layer type (step_s: the whole pass). Each rate is the
+ * best of INFER_PASSES passes, alternating with and without the statistics
+ * (a shared machine's neighbours slow single passes by 10-20%;
+ * scripts/reference/bench_torch.py times PyTorch's the same way). */
+enum { INFER_PASSES = 3 };
+
 static double esm_pass_rate(Experiment *e, StepTimes *st, double *plain_rate, BsError *err)
 {
     Model *m = &e->model;
     ShiftStats stats;
     if (shift_stats_init(&stats, m, err))
         return 0;
+    double *best_ops = calloc((size_t)m->n_ops, sizeof(double));
+    if (!best_ops) {
+        shift_stats_free(&stats);
+        bs_fail(err, BS_ERR_RUNTIME, "out of memory");
+        return 0;
+    }
     SampleSet set = setup_eval_set(&e->data, 1);
     EvalResult res;
     evaluate(m, &set, e->x, e->y, &stats, &res); /* warm-up */
-    /* The same pass without the statistics: what PyTorch's inference does. */
-    double t0 = omp_get_wtime();
-    evaluate(m, &set, e->x, e->y, NULL, &res);
-    *plain_rate = set.n / (omp_get_wtime() - t0);
-    memset(m->op_seconds, 0, sizeof(double) * (size_t)m->n_ops);
-    t0 = omp_get_wtime();
-    evaluate(m, &set, e->x, e->y, &stats, &res);
-    double t = omp_get_wtime() - t0;
+    double best_plain = 1e30, best_esm = 1e30;
+    for (int p = 0; p < INFER_PASSES; p++) {
+        /* The same pass without the statistics: what PyTorch's inference does. */
+        double t0 = omp_get_wtime();
+        evaluate(m, &set, e->x, e->y, NULL, &res);
+        double t = omp_get_wtime() - t0;
+        best_plain = t < best_plain ? t : best_plain;
+        memset(m->op_seconds, 0, sizeof(double) * (size_t)m->n_ops);
+        t0 = omp_get_wtime();
+        evaluate(m, &set, e->x, e->y, &stats, &res);
+        t = omp_get_wtime() - t0;
+        if (t < best_esm) { /* the split by layer type is the best pass's */
+            best_esm = t;
+            memcpy(best_ops, m->op_seconds, sizeof(double) * (size_t)m->n_ops);
+        }
+    }
+    memcpy(m->op_seconds, best_ops, sizeof(double) * (size_t)m->n_ops);
+    free(best_ops);
     shift_stats_free(&stats);
+    *plain_rate = set.n / best_plain;
     memset(st, 0, sizeof *st);
-    st->step_s = t / (set.n / 1000.0);
+    st->step_s = best_esm / (set.n / 1000.0);
     split_times(m, set.n / 1000.0, st);
-    return set.n / t;
+    return set.n / best_esm;
 }
 
 int cmd_bench(int argc, char **argv)

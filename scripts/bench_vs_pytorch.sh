@@ -9,6 +9,8 @@
 #     PyTorch side built by scripts/reference/families.py (checked against
 #     bnshift by the fixtures). ResNet-20 takes --norm bn|gnbn|xbnblock|gn.
 #   --shape 32x32x3 (default) or 28x28x1 (the demo's Fashion-MNIST size).
+#   Inference is timed over 1024 images in batches of B, each side the best
+#     of 3 passes after a warm-up one (bnshift bench; bench_torch.py).
 #   --repeat R runs both sides R times, alternating, and keeps each side's
 #     best figure (most images/s, least memory): on a shared machine a single
 #     pair can land on a busy moment for one side only.

@@ -3,6 +3,7 @@
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -370,6 +371,47 @@ START_TEST(test_conv_deterministic)
 }
 END_TEST
 
+/* During a frozen pass (onednn_engine_freeze_weights) a layer converts
+ * its weights once and reuses them: a call with other weights (another
+ * pointer) must still use those, and a new pass must see weights changed
+ * in place between passes. */
+START_TEST(test_conv_frozen_weights)
+{
+    static const ConvCase cc = {16, 16, 3, 1, 1, 8, 8, 0, 0}; /* weights reordered to a blocked layout */
+    ConvRig r;
+    if (!conv_rig_init(&r, &cc, 2, 700, 1))
+        return;
+    float *w2 = falloc(r.n_w), *ref = falloc(r.n_out);
+    for (size_t i = 0; i < r.n_w; i++)
+        w2[i] = -0.5f * r.w[i] + 0.25f;
+    float *const w1 = r.w;
+    /* pass 1: w1, then w2 (another pointer), then w1 again; pass 2: w1
+     * changed in place between the passes; then unfrozen, changed again */
+    for (int step = 0; step < 5; step++) {
+        if (step == 0)
+            onednn_engine_freeze_weights(r.engine, 1);
+        if (step == 3 || step == 4) {
+            onednn_engine_freeze_weights(r.engine, 0);
+            for (size_t i = 0; i < r.n_w; i++)
+                w1[i] = 2.0f * w1[i] - 0.125f;
+            onednn_engine_freeze_weights(r.engine, step == 3);
+        }
+        r.w = step == 1 ? w2 : w1;
+        fill_value(r.out, r.n_out, NAN);
+        rig_forward(&r, NULL, r.out);
+        naive_conv_forward(&r.c, r.w, NULL, r.in, ref, r.N);
+        char what[32];
+        snprintf(what, sizeof what, "frozen step %d", step);
+        assert_close(r.out, ref, r.n_out, REF_TOL, what);
+    }
+    onednn_engine_freeze_weights(r.engine, 0);
+    r.w = w1;
+    free(w2);
+    free(ref);
+    conv_rig_free(&r);
+}
+END_TEST
+
 /* -------------------------------------------------------------- linear -- */
 
 typedef struct {
@@ -565,6 +607,7 @@ Suite *conv_linear_suite(void)
     tcase_add_loop_test(conv, test_conv_gradcheck, 0, N_CONV_RUNS);
     tcase_add_test(conv, test_gradcheck_catches_wrong_gradient);
     tcase_add_loop_test(conv, test_conv_deterministic, 0, 6);
+    tcase_add_test(conv, test_conv_frozen_weights);
     suite_add_tcase(s, conv);
 
     TCase *lin = tcase_create("linear");

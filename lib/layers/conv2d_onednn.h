@@ -23,6 +23,10 @@ const char *onednn_version(void);
 
 OneDnnEngine *onednn_engine_create(void);
 void onednn_engine_destroy(OneDnnEngine *e);
+/* frozen 1 starts a forward-only pass (memory_plan_inference_begin): the
+ * weights do not change until frozen 0 ends it, so each layer converts
+ * them to its primitive's layout once per pass instead of once per call. */
+void onednn_engine_freeze_weights(OneDnnEngine *e, int frozen);
 OneDnnConv *onednn_conv_create(const Conv2d *c);
 void onednn_conv_destroy(OneDnnConv *oc);
 

@@ -23,6 +23,8 @@ struct OneDnnEngine {
     dnnl_stream_t stream;
     void *scratch[N_SCRATCH];
     size_t scratch_bytes[N_SCRATCH];
+    unsigned long frozen_pass; /* onednn_engine_freeze_weights: the pass's number, 0 outside one */
+    unsigned long passes;
 };
 
 /* The first member of a layer's per-batch-size plan: the batch it was

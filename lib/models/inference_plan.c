@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "core/mem.h"
+#include "layers/conv2d_onednn.h"
 #include "memory_plan.h"
 #include "model.h"
 
@@ -145,6 +146,7 @@ static int build(Model *m)
 
 int memory_plan_inference_begin(Model *m)
 {
+    onednn_engine_freeze_weights(m->dnnl, 1); /* forward only: the weights hold still */
     if (!m->infer_data && !build(m))
         return 0;
     for (int t = 0; t < m->n_tensors; t++)
@@ -154,6 +156,7 @@ int memory_plan_inference_begin(Model *m)
 
 void memory_plan_inference_end(Model *m)
 {
+    onednn_engine_freeze_weights(m->dnnl, 0);
     if (!m->train_data)
         return;
     for (int t = 0; t < m->n_tensors; t++)

@@ -35,8 +35,8 @@ void memory_plan_carve(struct Model *m);
  * begin points every tensor at a buffer shared by tensors whose lives do
  * not overlap (kept: the input, the logits, NCHW BN inputs), building the
  * plan on first use; 0 when there is no memory for it (the pass then runs
- * on the training buffers, as it would anyway). end restores the training
- * buffers; reset frees the plan (layouts changed, or the model is freed). */
+ * on the training buffers, as it would anyway) and freezes the weights
+ * (onednn_engine_freeze_weights). end restores the training buffers; reset frees the plan (layouts changed, or the model is freed). */
 int memory_plan_inference_begin(struct Model *m);
 void memory_plan_inference_end(struct Model *m);
 void memory_plan_inference_reset(struct Model *m);
