@@ -7,3 +7,18 @@ if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   $SUDO apt-get install -y --no-install-recommends python3-torch
 fi
 [ -x ./bnshift ] || make --no-print-directory bnshift
+
+# PyTorch's CPU allocator is glibc's malloc, which maps every block over
+# its mmap threshold fresh and so page-faults a training step's large
+# tensors in again each step: measured here, PyTorch trained 1.3-2.2x
+# faster with the threshold raised (inference unchanged). The comparison
+# is against PyTorch at its best, so the PyTorch side runs with
+# BENCH_TORCH_MALLOC=tuned (default): blocks up to 32 MiB come from the
+# heap, which is not trimmed. BENCH_TORCH_MALLOC=glibc keeps glibc's
+# defaults (the tables before 2026-12-03 "allocator" in PERFORMANCE.md).
+case ${BENCH_TORCH_MALLOC:=tuned} in
+  tuned) torch_env=(env MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824) ;;
+  glibc) torch_env=(env) ;;
+  *) echo "BENCH_TORCH_MALLOC takes tuned or glibc, got '$BENCH_TORCH_MALLOC'" >&2; exit 2 ;;
+esac
+torch_py() { "${torch_env[@]}" /usr/bin/python3 "$@"; }

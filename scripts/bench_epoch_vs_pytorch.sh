@@ -89,7 +89,7 @@ for r in $(seq "$repeat"); do
     { e = $col["epoch"]; ts = nt / $col["images_per_s"]
       printf "bnshift %d %d %.4f %.4f %d %d\n", r, e, ts, $col["seconds"], nt, (e % every == 0 || e == E) ? ne : 0 }' \
     "$out/run/metrics.csv" | tee -a "$rounds"
-  /usr/bin/python3 scripts/reference/epoch_torch.py --config "$out/run/config.resolved.json" \
+  torch_py scripts/reference/epoch_torch.py --config "$out/run/config.resolved.json" \
     --threads "$threads" | tee "$out/torch.log"
   awk -v r="$r" '$1 == "torch" && $2 == "epoch" {
       for (i = 4; i < NF; i += 2) v[$i] = $(i + 1)
@@ -125,7 +125,7 @@ case $epochs in
   *) what="mean of epochs 2..$epochs" ;;
 esac
 echo
-echo "bnshift vs PyTorch $torch_version, $config${sets[*]+ ${sets[*]}}, $threads thread(s), $what$([ "$repeat" = 1 ] ||
+echo "bnshift vs PyTorch $torch_version, $config${sets[*]+ ${sets[*]}}, $threads thread(s), PyTorch malloc $BENCH_TORCH_MALLOC, $what$([ "$repeat" = 1 ] ||
   echo ", best of $repeat alternating rounds"), $(date -u +%F)"
 echo "per epoch: $n_tr training images, $n_ev evaluation images (inference with BN-input statistics + bstat, every eval set)"
 line() { awk -v l="$1" -v a="$2" -v b="$3" -v r="$4" -v f="$5" 'BEGIN { printf "%-28s " f " " f " %8.2f\n", l, a, b, r }'; }
@@ -142,7 +142,7 @@ echo "(*) training + evaluation images over the epoch's seconds."
 gnuplot <<GP
 set terminal pngcairo size 800,560 font "sans,10"
 set output "$out/epoch_bench.png"
-set title "Seconds per epoch, bnshift vs PyTorch $torch_version: ResNet-20 BN, $(basename "$config" .json)\n$threads thread(s), $what$([ "$repeat" = 1 ] || echo ", best of $repeat")" noenhanced
+set title "Seconds per epoch, bnshift vs PyTorch $torch_version: ResNet-20 BN, $(basename "$config" .json)\n$threads thread(s), PyTorch malloc $BENCH_TORCH_MALLOC, $what$([ "$repeat" = 1 ] || echo ", best of $repeat")" noenhanced
 set ylabel "seconds per epoch"
 set style data histograms
 set style histogram rowstacked

@@ -9,6 +9,9 @@
 #     PyTorch side built by scripts/reference/families.py (checked against
 #     bnshift by the fixtures). ResNet-20 takes --norm bn|gnbn|xbnblock|gn.
 #   --shape 32x32x3 (default) or 28x28x1 (the demo's Fashion-MNIST size).
+#   The PyTorch side runs with glibc malloc's mmap threshold raised
+#     (BENCH_TORCH_MALLOC=tuned, the default; =glibc for glibc's defaults;
+#     scripts/bench_common.sh says why).
 #   Inference is timed over 1024 images in batches of B, each side the best
 #     of 3 passes after a warm-up one (bnshift bench; bench_torch.py).
 #   --repeat R runs both sides R times, alternating, and keeps each side's
@@ -91,7 +94,7 @@ measure() {
       --set model.norm="$n" --set model.groups=$groups \
       --set data.synthetic.channels=$channels --set data.synthetic.size=$size | tee "$ours"
     echo
-    /usr/bin/python3 scripts/reference/bench_torch.py --threads "$t" --batch "$b" \
+    torch_py scripts/reference/bench_torch.py --threads "$t" --batch "$b" \
       --steps "$k" --arch "$a" --norm "$n" --groups $groups --size $size --channels $channels | tee "$theirs"
     tr+=("$(num '^train step' "$ours" '[0-9.]* images/s')")
     inf+=("$(num '^inference:' "$ours" '[0-9.]* images/s')")
@@ -141,7 +144,7 @@ if [ "$matrix" = 1 ]; then
     done
   done
   echo
-  echo "bnshift vs PyTorch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)'), $started to $(date -u '+%H:%M') UTC, $(nproc) cores$([ "$repeat" = 1 ] || echo ", best of $repeat alternating rounds")"
+  echo "bnshift vs PyTorch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)'), $started to $(date -u '+%H:%M') UTC, $(nproc) cores, PyTorch malloc: $BENCH_TORCH_MALLOC$([ "$repeat" = 1 ] || echo ", best of $repeat alternating rounds")"
   echo "${sgemm_line:-sgemm 1024^3 (last cell): $B_SGEMM GFLOP/s}"
   echo
   echo "| arch | norm | input | batch | threads | train img/s bnshift | PyTorch | ratio | inference + ESM img/s bnshift | PyTorch inference | ratio | inference-only ratio | peak memory ratio |"
@@ -152,7 +155,7 @@ fi
 
 measure "$arch" "$norm" "$batch" "$threads" "$shape" "$steps" "$repeat"
 echo
-echo "$arch ($norm), $shape, batch $batch, $threads threads, $(date -u +%F)$([ "$repeat" = 1 ] || echo ", best of $repeat alternating rounds")"
+echo "$arch ($norm), $shape, batch $batch, $threads threads, PyTorch malloc $BENCH_TORCH_MALLOC, $(date -u +%F)$([ "$repeat" = 1 ] || echo ", best of $repeat alternating rounds")"
 line() { awk -v l="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%-28s %10.1f %10.1f %8.2f\n", l, a, b, a / b }'; }
 printf '%-28s %10s %10s %8s\n' "" bnshift pytorch ratio
 line "train images/s" "$B_TRAIN" "$T_TRAIN"
