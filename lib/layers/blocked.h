@@ -60,16 +60,27 @@ static inline size_t blocked_index(int C, int S, int layout, int n, int c, int s
            (size_t)(c % BLOCK);
 }
 
+/* dst[l] = v[first + l] for the w channels from `first` of per-channel
+ * array v (C values), zero past C (the padding lanes); a local copy, which
+ * the compiler knows no output aliases, so tile loops keep it in registers. */
+static inline void channel_lanes(float *dst, const float *v, int C, int first, int w)
+{
+    for (int l = 0; l < w; l++)
+        dst[l] = first + l < C ? v[first + l] : 0.0f;
+}
+
+/* How many of the w channels from `first` are real (w but at the end). */
+static inline int channel_run_width(int C, int first, int w) { return C - first < w ? C - first : w; }
+
 /* The 16 values of per-channel array v (C of them) for block cb, zero in
  * the padding lanes: the parameters a kernel applies to a whole block. */
 static inline void blocked_lanes(float *dst, const float *v, int C, int cb)
 {
-    for (int l = 0; l < BLOCK; l++)
-        dst[l] = cb * BLOCK + l < C ? v[cb * BLOCK + l] : 0.0f;
+    channel_lanes(dst, v, C, cb * BLOCK, BLOCK);
 }
 
 /* How many real channels block cb has (16 except maybe the last). */
-static inline int blocked_width(int C, int cb) { return C - cb * BLOCK < BLOCK ? C - cb * BLOCK : BLOCK; }
+static inline int blocked_width(int C, int cb) { return channel_run_width(C, cb * BLOCK, BLOCK); }
 
 /* How the BN kernels walk a blocked tensor: `tiles` tiles per sample,
  * tile t holding channels t·w .. t·w + w − 1 (its lanes) at S positions
@@ -117,17 +128,14 @@ static inline size_t blocked_walk_tile(int C, int S, BlockedWalk k, int n, int t
     return (size_t)n * blocked_sample(C, S) + (size_t)t * k.tile_stride;
 }
 
-/* buf[l] = v[t·w + l] for the w lanes of tile t of per-channel array v
- * (C values), zero in the padding lanes; a local copy, which the compiler
- * knows no output aliases, so the tile loops keep it in registers. */
+/* The w lanes of tile t of per-channel array v (channel_lanes). */
 static inline void blocked_walk_lanes(float *buf, const float *v, int C, BlockedWalk k, int t)
 {
-    for (int l = 0; l < k.w; l++)
-        buf[l] = t * k.w + l < C ? v[t * k.w + l] : 0.0f;
+    channel_lanes(buf, v, C, t * k.w, k.w);
 }
 
 /* How many real channels tile t has (w except maybe the last nChw16c block). */
-static inline int blocked_walk_width(int C, BlockedWalk k, int t) { return C - t * k.w < k.w ? C - t * k.w : k.w; }
+static inline int blocked_walk_width(int C, BlockedWalk k, int t) { return channel_run_width(C, t * k.w, k.w); }
 
 /* s1[l] = Σ(t − m[l]) and s2[l] = Σ(t − m[l])² (double) over the S
  * positions of one 16-channel block (positions `step` floats apart: 16 in

@@ -226,9 +226,20 @@ static int runs_nhwc(const OneDnnConv *oc)
            side_nhwc(oc->dst_blocked, c->out_c, oc->src_blocked, c->in_c, c->groups);
 }
 
+/* One side's format (a tensor of C channels in `layout`): with `any`, what
+ * the primitive works on (NHWC for a layer that runs_nhwc, else oneDNN's
+ * choice); without, our tensor's own layout as oneDNN names it. */
+static dnnl_format_tag_t side_tag(const OneDnnConv *oc, int any, int layout, int C, int other_layout, int other_C)
+{
+    if (any)
+        return runs_nhwc(oc) ? dnnl_nhwc : dnnl_format_tag_any;
+    return side_nhwc(layout, C, other_layout, other_C, oc->c.groups) ? dnnl_nhwc
+           : layout                                                 ? dnnl_nChw16c
+                                                                    : dnnl_nchw;
+}
+
 /* Descriptors of the layer's tensors at batch N: ours (user: the tensors'
- * layouts, OIHW weights) or, with `any`, what the primitive works on:
- * NHWC activations for a layer that runs_nhwc, else left to oneDNN. */
+ * layouts, OIHW weights) or, with `any`, what the primitive works on. */
 static void tensor_mds(const OneDnnConv *oc, int N, dnnl_memory_desc_t *src, dnnl_memory_desc_t *w,
                        dnnl_memory_desc_t *dst, int any)
 {
@@ -236,15 +247,8 @@ static void tensor_mds(const OneDnnConv *oc, int N, dnnl_memory_desc_t *src, dnn
     dnnl_dims_t sd = {N, c->in_c, c->in_h, c->in_w};
     dnnl_dims_t dd = {N, c->out_c, c->out_h, c->out_w};
     const dnnl_format_tag_t a = dnnl_format_tag_any;
-    const int nhwc = any && runs_nhwc(oc);
-    const int src_nhwc = side_nhwc(oc->src_blocked, c->in_c, oc->dst_blocked, c->out_c, c->groups);
-    const int dst_nhwc = side_nhwc(oc->dst_blocked, c->out_c, oc->src_blocked, c->in_c, c->groups);
     dnnl_memory_desc_init_by_tag(src, 4, sd, dnnl_f32,
-                                 nhwc ? dnnl_nhwc
-                                 : any ? a
-                                 : src_nhwc ? dnnl_nhwc
-                                 : oc->src_blocked ? dnnl_nChw16c
-                                                   : dnnl_nchw);
+                                 side_tag(oc, any, oc->src_blocked, c->in_c, oc->dst_blocked, c->out_c));
     if (c->groups > 1) { /* [g][out_c/g][in_c/g][k][k]: our OIHW buffer as it is */
         const int g = c->groups;
         dnnl_dims_t wd = {g, c->out_c / g, c->in_c / g, c->kh, c->kw};
@@ -254,11 +258,7 @@ static void tensor_mds(const OneDnnConv *oc, int N, dnnl_memory_desc_t *src, dnn
         dnnl_memory_desc_init_by_tag(w, 4, wd, dnnl_f32, any ? a : dnnl_oihw);
     }
     dnnl_memory_desc_init_by_tag(dst, 4, dd, dnnl_f32,
-                                 nhwc ? dnnl_nhwc
-                                 : any ? a
-                                 : dst_nhwc ? dnnl_nhwc
-                                 : oc->dst_blocked ? dnnl_nChw16c
-                                                   : dnnl_nchw);
+                                 side_tag(oc, any, oc->dst_blocked, c->out_c, oc->src_blocked, c->in_c));
 }
 
 /* Sets up port p between the plain layout `user_md` and the primitive's
