@@ -51,8 +51,10 @@ int cli_has_control_chars(const char *s);
  * buf[cap]; returns the length it needs. */
 size_t cli_shell_quote(char *buf, size_t cap, const char *arg);
 /* Re-executes bnshift once with GOMP_SPINCOUNT set (short spins of idle
- * OpenMP threads) unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set already;
- * returns only when it did not re-execute. */
-void wait_policy_apply(char **argv);
+ * OpenMP threads) unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set already,
+ * and with OPENBLAS_CORETYPE set when OpenBLAS fell back to kernels below
+ * the CPU's (bs_blas_better_core) unless it is set already; returns only
+ * when it did not re-execute. */
+void startup_env_apply(char **argv);
 
 #endif

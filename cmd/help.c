@@ -128,7 +128,9 @@ static int print_man(void)
           ".SH ENVIRONMENT\n"
           "OMP_NUM_THREADS (default thread count), BNSHIFT_CONV (im2col or onednn), BNSHIFT_SHARE_CORES=1 "
           "(run does not wait for cores other runs hold), OMP_WAIT_POLICY and GOMP_SPINCOUNT (how idle threads "
-          "wait; unset, bnshift sets GOMP_SPINCOUNT=10000), TMPDIR (where the CPU lock files live).\n"
+          "wait; unset, bnshift sets GOMP_SPINCOUNT=10000), OPENBLAS_CORETYPE (OpenBLAS's kernels; where "
+          "OpenBLAS falls back to its SSE3 ones on a CPU with AVX or better, bnshift names the CPU's own; "
+          "\\-\\-version prints the core), TMPDIR (where the CPU lock files live).\n"
           ".SH SEE ALSO\n"
           "docs/REFERENCE.md in the bnshift sources: the same reference in full.\n", f);
     free(table);

@@ -7,6 +7,8 @@
 #include "commands.h"
 #include "core/error.h"
 #include "core/fault.h"
+#include "core/threads.h"
+#include "layers/conv2d_onednn.h"
 #include "models/model.h"
 
 #ifndef BS_VERSION
@@ -80,6 +82,8 @@ static int dispatch(int argc, char **argv)
     }
     if (!strcmp(argv[1], "--version")) {
         printf("bnshift %s (%s)\n", BS_VERSION, BS_GIT_HASH);
+        /* What the numbers depend on besides the code (bench_common.sh reads the core). */
+        printf("OpenBLAS core: %s\noneDNN: %s\n", bs_blas_core(), *onednn_version() ? onednn_version() : "not built in");
         return 0;
     }
     for (size_t i = 0; i < cli_n_commands; i++)
@@ -90,7 +94,7 @@ static int dispatch(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    wait_policy_apply(argv);
+    startup_env_apply(argv);
     cli_program = argc > 0 && argv[0][0] ? argv[0] : "bnshift";
     atexit(report_library_exit);
     /* The environment is read here and passed to the library. */

@@ -21,4 +21,11 @@ case ${BENCH_TORCH_MALLOC:=tuned} in
   glibc) torch_env=(env) ;;
   *) echo "BENCH_TORCH_MALLOC takes tuned or glibc, got '$BENCH_TORCH_MALLOC'" >&2; exit 2 ;;
 esac
+# PyTorch's BLAS is the same OpenBLAS; where OpenBLAS falls back to its
+# SSE3 kernels on a CPU it does not know, bnshift names better ones itself
+# (cmd/startup_env.c), so PyTorch gets the kernels bnshift runs.
+if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
+  blas_core=$(./bnshift --version | sed -n 's/^OpenBLAS core: //p')
+  [ -z "$blas_core" ] || torch_env+=(OPENBLAS_CORETYPE="$blas_core")
+fi
 torch_py() { "${torch_env[@]}" /usr/bin/python3 "$@"; }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "suites.h"
+#include "core/threads.h"
 #include "layers/conv2d_onednn.h"
 #include "test_util.h"
 
@@ -476,6 +477,49 @@ END_TEST
 
 /* `bench` prints every figure issue 5 asks for, on both convolution
  * backends (no timing is asserted), and rejects bad options with exit 2. */
+/* Debian's OpenBLAS 0.3.21 falls back to its SSE3 "Prescott" kernels on CPUs
+ * newer than itself; bnshift then names kernels the CPU runs
+ * (cmd/startup_env.c), unless the user chose (OPENBLAS_CORETYPE). */
+static char *version_text(const char *env)
+{
+    char cmd[1024], path[300];
+    snprintf(path, sizeof path, "%s/version.txt", workdir);
+    snprintf(cmd, sizeof cmd, "{ env %s %s --version > %s; }", env, bnshift_bin(), path);
+    ck_assert_int_eq(run_in(workdir, cmd, NULL), 0);
+    char *out = slurp_file(path);
+    ck_assert_ptr_nonnull(out);
+    return out;
+}
+
+START_TEST(openblas_kernels_fit_the_cpu)
+{
+    ck_assert_ptr_null(bs_blas_better_core("Haswell"));
+    ck_assert_ptr_null(bs_blas_better_core("Cooperlake"));
+    ck_assert_ptr_null(bs_blas_better_core(NULL));
+    __builtin_cpu_init();
+    const char *better = bs_blas_better_core("Prescott");
+    if (!__builtin_cpu_supports("avx"))
+        ck_assert_ptr_null(better);
+    else if (__builtin_cpu_supports("avx512bf16"))
+        ck_assert_str_eq(better, "Cooperlake");
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        ck_assert_msg(!strcmp(better, "SkylakeX") || !strcmp(better, "Haswell"), "core %s", better);
+    else
+        ck_assert_str_eq(better, "Sandybridge");
+
+    make_workdir();
+    char *out = version_text("-u OPENBLAS_CORETYPE");
+    ck_assert_msg(strstr(out, "OpenBLAS core: "), "--version lacks the core:\n%s", out);
+    if (__builtin_cpu_supports("avx"))
+        ck_assert_msg(!strstr(out, "OpenBLAS core: Prescott"), "SSE3 kernels on an AVX CPU:\n%s", out);
+    free(out);
+    out = version_text("OPENBLAS_CORETYPE=Prescott");
+    ck_assert_msg(strstr(out, "OpenBLAS core: Prescott\n"), "the user's choice overridden:\n%s", out);
+    free(out);
+    remove_workdir();
+}
+END_TEST
+
 START_TEST(bench_prints_its_figures)
 {
     make_workdir();
@@ -528,6 +572,7 @@ Suite *cli_suite(void)
     tcase_add_test(tc, eval_recalibration_removes_the_shift);
     tcase_add_test(tc, same_samples_setting_evaluates_one_subset_twice);
     tcase_add_test(tc, bench_prints_its_figures);
+    tcase_add_test(tc, openblas_kernels_fit_the_cpu);
     suite_add_tcase(s, tc);
     return s;
 }

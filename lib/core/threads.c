@@ -3,6 +3,7 @@
 #include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <sys/mman.h>
 
 /* Large enough that OpenBLAS takes its buffered path (not the small-matrix
@@ -20,6 +21,23 @@ void bs_set_threads(int n)
 int bs_get_threads(void) { return omp_get_max_threads(); }
 
 const char *bs_blas_core(void) { return openblas_get_corename(); }
+
+const char *bs_blas_better_core(const char *current)
+{
+    if (!current || strcasecmp(current, "Prescott") != 0)
+        return NULL;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512bf16"))
+        return "Cooperlake";
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        return "SkylakeX";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return "Haswell";
+    if (__builtin_cpu_supports("avx"))
+        return "Sandybridge";
+    return NULL; /* a CPU Prescott's kernels suit */
+}
 
 int bs_address_space_fits(size_t bytes)
 {

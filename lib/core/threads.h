@@ -18,6 +18,13 @@ void bs_set_threads(int n);
 int bs_get_threads(void);
 /* OpenBLAS core name (e.g. "Haswell") for run metadata. */
 const char *bs_blas_core(void);
+/* The OpenBLAS core (an OPENBLAS_CORETYPE name) this CPU should run when
+ * OpenBLAS runs `current` (bs_blas_core()) and that is its "Prescott"
+ * (SSE3) fallback on a CPU with AVX or better, as Debian's 0.3.21 does on
+ * CPUs newer than itself (Emerald Rapids: sgemm 5x slower); NULL when
+ * OpenBLAS's own choice stands. OpenBLAS reads OPENBLAS_CORETYPE only while
+ * it loads, so the caller re-executes. */
+const char *bs_blas_better_core(const char *current);
 
 /* Whether `bytes` more of address space can be mapped now (an mmap probe,
  * released at once). Uses only system calls: safe before main. */
