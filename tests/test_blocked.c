@@ -883,12 +883,19 @@ static void check_blocked_spec(ModelSpec s)
     step(&a, la, ga, sa);
     step(&b, lb, gb, sb);
     step(&f, lf, gf, sf);
-    assert_close(lb, la, 60, 1e-5, "logits (oneDNN, blocked)");
-    assert_close(gb, ga, np, 1e-4, "gradients (oneDNN, blocked)");
-    assert_close(sb, sa, ns, 1e-5, "running statistics (oneDNN, blocked)");
-    assert_close(lf, la, 60, 1e-5, "logits (fallback)");
-    assert_close(gf, ga, np, 1e-4, "gradients (fallback)");
-    assert_close(sf, sa, ns, 1e-5, "running statistics (fallback)");
+    char what[160];
+    const char *names[] = {"logits", "gradients", "running statistics"};
+    const float *ours[2][3] = {{lb, gb, sb}, {lf, gf, sf}}, *ref[3] = {la, ga, sa};
+    const size_t sizes[3] = {60, np, ns};
+    /* Logits: 3e-5 of their largest (Inception-v3's ~30 layers on OpenBLAS's
+     * AVX-512 kernels reach 1.05e-5 of it; a wrong op is off by O(1)). */
+    const double rtol[3] = {3e-5, 1e-4, 1e-5};
+    for (int side = 0; side < 2; side++)
+        for (int k = 0; k < 3; k++) {
+            snprintf(what, sizeof what, "%s (%s; arch %d, width %d, norm %d, bfn %d)", names[k],
+                     side ? "fallback" : "oneDNN, blocked", (int)s.arch, s.width, (int)s.norm, (int)s.bfn);
+            assert_close(ours[side][k], ref[k], sizes[k], rtol[k], what);
+        }
     for (int t = 0; t < b.n_tensors; t++) /* padding lanes of data and gradients stay zero */
         if (b.tensors[t].blocked) {
             const Tensor *bt = &b.tensors[t];

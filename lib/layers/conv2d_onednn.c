@@ -55,6 +55,7 @@ typedef struct {
     dnnl_primitive_t fwd;
     Port f_src, f_w, f_dst;
     int have_bwd;
+    int bwd_data_flipped; /* bwd_data is a forward conv of dy with flipped weights (plan_flipped_data) */
     dnnl_primitive_t bwd_data, bwd_weights;
     Port d_ddst, d_w, d_dsrc;
     Port w_src, w_ddst;
@@ -70,6 +71,7 @@ enum { N_PLANS = 3 }; /* training batch, eval batch, a last partial batch */
 struct OneDnnConv {
     Conv2d c;
     int src_blocked, dst_blocked; /* our tensors' layouts (blocked.h; 0: NCHW) */
+    float *w_flipped; /* [in_c][out_c][kh][kw], spatially flipped: a flipped plan's weights */
     Plan plans[N_PLANS];
     unsigned long clock;
     char impl[64];
@@ -181,6 +183,7 @@ void onednn_conv_destroy(OneDnnConv *oc)
         return;
     for (int i = 0; i < N_PLANS; i++)
         plan_free(&oc->plans[i]);
+    free(oc->w_flipped);
     free(oc);
 }
 
@@ -361,6 +364,64 @@ fail:
     return ok;
 }
 
+/* The gradient of a stride-1 convolution's input is a forward convolution
+ * of dy with the weights flipped in space and their in/out channels
+ * swapped (dx[ci] = sum over co of dy[co] correlated with W[co][ci] turned
+ * 180 degrees, padding k-1-pad). oneDNN 2.6 has brgemm kernels for forward
+ * convolutions only (its backward-data ones are older jit kernels, 8-22%
+ * slower on ResNet-20's layers), so such a layer's bwd_data is that
+ * forward convolution when oneDNN runs it on brgemm kernels. Returns its
+ * primitive descriptor and sets *w_user to the flipped weights' layout
+ * (oc->w_flipped, allocated here), or NULL: use the backward-data
+ * primitive. */
+static dnnl_primitive_desc_t flipped_data_pd(OneDnnEngine *e, OneDnnConv *oc, int N, dnnl_memory_desc_t *w_user)
+{
+    const Conv2d *c = &oc->c;
+    const int pt = c->kh - 1 - c->pad_h, pl = c->kw - 1 - c->pad_w;
+    const int pb = c->in_h - 1 + c->kh - c->out_h - pt, pr = c->in_w - 1 + c->kw - c->out_w - pl;
+    if (c->groups != 1 || c->stride != 1 || pt < 0 || pl < 0 || pb < 0 || pr < 0)
+        return NULL;
+    dnnl_memory_desc_t src_any, dst_any, w_any;
+    dnnl_dims_t sd = {N, c->out_c, c->out_h, c->out_w}, dd = {N, c->in_c, c->in_h, c->in_w};
+    dnnl_dims_t wd = {c->in_c, c->out_c, c->kh, c->kw};
+    dnnl_dims_t strides = {1, 1}, pad_l = {pt, pl}, pad_r = {pb, pr};
+    dnnl_memory_desc_init_by_tag(&src_any, 4, sd, dnnl_f32,
+                                 side_tag(oc, 1, oc->dst_blocked, c->out_c, oc->src_blocked, c->in_c));
+    dnnl_memory_desc_init_by_tag(&dst_any, 4, dd, dnnl_f32,
+                                 side_tag(oc, 1, oc->src_blocked, c->in_c, oc->dst_blocked, c->out_c));
+    dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dnnl_f32, dnnl_format_tag_any);
+    dnnl_convolution_desc_t cd;
+    dnnl_primitive_desc_t pd = NULL;
+    const char *impl = NULL;
+    if (dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src_any,
+                                           &w_any, NULL, &dst_any, strides, pad_l, pad_r) != dnnl_success ||
+        dnnl_primitive_desc_create(&pd, &cd, NULL, e->engine, NULL) != dnnl_success)
+        return NULL;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl ||
+        strncmp(impl, "brg", 3) != 0 ||
+        (!oc->w_flipped && !(oc->w_flipped = malloc(sizeof(float) * (size_t)c->in_c * c->out_c * c->kh * c->kw)))) {
+        dnnl_primitive_desc_destroy(pd);
+        return NULL;
+    }
+    dnnl_memory_desc_init_by_tag(w_user, 4, wd, dnnl_f32, dnnl_oihw);
+    return pd;
+}
+
+/* oc->w_flipped = w [co][ci][y][x] as [ci][co][kh-1-y][kw-1-x]. */
+static const float *flip_weights(OneDnnConv *oc, const float *w)
+{
+    const Conv2d *c = &oc->c;
+    const int K = c->kh * c->kw;
+    for (int co = 0; co < c->out_c; co++)
+        for (int ci = 0; ci < c->in_c; ci++) {
+            const float *from = w + ((size_t)co * c->in_c + ci) * K;
+            float *to = oc->w_flipped + ((size_t)ci * c->out_c + co) * K;
+            for (int k = 0; k < K; k++)
+                to[K - 1 - k] = from[k];
+        }
+    return oc->w_flipped;
+}
+
 static int plan_backward(OneDnnEngine *e, OneDnnConv *oc, Plan *pl)
 {
     const Conv2d *c = &oc->c;
@@ -373,19 +434,30 @@ static int plan_backward(OneDnnEngine *e, OneDnnConv *oc, Plan *pl)
     dnnl_convolution_desc_t dd, wd;
     dnnl_primitive_desc_t dpd = NULL, wpd = NULL;
     int ok = 0;
-    CHECK(dnnl_convolution_backward_data_desc_init(&dd, dnnl_convolution_direct, &src_any, &w_any,
-                                                   &dst_any, strides, pad_l, pad_r));
-    CHECK(dnnl_primitive_desc_create(&dpd, &dd, NULL, e->engine, pl->fwd_pd));
+    dnnl_memory_desc_t w_data = w; /* the weights bwd_data reads: OIHW, or flipped IOHW */
+    const dnnl_memory_desc_t *d_ddst, *d_w, *d_dsrc;
+    if ((dpd = flipped_data_pd(e, oc, N, &w_data)) != NULL) {
+        d_ddst = query(dpd, dnnl_query_src_md);
+        d_w = query(dpd, dnnl_query_weights_md);
+        d_dsrc = query(dpd, dnnl_query_dst_md);
+        pl->bwd_data_flipped = 1;
+    } else {
+        CHECK(dnnl_convolution_backward_data_desc_init(&dd, dnnl_convolution_direct, &src_any, &w_any,
+                                                       &dst_any, strides, pad_l, pad_r));
+        CHECK(dnnl_primitive_desc_create(&dpd, &dd, NULL, e->engine, pl->fwd_pd));
+        d_ddst = query(dpd, dnnl_query_diff_dst_md);
+        d_w = query(dpd, dnnl_query_weights_md);
+        d_dsrc = query(dpd, dnnl_query_diff_src_md);
+    }
     CHECK(dnnl_primitive_create(&pl->bwd_data, dpd));
     CHECK(dnnl_convolution_backward_weights_desc_init(&wd, dnnl_convolution_direct, &src_any, &w_any,
                                                       NULL, &dst_any, strides, pad_l, pad_r));
     CHECK(dnnl_primitive_desc_create(&wpd, &wd, NULL, e->engine, pl->fwd_pd));
     CHECK(dnnl_primitive_create(&pl->bwd_weights, wpd));
-    const dnnl_memory_desc_t *d_ddst = query(dpd, dnnl_query_diff_dst_md);
     const dnnl_memory_desc_t *w_ddst = query(wpd, dnnl_query_diff_dst_md);
     if (!port_init(e, &pl->d_ddst, &dst, d_ddst, 1, SCR_OUT) ||
-        !port_init(e, &pl->d_w, &w, query(dpd, dnnl_query_weights_md), 1, -1) ||
-        !port_init(e, &pl->d_dsrc, &src, query(dpd, dnnl_query_diff_src_md), 0, SCR_IN) ||
+        !port_init(e, &pl->d_w, &w_data, d_w, 1, -1) ||
+        !port_init(e, &pl->d_dsrc, &src, d_dsrc, 0, SCR_IN) ||
         !port_init(e, &pl->w_src, &src, query(wpd, dnnl_query_src_md), 1, SCR_IN) ||
         !port_init(e, &pl->w_ddst, &dst, w_ddst, 1, SCR_OUT2) ||
         !make_accumulate(e, pl, query(wpd, dnnl_query_diff_weights_md), &w))
@@ -508,11 +580,12 @@ static int backward_ran(OneDnnEngine *e, OneDnnConv *oc, const float *w, const f
             return 0;
     }
     if (din) {
-        if (!port_in(e, &pl->d_w, w) || !port_out(e, &pl->d_dsrc, din))
+        const int f = pl->bwd_data_flipped;
+        if (!port_in(e, &pl->d_w, f ? flip_weights(oc, w) : w) || !port_out(e, &pl->d_dsrc, din))
             return 0;
-        dnnl_exec_arg_t args[3] = {{DNNL_ARG_DIFF_DST, pl->d_ddst.prim},
+        dnnl_exec_arg_t args[3] = {{f ? DNNL_ARG_SRC : DNNL_ARG_DIFF_DST, pl->d_ddst.prim},
                                    {DNNL_ARG_WEIGHTS, pl->d_w.prim},
-                                   {DNNL_ARG_DIFF_SRC, pl->d_dsrc.prim}};
+                                   {f ? DNNL_ARG_DST : DNNL_ARG_DIFF_SRC, pl->d_dsrc.prim}};
         if (dnnl_primitive_execute(pl->bwd_data, e->stream, 3, args) != dnnl_success ||
             !port_out_finish(e, &pl->d_dsrc))
             return 0;
