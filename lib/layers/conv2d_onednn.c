@@ -381,20 +381,23 @@ static dnnl_primitive_desc_t flipped_data_pd(OneDnnEngine *e, OneDnnConv *oc, in
     const int pb = c->in_h - 1 + c->kh - c->out_h - pt, pr = c->in_w - 1 + c->kw - c->out_w - pl;
     if (c->groups != 1 || c->stride != 1 || pt < 0 || pl < 0 || pb < 0 || pr < 0)
         return NULL;
-    dnnl_memory_desc_t src_any, dst_any, w_any;
+    dnnl_memory_desc_t src_user, dst_user, w_any;
     dnnl_dims_t sd = {N, c->out_c, c->out_h, c->out_w}, dd = {N, c->in_c, c->in_h, c->in_w};
     dnnl_dims_t wd = {c->in_c, c->out_c, c->kh, c->kw};
     dnnl_dims_t strides = {1, 1}, pad_l = {pt, pl}, pad_r = {pb, pr};
-    dnnl_memory_desc_init_by_tag(&src_any, 4, sd, dnnl_f32,
-                                 side_tag(oc, 1, oc->dst_blocked, c->out_c, oc->src_blocked, c->in_c));
-    dnnl_memory_desc_init_by_tag(&dst_any, 4, dd, dnnl_f32,
-                                 side_tag(oc, 1, oc->src_blocked, c->in_c, oc->dst_blocked, c->out_c));
+    /* dy and dx as our tensors hold them: in a layout the brgemm kernels
+     * do not take, reorders both ways cost more than they save (measured:
+     * MobileNetV2's nChw16c 1x1 convolutions 30% slower). */
+    dnnl_memory_desc_init_by_tag(&src_user, 4, sd, dnnl_f32,
+                                 side_tag(oc, 0, oc->dst_blocked, c->out_c, oc->src_blocked, c->in_c));
+    dnnl_memory_desc_init_by_tag(&dst_user, 4, dd, dnnl_f32,
+                                 side_tag(oc, 0, oc->src_blocked, c->in_c, oc->dst_blocked, c->out_c));
     dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dnnl_f32, dnnl_format_tag_any);
     dnnl_convolution_desc_t cd;
     dnnl_primitive_desc_t pd = NULL;
     const char *impl = NULL;
-    if (dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src_any,
-                                           &w_any, NULL, &dst_any, strides, pad_l, pad_r) != dnnl_success ||
+    if (dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src_user,
+                                           &w_any, NULL, &dst_user, strides, pad_l, pad_r) != dnnl_success ||
         dnnl_primitive_desc_create(&pd, &cd, NULL, e->engine, NULL) != dnnl_success)
         return NULL;
     if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl ||
