@@ -40,7 +40,7 @@ else ifneq ($(MPI),0)
 endif
 
 CPPFLAGS := -Ilib -I$(BLAS_INC) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
-            $(BACKEND_CPPFLAGS) $(MPI_CPPFLAGS) -D_GNU_SOURCE -DBS_VERSION=\"$(VERSION)\" -DBS_GIT_HASH=\"$(GIT_HASH)\"
+            $(BACKEND_CPPFLAGS) $(MPI_CPPFLAGS) -D_GNU_SOURCE -DBS_VERSION=\"$(VERSION)\" -I$(BUILD)/gen
 CFLAGS  := -std=c11 -Wall -Wextra -Wshadow -fopenmp -MMD -MP $(OPT) $(EXTRA_CFLAGS)
 LDLIBS  := $(BACKEND_LIBS) $(MPI_LIBS) -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas \
            $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
@@ -96,6 +96,16 @@ $(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/cmd/setup.o $(BUILD)/lib/libbnshift.a
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+# The commit a binary was built from (--version, a run's config.resolved.json):
+# a header rewritten only when HEAD moves, so the objects that print it are
+# rebuilt then and only then (a -D flag left them naming an older commit).
+$(BUILD)/gen/git_hash.h: FORCE
+	@mkdir -p $(@D)
+	@echo '#define BS_GIT_HASH "$(GIT_HASH)"' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv -f $@.tmp $@
+$(BUILD)/cmd/main.o $(BUILD)/cmd/run.o: $(BUILD)/gen/git_hash.h
+FORCE:
 
 # Installs only what is missing, so `make demo` is quick the second time.
 deps:

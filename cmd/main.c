@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "git_hash.h" /* generated: BS_GIT_HASH */
 #include "core/error.h"
 #include "core/fault.h"
 #include "core/threads.h"
@@ -13,9 +14,6 @@
 
 #ifndef BS_VERSION
 #define BS_VERSION "dev"
-#endif
-#ifndef BS_GIT_HASH
-#define BS_GIT_HASH "unknown"
 #endif
 
 const CliCommand cli_commands[] = {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "git_hash.h" /* generated: BS_GIT_HASH */
 #include "core/mem.h"
 #include "core/threads.h"
 #include "run/checkpoint.h"
