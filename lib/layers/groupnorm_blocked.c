@@ -67,15 +67,16 @@ void gn_blocked_forward(const GroupNorm *g, const float *gamma, const float *bet
         const float *x = in + (size_t)n * sample;
         double *s1 = part(g, 0, N) + (size_t)n * C, *s2 = part(g, 1, N) + (size_t)n * C;
         double *mean = part(g, 2, N) + (size_t)n * G;
-        /* Two passes as in groupnorm.c: the mean, then the deviations from
-         * it (their sum, zero in exact arithmetic, corrects the rounding). */
-        sample_channel_sums(g, x, NULL, s1, NULL);
+        /* One pass of double sums about K = the group's first value
+         * (shifted data, as bn_blocked's moments; groupnorm.c takes two
+         * passes, the results agree to float rounding). */
         for (int gi = 0; gi < G; gi++)
-            mean[gi] = group_total(g, s1, gi) / M;
+            mean[gi] = x[blocked_index(C, S, g->blocked, 0, gi * (C / G), 0)];
         sample_channel_sums(g, x, mean, s1, s2);
         for (int gi = 0; gi < G; gi++) {
             const double dev = group_total(g, s1, gi), sq = group_total(g, s2, gi);
             const double var = fmax((sq - dev * dev / M) / M, 0.0);
+            mean[gi] += dev / M;
             /* Backward recomputes x̂ from these float values, so the
              * affine pass below uses them too. */
             save_mean[(size_t)n * G + gi] = (float)mean[gi];
