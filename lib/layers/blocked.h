@@ -60,6 +60,16 @@ static inline size_t blocked_index(int C, int S, int layout, int n, int c, int s
            (size_t)(c % BLOCK);
 }
 
+/* dst[c] = the first value of channel c (sample 0, position 0) of x: the
+ * shift K of shifted-data sums (blocked_centered_sums about K). K is one
+ * of the values summed, so |mean − K| <= σ·√M and the cancellation in
+ * Σ(x − K)² − (Σ(x − K))²/M costs at most ~M·2⁻⁵³ of the variance. */
+static inline void blocked_first_values(double *dst, const float *x, int C, int S, int layout)
+{
+    for (int c = 0; c < C; c++)
+        dst[c] = x[blocked_index(C, S, layout, 0, c, 0)];
+}
+
 /* dst[l] = v[first + l] for the w channels from `first` of per-channel
  * array v (C values), zero past C (the padding lanes); a local copy, which
  * the compiler knows no output aliases, so tile loops keep it in registers. */

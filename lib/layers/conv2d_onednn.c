@@ -377,14 +377,14 @@ fail:
 static dnnl_primitive_desc_t flipped_data_pd(OneDnnEngine *e, OneDnnConv *oc, int N, dnnl_memory_desc_t *w_user)
 {
     const Conv2d *c = &oc->c;
-    const int pt = c->kh - 1 - c->pad_h, pl = c->kw - 1 - c->pad_w;
-    const int pb = c->in_h - 1 + c->kh - c->out_h - pt, pr = c->in_w - 1 + c->kw - c->out_w - pl;
-    if (c->groups != 1 || c->stride != 1 || pt < 0 || pl < 0 || pb < 0 || pr < 0)
+    const int top = c->kh - 1 - c->pad_h, left = c->kw - 1 - c->pad_w;
+    const int bottom = c->in_h - 1 + c->kh - c->out_h - top, right = c->in_w - 1 + c->kw - c->out_w - left;
+    if (c->groups != 1 || c->stride != 1 || top < 0 || left < 0 || bottom < 0 || right < 0)
         return NULL;
     dnnl_memory_desc_t src_user, dst_user, w_any;
     dnnl_dims_t sd = {N, c->out_c, c->out_h, c->out_w}, dd = {N, c->in_c, c->in_h, c->in_w};
     dnnl_dims_t wd = {c->in_c, c->out_c, c->kh, c->kw};
-    dnnl_dims_t strides = {1, 1}, pad_l = {pt, pl}, pad_r = {pb, pr};
+    dnnl_dims_t strides = {1, 1}, pad_l = {top, left}, pad_r = {bottom, right};
     /* dy and dx as our tensors hold them: in a layout the brgemm kernels
      * do not take, reorders both ways cost more than they save (measured:
      * MobileNetV2's nChw16c 1x1 convolutions 30% slower). */
@@ -400,9 +400,11 @@ static dnnl_primitive_desc_t flipped_data_pd(OneDnnEngine *e, OneDnnConv *oc, in
                                            &w_any, NULL, &dst_user, strides, pad_l, pad_r) != dnnl_success ||
         dnnl_primitive_desc_create(&pd, &cd, NULL, e->engine, NULL) != dnnl_success)
         return NULL;
-    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl ||
-        strncmp(impl, "brg", 3) != 0 ||
-        (!oc->w_flipped && !(oc->w_flipped = malloc(sizeof(float) * (size_t)c->in_c * c->out_c * c->kh * c->kw)))) {
+    const int brgemm = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
+                       impl && !strncmp(impl, "brg", 3);
+    if (brgemm && !oc->w_flipped)
+        oc->w_flipped = malloc(sizeof(float) * (size_t)c->in_c * c->out_c * c->kh * c->kw);
+    if (!brgemm || !oc->w_flipped) {
         dnnl_primitive_desc_destroy(pd);
         return NULL;
     }

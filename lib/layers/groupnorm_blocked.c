@@ -68,7 +68,7 @@ void gn_blocked_forward(const GroupNorm *g, const float *gamma, const float *bet
         double *s1 = part(g, 0, N) + (size_t)n * C, *s2 = part(g, 1, N) + (size_t)n * C;
         double *mean = part(g, 2, N) + (size_t)n * G;
         /* One pass of double sums about K = the group's first value
-         * (shifted data, as bn_blocked's moments; groupnorm.c takes two
+         * (shifted data: blocked_first_values; groupnorm.c takes two
          * passes, the results agree to float rounding). */
         for (int gi = 0; gi < G; gi++)
             mean[gi] = x[blocked_index(C, S, g->blocked, 0, gi * (C / G), 0)];

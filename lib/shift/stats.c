@@ -99,8 +99,7 @@ static void accumulate_blocked(ShiftStats *s, const Op *op, const float *x, int 
     if (op->u.bn.stats_out == K && K[3 * (size_t)C] == (double)N * S)
         K[3 * (size_t)C] = 0; /* used once */
     else {
-        for (int c = 0; c < C; c++)
-            K[c] = x[blocked_index(C, S, op->u.bn.blocked, 0, c, 0)];
+        blocked_first_values(K, x, C, S, op->u.bn.blocked);
         blocked_centered_sums(x, N, C, S, op->u.bn.blocked, K, op->u.bn.partial, sum, sq);
     }
     double *mean = s->mean + s->offset[l], *m2 = s->m2 + s->offset[l];
