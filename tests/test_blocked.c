@@ -20,6 +20,7 @@
 #include "layers/groupnorm.h"
 #include "layers/onednn_unary.h"
 #include "layers/pool.h"
+#include "layers/relu6.h"
 #include "models/arch.h"
 #include "models/model.h"
 #include "suites.h"
@@ -185,9 +186,9 @@ static BnRun bn_run(const BnInputs *a, int blocked, int act_after)
         r.rv[c] = 1.0f + 0.05f * (float)c;
     }
     batchnorm_forward_train(&b, a->gamma, a->beta, r.rm, r.rv, x, r.out, r.sm, r.si, N);
-    batchnorm_backward_train(&b, a->gamma, x, r.sm, r.si, g, r.din, r.dgamma, r.dbeta, N);
+    batchnorm_backward_train(&b, a->gamma, a->beta, x, r.sm, r.si, g, r.din, r.dgamma, r.dbeta, N);
     batchnorm_forward_eval(&b, a->gamma, a->beta, r.rm, r.rv, x, r.out + n, N);
-    batchnorm_backward_eval(&b, a->gamma, r.rm, r.rv, x, g, r.din + n, r.dgamma + C, r.dbeta + C, N);
+    batchnorm_backward_eval(&b, a->gamma, a->beta, r.rm, r.rv, x, g, r.din + n, r.dgamma + C, r.dbeta + C, N);
     free(x);
     free(g);
     free(partial);
@@ -291,7 +292,7 @@ static GnRun gn_run(const BnInputs *a, int G, int blocked, int act_after)
         memcpy(dy, a->dout, plain_n * sizeof(float));
     }
     groupnorm_forward(&g, a->gamma, a->beta, x, y, r.sm, r.si, N);
-    groupnorm_backward(&g, a->gamma, x, r.sm, r.si, dy, dx, r.dgamma, r.dbeta, N);
+    groupnorm_backward(&g, a->gamma, a->beta, x, r.sm, r.si, dy, dx, r.dgamma, r.dbeta, N);
     if (blocked) {
         assert_padding_zero(y, N, C, S, "gn forward");
         assert_padding_zero(dx, N, C, S, "gn din");
@@ -341,6 +342,58 @@ START_TEST(gn_blocked_matches_plain)
             bn_inputs_free(&a);
         }
     }
+}
+END_TEST
+
+/* a with dout taken back through act at y (NCHW), as the activation's own
+ * backward would; the other buffers are a's. */
+static BnInputs through_act(const BnInputs *a, const float *y, int act)
+{
+    BnInputs m = *a;
+    const size_t n = (size_t)a->N * a->C * a->S;
+    m.dout = falloc(n);
+    (act == ACT_RELU6 ? relu6_backward : relu_backward)(y, a->dout, m.dout, n);
+    return m;
+}
+
+/* The blocked norms with a fused activation take dout back through it in
+ * their own passes (pre-activation recomputed): the same bits as masking
+ * dout first and running them without the activation. */
+START_TEST(blocked_norms_take_the_gradient_back_through_act_after)
+{
+    for (force_16c = 0; force_16c < 2; force_16c++)
+        for (int act = ACT_RELU; act <= ACT_RELU6; act++) {
+            enum { N = 3, C = 40, G = 4, S = 7 };
+            const size_t n = bsize(N, C, S), plain_n = (size_t)N * C * S;
+            BnInputs a = bn_inputs(N, C, S, 50 + act);
+            for (int c = 0; c < C; c++)
+                a.gamma[c] *= 6.0f; /* outputs beyond 6 too, where ReLU6 clips */
+            BnRun q = bn_run(&a, 1, act);
+            float *y = falloc(plain_n);
+            for (int half = 0; half < 2; half++) { /* training mode, then inference mode */
+                blocked_to_plain(q.out + half * n, y, N, C, S, lay(C));
+                BnInputs m = through_act(&a, y, act);
+                BnRun p = bn_run(&m, 1, ACT_NONE);
+                ck_assert_int_eq(memcmp(q.din + half * n, p.din + half * n, n * sizeof(float)), 0);
+                ck_assert_int_eq(memcmp(q.dgamma + half * C, p.dgamma + half * C, C * sizeof(float)), 0);
+                ck_assert_int_eq(memcmp(q.dbeta + half * C, p.dbeta + half * C, C * sizeof(float)), 0);
+                ck_assert_int_ne(memcmp(m.dout, a.dout, plain_n * sizeof(float)), 0); /* it masked some */
+                bn_run_free(&p);
+                free(m.dout);
+            }
+            GnRun gq = gn_run(&a, G, 1, act);
+            BnInputs m = through_act(&a, gq.out, act);
+            GnRun gp = gn_run(&m, G, 1, ACT_NONE);
+            ck_assert_int_eq(memcmp(gq.din, gp.din, plain_n * sizeof(float)), 0);
+            ck_assert_int_eq(memcmp(gq.dgamma, gp.dgamma, C * sizeof(float)), 0);
+            ck_assert_int_eq(memcmp(gq.dbeta, gp.dbeta, C * sizeof(float)), 0);
+            free(m.dout);
+            free(y);
+            gn_run_free(&gq);
+            gn_run_free(&gp);
+            bn_run_free(&q);
+            bn_inputs_free(&a);
+        }
 }
 END_TEST
 
@@ -960,6 +1013,7 @@ Suite *blocked_suite(void)
     tcase_add_test(tc, bn_blocked_thread_count_bit_identical);
     tcase_add_test(tc, gn_blocked_matches_plain);
     tcase_add_test(tc, gn_blocked_thread_count_bit_identical);
+    tcase_add_test(tc, blocked_norms_take_the_gradient_back_through_act_after);
     tcase_add_test(tc, avgpool_and_bias_blocked_match_plain);
     tcase_add_test(tc, concat_and_split_blocked_match_plain);
     tcase_add_test(tc, onednn_conv_on_blocked_tensors_matches_reference);

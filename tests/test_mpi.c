@@ -379,7 +379,7 @@ static void check_sync_bn(int C, int blocked)
         for (int c = 0; c < C; c++)
             rv[k][c] = 1.0f;
         batchnorm_forward_train(&b, gamma, beta, rm[k], rv[k], x, out[k], sm[k], si[k], N);
-        batchnorm_backward_train(&b, gamma, x, sm[k], si[k], dy, din[k], dg[k], db[k], N);
+        batchnorm_backward_train(&b, gamma, beta, x, sm[k], si[k], dy, din[k], dg[k], db[k], N);
         free(partial);
     }
     assert_close(out[1], out[0], n, 1e-5, "sync forward");

@@ -317,10 +317,10 @@ static void bn_case_forward(BnCase *k)
 static void bn_case_backward(BnCase *k, const float *dout)
 {
     if (k->train)
-        batchnorm_backward_train(&k->b, k->gamma, k->in, k->sm, k->si, dout, k->din,
+        batchnorm_backward_train(&k->b, k->gamma, k->beta, k->in, k->sm, k->si, dout, k->din,
                                  k->dgamma, k->dbeta, k->N);
     else
-        batchnorm_backward_eval(&k->b, k->gamma, k->rm, k->rv, k->in, dout, k->din,
+        batchnorm_backward_eval(&k->b, k->gamma, k->beta, k->rm, k->rv, k->in, dout, k->din,
                                 k->dgamma, k->dbeta, k->N);
 }
 
@@ -409,7 +409,7 @@ static void gn_case_forward(GnCase *k)
 
 static void gn_case_backward(GnCase *k, const float *dout)
 {
-    groupnorm_backward(&k->g, k->gamma, k->in, k->sm, k->si, dout, k->din, k->dgamma,
+    groupnorm_backward(&k->g, k->gamma, k->beta, k->in, k->sm, k->si, dout, k->din, k->dgamma,
                        k->dbeta, k->N);
 }
 
@@ -601,6 +601,79 @@ START_TEST(norms_apply_act_after_like_the_activation)
 }
 END_TEST
 
+/* With an activation fused (act_after) the backward takes its dout as the
+ * gradient of the activation's output: the same bits as the activation's
+ * own backward (masking dout by the output) followed by the norm's
+ * backward without it, for BN in training and inference mode and GN. */
+typedef void (*ActBackward)(const float *out, const float *dout, float *din, size_t n);
+
+static void check_fused_backward(const char *what, float *out, const float *r, float *din, float *dgamma,
+                                 float *dbeta, size_t n, int C, int act, void (*forward)(void *),
+                                 void (*backward)(void *, const float *), void *k, int *act_after)
+{
+    const ActBackward act_backward[] = {NULL, relu_backward, relu6_backward};
+    float *masked = falloc(n), *want_din = falloc(n), want_dg[C], want_db[C];
+    *act_after = ACT_NONE;
+    forward(k);
+    for (size_t i = 0; i < n; i++)
+        out[i] = act_apply(out[i], act);
+    act_backward[act](out, r, masked, n);
+    memset(dgamma, 0, sizeof(float) * (size_t)C);
+    memset(dbeta, 0, sizeof(float) * (size_t)C);
+    backward(k, masked);
+    memcpy(want_din, din, sizeof(float) * n);
+    memcpy(want_dg, dgamma, sizeof want_dg);
+    memcpy(want_db, dbeta, sizeof want_db);
+    size_t stopped = 0;
+    for (size_t i = 0; i < n; i++)
+        stopped += masked[i] == 0.0f && r[i] != 0.0f;
+    ck_assert_msg(stopped > 0 && stopped < n, "%s: the activation stops some gradient", what);
+    *act_after = act;
+    forward(k);
+    memset(dgamma, 0, sizeof(float) * (size_t)C);
+    memset(dbeta, 0, sizeof(float) * (size_t)C);
+    backward(k, r);
+    assert_same_bits(din, want_din, n, what);
+    assert_same_bits(dgamma, want_dg, (size_t)C, what);
+    assert_same_bits(dbeta, want_db, (size_t)C, what);
+    free(masked);
+    free(want_din);
+}
+
+static void bn_forward_cb(void *k) { bn_case_forward(k); }
+static void bn_backward_cb(void *k, const float *dout) { bn_case_backward(k, dout); }
+static void gn_forward_cb(void *k) { gn_case_forward(k); }
+static void gn_backward_cb(void *k, const float *dout) { gn_case_backward(k, dout); }
+
+START_TEST(norms_take_the_gradient_back_through_act_after)
+{
+    for (int act = ACT_RELU; act <= ACT_RELU6; act++) {
+        for (int train = 0; train < 2; train++) {
+            BnCase b;
+            bn_case_init(&b, 4, 5, 3, train, 47);
+            for (int c = 0; c < 4; c++)
+                b.gamma[c] *= 8.0f; /* outputs beyond 6 too, where ReLU6 clips */
+            check_fused_backward(train ? "batchnorm train" : "batchnorm eval", b.out, b.r, b.din, b.dgamma,
+                                 b.dbeta, b.n, 4, act, bn_forward_cb, bn_backward_cb, &b, &b.b.act_after);
+            bn_case_free(&b);
+        }
+        GnCase g;
+        gn_case_init(&g, 6, 3, 4, 2, 48);
+        for (int c = 0; c < 6; c++)
+            g.gamma[c] *= 8.0f;
+        check_fused_backward("groupnorm", g.out, g.r, g.din, g.dgamma, g.dbeta, g.n, 6, act, gn_forward_cb,
+                             gn_backward_cb, &g, &g.g.act_after);
+        gn_case_free(&g);
+    }
+    /* The mask is the same taken at the output as at the pre-activation. */
+    ck_assert_float_eq(act_grad(2.0f, 6.0f, ACT_RELU6), 0.0f);
+    ck_assert_float_eq(act_grad(2.0f, 5.9f, ACT_RELU6), 2.0f);
+    ck_assert_float_eq(act_grad(2.0f, 0.0f, ACT_RELU), 0.0f);
+    ck_assert_float_eq(act_grad(2.0f, NAN, ACT_RELU), 0.0f);
+    ck_assert_float_eq(act_grad(2.0f, -1.0f, ACT_NONE), 2.0f);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ LRN */
 
 /* The issue's hand case: all-ones input, (k, α, β, n) = (0, 1, 1, 2): the
@@ -750,6 +823,7 @@ Suite *norm_suite(void)
     tcase_add_test(misc, bn_inplace_matches);
     tcase_add_test(misc, gn_inplace_matches);
     tcase_add_test(misc, norms_apply_act_after_like_the_activation);
+    tcase_add_test(misc, norms_take_the_gradient_back_through_act_after);
     tcase_add_test(misc, lrn_hand_case);
     tcase_add_test(misc, lrn_gradcheck);
     tcase_add_test(misc, thread_count_bit_identical);

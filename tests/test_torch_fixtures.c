@@ -301,7 +301,7 @@ START_TEST(test_batchnorm)
     fxcmp_tensor(&cm, "save_invstd", si, sinv, nc, TOL_LAYER);
     fxcmp_tensor(&cm, "run_mean", run_m, rm, nc, TOL_LAYER);
     fxcmp_tensor(&cm, "run_var", run_v, rv, nc, TOL_LAYER);
-    batchnorm_backward_train(&bn, gamma, x, sm, si, dout, gx, gg, gb, N);
+    batchnorm_backward_train(&bn, gamma, beta, x, sm, si, dout, gx, gg, gb, N);
     fxcmp_tensor(&cm, "dx", gx, dx, nx, TOL_LAYER);
     fxcmp_tensor(&cm, "dgamma", gg, dg, nc, TOL_LAYER);
     fxcmp_tensor(&cm, "dbeta", gb, dbt, nc, TOL_LAYER);
@@ -326,7 +326,7 @@ START_TEST(test_batchnorm)
         gx[i] = NAN;
     memset(gg, 0, nc * sizeof *gg);
     memset(gb, 0, nc * sizeof *gb);
-    batchnorm_backward_eval(&bn, gamma, rm, rv, xe, doute, gx, gg, gb, N);
+    batchnorm_backward_eval(&bn, gamma, beta, rm, rv, xe, doute, gx, gg, gb, N);
     fxcmp_tensor(&cm, "dx_eval", gx, dxe, nx, TOL_LAYER);
     fxcmp_tensor(&cm, "dgamma_eval", gg, dge, nc, TOL_LAYER);
     fxcmp_tensor(&cm, "dbeta_eval", gb, dbe, nc, TOL_LAYER);
@@ -381,7 +381,7 @@ START_TEST(test_groupnorm)
     fxcmp_tensor(&cm, "out", o, out, nx, TOL_LAYER);
     fxcmp_tensor(&cm, "save_mean", sm, smean, ng, TOL_LAYER);
     fxcmp_tensor(&cm, "save_invstd", si, sinv, ng, TOL_LAYER);
-    groupnorm_backward(&gn, gamma, x, sm, si, dout, gx, gg, gb, N);
+    groupnorm_backward(&gn, gamma, beta, x, sm, si, dout, gx, gg, gb, N);
     fxcmp_tensor(&cm, "dx", gx, dx, nx, TOL_LAYER);
     fxcmp_tensor(&cm, "dgamma", gg, dg, nc, TOL_LAYER);
     fxcmp_tensor(&cm, "dbeta", gb, dbt, nc, TOL_LAYER);

@@ -76,10 +76,10 @@ static void channel_affine(const BatchNorm *b, const float *in, float *out, int 
         const size_t o = plane_offset(b, n, c);
         if (b->act_after)
             for (int s = 0; s < S; s++)
-                out[o + s] = act_apply((in[o + s] - mean) * scale + shift, b->act_after);
+                out[o + s] = act_apply(norm_affine(in[o + s], mean, scale, shift), b->act_after);
         else
             for (int s = 0; s < S; s++)
-                out[o + s] = (in[o + s] - mean) * scale + shift;
+                out[o + s] = norm_affine(in[o + s], mean, scale, shift);
     }
 }
 
@@ -134,9 +134,17 @@ void batchnorm_forward_eval(const BatchNorm *b, const float *gamma, const float 
                        beta[c]);
 }
 
-/* Σdy and Σdy·(x - mean) over channel c. */
-static void channel_grad_sums(const BatchNorm *b, const float *in, const float *dout, int c,
-                              int N, float mean, double *sum_dy, double *sum_dy_xc)
+/* dy at element i taken back through the fused activation (act_grad),
+ * the pre-activation recomputed as the forward did (scale = its k). */
+static inline float fused_grad(const BatchNorm *b, const float *in, const float *dout, size_t i, float mean,
+                               float scale, float shift)
+{
+    return b->act_after ? act_grad(dout[i], norm_affine(in[i], mean, scale, shift), b->act_after) : dout[i];
+}
+
+/* Σg and Σg·(x - mean) over channel c, g = fused_grad. */
+static void channel_grad_sums(const BatchNorm *b, const float *in, const float *dout, int c, int N, float mean,
+                              float scale, float shift, double *sum_dy, double *sum_dy_xc)
 {
     const int S = b->spatial;
     double sd = 0, sdx = 0;
@@ -144,24 +152,25 @@ static void channel_grad_sums(const BatchNorm *b, const float *in, const float *
         const size_t o = plane_offset(b, n, c);
 #pragma omp simd reduction(+ : sd, sdx)
         for (int s = 0; s < S; s++) {
-            sd += dout[o + s];
-            sdx += (double)dout[o + s] * (double)(in[o + s] - mean);
+            const float g = fused_grad(b, in, dout, o + s, mean, scale, shift);
+            sd += g;
+            sdx += (double)g * (double)(in[o + s] - mean);
         }
     }
     *sum_dy = sd;
     *sum_dy_xc = sdx;
 }
 
-void batchnorm_backward_train(const BatchNorm *b, const float *gamma, const float *in,
+void batchnorm_backward_train(const BatchNorm *b, const float *gamma, const float *beta, const float *in,
                               const float *save_mean, const float *save_invstd,
                               const float *dout, float *din, float *dgamma, float *dbeta, int N)
 {
     if (b->comm) {
-        bn_sync_backward_train(b, gamma, in, save_mean, save_invstd, dout, din, dgamma, dbeta, N);
+        bn_sync_backward_train(b, gamma, beta, in, save_mean, save_invstd, dout, din, dgamma, dbeta, N);
         return;
     }
     if (b->blocked) {
-        bn_blocked_backward_train(b, gamma, in, save_mean, save_invstd, dout, din, dgamma, dbeta, N);
+        bn_blocked_backward_train(b, gamma, beta, in, save_mean, save_invstd, dout, din, dgamma, dbeta, N);
         return;
     }
     const double M = (double)batch_count(b, N);
@@ -170,45 +179,47 @@ void batchnorm_backward_train(const BatchNorm *b, const float *gamma, const floa
     for (int c = 0; c < b->C; c++) {
         const float mean = save_mean[c];
         const double invstd = save_invstd[c];
+        /* γ·invstd: the forward's float scale (a double product of floats is exact). */
+        const float scale = (float)(gamma[c] * invstd);
         double sum_dy, sum_dy_xc;
-        channel_grad_sums(b, in, dout, c, N, mean, &sum_dy, &sum_dy_xc);
+        channel_grad_sums(b, in, dout, c, N, mean, scale, beta[c], &sum_dy, &sum_dy_xc);
         dgamma[c] += (float)(sum_dy_xc * invstd);
         dbeta[c] += (float)sum_dy;
-        /* dx = γ·invstd·(dy − Σdy/M − x̂·Σ(dy·x̂)/M), with
-         * x̂·Σ(dy·x̂) = (x − mean)·invstd²·Σdy·(x − mean). */
-        const float scale = (float)(gamma[c] * invstd);
+        /* dx = γ·invstd·(g − Σg/M − x̂·Σ(g·x̂)/M), with
+         * x̂·Σ(g·x̂) = (x − mean)·invstd²·Σg·(x − mean). */
         const float mean_dy = (float)(sum_dy / M);
         const float k = (float)(sum_dy_xc * invstd * invstd / M);
         for (int n = 0; n < N; n++) {
             const size_t o = plane_offset(b, n, c);
             for (int s = 0; s < S; s++)
-                din[o + s] = scale * (dout[o + s] - mean_dy - (in[o + s] - mean) * k);
+                din[o + s] = scale * (fused_grad(b, in, dout, o + s, mean, scale, beta[c]) - mean_dy -
+                                      (in[o + s] - mean) * k);
         }
     }
 }
 
-void batchnorm_backward_eval(const BatchNorm *b, const float *gamma, const float *run_mean,
+void batchnorm_backward_eval(const BatchNorm *b, const float *gamma, const float *beta, const float *run_mean,
                              const float *run_var, const float *in, const float *dout,
                              float *din, float *dgamma, float *dbeta, int N)
 {
     if (b->blocked) {
-        bn_blocked_backward_eval(b, gamma, run_mean, run_var, in, dout, din, dgamma, dbeta, N);
+        bn_blocked_backward_eval(b, gamma, beta, run_mean, run_var, in, dout, din, dgamma, dbeta, N);
         return;
     }
     const int S = b->spatial;
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < b->C; c++) {
         const float invstd = eval_invstd(b, run_var, c);
-        double sum_dy, sum_dy_xc;
-        channel_grad_sums(b, in, dout, c, N, run_mean[c], &sum_dy, &sum_dy_xc);
-        dgamma[c] += (float)(sum_dy_xc * invstd);
-        dbeta[c] += (float)sum_dy;
         /* The statistics are constants here: the layer is a per-channel scale. */
         const float scale = gamma[c] * invstd;
+        double sum_dy, sum_dy_xc;
+        channel_grad_sums(b, in, dout, c, N, run_mean[c], scale, beta[c], &sum_dy, &sum_dy_xc);
+        dgamma[c] += (float)(sum_dy_xc * invstd);
+        dbeta[c] += (float)sum_dy;
         for (int n = 0; n < N; n++) {
             const size_t o = plane_offset(b, n, c);
             for (int s = 0; s < S; s++)
-                din[o + s] = dout[o + s] * scale;
+                din[o + s] = fused_grad(b, in, dout, o + s, run_mean[c], scale, beta[c]) * scale;
         }
     }
 }

@@ -11,8 +11,10 @@ typedef struct {
     float eps, momentum;
     /* The forward passes also apply this activation (BsAct, activation.h:
      * ReLU or ReLU6, as their own forwards do): set by the model when one
-     * follows in place, saving it a pass over memory. The backward is
-     * unchanged (the activation's own backward still runs). */
+     * follows in place, saving it a pass over memory. The backwards then
+     * take dout as the gradient of the activation's output and apply its
+     * derivative themselves (activation.h act_grad, the pre-activation
+     * recomputed from `in`): the activation's own backward does not run. */
     int act_after;
     /* The activations' layout: 0 (NCHW) or a blocked one (blocked.h:
      * BLOCKED_16C, BLOCKED_NHWC); blocked, `partial` must hold
@@ -49,12 +51,12 @@ void batchnorm_forward_eval(const BatchNorm *b, const float *gamma, const float 
                             const float *run_mean, const float *run_var,
                             const float *in, float *out, int N);
 /* Backward of the training-mode forward. din overwritten; dgamma/dbeta
- * accumulate. */
-void batchnorm_backward_train(const BatchNorm *b, const float *gamma, const float *in,
+ * accumulate. beta is needed only with act_after (the pre-activation). */
+void batchnorm_backward_train(const BatchNorm *b, const float *gamma, const float *beta, const float *in,
                               const float *save_mean, const float *save_invstd,
                               const float *dout, float *din, float *dgamma, float *dbeta, int N);
 /* Backward of the inference-mode forward (statistics are constants). */
-void batchnorm_backward_eval(const BatchNorm *b, const float *gamma, const float *run_mean,
+void batchnorm_backward_eval(const BatchNorm *b, const float *gamma, const float *beta, const float *run_mean,
                              const float *run_var, const float *in, const float *dout,
                              float *din, float *dgamma, float *dbeta, int N);
 

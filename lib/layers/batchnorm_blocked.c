@@ -52,7 +52,7 @@ static inline void affine_tile(const float *x, float *y, int S, int step, int w,
             const size_t o = (size_t)s * step;
 #pragma omp simd
             for (int l = 0; l < w; l++) {
-                const float v = (x[o + l] - m[l]) * k[l] + h[l];
+                const float v = norm_affine(x[o + l], m[l], k[l], h[l]);
                 y[o + l] = act ? act_apply(v, act) : v;
             }
         }
@@ -64,7 +64,7 @@ static inline void affine_tile(const float *x, float *y, int S, int step, int w,
         const size_t o = (size_t)s * step;
 #pragma omp simd
         for (int l = 0; l < w; l++) {
-            const float xv = x[o + l], v = (xv - m[l]) * k[l] + h[l];
+            const float xv = x[o + l], v = norm_affine(xv, m[l], k[l], h[l]);
             const double d = (double)xv - K[l];
             s1[l] += d;
             s2[l] += d * d;
@@ -156,14 +156,26 @@ void bn_blocked_forward_eval(const BatchNorm *b, const float *gamma, const float
     }
 }
 
-/* One tile: sd = Σdy and sdx = Σdy·(x − m) per lane. */
-static inline void grad_sums_tile(const float *x, const float *g, int S, int step, int w, const float *m,
-                                  double *sd, double *sdx)
+/* One tile: sd = Σg and sdx = Σg·(x − m) per lane, where g is dy taken
+ * back through the fused activation (act_grad; pre-activation
+ * norm_affine(x, m, k, h), as the forward computed it) or dy itself. */
+static inline void grad_sums_tile(const float *x, const float *dy, int S, int step, int w, const float *m,
+                                  const float *k, const float *h, int act, double *sd, double *sdx)
 {
+    const float top = act_grad_top(act);
     for (int l = 0; l < w; l++)
         sd[l] = sdx[l] = 0.0;
     for (int s = 0; s < S; s++) {
-        const float *xs = x + (size_t)s * step, *gs = g + (size_t)s * step;
+        const float *xs = x + (size_t)s * step, *gs = dy + (size_t)s * step;
+        if (act) {
+#pragma omp simd
+            for (int l = 0; l < w; l++) {
+                const float g = act_grad_at(gs[l], norm_affine(xs[l], m[l], k[l], h[l]), top);
+                sd[l] += g;
+                sdx[l] += (double)g * (double)(xs[l] - m[l]);
+            }
+            continue;
+        }
 #pragma omp simd
         for (int l = 0; l < w; l++) {
             sd[l] += gs[l];
@@ -172,21 +184,25 @@ static inline void grad_sums_tile(const float *x, const float *g, int S, int ste
     }
 }
 
-/* Σdy and Σdy·(x - mean) of every channel into sum_dy, sum_dy_xc [C]. */
+/* Σg and Σg·(x - mean) of every channel into sum_dy, sum_dy_xc [C], g as
+ * in grad_sums_tile (scale, shift: the forward's k and h). */
 static void blocked_grad_sums(const BatchNorm *b, const float *in, const float *dout, int N,
-                              const float *mean, double *sum_dy, double *sum_dy_xc)
+                              const float *mean, const float *scale, const float *shift, double *sum_dy,
+                              double *sum_dy_xc)
 {
-    const int C = b->C, S = b->spatial;
+    const int C = b->C, S = b->spatial, act = b->act_after;
     const BlockedWalk wk = blocked_walk(C, S, b->blocked);
     double *p0 = part_of(b, 0, N), *p1 = part_of(b, 1, N);
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < N; n++)
         for (int t = 0; t < wk.tiles; t++) {
             const size_t o = blocked_walk_tile(C, S, wk, n, t);
-            float m[BLOCKED_MAX_W];
+            float m[BLOCKED_MAX_W], k[BLOCKED_MAX_W], h[BLOCKED_MAX_W];
             blocked_walk_lanes(m, mean, C, wk, t);
+            blocked_walk_lanes(k, scale, C, wk, t);
+            blocked_walk_lanes(h, shift, C, wk, t);
             double sd[BLOCKED_MAX_W], sdx[BLOCKED_MAX_W];
-#define SUMS(W) grad_sums_tile(in + o, dout + o, S, wk.step, W, m, sd, sdx)
+#define SUMS(W) grad_sums_tile(in + o, dout + o, S, wk.step, W, m, k, h, act, sd, sdx)
             BLOCKED_WITH_W(wk.w, SUMS);
 #undef SUMS
             for (int l = 0; l < blocked_walk_width(C, wk, t); l++) {
@@ -198,33 +214,46 @@ static void blocked_grad_sums(const BatchNorm *b, const float *in, const float *
     blocked_sum_over_samples(p1, sum_dy_xc, N, C);
 }
 
-/* dx = sc·(dy − md − (x − m)·k) over one tile. */
-static inline void dx_tile(const float *x, const float *g, float *dx, int S, int step, int w, const float *sc,
-                           const float *md, const float *k, const float *m)
+/* dx = sc·(g − md − (x − m)·k) over one tile, g as in grad_sums_tile (the
+ * forward's k is sc here). */
+static inline void dx_tile(const float *x, const float *dy, float *dx, int S, int step, int w, const float *sc,
+                           const float *h, int act, const float *md, const float *k, const float *m)
 {
+    const float top = act_grad_top(act);
     for (int s = 0; s < S; s++) {
         const size_t o = (size_t)s * step;
+        if (act) {
+#pragma omp simd
+            for (int l = 0; l < w; l++) {
+                const float g = act_grad_at(dy[o + l], norm_affine(x[o + l], m[l], sc[l], h[l]), top);
+                dx[o + l] = sc[l] * (g - md[l] - (x[o + l] - m[l]) * k[l]);
+            }
+            continue;
+        }
 #pragma omp simd
         for (int l = 0; l < w; l++)
-            dx[o + l] = sc[l] * (g[o + l] - md[l] - (x[o + l] - m[l]) * k[l]);
+            dx[o + l] = sc[l] * (dy[o + l] - md[l] - (x[o + l] - m[l]) * k[l]);
     }
 }
 
-void bn_blocked_backward_train(const BatchNorm *b, const float *gamma, const float *in,
+void bn_blocked_backward_train(const BatchNorm *b, const float *gamma, const float *beta, const float *in,
                                const float *save_mean, const float *save_invstd,
                                const float *dout, float *din, float *dgamma, float *dbeta, int N)
 {
-    const int C = b->C, S = b->spatial;
+    const int C = b->C, S = b->spatial, act = b->act_after;
     const BlockedWalk wk = blocked_walk(C, S, b->blocked);
     const double M = (double)N * S;
     double *sum_dy = chan(b, N, CH_SUM_DY), *sum_dy_xc = chan(b, N, CH_SUM_DY_XC);
     float *scale = chan_f(b, N, CH_SCALE), *mean_dy = chan_f(b, N, CH_MEAN_DY), *k = chan_f(b, N, CH_K);
-    blocked_grad_sums(b, in, dout, N, save_mean, sum_dy, sum_dy_xc);
+    /* γ·invstd rounds to the forward's float scale (the double product of
+     * two floats is exact). */
+    for (int c = 0; c < C; c++)
+        scale[c] = (float)(gamma[c] * (double)save_invstd[c]);
+    blocked_grad_sums(b, in, dout, N, save_mean, scale, beta, sum_dy, sum_dy_xc);
     for (int c = 0; c < C; c++) {
         const double invstd = save_invstd[c];
         dgamma[c] += (float)(sum_dy_xc[c] * invstd);
         dbeta[c] += (float)sum_dy[c];
-        scale[c] = (float)(gamma[c] * invstd);
         mean_dy[c] = (float)(sum_dy[c] / M);
         k[c] = (float)(sum_dy_xc[c] * invstd * invstd / M);
     }
@@ -232,50 +261,60 @@ void bn_blocked_backward_train(const BatchNorm *b, const float *gamma, const flo
     for (int n = 0; n < N; n++)
         for (int t = 0; t < wk.tiles; t++) {
             const size_t o = blocked_walk_tile(C, S, wk, n, t);
-            float sc[BLOCKED_MAX_W], md[BLOCKED_MAX_W], kk[BLOCKED_MAX_W], m[BLOCKED_MAX_W];
+            float sc[BLOCKED_MAX_W], h[BLOCKED_MAX_W], md[BLOCKED_MAX_W], kk[BLOCKED_MAX_W], m[BLOCKED_MAX_W];
             blocked_walk_lanes(sc, scale, C, wk, t);
+            blocked_walk_lanes(h, beta, C, wk, t);
             blocked_walk_lanes(md, mean_dy, C, wk, t);
             blocked_walk_lanes(kk, k, C, wk, t);
             blocked_walk_lanes(m, save_mean, C, wk, t);
-#define DX(W) dx_tile(in + o, dout + o, din + o, S, wk.step, W, sc, md, kk, m)
+#define DX(W) dx_tile(in + o, dout + o, din + o, S, wk.step, W, sc, h, act, md, kk, m)
             BLOCKED_WITH_W(wk.w, DX);
 #undef DX
         }
 }
 
-/* dx = dy·sc over one tile. */
-static inline void scale_tile(const float *g, float *dx, int S, int step, int w, const float *sc)
+/* dx = g·sc over one tile, g = dy taken back through the fused activation
+ * at the forward's pre-activation norm_affine(x, m, sc, h). */
+static inline void scale_tile(const float *x, const float *dy, float *dx, int S, int step, int w, const float *sc,
+                              const float *m, const float *h, int act)
 {
+    const float top = act_grad_top(act);
     for (int s = 0; s < S; s++) {
         const size_t o = (size_t)s * step;
 #pragma omp simd
-        for (int l = 0; l < w; l++)
-            dx[o + l] = g[o + l] * sc[l];
+        for (int l = 0; l < w; l++) {
+            const float g = act ? act_grad_at(dy[o + l], norm_affine(x[o + l], m[l], sc[l], h[l]), top) : dy[o + l];
+            dx[o + l] = g * sc[l];
+        }
     }
 }
 
-void bn_blocked_backward_eval(const BatchNorm *b, const float *gamma, const float *run_mean,
+void bn_blocked_backward_eval(const BatchNorm *b, const float *gamma, const float *beta, const float *run_mean,
                               const float *run_var, const float *in, const float *dout,
                               float *din, float *dgamma, float *dbeta, int N)
 {
-    const int C = b->C, S = b->spatial;
+    const int C = b->C, S = b->spatial, act = b->act_after;
     const BlockedWalk wk = blocked_walk(C, S, b->blocked);
     double *sum_dy = chan(b, N, CH_SUM_DY), *sum_dy_xc = chan(b, N, CH_SUM_DY_XC);
     float *scale = chan_f(b, N, CH_SCALE);
-    blocked_grad_sums(b, in, dout, N, run_mean, sum_dy, sum_dy_xc);
+    /* As bn_blocked_forward_eval computes it. */
+    for (int c = 0; c < C; c++)
+        scale[c] = (float)(gamma[c] * (float)(1.0 / sqrt((double)run_var[c] + b->eps)));
+    blocked_grad_sums(b, in, dout, N, run_mean, scale, beta, sum_dy, sum_dy_xc);
     for (int c = 0; c < C; c++) {
         const float invstd = (float)(1.0 / sqrt((double)run_var[c] + b->eps));
         dgamma[c] += (float)(sum_dy_xc[c] * invstd);
         dbeta[c] += (float)sum_dy[c];
-        scale[c] = (float)(gamma[c] * invstd);
     }
 #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < N; n++)
         for (int t = 0; t < wk.tiles; t++) {
             const size_t o = blocked_walk_tile(C, S, wk, n, t);
-            float sc[BLOCKED_MAX_W];
+            float sc[BLOCKED_MAX_W], m[BLOCKED_MAX_W], h[BLOCKED_MAX_W];
             blocked_walk_lanes(sc, scale, C, wk, t);
-#define SCALE(W) scale_tile(dout + o, din + o, S, wk.step, W, sc)
+            blocked_walk_lanes(m, run_mean, C, wk, t);
+            blocked_walk_lanes(h, beta, C, wk, t);
+#define SCALE(W) scale_tile(in + o, dout + o, din + o, S, wk.step, W, sc, m, h, act)
             BLOCKED_WITH_W(wk.w, SCALE);
 #undef SCALE
         }

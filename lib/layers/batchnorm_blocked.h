@@ -16,10 +16,10 @@ void bn_blocked_forward_train(const BatchNorm *b, const float *gamma, const floa
 void bn_blocked_forward_eval(const BatchNorm *b, const float *gamma, const float *beta,
                              const float *run_mean, const float *run_var, const float *in,
                              float *out, int N);
-void bn_blocked_backward_train(const BatchNorm *b, const float *gamma, const float *in,
+void bn_blocked_backward_train(const BatchNorm *b, const float *gamma, const float *beta, const float *in,
                                const float *save_mean, const float *save_invstd,
                                const float *dout, float *din, float *dgamma, float *dbeta, int N);
-void bn_blocked_backward_eval(const BatchNorm *b, const float *gamma, const float *run_mean,
+void bn_blocked_backward_eval(const BatchNorm *b, const float *gamma, const float *beta, const float *run_mean,
                               const float *run_var, const float *in, const float *dout,
                               float *din, float *dgamma, float *dbeta, int N);
 

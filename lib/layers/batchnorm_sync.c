@@ -73,27 +73,37 @@ void bn_sync_forward_train(const BatchNorm *b, const float *gamma, const float *
         for (int n = 0; n < N; n++)
             for (int s = 0; s < S; s++) {
                 const size_t i = at(b, n, c, s);
-                const float y = (in[i] - mu) * scale + shift;
+                const float y = norm_affine(in[i], mu, scale, shift);
                 out[i] = b->act_after ? act_apply(y, b->act_after) : y;
             }
     }
     zero_padding(b, out, N);
 }
 
-void bn_sync_backward_train(const BatchNorm *b, const float *gamma, const float *in, const float *save_mean,
-                            const float *save_invstd, const float *dout, float *din, float *dgamma,
-                            float *dbeta, int N)
+/* dy at element i taken back through the fused activation (act_grad) at
+ * the forward's pre-activation. */
+static float fused_grad(const BatchNorm *b, const float *in, const float *dout, size_t i, float mu, float scale,
+                        float shift)
+{
+    return b->act_after ? act_grad(dout[i], norm_affine(in[i], mu, scale, shift), b->act_after) : dout[i];
+}
+
+void bn_sync_backward_train(const BatchNorm *b, const float *gamma, const float *beta, const float *in,
+                            const float *save_mean, const float *save_invstd, const float *dout, float *din,
+                            float *dgamma, float *dbeta, int N)
 {
     const int C = b->C, S = b->spatial;
-    double sums[2 * C + 1]; /* Σdy, Σdy·(x-mean) per channel, and the count */
+    double sums[2 * C + 1]; /* Σg, Σg·(x-mean) per channel, and the count */
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
+        const float scale = gamma[c] * save_invstd[c];
         double sd = 0, sdx = 0;
         for (int n = 0; n < N; n++)
             for (int s = 0; s < S; s++) {
                 const size_t i = at(b, n, c, s);
-                sd += dout[i];
-                sdx += (double)dout[i] * (double)(in[i] - save_mean[c]);
+                const float g = fused_grad(b, in, dout, i, save_mean[c], scale, beta[c]);
+                sd += g;
+                sdx += (double)g * (double)(in[i] - save_mean[c]);
             }
         dgamma[c] += (float)(sdx * save_invstd[c]);
         dbeta[c] += (float)sd;
@@ -111,7 +121,7 @@ void bn_sync_backward_train(const BatchNorm *b, const float *gamma, const float 
         for (int n = 0; n < N; n++)
             for (int s = 0; s < S; s++) {
                 const size_t i = at(b, n, c, s);
-                din[i] = scale * (dout[i] - mean_dy - (in[i] - mu) * k);
+                din[i] = scale * (fused_grad(b, in, dout, i, mu, scale, beta[c]) - mean_dy - (in[i] - mu) * k);
             }
     }
     zero_padding(b, din, N);

@@ -15,8 +15,8 @@ void bn_sync_forward_train(const BatchNorm *b, const float *gamma, const float *
                            int N);
 /* dgamma/dbeta get this rank's share only (the trainer sums parameter
  * gradients over ranks); din uses the global sums. */
-void bn_sync_backward_train(const BatchNorm *b, const float *gamma, const float *in, const float *save_mean,
-                            const float *save_invstd, const float *dout, float *din, float *dgamma,
-                            float *dbeta, int N);
+void bn_sync_backward_train(const BatchNorm *b, const float *gamma, const float *beta, const float *in,
+                            const float *save_mean, const float *save_invstd, const float *dout, float *din,
+                            float *dgamma, float *dbeta, int N);
 
 #endif

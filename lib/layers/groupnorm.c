@@ -77,26 +77,36 @@ void groupnorm_forward(const GroupNorm *g, const float *gamma, const float *beta
             const float scale = gamma[c0 + j] * invstd, shift = beta[c0 + j];
             const size_t p = o + (size_t)j * (size_t)S;
             for (int s = 0; s < S; s++) {
-                const float y = (in[p + s] - m) * scale + shift;
+                const float y = norm_affine(in[p + s], m, scale, shift);
                 out[p + s] = g->act_after ? act_apply(y, g->act_after) : y;
             }
         }
     }
 }
 
-/* Σdx̂ and Σdx̂·(x − mean) over one group, where dx̂ = dy·γ_c. */
-static void group_grad_sums(const GroupNorm *g, const float *gamma, const float *x,
-                            const float *dy, int c0, float mean, double *sum_dxh,
+/* dy at x[i] taken back through the fused activation (act_grad) at the
+ * forward's pre-activation (scale = γ_c·invstd, shift = β_c). */
+static inline float fused_grad(const GroupNorm *g, const float *x, const float *dy, size_t i, float mean,
+                               float scale, float shift)
+{
+    return g->act_after ? act_grad(dy[i], norm_affine(x[i], mean, scale, shift), g->act_after) : dy[i];
+}
+
+/* Σdx̂ and Σdx̂·(x − mean) over one group, where dx̂ = g·γ_c, g = fused_grad. */
+static void group_grad_sums(const GroupNorm *g, const float *gamma, const float *beta, const float *x,
+                            const float *dy, int c0, float mean, float invstd, double *sum_dxh,
                             double *sum_dxh_xc)
 {
     const int Cg = group_channels(g), S = g->spatial;
     double a = 0, b = 0;
     for (int j = 0; j < Cg; j++) {
         const size_t p = (size_t)j * (size_t)S;
+        const float scale = gamma[c0 + j] * invstd;
         double sd = 0, sdx = 0;
         for (int s = 0; s < S; s++) {
-            sd += dy[p + s];
-            sdx += (double)dy[p + s] * (double)(x[p + s] - mean);
+            const float gr = fused_grad(g, x, dy, p + s, mean, scale, beta[c0 + j]);
+            sd += gr;
+            sdx += (double)gr * (double)(x[p + s] - mean);
         }
         a += gamma[c0 + j] * sd;
         b += gamma[c0 + j] * sdx;
@@ -106,7 +116,7 @@ static void group_grad_sums(const GroupNorm *g, const float *gamma, const float 
 }
 
 /* din for every (sample, group): dx = invstd·(dx̂ − Σdx̂/M − x̂·Σ(dx̂·x̂)/M). */
-static void groupnorm_backward_input(const GroupNorm *g, const float *gamma, const float *in,
+static void groupnorm_backward_input(const GroupNorm *g, const float *gamma, const float *beta, const float *in,
                                      const float *save_mean, const float *save_invstd,
                                      const float *dout, float *din, int N)
 {
@@ -119,7 +129,7 @@ static void groupnorm_backward_input(const GroupNorm *g, const float *gamma, con
         const float mean = save_mean[ng];
         const double invstd = save_invstd[ng];
         double sum_dxh, sum_dxh_xc;
-        group_grad_sums(g, gamma, in + o, dout + o, c0, mean, &sum_dxh, &sum_dxh_xc);
+        group_grad_sums(g, gamma, beta, in + o, dout + o, c0, mean, save_invstd[ng], &sum_dxh, &sum_dxh_xc);
         /* x̂·Σ(dx̂·x̂) = (x − mean)·invstd²·Σdx̂·(x − mean). */
         const float shift = (float)(invstd * sum_dxh / M);
         const float k = (float)(invstd * invstd * invstd * sum_dxh_xc / M);
@@ -127,14 +137,16 @@ static void groupnorm_backward_input(const GroupNorm *g, const float *gamma, con
             const float scale = (float)(gamma[c0 + j] * invstd);
             const size_t p = o + (size_t)j * (size_t)S;
             for (int s = 0; s < S; s++)
-                din[p + s] = scale * dout[p + s] - shift - (in[p + s] - mean) * k;
+                din[p + s] = scale * fused_grad(g, in, dout, p + s, mean, scale, beta[c0 + j]) - shift -
+                             (in[p + s] - mean) * k;
         }
     }
 }
 
-/* dγ_c += Σ dy·x̂ and dβ_c += Σ dy over all samples: a per-channel reduction
- * across groups, so it gets its own loop over channels (no races). */
-static void groupnorm_backward_affine(const GroupNorm *g, const float *in,
+/* dγ_c += Σ g·x̂ and dβ_c += Σ g over all samples (g = fused_grad): a
+ * per-channel reduction across groups, so it gets its own loop over
+ * channels (no races). */
+static void groupnorm_backward_affine(const GroupNorm *g, const float *gamma, const float *beta, const float *in,
                                       const float *save_mean, const float *save_invstd,
                                       const float *dout, float *dgamma, float *dbeta, int N)
 {
@@ -144,12 +156,13 @@ static void groupnorm_backward_affine(const GroupNorm *g, const float *in,
         double sg = 0, sb = 0;
         for (int n = 0; n < N; n++) {
             const int ng = n * g->G + c / Cg;
-            const float mean = save_mean[ng];
+            const float mean = save_mean[ng], scale = gamma[c] * save_invstd[ng];
             const size_t p = ((size_t)n * (size_t)C + (size_t)c) * (size_t)S;
             double sdx = 0, sd = 0;
             for (int s = 0; s < S; s++) {
-                sd += dout[p + s];
-                sdx += (double)dout[p + s] * (double)(in[p + s] - mean);
+                const float gr = fused_grad(g, in, dout, p + s, mean, scale, beta[c]);
+                sd += gr;
+                sdx += (double)gr * (double)(in[p + s] - mean);
             }
             sg += sdx * save_invstd[ng];
             sb += sd;
@@ -159,15 +172,15 @@ static void groupnorm_backward_affine(const GroupNorm *g, const float *in,
     }
 }
 
-void groupnorm_backward(const GroupNorm *g, const float *gamma, const float *in,
+void groupnorm_backward(const GroupNorm *g, const float *gamma, const float *beta, const float *in,
                         const float *save_mean, const float *save_invstd,
                         const float *dout, float *din, float *dgamma, float *dbeta, int N)
 {
     if (g->blocked) {
-        gn_blocked_backward(g, gamma, in, save_mean, save_invstd, dout, din, dgamma, dbeta, N);
+        gn_blocked_backward(g, gamma, beta, in, save_mean, save_invstd, dout, din, dgamma, dbeta, N);
         return;
     }
     /* Affine grads first: they read dout, which din may alias. */
-    groupnorm_backward_affine(g, in, save_mean, save_invstd, dout, dgamma, dbeta, N);
-    groupnorm_backward_input(g, gamma, in, save_mean, save_invstd, dout, din, N);
+    groupnorm_backward_affine(g, gamma, beta, in, save_mean, save_invstd, dout, dgamma, dbeta, N);
+    groupnorm_backward_input(g, gamma, beta, in, save_mean, save_invstd, dout, din, N);
 }

@@ -10,7 +10,9 @@ typedef struct {
     int C, G, spatial;
     float eps;
     /* The forward also applies an activation, as BatchNorm.act_after (set by the
-     * model when a ReLU follows in place; its backward still runs). */
+     * model when a ReLU follows in place); the backward then takes dout as
+     * the gradient of the activation's output and applies its derivative
+     * (activation.h act_grad), as BatchNorm's does. */
     int act_after;
     /* The activations' layout: 0 (NCHW) or a blocked one (blocked.h);
      * blocked, `partial` must hold groupnorm_partial_size(C, G, N) doubles
@@ -28,8 +30,9 @@ void groupnorm_init(GroupNorm *g, int C, int G, int spatial, float eps);
 /* save_mean/save_invstd are [N][G]. out may equal in. */
 void groupnorm_forward(const GroupNorm *g, const float *gamma, const float *beta,
                        const float *in, float *out, float *save_mean, float *save_invstd, int N);
-/* din overwritten; dgamma/dbeta accumulate. */
-void groupnorm_backward(const GroupNorm *g, const float *gamma, const float *in,
+/* din overwritten (may equal dout); dgamma/dbeta accumulate. beta is
+ * needed only with act_after (the pre-activation). */
+void groupnorm_backward(const GroupNorm *g, const float *gamma, const float *beta, const float *in,
                         const float *save_mean, const float *save_invstd,
                         const float *dout, float *din, float *dgamma, float *dbeta, int N);
 

@@ -16,7 +16,7 @@ static double *part(const GroupNorm *g, int which, int N)
 
 /* Per-lane values of block cb for sample n that depend on the lane's
  * group: v[n·G + group of channel c]; zero in the padding lanes. */
-static void group_lanes(float *dst, const float *v, const GroupNorm *g, int n, int cb)
+static inline void group_lanes(float *dst, const float *v, const GroupNorm *g, int n, int cb)
 {
     const int Cg = g->C / g->G;
     for (int l = 0; l < BLOCK; l++) {
@@ -56,6 +56,21 @@ static double group_total(const GroupNorm *g, const double *v, int gi)
     return t;
 }
 
+/* The lanes of block cb for sample n: mean m, scale k = γ·invstd (a float
+ * product) and shift h = β, for the forward and for the backward that
+ * recomputes the forward's pre-activation from them. */
+static inline void affine_lanes(const GroupNorm *g, const float *gamma, const float *beta, const float *save_mean,
+                         const float *save_invstd, int n, int cb, float *m, float *k, float *h)
+{
+    float is[BLOCK];
+    group_lanes(m, save_mean, g, n, cb);
+    group_lanes(is, save_invstd, g, n, cb);
+    blocked_lanes(k, gamma, g->C, cb);
+    blocked_lanes(h, beta, g->C, cb);
+    for (int l = 0; l < BLOCK; l++)
+        k[l] *= is[l];
+}
+
 void gn_blocked_forward(const GroupNorm *g, const float *gamma, const float *beta, const float *in, float *out,
                         float *save_mean, float *save_invstd, int N)
 {
@@ -84,30 +99,27 @@ void gn_blocked_forward(const GroupNorm *g, const float *gamma, const float *bet
         }
         float *y = out + (size_t)n * sample;
         for (int cb = 0; cb < CB; cb++) {
-            float m[BLOCK], is[BLOCK], k[BLOCK], h[BLOCK];
-            group_lanes(m, save_mean, g, n, cb);
-            group_lanes(is, save_invstd, g, n, cb);
-            blocked_lanes(k, gamma, C, cb);
-            blocked_lanes(h, beta, C, cb);
-            for (int l = 0; l < BLOCK; l++)
-                k[l] *= is[l];
+            float m[BLOCK], k[BLOCK], h[BLOCK];
+            affine_lanes(g, gamma, beta, save_mean, save_invstd, n, cb, m, k, h);
             const float *xt = x + blocked_tile(C, S, g->blocked, 0, cb);
             float *yt = y + blocked_tile(C, S, g->blocked, 0, cb);
             for (int s = 0; s < S; s++)
 #pragma omp simd
                 for (int l = 0; l < BLOCK; l++) {
-                    const float v = (xt[s * st + l] - m[l]) * k[l] + h[l];
+                    const float v = norm_affine(xt[s * st + l], m[l], k[l], h[l]);
                     yt[s * st + l] = g->act_after ? act_apply(v, g->act_after) : v;
                 }
         }
     }
 }
 
-void gn_blocked_backward(const GroupNorm *g, const float *gamma, const float *in, const float *save_mean,
-                         const float *save_invstd, const float *dout, float *din, float *dgamma, float *dbeta,
-                         int N)
+void gn_blocked_backward(const GroupNorm *g, const float *gamma, const float *beta, const float *in,
+                         const float *save_mean, const float *save_invstd, const float *dout, float *din,
+                         float *dgamma, float *dbeta, int N)
 {
     const int C = g->C, G = g->G, Cg = C / G, S = g->spatial, CB = blocked_count(C), st = blocked_step(C, g->blocked);
+    const int act = g->act_after;
+    const float top = act_grad_top(act);
     const double M = (double)Cg * S;
     const size_t sample = blocked_sample(C, S);
 #pragma omp parallel for schedule(static)
@@ -118,16 +130,27 @@ void gn_blocked_backward(const GroupNorm *g, const float *gamma, const float *in
          * and, weighted by γ, the group sums of dx̂. All of the sample is
          * read before din (which may alias dout) is written. */
         for (int cb = 0; cb < CB; cb++) {
-            float m[BLOCK];
-            group_lanes(m, save_mean, g, n, cb);
+            float m[BLOCK], k[BLOCK], h[BLOCK];
+            affine_lanes(g, gamma, beta, save_mean, save_invstd, n, cb, m, k, h);
             const float *xt = x + blocked_tile(C, S, g->blocked, 0, cb), *gt = dy + blocked_tile(C, S, g->blocked, 0, cb);
             double a[BLOCK] = {0}, b[BLOCK] = {0};
-            for (int s = 0; s < S; s++)
+            for (int s = 0; s < S; s++) {
+                if (act) { /* dy taken back through the fused activation */
+#pragma omp simd
+                    for (int l = 0; l < BLOCK; l++) {
+                        const float xv = xt[s * st + l];
+                        const float gr = act_grad_at(gt[s * st + l], norm_affine(xv, m[l], k[l], h[l]), top);
+                        a[l] += gr;
+                        b[l] += (double)gr * (double)(xv - m[l]);
+                    }
+                    continue;
+                }
 #pragma omp simd
                 for (int l = 0; l < BLOCK; l++) {
                     a[l] += gt[s * st + l];
                     b[l] += (double)gt[s * st + l] * (double)(xt[s * st + l] - m[l]);
                 }
+            }
             for (int l = 0; l < blocked_width(C, cb); l++) {
                 sd[cb * BLOCK + l] = a[l];
                 sdx[cb * BLOCK + l] = b[l];
@@ -147,22 +170,29 @@ void gn_blocked_backward(const GroupNorm *g, const float *gamma, const float *in
             kg[gi] = (float)(invstd * invstd * invstd * b / M);
         }
         for (int cb = 0; cb < CB; cb++) {
-            float m[BLOCK], sc[BLOCK], sh[BLOCK], k[BLOCK], is[BLOCK];
-            group_lanes(m, save_mean, g, n, cb);
-            group_lanes(is, save_invstd, g, n, cb);
-            blocked_lanes(sc, gamma, C, cb);
+            float m[BLOCK], sc[BLOCK], h[BLOCK], sh[BLOCK], k[BLOCK];
+            affine_lanes(g, gamma, beta, save_mean, save_invstd, n, cb, m, sc, h);
             for (int l = 0; l < BLOCK; l++) {
                 const int c = cb * BLOCK + l;
-                sc[l] = (float)((double)sc[l] * (double)is[l]);
                 sh[l] = c < C ? (float)shift[c / Cg] : 0.0f;
                 k[l] = c < C ? (float)kg[c / Cg] : 0.0f;
             }
             const float *xt = x + blocked_tile(C, S, g->blocked, 0, cb), *gt = dy + blocked_tile(C, S, g->blocked, 0, cb);
             float *dt = din + (size_t)n * sample + blocked_tile(C, S, g->blocked, 0, cb);
-            for (int s = 0; s < S; s++)
+            for (int s = 0; s < S; s++) {
+                if (act) {
+#pragma omp simd
+                    for (int l = 0; l < BLOCK; l++) {
+                        const float xv = xt[s * st + l];
+                        const float gr = act_grad_at(gt[s * st + l], norm_affine(xv, m[l], sc[l], h[l]), top);
+                        dt[s * st + l] = sc[l] * gr - sh[l] - (xv - m[l]) * k[l];
+                    }
+                    continue;
+                }
 #pragma omp simd
                 for (int l = 0; l < BLOCK; l++)
                     dt[s * st + l] = sc[l] * gt[s * st + l] - sh[l] - (xt[s * st + l] - m[l]) * k[l];
+            }
         }
     }
     /* dγ_c += Σ_n Σdy·x̂ and dβ_c += Σ_n Σdy, in sample order. */

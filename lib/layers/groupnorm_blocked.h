@@ -13,8 +13,8 @@
 
 void gn_blocked_forward(const GroupNorm *g, const float *gamma, const float *beta, const float *in, float *out,
                         float *save_mean, float *save_invstd, int N);
-void gn_blocked_backward(const GroupNorm *g, const float *gamma, const float *in, const float *save_mean,
-                         const float *save_invstd, const float *dout, float *din, float *dgamma, float *dbeta,
-                         int N);
+void gn_blocked_backward(const GroupNorm *g, const float *gamma, const float *beta, const float *in,
+                         const float *save_mean, const float *save_invstd, const float *dout, float *din,
+                         float *dgamma, float *dbeta, int N);
 
 #endif

@@ -221,17 +221,17 @@ static void bn_fwd(Model *m, const Op *op, int N, int train)
 
 static void bn_bwd(Model *m, const Op *op, int N, int train)
 {
-    const float *w = op_param(m, op->w_off);
+    const float *w = op_param(m, op->w_off), *b = op_param(m, op->b_off);
     float *gw = op_grad(m, op->w_off), *gb = op_grad(m, op->b_off);
     float *din = op_grad_begin(m, op->in);
     if (!din)
         din = m->scratch; /* norm on the raw input: parameter grads still needed */
     const float *x = m->tensors[op->in].data, *dy = m->tensors[op->out].grad;
     if (train)
-        batchnorm_backward_train(&op->u.bn, w, x, op->save_mean, op->save_invstd, dy, din, gw, gb, N);
+        batchnorm_backward_train(&op->u.bn, w, b, x, op->save_mean, op->save_invstd, dy, din, gw, gb, N);
     else {
         const float *rm = m->stats + op->stat_off;
-        batchnorm_backward_eval(&op->u.bn, w, rm, rm + op->u.bn.C, x, dy, din, gw, gb, N);
+        batchnorm_backward_eval(&op->u.bn, w, b, rm, rm + op->u.bn.C, x, dy, din, gw, gb, N);
     }
     op_grad_end(m, op->in, N);
 }
@@ -287,8 +287,8 @@ static void gn_bwd(Model *m, const Op *op, int N, int train)
     float *din = op_grad_begin(m, op->in);
     if (!din)
         din = m->scratch;
-    groupnorm_backward(&op->u.gn, op_param(m, op->w_off), m->tensors[op->in].data, op->save_mean,
-                       op->save_invstd, m->tensors[op->out].grad, din, op_grad(m, op->w_off),
+    groupnorm_backward(&op->u.gn, op_param(m, op->w_off), op_param(m, op->b_off), m->tensors[op->in].data,
+                       op->save_mean, op->save_invstd, m->tensors[op->out].grad, din, op_grad(m, op->w_off),
                        op_grad(m, op->b_off), N);
     op_grad_end(m, op->in, N);
 }
@@ -388,7 +388,7 @@ static void relu_bwd(Model *m, const Op *op, int N, int train)
     (void)train;
     const Tensor *to = &m->tensors[op->out];
     float *din = op_grad_begin(m, op->in);
-    if (din)
+    if (din && !op->fused) /* else the op before it (in place) takes its gradient through */
         relu_backward(to->data, to->grad, din, tensor_stride(&m->tensors[op->in]) * N);
     op_grad_end(m, op->in, N);
 }
@@ -453,22 +453,26 @@ static void add_fwd(Model *m, const Op *op, int N, int train)
                     op->u.add_act);
 }
 
-/* The ReLU after a residual add runs in the add's pass (its forward is
- * skipped; its backward still masks the gradient by the output). */
+/* The ReLU after a residual add runs in the add's passes (both of its own
+ * are skipped): add_bwd takes the gradient back through it by the output. */
 static void add_fuse_act(Op *op, int act) { op->u.add_act = act; }
 
 static void add_bwd(Model *m, const Op *op, int N, int train)
 {
     (void)train;
     const Tensor *to = &m->tensors[op->out];
-    size_t n = tensor_stride(&m->tensors[op->in]) * N;
-    float *din = op_grad_begin(m, op->in);
-    if (din && din != to->grad) /* the same buffer when the add ran in place */
-        memcpy(din, to->grad, sizeof(float) * n);
+    const size_t n = tensor_stride(&m->tensors[op->in]) * N;
+    /* Both inputs get the output's gradient (through the fused activation):
+     * one pass writing both (in place for the first when the add ran in
+     * place), unless both would go through the scratch buffer. */
+    float *da = op_grad_begin(m, op->in), *db = NULL;
+    const int together = op->in2 != op->in && da != m->scratch;
+    if (together)
+        db = op_grad_begin(m, op->in2);
+    add_backward_act(to->data, to->grad, da, db, n, op->u.add_act);
     op_grad_end(m, op->in, N);
-    din = op_grad_begin(m, op->in2);
-    if (din)
-        memcpy(din, to->grad, sizeof(float) * n);
+    if (!together)
+        add_backward_act(to->data, to->grad, op_grad_begin(m, op->in2), NULL, n, op->u.add_act);
     op_grad_end(m, op->in2, N);
 }
 
@@ -502,7 +506,7 @@ static void relu6_bwd(Model *m, const Op *op, int N, int train)
     (void)train;
     const Tensor *to = &m->tensors[op->out];
     float *din = op_grad_begin(m, op->in);
-    if (din)
+    if (din && !op->fused) /* as relu_bwd */
         relu6_backward(to->data, to->grad, din, tensor_stride(&m->tensors[op->in]) * N);
     op_grad_end(m, op->in, N);
 }
