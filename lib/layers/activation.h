@@ -51,6 +51,15 @@ static inline float act_grad(float g, float v, int act)
     return act == ACT_NONE ? g : act_grad_at(g, v, act_grad_top(act));
 }
 
+/* The gradient g at a norm's output (x − m)·k + h with act fused after it,
+ * taken back through act at the pre-activation recomputed as the forward
+ * computed it (norm_affine). For the norms' plain paths; the blocked
+ * kernels hoist act_grad_top out of their loops. */
+static inline float norm_act_grad(float g, float x, float m, float k, float h, int act)
+{
+    return act == ACT_NONE ? g : act_grad(g, norm_affine(x, m, k, h), act);
+}
+
 /* out may equal in. */
 void relu_forward(const float *in, float *out, size_t n);
 /* Uses the forward output: grad passes where out > 0. din may equal dout. */

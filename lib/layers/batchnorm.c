@@ -115,11 +115,6 @@ void batchnorm_forward_train(const BatchNorm *b, const float *gamma, const float
     }
 }
 
-static float eval_invstd(const BatchNorm *b, const float *run_var, int c)
-{
-    return (float)(1.0 / sqrt((double)run_var[c] + b->eps));
-}
-
 void batchnorm_forward_eval(const BatchNorm *b, const float *gamma, const float *beta,
                             const float *run_mean, const float *run_var,
                             const float *in, float *out, int N)
@@ -130,19 +125,11 @@ void batchnorm_forward_eval(const BatchNorm *b, const float *gamma, const float 
     }
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < b->C; c++)
-        channel_affine(b, in, out, c, N, run_mean[c], gamma[c] * eval_invstd(b, run_var, c),
+        channel_affine(b, in, out, c, N, run_mean[c], gamma[c] * batchnorm_eval_invstd(b, run_var, c),
                        beta[c]);
 }
 
-/* dy at element i taken back through the fused activation (act_grad),
- * the pre-activation recomputed as the forward did (scale = its k). */
-static inline float fused_grad(const BatchNorm *b, const float *in, const float *dout, size_t i, float mean,
-                               float scale, float shift)
-{
-    return b->act_after ? act_grad(dout[i], norm_affine(in[i], mean, scale, shift), b->act_after) : dout[i];
-}
-
-/* Σg and Σg·(x - mean) over channel c, g = fused_grad. */
+/* Σg and Σg·(x - mean) over channel c, g = norm_act_grad. */
 static void channel_grad_sums(const BatchNorm *b, const float *in, const float *dout, int c, int N, float mean,
                               float scale, float shift, double *sum_dy, double *sum_dy_xc)
 {
@@ -152,7 +139,7 @@ static void channel_grad_sums(const BatchNorm *b, const float *in, const float *
         const size_t o = plane_offset(b, n, c);
 #pragma omp simd reduction(+ : sd, sdx)
         for (int s = 0; s < S; s++) {
-            const float g = fused_grad(b, in, dout, o + s, mean, scale, shift);
+            const float g = norm_act_grad(dout[o + s], in[o + s], mean, scale, shift, b->act_after);
             sd += g;
             sdx += (double)g * (double)(in[o + s] - mean);
         }
@@ -192,8 +179,8 @@ void batchnorm_backward_train(const BatchNorm *b, const float *gamma, const floa
         for (int n = 0; n < N; n++) {
             const size_t o = plane_offset(b, n, c);
             for (int s = 0; s < S; s++)
-                din[o + s] = scale * (fused_grad(b, in, dout, o + s, mean, scale, beta[c]) - mean_dy -
-                                      (in[o + s] - mean) * k);
+                din[o + s] = scale * (norm_act_grad(dout[o + s], in[o + s], mean, scale, beta[c], b->act_after) -
+                                      mean_dy - (in[o + s] - mean) * k);
         }
     }
 }
@@ -209,7 +196,7 @@ void batchnorm_backward_eval(const BatchNorm *b, const float *gamma, const float
     const int S = b->spatial;
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < b->C; c++) {
-        const float invstd = eval_invstd(b, run_var, c);
+        const float invstd = batchnorm_eval_invstd(b, run_var, c);
         /* The statistics are constants here: the layer is a per-channel scale. */
         const float scale = gamma[c] * invstd;
         double sum_dy, sum_dy_xc;
@@ -219,7 +206,8 @@ void batchnorm_backward_eval(const BatchNorm *b, const float *gamma, const float
         for (int n = 0; n < N; n++) {
             const size_t o = plane_offset(b, n, c);
             for (int s = 0; s < S; s++)
-                din[o + s] = fused_grad(b, in, dout, o + s, run_mean[c], scale, beta[c]) * scale;
+                din[o + s] =
+                    norm_act_grad(dout[o + s], in[o + s], run_mean[c], scale, beta[c], b->act_after) * scale;
         }
     }
 }

@@ -4,6 +4,7 @@
 #ifndef BS_BATCHNORM_H
 #define BS_BATCHNORM_H
 
+#include <math.h>
 #include <stddef.h>
 
 typedef struct {
@@ -37,6 +38,13 @@ typedef struct {
 
 /* Doubles of BatchNorm.partial a blocked layer needs at batch N. */
 static inline size_t batchnorm_partial_size(int C, int N) { return (2 * (size_t)N + 8) * (size_t)C; }
+
+/* 1/sqrt(running var + eps) of channel c, rounded to float as every
+ * inference-mode path (forward and backward, either layout) rounds it. */
+static inline float batchnorm_eval_invstd(const BatchNorm *b, const float *run_var, int c)
+{
+    return (float)(1.0 / sqrt((double)run_var[c] + b->eps));
+}
 
 void batchnorm_init(BatchNorm *b, int C, int spatial, float eps, float momentum);
 

@@ -144,7 +144,7 @@ void bn_blocked_forward_eval(const BatchNorm *b, const float *gamma, const float
     const int C = b->C, S = b->spatial;
     float *scale = chan_f(b, N, CH_SCALE);
     for (int c = 0; c < C; c++)
-        scale[c] = (float)(gamma[c] * (float)(1.0 / sqrt((double)run_var[c] + b->eps)));
+        scale[c] = (float)(gamma[c] * batchnorm_eval_invstd(b, run_var, c));
     double *K = b->stats_out;
     if (K) /* the input statistics too (BatchNorm.stats_out) */
         blocked_first_values(K, in, C, S, b->blocked);
@@ -297,12 +297,11 @@ void bn_blocked_backward_eval(const BatchNorm *b, const float *gamma, const floa
     const BlockedWalk wk = blocked_walk(C, S, b->blocked);
     double *sum_dy = chan(b, N, CH_SUM_DY), *sum_dy_xc = chan(b, N, CH_SUM_DY_XC);
     float *scale = chan_f(b, N, CH_SCALE);
-    /* As bn_blocked_forward_eval computes it. */
-    for (int c = 0; c < C; c++)
-        scale[c] = (float)(gamma[c] * (float)(1.0 / sqrt((double)run_var[c] + b->eps)));
+    for (int c = 0; c < C; c++) /* as bn_blocked_forward_eval computes it */
+        scale[c] = (float)(gamma[c] * batchnorm_eval_invstd(b, run_var, c));
     blocked_grad_sums(b, in, dout, N, run_mean, scale, beta, sum_dy, sum_dy_xc);
     for (int c = 0; c < C; c++) {
-        const float invstd = (float)(1.0 / sqrt((double)run_var[c] + b->eps));
+        const float invstd = batchnorm_eval_invstd(b, run_var, c);
         dgamma[c] += (float)(sum_dy_xc[c] * invstd);
         dbeta[c] += (float)sum_dy[c];
     }

@@ -80,14 +80,6 @@ void bn_sync_forward_train(const BatchNorm *b, const float *gamma, const float *
     zero_padding(b, out, N);
 }
 
-/* dy at element i taken back through the fused activation (act_grad) at
- * the forward's pre-activation. */
-static float fused_grad(const BatchNorm *b, const float *in, const float *dout, size_t i, float mu, float scale,
-                        float shift)
-{
-    return b->act_after ? act_grad(dout[i], norm_affine(in[i], mu, scale, shift), b->act_after) : dout[i];
-}
-
 void bn_sync_backward_train(const BatchNorm *b, const float *gamma, const float *beta, const float *in,
                             const float *save_mean, const float *save_invstd, const float *dout, float *din,
                             float *dgamma, float *dbeta, int N)
@@ -101,7 +93,7 @@ void bn_sync_backward_train(const BatchNorm *b, const float *gamma, const float 
         for (int n = 0; n < N; n++)
             for (int s = 0; s < S; s++) {
                 const size_t i = at(b, n, c, s);
-                const float g = fused_grad(b, in, dout, i, save_mean[c], scale, beta[c]);
+                const float g = norm_act_grad(dout[i], in[i], save_mean[c], scale, beta[c], b->act_after);
                 sd += g;
                 sdx += (double)g * (double)(in[i] - save_mean[c]);
             }
@@ -121,7 +113,8 @@ void bn_sync_backward_train(const BatchNorm *b, const float *gamma, const float 
         for (int n = 0; n < N; n++)
             for (int s = 0; s < S; s++) {
                 const size_t i = at(b, n, c, s);
-                din[i] = scale * (fused_grad(b, in, dout, i, mu, scale, beta[c]) - mean_dy - (in[i] - mu) * k);
+                const float g = norm_act_grad(dout[i], in[i], mu, scale, beta[c], b->act_after);
+                din[i] = scale * (g - mean_dy - (in[i] - mu) * k);
             }
     }
     zero_padding(b, din, N);

@@ -84,15 +84,7 @@ void groupnorm_forward(const GroupNorm *g, const float *gamma, const float *beta
     }
 }
 
-/* dy at x[i] taken back through the fused activation (act_grad) at the
- * forward's pre-activation (scale = γ_c·invstd, shift = β_c). */
-static inline float fused_grad(const GroupNorm *g, const float *x, const float *dy, size_t i, float mean,
-                               float scale, float shift)
-{
-    return g->act_after ? act_grad(dy[i], norm_affine(x[i], mean, scale, shift), g->act_after) : dy[i];
-}
-
-/* Σdx̂ and Σdx̂·(x − mean) over one group, where dx̂ = g·γ_c, g = fused_grad. */
+/* Σdx̂ and Σdx̂·(x − mean) over one group, where dx̂ = g·γ_c, g = norm_act_grad. */
 static void group_grad_sums(const GroupNorm *g, const float *gamma, const float *beta, const float *x,
                             const float *dy, int c0, float mean, float invstd, double *sum_dxh,
                             double *sum_dxh_xc)
@@ -104,7 +96,7 @@ static void group_grad_sums(const GroupNorm *g, const float *gamma, const float 
         const float scale = gamma[c0 + j] * invstd;
         double sd = 0, sdx = 0;
         for (int s = 0; s < S; s++) {
-            const float gr = fused_grad(g, x, dy, p + s, mean, scale, beta[c0 + j]);
+            const float gr = norm_act_grad(dy[p + s], x[p + s], mean, scale, beta[c0 + j], g->act_after);
             sd += gr;
             sdx += (double)gr * (double)(x[p + s] - mean);
         }
@@ -137,13 +129,13 @@ static void groupnorm_backward_input(const GroupNorm *g, const float *gamma, con
             const float scale = (float)(gamma[c0 + j] * invstd);
             const size_t p = o + (size_t)j * (size_t)S;
             for (int s = 0; s < S; s++)
-                din[p + s] = scale * fused_grad(g, in, dout, p + s, mean, scale, beta[c0 + j]) - shift -
-                             (in[p + s] - mean) * k;
+                din[p + s] = scale * norm_act_grad(dout[p + s], in[p + s], mean, scale, beta[c0 + j], g->act_after) -
+                             shift - (in[p + s] - mean) * k;
         }
     }
 }
 
-/* dγ_c += Σ g·x̂ and dβ_c += Σ g over all samples (g = fused_grad): a
+/* dγ_c += Σ g·x̂ and dβ_c += Σ g over all samples (g = norm_act_grad): a
  * per-channel reduction across groups, so it gets its own loop over
  * channels (no races). */
 static void groupnorm_backward_affine(const GroupNorm *g, const float *gamma, const float *beta, const float *in,
@@ -160,7 +152,7 @@ static void groupnorm_backward_affine(const GroupNorm *g, const float *gamma, co
             const size_t p = ((size_t)n * (size_t)C + (size_t)c) * (size_t)S;
             double sdx = 0, sd = 0;
             for (int s = 0; s < S; s++) {
-                const float gr = fused_grad(g, in, dout, p + s, mean, scale, beta[c]);
+                const float gr = norm_act_grad(dout[p + s], in[p + s], mean, scale, beta[c], g->act_after);
                 sd += gr;
                 sdx += (double)gr * (double)(in[p + s] - mean);
             }
