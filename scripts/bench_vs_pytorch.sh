@@ -82,12 +82,14 @@ best() { printf '%s\n' "$@" | sort -g | tail -1; }
 least() { printf '%s\n' "$@" | sort -g | head -1; }
 
 # measure ARCH NORM BATCH THREADS SHAPE STEPS REPEAT: both sides REPEAT times;
-# sets B_TRAIN B_INF B_ESM B_MEM B_SGEMM B_USEFUL T_TRAIN T_INF T_MEM (bests).
+# sets B_TRAIN B_INF B_ESM B_MEM B_SGEMM B_USEFUL T_TRAIN T_INF T_MEM (bests)
+# and B_CONV T_CONV (the least ms of a training step in convolutions; the
+# least percent of PyTorch's profiled step in them).
 measure() {
   local a=$1 n=$2 b=$3 t=$4 sh=$5 k=$6 rep=$7 r
   family_args "$a" "$n"
   shape_args "$sh"
-  local tr=() inf=() esm=() mem=() gemm=() useful=() ttr=() tinf=() tmem=()
+  local tr=() inf=() esm=() mem=() gemm=() useful=() ttr=() tinf=() tmem=() conv=() tconv=()
   for r in $(seq "$rep"); do
     [ "$rep" = 1 ] || echo "== round $r of $rep"
     ./bnshift bench --threads "$t" --batch "$b" --steps "$k" "${family[@]}" \
@@ -105,16 +107,34 @@ measure() {
     ttr+=("$(num 'torch train' "$theirs" '[0-9.]* images/s')")
     tinf+=("$(num 'torch inference' "$theirs" '[0-9.]* images/s')")
     tmem+=("$(num 'torch peak' "$theirs" '[0-9.]* MiB')")
+    conv+=("$(num '^  conv ' "$ours" '[0-9.]* ms')")
+    tconv+=("$(num 'torch train step convolutions' "$theirs" '[0-9.]* %')")
   done
   B_TRAIN=$(best "${tr[@]}") B_INF=$(best "${inf[@]}") B_ESM=$(best "${esm[@]}")
   B_MEM=$(least "${mem[@]}") B_SGEMM=$(best "${gemm[@]}") B_USEFUL=$(best "${useful[@]}")
   T_TRAIN=$(best "${ttr[@]}") T_INF=$(best "${tinf[@]}") T_MEM=$(least "${tmem[@]}")
+  B_CONV=$(least "${conv[@]}") T_CONV=$(least "${tconv[@]}") BATCH=$b  # T_CONV: percent of its step
+}
+# Where a training step's time goes (ms per step from the best images/s,
+# split into convolutions and the rest; PyTorch's split by the share its
+# profiler saw), and the ratio bnshift would reach
+# if everything but its convolutions took no time: PyTorch's step over
+# bnshift's convolutions. Where that bound is under a target, no work
+# outside the convolutions can meet it.
+split_row() {  # ARCH NORM SHAPE BATCH THREADS: a markdown row of the last measure
+  awk -v l="| $1 | $2 | $3 | $4 | $5 |" -v b="$BATCH" -v bt="$B_TRAIN" -v tt="$T_TRAIN" -v bc="$B_CONV" -v tc="$T_CONV" 'BEGIN {
+    bs = 1000 * b / bt; ts = 1000 * b / tt; tc = ts * tc / 100
+    printf "%s %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | **%.2f** |\n", l, bs, bc, bs - bc, ts, tc, ts - tc, tc / bc, ts / bc }'
+}
+split_header() {
+  echo "| arch | norm | input | batch | threads | bnshift step ms | conv | other | PyTorch step ms | conv (profiled) | other | conv speed ratio | training ratio if bnshift's non-conv work took 0 ms |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 if [ "$matrix" = 1 ]; then
-  table=$(mktemp)
-  trap 'rm -f "$ours" "$theirs" "$table"' EXIT
+  table=$(mktemp) split=$(mktemp)
+  trap 'rm -f "$ours" "$theirs" "$table" "$split"' EXIT
   norms=${MATRIX_NORMS-bn gnbn xbnblock gn} batches=${MATRIX_BATCHES-16 32 128}
   thread_list=${MATRIX_THREADS-1 2} shapes=${MATRIX_SHAPES-32x32x3 28x28x1}
   families=${MATRIX_FAMILIES-bottleneck resnext mobilenetv2 shufflenetv2 inception inception-v3 alexnet}
@@ -122,6 +142,7 @@ if [ "$matrix" = 1 ]; then
   row() {  # ARCH NORM SHAPE BATCH THREADS: a markdown row of the last measure
     echo "| $1 | $2 | $3 | $4 | $5 | $B_TRAIN | $T_TRAIN | **$(ratio "$B_TRAIN" "$T_TRAIN")** | $B_ESM | $T_INF |" \
       "**$(ratio "$B_ESM" "$T_INF")** | $(ratio "$B_INF" "$T_INF") | $(ratio "$B_MEM" "$T_MEM") |" >>"$table"
+    split_row "$@" >>"$split"
   }
   for sh in $shapes; do
     for n in $norms; do
@@ -150,6 +171,11 @@ if [ "$matrix" = 1 ]; then
   echo "| arch | norm | input | batch | threads | train img/s bnshift | PyTorch | ratio | inference + ESM img/s bnshift | PyTorch inference | ratio | inference-only ratio | peak memory ratio |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
   cat "$table"
+  echo
+  echo "Where a training step goes (ms per step at the best images/s above; PyTorch's split by the convolutions' share of a profiled step):"
+  echo
+  split_header
+  cat "$split"
   exit 0
 fi
 
@@ -163,3 +189,6 @@ line "inference images/s" "$B_INF" "$T_INF"
 line "inference + ESM images/s (*)" "$B_ESM" "$T_INF"
 line "peak resident MiB" "$B_MEM" "$T_MEM"
 echo "(*) the pass of bnshift run: inference that also accumulates every BN input's exact statistics."
+echo
+split_header
+split_row "$arch" "$norm" "$shape" "$batch" "$threads"

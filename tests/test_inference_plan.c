@@ -1,4 +1,8 @@
-/* The inference plan (lib/models/inference_plan.c): while a tensor may
+/* The memory plans. The gradient slots (memory_plan.c): gradients that
+ * share a buffer never live at the same time, padded tensors keep their
+ * own, and a training step through the shared buffers gives the gradients
+ * of one buffer per tensor bit for bit.
+ * The inference plan (lib/models/inference_plan.c): while a tensor may
  * still be read, no other tensor's buffer overlaps it; pinned tensors keep
  * their training buffers; the plan needs less memory than the training
  * plan; a forward through it, in inference or training mode (the
@@ -40,15 +44,20 @@ static ModelSpec spec_of(int k)
         s.groups = 8;
         s.norm = VARIANT_GNBN;
         break;
-    default:
+    case 4:
         s.arch = ARCH_MOBILENETV2;
         s.width_mult = 0.25;
         s.groups = 8;
         break;
+    default: /* whole blocks (16, 32, 64 channels), GroupNorm */
+        s.depth = 8;
+        s.width = 16;
+        s.norm = VARIANT_GN;
+        break;
     }
     return s;
 }
-enum { N_SPECS = 5 };
+enum { N_SPECS = 6 };
 
 static size_t bytes_of(const Model *m, int t)
 {
@@ -163,6 +172,128 @@ static void check_spec(int k, ConvBackend backend)
     model_free(&m);
 }
 
+/* The ops' indices over which tensor t's gradient is live: from the
+ * producer of its buffer's first tensor (in-place outputs share it) to the
+ * last reader of any of them (after the last op for the logits). */
+static void gradient_life(const Model *m, int t, int *from, int *to)
+{
+    *from = m->n_ops;
+    *to = -1;
+    for (int u = 0; u < m->n_tensors; u++) {
+        if (m->tensors[u].data != m->tensors[t].data)
+            continue;
+        const int p = producer(m, u), r = u == m->output ? m->n_ops : last_reader(m, u);
+        if (p >= 0 && p < *from)
+            *from = p;
+        if (r > *to)
+            *to = r;
+    }
+}
+
+/* Tensors with their own data but one gradient buffer: same size, no
+ * padding lanes, lives apart. Returns how many such pairs there are. */
+static int check_gradient_slots(const Model *m)
+{
+    int shared = 0;
+    for (int a = 1; a < m->n_tensors; a++)
+        for (int b = a + 1; b < m->n_tensors; b++) {
+            const Tensor *ta = &m->tensors[a], *tb = &m->tensors[b];
+            if (ta->grad != tb->grad || ta->data == tb->data)
+                continue;
+            shared++;
+            ck_assert_uint_eq(tensor_numel(ta), tensor_numel(tb));
+            ck_assert_msg(tensor_capacity(ta) == tensor_numel(ta), "padded tensor %d shares its gradient", a);
+            int fa, la, fb, lb;
+            gradient_life(m, a, &fa, &la);
+            gradient_life(m, b, &fb, &lb);
+            ck_assert_msg(la < fb || lb < fa, "gradients of tensors %d (ops %d-%d) and %d (ops %d-%d) overlap", a,
+                          fa, la, b, fb, lb);
+        }
+    return shared;
+}
+
+/* Gives every tensor a gradient buffer of its own (in-place outputs still
+ * share their input's), as the plan did before the slots; returns the
+ * buffers to free. */
+static float **own_gradients(Model *m)
+{
+    float **own = calloc((size_t)m->n_tensors, sizeof(float *));
+    for (int t = 1; t < m->n_tensors; t++) {
+        int first = 1;
+        while (first < t && m->tensors[first].data != m->tensors[t].data)
+            first++;
+        if (first == t)
+            own[t] = falloc(tensor_capacity(&m->tensors[t]) * (size_t)m->max_batch);
+        m->tensors[t].grad = own[first];
+    }
+    return own;
+}
+
+/* Two training steps (the second after an update, so the shared buffers
+ * hold the first step's values): logits and parameter gradients. */
+static void two_steps(Model *m, const float *x, const int *y, int N, float *grads)
+{
+    for (int k = 0; k < 2; k++) {
+        model_forward(m, x, N, 1);
+        model_loss(m, y, N, NULL, 1);
+        model_zero_grad(m);
+        model_backward(m, N, 1);
+        memcpy(grads + k * m->n_params, m->grads, sizeof(float) * m->n_params);
+        for (size_t i = 0; i < m->n_params; i++)
+            m->params[i] -= 0.1f * m->grads[i];
+    }
+}
+
+static void check_gradient_plan(int k, ConvBackend backend)
+{
+    ModelSpec s = spec_of(k);
+    const int B = 5;
+    Model a, b;
+    Rng r;
+    BsError err = {0};
+    rng_seed(&r, 3);
+    ck_assert_int_eq(model_build(&a, &s, B, &r, &err), BS_OK);
+    rng_seed(&r, 3);
+    ck_assert_int_eq(model_build(&b, &s, B, &r, &err), BS_OK);
+    ck_assert_int_eq(model_set_conv_backend(&a, backend, &err), BS_OK);
+    ck_assert_int_eq(model_set_conv_backend(&b, backend, &err), BS_OK);
+    const int shared = check_gradient_slots(&a);
+    if (k == N_SPECS - 1)
+        ck_assert_int_gt(shared, 10);
+    float **own = own_gradients(&b);
+    const size_t in_n = tensor_numel(&a.tensors[0]) * B;
+    float *x = falloc(in_n), *ga = falloc(2 * a.n_params), *gb = falloc(2 * b.n_params);
+    int y[B];
+    for (int i = 0; i < B; i++)
+        y[i] = (3 * i) % s.num_classes;
+    fill_normal(&r, x, in_n, 1.0f);
+    two_steps(&a, x, y, B, ga);
+    two_steps(&b, x, y, B, gb);
+    ck_assert_msg(!memcmp(ga, gb, sizeof(float) * 2 * a.n_params), "spec %d: gradients differ", k);
+    for (int t = 0; t < b.n_tensors; t++)
+        free(own[t]);
+    free(own);
+    free(x);
+    free(ga);
+    free(gb);
+    model_free(&a);
+    model_free(&b);
+}
+
+START_TEST(gradient_slots_are_safe_and_exact_reference_backend)
+{
+    check_gradient_plan(_i, CONV_IM2COL);
+}
+END_TEST
+
+START_TEST(gradient_slots_are_safe_and_exact_onednn_backend)
+{
+    if (!onednn_available())
+        return;
+    check_gradient_plan(_i, CONV_ONEDNN);
+}
+END_TEST
+
 START_TEST(plan_is_safe_and_exact_reference_backend)
 {
     check_spec(_i, CONV_IM2COL);
@@ -212,6 +343,8 @@ Suite *inference_plan_suite(void)
     tcase_add_loop_test(tc, plan_is_safe_and_exact_reference_backend, 0, N_SPECS);
     tcase_add_loop_test(tc, plan_is_safe_and_exact_onednn_backend, 0, N_SPECS);
     tcase_add_test(tc, plan_is_rebuilt_when_layouts_change);
+    tcase_add_loop_test(tc, gradient_slots_are_safe_and_exact_reference_backend, 0, N_SPECS);
+    tcase_add_loop_test(tc, gradient_slots_are_safe_and_exact_onednn_backend, 0, N_SPECS);
     suite_add_tcase(s, tc);
     return s;
 }

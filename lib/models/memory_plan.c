@@ -11,6 +11,71 @@ static int in_place(const Model *m, const Op *op, const Op *producer)
            !op_type(producer->kind)->backward_needs_output && m->tensors[op->in].consumers == 1;
 }
 
+/* Gradient slots. During backward the gradient of a tensor (of its alias
+ * group: in-place outputs share their input's buffers) is live from the
+ * backward of its last reader, which writes it first, down to the backward
+ * of its producer, which reads it last; the logits' from the loss on. Two
+ * gradients whose lives do not meet can share a buffer, so a handful of
+ * buffers that stay in cache carry a backward pass instead of one per
+ * tensor in DRAM (every op writes where a recent op wrote, nothing is
+ * written back in between). Only tensors without padding lanes share (a
+ * blocked layout pads channels to a block; those lanes must stay zero,
+ * and another tensor's gradient would fill them), only ones with the same
+ * floats, and only ones something reads (a tensor nobody reads keeps the
+ * zero gradient it starts with). Sets grad_slot[t] (-1: own buffer) and
+ * returns the slot count, or -1 without memory for the bookkeeping. */
+static int plan_gradient_slots(const Model *m, const int *alias, int *grad_slot)
+{
+    const int T = m->n_tensors;
+    int *born = malloc(sizeof(int) * (size_t)T), *dies = malloc(sizeof(int) * (size_t)T);
+    int *slot_dies = malloc(sizeof(int) * (size_t)T), *slot_owner = malloc(sizeof(int) * (size_t)T);
+    int *root = malloc(sizeof(int) * (size_t)T); /* the tensor whose buffers t's group uses */
+    int n_slots = -1;
+    if (!born || !dies || !slot_dies || !slot_owner || !root)
+        goto out;
+    for (int t = 0; t < T; t++) /* an alias source comes first (topological order) */
+        root[t] = alias[t] >= 0 ? root[alias[t]] : t;
+    for (int t = 0; t < T; t++)
+        born[t] = dies[t] = grad_slot[t] = -1;
+    born[root[m->output]] = m->n_ops;
+    for (int i = 0; i < m->n_ops; i++) {
+        const Op *op = &m->ops[i];
+        const int out = root[op->out];
+        if (dies[out] < 0)
+            dies[out] = i; /* the group's first producer */
+        const int reads[2] = {op->in, op->in2};
+        for (int k = 0; k < 2; k++)
+            if (reads[k] >= 0 && reads[k] < T) {
+                const int g = root[reads[k]];
+                if (i > born[g])
+                    born[g] = i;
+            }
+    }
+    /* In backward order (latest birth first): a slot is free for g once its
+     * holder's producer ran, strictly after g's first writer. */
+    n_slots = 0;
+    for (int i = m->n_ops; i >= 0; i--)
+        for (int t = 1; t < T; t++) {
+            const Tensor *x = &m->tensors[t];
+            if (alias[t] >= 0 || born[t] != i || dies[t] < 0 || tensor_capacity(x) != tensor_numel(x))
+                continue;
+            int k = 0;
+            while (k < n_slots && !(slot_dies[k] > i && tensor_numel(&m->tensors[slot_owner[k]]) == tensor_numel(x)))
+                k++;
+            if (k == n_slots)
+                slot_owner[n_slots++] = t;
+            slot_dies[k] = dies[t];
+            grad_slot[t] = k;
+        }
+out:
+    free(born);
+    free(dies);
+    free(slot_dies);
+    free(slot_owner);
+    free(root);
+    return n_slots;
+}
+
 void memory_plan_carve(Model *m)
 {
     size_t ws = 0, biggest = 0;
@@ -34,6 +99,14 @@ void memory_plan_carve(Model *m)
                 pt->fuse_activation(producer, act);
         }
     }
+    int *grad_slot = alias ? malloc(sizeof(int) * (size_t)m->n_tensors) : NULL;
+    const int n_slots = grad_slot ? plan_gradient_slots(m, alias, grad_slot) : -1;
+    float **slot_base = n_slots > 0 ? calloc((size_t)n_slots, sizeof(float *)) : NULL;
+    char *slot_taken = slot_base ? calloc((size_t)n_slots, 1) : NULL;
+    if (!slot_taken) {
+        free(slot_base);
+        slot_base = NULL;
+    }
     for (int i = 0; i < m->n_tensors; i++) {
         Tensor *t = &m->tensors[i];
         size_t n = tensor_capacity(t) * (size_t)m->max_batch;
@@ -45,8 +118,16 @@ void memory_plan_carve(Model *m)
             continue;
         }
         t->data = arena_floats(&m->arena, n);
-        t->grad = i == 0 ? NULL : arena_floats(&m->arena, n);
+        const int k = slot_base && grad_slot[i] >= 0 ? grad_slot[i] : -1;
+        if (k >= 0 && !slot_taken[k]) { /* the slot's first holder: while measuring, base is NULL */
+            slot_base[k] = arena_floats(&m->arena, n);
+            slot_taken[k] = 1;
+        }
+        t->grad = i == 0 ? NULL : k >= 0 ? slot_base[k] : arena_floats(&m->arena, n);
     }
+    free(slot_base);
+    free(slot_taken);
+    free(grad_slot);
     free(alias);
     size_t partial = 0;
     for (int i = 0; i < m->n_ops; i++) {

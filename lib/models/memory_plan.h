@@ -13,6 +13,15 @@
  *   on the output of an op with `fuse_activation` (BN, GN) is applied by
  *   that op's forward; the activation op then does nothing forward and
  *   still does its backward.
+ * - Gradient slots: during backward a gradient lives from the backward of
+ *   its tensor's last reader (which writes it first) to its producer's
+ *   backward (which reads it last); gradients whose lives do not meet share
+ *   one buffer, so backward writes into memory a recent op touched instead
+ *   of fresh DRAM (ResNet-20 at batch 128: 44 of 73 gradients in 11
+ *   buffers, the arena 422 -> 260 MB). Only tensors of the same size whose
+ *   layouts have no padding lanes share, and only ones something reads.
+ *   Nothing may read a tensor's gradient outside that life (the backward
+ *   of another op, or after model_backward returns).
  * - Anything that reads a tensor after its consumer ran must respect this:
  *   the BN-input statistics read conv outputs, which nothing overwrites in
  *   this plan. In the inference plan (below) only pinned tensors outlive

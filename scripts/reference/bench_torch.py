@@ -97,6 +97,22 @@ def family_model(a):
     return families.build(spec)
 
 
+def conv_ms_per_step(step, k):
+    """The convolutions' share of a training step: ms per step in them (the
+    self CPU time of every profiled op whose name says convolution: forward,
+    backward and the reorders oneDNN does inside them) and the profiled
+    step's ms, over K steps after the timed ones. The profiler's own cost is
+    a few microseconds per op."""
+    from torch.profiler import profile, ProfilerActivity
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        t0 = time.perf_counter()
+        for _ in range(k):
+            step()
+        total = (time.perf_counter() - t0) * 1e3 / k
+    us = sum(e.self_cpu_time_total for e in prof.key_averages() if "conv" in e.key.lower())
+    return us / 1e3 / k, total
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--threads", type=int, default=2)
@@ -131,6 +147,8 @@ def main():
         step()
     t = (time.perf_counter() - t0) / a.steps
     print(f"torch train step: {t * 1e3:.1f} ms, {a.batch / t:.1f} images/s")
+    conv, total = conv_ms_per_step(step, 5)
+    print(f"torch train step convolutions: {conv:.1f} of {total:.1f} ms (profiled), {100 * conv / total:.1f} %")
 
     model.eval()
     xs = torch.randn(1024, a.channels, a.size, a.size)
