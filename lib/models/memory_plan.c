@@ -22,21 +22,24 @@ static int in_place(const Model *m, const Op *op, const Op *producer)
  * blocked layout pads channels to a block; those lanes must stay zero,
  * and another tensor's gradient would fill them), only ones with the same
  * floats, and only ones something reads (a tensor nobody reads keeps the
- * zero gradient it starts with). Sets grad_slot[t] (-1: own buffer) and
- * returns the slot count, or -1 without memory for the bookkeeping. */
-static int plan_gradient_slots(const Model *m, const int *alias, int *grad_slot)
+ * zero gradient it starts with). Sets grad_share[t] to the first tensor
+ * (lowest index) whose gradient buffer t uses, or -1 for its own; returns
+ * 0, or -1 without memory for the bookkeeping (then nothing shares). */
+static int plan_gradient_slots(const Model *m, const int *alias, int *grad_share)
 {
     const int T = m->n_tensors;
     int *born = malloc(sizeof(int) * (size_t)T), *dies = malloc(sizeof(int) * (size_t)T);
     int *slot_dies = malloc(sizeof(int) * (size_t)T), *slot_owner = malloc(sizeof(int) * (size_t)T);
     int *root = malloc(sizeof(int) * (size_t)T); /* the tensor whose buffers t's group uses */
-    int n_slots = -1;
+    int n_slots = 0, ok = 0;
+    for (int t = 0; t < T; t++)
+        grad_share[t] = -1;
     if (!born || !dies || !slot_dies || !slot_owner || !root)
         goto out;
     for (int t = 0; t < T; t++) /* an alias source comes first (topological order) */
         root[t] = alias[t] >= 0 ? root[alias[t]] : t;
     for (int t = 0; t < T; t++)
-        born[t] = dies[t] = grad_slot[t] = -1;
+        born[t] = dies[t] = -1;
     born[root[m->output]] = m->n_ops;
     for (int i = 0; i < m->n_ops; i++) {
         const Op *op = &m->ops[i];
@@ -52,8 +55,8 @@ static int plan_gradient_slots(const Model *m, const int *alias, int *grad_slot)
             }
     }
     /* In backward order (latest birth first): a slot is free for g once its
-     * holder's producer ran, strictly after g's first writer. */
-    n_slots = 0;
+     * holder's producer ran, strictly after g's first writer. grad_share
+     * holds slot numbers until the end. */
     for (int i = m->n_ops; i >= 0; i--)
         for (int t = 1; t < T; t++) {
             const Tensor *x = &m->tensors[t];
@@ -64,16 +67,22 @@ static int plan_gradient_slots(const Model *m, const int *alias, int *grad_slot)
                 k++;
             if (k == n_slots)
                 slot_owner[n_slots++] = t;
+            if (t < slot_owner[k]) /* the buffer is carved at its lowest tensor */
+                slot_owner[k] = t;
             slot_dies[k] = dies[t];
-            grad_slot[t] = k;
+            grad_share[t] = k;
         }
+    for (int t = 0; t < T; t++)
+        if (grad_share[t] >= 0)
+            grad_share[t] = slot_owner[grad_share[t]];
+    ok = 1;
 out:
     free(born);
     free(dies);
     free(slot_dies);
     free(slot_owner);
     free(root);
-    return n_slots;
+    return ok ? 0 : -1;
 }
 
 void memory_plan_carve(Model *m)
@@ -99,13 +108,10 @@ void memory_plan_carve(Model *m)
                 pt->fuse_activation(producer, act);
         }
     }
-    int *grad_slot = alias ? malloc(sizeof(int) * (size_t)m->n_tensors) : NULL;
-    const int n_slots = grad_slot ? plan_gradient_slots(m, alias, grad_slot) : -1;
-    float **slot_base = n_slots > 0 ? calloc((size_t)n_slots, sizeof(float *)) : NULL;
-    char *slot_taken = slot_base ? calloc((size_t)n_slots, 1) : NULL;
-    if (!slot_taken) {
-        free(slot_base);
-        slot_base = NULL;
+    int *grad_share = alias ? malloc(sizeof(int) * (size_t)m->n_tensors) : NULL;
+    if (grad_share && plan_gradient_slots(m, alias, grad_share) < 0) {
+        free(grad_share);
+        grad_share = NULL;
     }
     for (int i = 0; i < m->n_tensors; i++) {
         Tensor *t = &m->tensors[i];
@@ -118,16 +124,10 @@ void memory_plan_carve(Model *m)
             continue;
         }
         t->data = arena_floats(&m->arena, n);
-        const int k = slot_base && grad_slot[i] >= 0 ? grad_slot[i] : -1;
-        if (k >= 0 && !slot_taken[k]) { /* the slot's first holder: while measuring, base is NULL */
-            slot_base[k] = arena_floats(&m->arena, n);
-            slot_taken[k] = 1;
-        }
-        t->grad = i == 0 ? NULL : k >= 0 ? slot_base[k] : arena_floats(&m->arena, n);
+        const int share = grad_share ? grad_share[i] : -1; /* carved before i, same size */
+        t->grad = i == 0 ? NULL : share >= 0 && share < i ? m->tensors[share].grad : arena_floats(&m->arena, n);
     }
-    free(slot_base);
-    free(slot_taken);
-    free(grad_slot);
+    free(grad_share);
     free(alias);
     size_t partial = 0;
     for (int i = 0; i < m->n_ops; i++) {
