@@ -11,6 +11,7 @@
 
 #include "core/threads.h"
 #include "layers/activation.h"
+#include "layers/add.h"
 #include "layers/batchnorm.h"
 #include "layers/channel_split.h"
 #include "layers/concat.h"
@@ -233,6 +234,102 @@ START_TEST(bn_blocked_matches_plain)
         check_bn_blocked(3, 40, 5);
         check_bn_blocked(3, 48, 5);  /* NHWC, three 16-lane tiles */
         check_bn_blocked(2, 128, 3); /* NHWC, two 64-lane tiles */
+    }
+}
+END_TEST
+
+/* The residual add after a blocked BN layer, fused (BatchNorm.residual):
+ * the training forward, the inference forward and the inference forward
+ * that also sums the input's statistics (stats_out) give the bits of the
+ * layer and then add_forward_act over the whole blocked tensor, padding
+ * lanes included, and the same statistics. */
+static void check_bn_residual(int N, int C, int S)
+{
+    const size_t n = bsize(N, C, S);
+    BnInputs a = bn_inputs(N, C, S, 13);
+    float *x = falloc(n), *res = falloc(n), *want = falloc(n), *got = falloc(n);
+    blocked_from_plain(a.in, x, N, C, S, lay(C));
+    blocked_from_plain(a.dout, res, N, C, S, lay(C));
+    double *partial = calloc(batchnorm_partial_size(C, N), sizeof(double));
+    double *k0 = calloc(3 * (size_t)C + 1, sizeof(double)), *k1 = calloc(3 * (size_t)C + 1, sizeof(double));
+    float *rm = falloc(2 * (size_t)C), *rv = falloc(2 * (size_t)C), *sm = falloc(C), *si = falloc(C);
+    for (int act = ACT_NONE; act <= ACT_RELU6; act++)
+        for (int mode = 0; mode < 3; mode++) { /* train, eval, eval with statistics */
+            float *out[2] = {want, got};
+            for (int k = 0; k < 2; k++) {
+                BatchNorm b;
+                batchnorm_init(&b, C, S, 1e-5f, 0.1f);
+                b.blocked = lay(C);
+                b.partial = partial;
+                b.residual = k ? res : NULL;
+                b.residual_act = act;
+                b.stats_out = mode == 2 ? (k ? k1 : k0) : NULL;
+                for (int c = 0; c < C; c++) {
+                    rm[k * C + c] = 0.1f * (float)c;
+                    rv[k * C + c] = 1.0f + 0.05f * (float)c;
+                }
+                if (mode == 0)
+                    batchnorm_forward_train(&b, a.gamma, a.beta, rm + k * C, rv + k * C, x, out[k], sm, si, N);
+                else
+                    batchnorm_forward_eval(&b, a.gamma, a.beta, rm + k * C, rv + k * C, x, out[k], N);
+            }
+            add_forward_act(want, res, want, n, act);
+            ck_assert_msg(!memcmp(got, want, sizeof(float) * n), "C %d act %d mode %d: output", C, act, mode);
+            ck_assert_msg(!memcmp(rm, rm + C, sizeof(float) * C) && !memcmp(rv, rv + C, sizeof(float) * C),
+                          "C %d mode %d: running statistics", C, mode);
+            ck_assert_msg(mode < 2 || !memcmp(k0, k1, sizeof(double) * (3 * (size_t)C + 1)),
+                          "C %d act %d: input statistics", C, act);
+            assert_padding_zero(got, N, C, S, "fused output");
+        }
+    free(x), free(res), free(want), free(got), free(partial), free(k0), free(k1);
+    free(rm), free(rv), free(sm), free(si);
+    bn_inputs_free(&a);
+}
+
+START_TEST(blocked_bn_adds_the_residual_like_the_add)
+{
+    for (force_16c = 0; force_16c < 2; force_16c++) {
+        check_bn_residual(5, 32, 7);
+        check_bn_residual(5, 24, 7); /* nChw16c, padded */
+        check_bn_residual(3, 48, 5);
+    }
+}
+END_TEST
+
+/* The same for the blocked GroupNorm. */
+static void check_gn_residual(int N, int C, int G, int S)
+{
+    const size_t n = bsize(N, C, S);
+    BnInputs a = bn_inputs(N, C, S, 14);
+    float *x = falloc(n), *res = falloc(n), *want = falloc(n), *got = falloc(n);
+    float *sm = falloc((size_t)N * G), *si = falloc((size_t)N * G);
+    blocked_from_plain(a.in, x, N, C, S, lay(C));
+    blocked_from_plain(a.dout, res, N, C, S, lay(C));
+    double *partial = calloc(groupnorm_partial_size(C, G, N), sizeof(double));
+    for (int act = ACT_NONE; act <= ACT_RELU6; act++) {
+        float *out[2] = {want, got};
+        for (int k = 0; k < 2; k++) {
+            GroupNorm g;
+            groupnorm_init(&g, C, G, S, 1e-5f);
+            g.blocked = lay(C);
+            g.partial = partial;
+            g.residual = k ? res : NULL;
+            g.residual_act = act;
+            groupnorm_forward(&g, a.gamma, a.beta, x, out[k], sm, si, N);
+        }
+        add_forward_act(want, res, want, n, act);
+        ck_assert_msg(!memcmp(got, want, sizeof(float) * n), "GN C %d act %d: output", C, act);
+        assert_padding_zero(got, N, C, S, "fused GN output");
+    }
+    free(x), free(res), free(want), free(got), free(sm), free(si), free(partial);
+    bn_inputs_free(&a);
+}
+
+START_TEST(blocked_gn_adds_the_residual_like_the_add)
+{
+    for (force_16c = 0; force_16c < 2; force_16c++) {
+        check_gn_residual(3, 32, 4, 7);
+        check_gn_residual(3, 24, 2, 7); /* nChw16c, padded */
     }
 }
 END_TEST
@@ -1010,6 +1107,8 @@ Suite *blocked_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, conversions_round_trip_and_index);
     tcase_add_test(tc, bn_blocked_matches_plain);
+    tcase_add_test(tc, blocked_bn_adds_the_residual_like_the_add);
+    tcase_add_test(tc, blocked_gn_adds_the_residual_like_the_add);
     tcase_add_test(tc, bn_blocked_thread_count_bit_identical);
     tcase_add_test(tc, gn_blocked_matches_plain);
     tcase_add_test(tc, gn_blocked_thread_count_bit_identical);

@@ -280,6 +280,84 @@ static void check_gradient_plan(int k, ConvBackend backend)
     model_free(&b);
 }
 
+/* Undoes the residual adds' fusion (memory_plan.c fuse_residual_adds):
+ * each add runs forward again, its norm writes its own output. Returns
+ * how many adds were fused. */
+static int unfuse_residual_adds(Model *m)
+{
+    int fused = 0;
+    for (int i = 0; i < m->n_ops; i++) {
+        Op *op = &m->ops[i];
+        if (op->kind == OP_ADD && op->fused) {
+            op->fused = 0;
+            fused++;
+        }
+        op->residual = -1;
+    }
+    return fused;
+}
+
+/* A model whose norms do the residual adds gives, bit for bit, the logits
+ * (training forward, and inference through the inference plan) and two
+ * steps' parameter gradients of the same model with the adds on their own. */
+static void check_residual_fusion(int k, ConvBackend backend)
+{
+    ModelSpec s = spec_of(k);
+    const int B = 5;
+    Model a, b;
+    Rng r;
+    BsError err = {0};
+    rng_seed(&r, 4);
+    ck_assert_int_eq(model_build(&a, &s, B, &r, &err), BS_OK);
+    rng_seed(&r, 4);
+    ck_assert_int_eq(model_build(&b, &s, B, &r, &err), BS_OK);
+    ck_assert_int_eq(model_set_conv_backend(&a, backend, &err), BS_OK);
+    ck_assert_int_eq(model_set_conv_backend(&b, backend, &err), BS_OK);
+    const int fused = unfuse_residual_adds(&b);
+    if (k == 0) /* the first stage's block (the others project their shortcut after the BN) */
+        ck_assert_int_eq(fused, 1);
+    const size_t in_n = tensor_numel(&a.tensors[0]) * B, out_n = tensor_numel(&a.tensors[a.output]) * B;
+    float *x = falloc(in_n), *ga = falloc(2 * a.n_params), *gb = falloc(2 * b.n_params);
+    float *la = falloc(out_n), *lb = falloc(out_n);
+    int y[B];
+    for (int i = 0; i < B; i++)
+        y[i] = (2 * i + 1) % s.num_classes;
+    fill_normal(&r, x, in_n, 1.0f);
+    two_steps(&a, x, y, B, ga);
+    two_steps(&b, x, y, B, gb);
+    ck_assert_msg(!memcmp(ga, gb, sizeof(float) * 2 * a.n_params), "spec %d: gradients differ", k);
+    Model *both[2] = {&a, &b};
+    float *logits[2] = {la, lb};
+    for (int j = 0; j < 2; j++) {
+        ck_assert_int_eq(memory_plan_inference_begin(both[j]), 1);
+        model_forward(both[j], x, B, 0);
+        memcpy(logits[j], both[j]->tensors[both[j]->output].data, sizeof(float) * out_n);
+        memory_plan_inference_end(both[j]);
+    }
+    ck_assert_msg(!memcmp(la, lb, sizeof(float) * out_n), "spec %d: inference logits differ", k);
+    free(x);
+    free(ga);
+    free(gb);
+    free(la);
+    free(lb);
+    model_free(&a);
+    model_free(&b);
+}
+
+START_TEST(residual_fusion_is_exact_reference_backend)
+{
+    check_residual_fusion(_i, CONV_IM2COL);
+}
+END_TEST
+
+START_TEST(residual_fusion_is_exact_onednn_backend)
+{
+    if (!onednn_available())
+        return;
+    check_residual_fusion(_i, CONV_ONEDNN);
+}
+END_TEST
+
 START_TEST(gradient_slots_are_safe_and_exact_reference_backend)
 {
     check_gradient_plan(_i, CONV_IM2COL);
@@ -345,6 +423,8 @@ Suite *inference_plan_suite(void)
     tcase_add_test(tc, plan_is_rebuilt_when_layouts_change);
     tcase_add_loop_test(tc, gradient_slots_are_safe_and_exact_reference_backend, 0, N_SPECS);
     tcase_add_loop_test(tc, gradient_slots_are_safe_and_exact_onednn_backend, 0, N_SPECS);
+    tcase_add_loop_test(tc, residual_fusion_is_exact_reference_backend, 0, N_SPECS);
+    tcase_add_loop_test(tc, residual_fusion_is_exact_onednn_backend, 0, N_SPECS);
     suite_add_tcase(s, tc);
     return s;
 }

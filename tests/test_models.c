@@ -404,6 +404,39 @@ START_TEST(norms_apply_the_relu_that_follows)
 }
 END_TEST
 
+/* A residual add in place on a norm's output (BN or GN) is done by that
+ * norm when the add's other input exists before it: the norm adds exactly
+ * that tensor and applies the add's ReLU; the add does nothing forward. In
+ * ResNet-20 that is the add of 7 of the 9 blocks: the first blocks of
+ * stages 2 and 3 make their projection shortcut (conv + norm) after the
+ * block's second norm. */
+START_TEST(norms_do_the_residual_add_after_them)
+{
+    for (int v = 0; v < 2; v++) {
+        Model m;
+        BsError err = {0};
+        ModelSpec s = resnet20(v ? VARIANT_GN : VARIANT_BN);
+        ck_assert_int_eq(build(&m, &s, &err), BS_OK);
+        int fused = 0;
+        for (int i = 0; i < m.n_ops; i++) {
+            const Op *op = &m.ops[i];
+            if (op->kind != OP_ADD || !op->fused)
+                continue;
+            const Op *norm = &m.ops[i - 1];
+            ck_assert_int_eq(norm->kind, v ? OP_GN : OP_BN);
+            ck_assert_int_eq(norm->out, op->in);
+            ck_assert_int_eq(norm->residual, op->in2);
+            ck_assert_int_eq(v ? norm->u.gn.residual_act : norm->u.bn.residual_act, op->u.add_act);
+            ck_assert_int_eq(v ? norm->u.gn.act_after : norm->u.bn.act_after, ACT_NONE);
+            ck_assert_ptr_eq(m.tensors[op->out].data, m.tensors[op->in].data); /* in place */
+            fused++;
+        }
+        ck_assert_int_eq(fused, 7);
+        model_free(&m);
+    }
+}
+END_TEST
+
 /* train.grad_clip: torch.nn.utils.clip_grad_norm_ over every gradient,
  * coefficient max_norm / (norm + 1e-6), nothing changed at or below. */
 START_TEST(clip_grad_norm_scales_like_torch)
@@ -451,6 +484,7 @@ Suite *models_suite(void)
     tcase_add_test(tc, bad_model_specs_are_user_errors);
     tcase_add_test(tc, clip_grad_norm_scales_like_torch);
     tcase_add_test(tc, norms_apply_the_relu_that_follows);
+    tcase_add_test(tc, norms_do_the_residual_add_after_them);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "../cmd/setup.h"
+#include "layers/activation.h"
+#include "layers/add.h"
 #include "layers/blocked.h"
 #include "run/checkpoint.h"
 #include "suites.h"
@@ -394,11 +396,53 @@ static void check_sync_bn(int C, int blocked)
     free(x), free(dy), free(gamma), free(beta);
 }
 
+/* The residual add after the layer, fused (BatchNorm.residual): the
+ * synchronized forward gives the bits of its output and then the add and
+ * its ReLU. */
+static void check_sync_bn_residual(int C, int blocked)
+{
+    const int N = 3, S = 10;
+    const Comm one = {.rank = 0, .size = 1, .sum = one_sum, .gather = one_gather, .bcast = one_bcast};
+    const size_t n = blocked ? N * blocked_sample(C, S) : (size_t)N * C * S;
+    Rng r;
+    rng_seed(&r, 8);
+    float *x = falloc(n), *res = falloc(n), *gamma = falloc(C), *beta = falloc(C);
+    for (int i = 0; i < N; i++)
+        for (int c = 0; c < C; c++)
+            for (int s = 0; s < S; s++) {
+                size_t at = blocked ? blocked_index(C, S, blocked, i, c, s) : ((size_t)i * C + c) * S + s;
+                x[at] = 2.0f * rng_uniform(&r) + 0.5f;
+                res[at] = 2.0f * rng_uniform(&r) - 1.0f;
+            }
+    fill_uniform(&r, gamma, C, 0.5f, 1.5f);
+    fill_uniform(&r, beta, C, -0.5f, 0.5f);
+    float *out[2], *rm = falloc(C), *rv = falloc(C), *sm = falloc(C), *si = falloc(C), *want = falloc(n);
+    for (int k = 0; k < 2; k++) {
+        BatchNorm b;
+        batchnorm_init(&b, C, S, 1e-5f, 0.1f);
+        b.blocked = blocked;
+        double *partial = calloc(batchnorm_partial_size(C, N), sizeof(double));
+        b.partial = partial;
+        b.comm = &one;
+        b.residual = k ? res : NULL;
+        b.residual_act = ACT_RELU;
+        out[k] = falloc(n);
+        batchnorm_forward_train(&b, gamma, beta, rm, rv, x, out[k], sm, si, N);
+        free(partial);
+    }
+    add_forward_act(out[0], res, want, n, ACT_RELU);
+    ck_assert_msg(!memcmp(out[1], want, sizeof(float) * n), "sync forward + residual add (C %d)", C);
+    free(out[0]), free(out[1]), free(rm), free(rv), free(sm), free(si), free(want);
+    free(x), free(res), free(gamma), free(beta);
+}
+
 START_TEST(sync_bn_one_rank_is_batchnorm)
 {
     check_sync_bn(5, 0);
     check_sync_bn(32, 1);
     check_sync_bn(24, 1); /* 8 padding lanes */
+    check_sync_bn_residual(5, 0);
+    check_sync_bn_residual(24, 1);
 }
 END_TEST
 

@@ -8,6 +8,7 @@
 
 #include "core/threads.h"
 #include "layers/activation.h"
+#include "layers/add.h"
 #include "layers/batchnorm.h"
 #include "layers/groupnorm.h"
 #include "layers/lrn.h"
@@ -601,6 +602,73 @@ START_TEST(norms_apply_act_after_like_the_activation)
 }
 END_TEST
 
+/* The residual add after a BN layer, fused (BatchNorm.residual, plain
+ * NCHW path): training and inference forwards give the bits of the layer
+ * and then add_forward_act, for every activation; the running statistics
+ * are those of the layer alone. */
+START_TEST(batchnorm_adds_the_residual_like_the_add)
+{
+    for (int train = 0; train <= 1; train++)
+        for (int act = ACT_NONE; act <= ACT_RELU6; act++) {
+            BnCase k;
+            bn_case_init(&k, 4, 5, 3, train, 47);
+            for (int c = 0; c < 4; c++)
+                k.gamma[c] *= 8.0f; /* sums beyond 6 too, where ReLU6 clips */
+            bn_case_forward(&k);
+            float *want = falloc(k.n), *rm = falloc(4), *rv = falloc(4);
+            add_forward_act(k.out, k.r, want, k.n, act);
+            memcpy(rm, k.rm, sizeof(float) * 4);
+            memcpy(rv, k.rv, sizeof(float) * 4);
+            bn_case_free(&k);
+            bn_case_init(&k, 4, 5, 3, train, 47); /* fresh running statistics */
+            for (int c = 0; c < 4; c++)
+                k.gamma[c] *= 8.0f;
+            k.b.residual = k.r;
+            k.b.residual_act = act;
+            bn_case_forward(&k);
+            assert_same_bits(k.out, want, k.n, "batchnorm + residual add");
+            assert_same_bits(k.rm, rm, 4, "running mean");
+            assert_same_bits(k.rv, rv, 4, "running var");
+            int zeros = 0, sixes = 0;
+            for (size_t i = 0; i < k.n; i++) {
+                zeros += want[i] == 0.0f;
+                sixes += want[i] == 6.0f;
+            }
+            ck_assert(act == ACT_NONE || zeros > 0); /* the activation did something */
+            ck_assert(act != ACT_RELU6 || sixes > 0);
+            free(want);
+            free(rm);
+            free(rv);
+            bn_case_free(&k);
+        }
+}
+END_TEST
+
+/* The same for GroupNorm (GroupNorm.residual, plain NCHW path). */
+START_TEST(groupnorm_adds_the_residual_like_the_add)
+{
+    for (int act = ACT_NONE; act <= ACT_RELU6; act++) {
+        GnCase k;
+        gn_case_init(&k, 6, 3, 4, 2, 48);
+        for (int c = 0; c < 6; c++)
+            k.gamma[c] *= 8.0f;
+        gn_case_forward(&k);
+        float *want = falloc(k.n);
+        add_forward_act(k.out, k.r, want, k.n, act);
+        k.g.residual = k.r;
+        k.g.residual_act = act;
+        gn_case_forward(&k);
+        assert_same_bits(k.out, want, k.n, "groupnorm + residual add");
+        int zeros = 0;
+        for (size_t i = 0; i < k.n; i++)
+            zeros += want[i] == 0.0f;
+        ck_assert(act == ACT_NONE || zeros > 0);
+        free(want);
+        gn_case_free(&k);
+    }
+}
+END_TEST
+
 /* With an activation fused (act_after) the backward takes its dout as the
  * gradient of the activation's output: the same bits as the activation's
  * own backward (masking dout by the output) followed by the norm's
@@ -823,6 +891,8 @@ Suite *norm_suite(void)
     tcase_add_test(misc, bn_inplace_matches);
     tcase_add_test(misc, gn_inplace_matches);
     tcase_add_test(misc, norms_apply_act_after_like_the_activation);
+    tcase_add_test(misc, batchnorm_adds_the_residual_like_the_add);
+    tcase_add_test(misc, groupnorm_adds_the_residual_like_the_add);
     tcase_add_test(misc, norms_take_the_gradient_back_through_act_after);
     tcase_add_test(misc, lrn_hand_case);
     tcase_add_test(misc, lrn_gradcheck);

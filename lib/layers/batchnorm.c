@@ -19,6 +19,8 @@ void batchnorm_init(BatchNorm *b, int C, int spatial, float eps, float momentum)
     b->eps = eps;
     b->momentum = momentum;
     b->act_after = 0;
+    b->residual = NULL;
+    b->residual_act = 0;
     b->blocked = 0;
     b->partial = NULL;
     b->stats_out = NULL;
@@ -66,15 +68,20 @@ static void channel_moments(const BatchNorm *b, const float *in, int c, int N,
     *var = fmax((sq - dev * dev / M) / M, 0.0);
 }
 
-/* y = (x - mean)·scale + shift over channel c; reads each x before writing
- * its y, so out may equal in. */
+/* y = (x - mean)·scale + shift over channel c (then the activation, or the
+ * residual and its activation); reads each x before writing its y, so out
+ * may equal in. */
 static void channel_affine(const BatchNorm *b, const float *in, float *out, int c, int N,
                            float mean, float scale, float shift)
 {
     const int S = b->spatial;
     for (int n = 0; n < N; n++) {
         const size_t o = plane_offset(b, n, c);
-        if (b->act_after)
+        if (b->residual)
+            for (int s = 0; s < S; s++)
+                out[o + s] = act_apply(norm_affine(in[o + s], mean, scale, shift) + b->residual[o + s],
+                                       b->residual_act);
+        else if (b->act_after)
             for (int s = 0; s < S; s++)
                 out[o + s] = act_apply(norm_affine(in[o + s], mean, scale, shift), b->act_after);
         else

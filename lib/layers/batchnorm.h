@@ -17,6 +17,15 @@ typedef struct {
      * derivative themselves (activation.h act_grad, the pre-activation
      * recomputed from `in`): the activation's own backward does not run. */
     int act_after;
+    /* The residual add after the layer, fused (set by the model for each
+     * call; NULL: none): the forwards write act_apply(y + residual,
+     * residual_act) where they would write y, residual laid out as the
+     * output, so the add and its activation need no pass of their own. The
+     * backwards are unchanged: the add's backward still takes the gradient
+     * back through the activation and hands this layer its share. Never
+     * together with act_after (the add, not an activation, follows). */
+    const float *residual;
+    int residual_act;
     /* The activations' layout: 0 (NCHW) or a blocked one (blocked.h:
      * BLOCKED_16C, BLOCKED_NHWC); blocked, `partial` must hold
      * batchnorm_partial_size(C, N) doubles of scratch. */

@@ -42,11 +42,21 @@ static void blocked_moments(const BatchNorm *b, const float *in, int N, double *
 }
 
 /* One tile (blocked_walk: w lanes, positions step apart): y = (x − m)·k + h
- * (then the activation), and with K also s1/s2 = Σ(x − K), Σ(x − K)² per
- * lane in position order. */
-static inline void affine_tile(const float *x, float *y, int S, int step, int w, const float *k, const float *m,
-                               const float *h, int act, const double *K, double *s1, double *s2)
+ * (plus r when the residual add is fused: r is laid out as y; then the
+ * activation), and with K also s1/s2 = Σ(x − K), Σ(x − K)² per lane in
+ * position order. */
+static inline void affine_tile(const float *x, const float *r, float *y, int S, int step, int w, const float *k,
+                               const float *m, const float *h, int act, const double *K, double *s1, double *s2)
 {
+    if (r && !K) {
+        for (int s = 0; s < S; s++) {
+            const size_t o = (size_t)s * step;
+#pragma omp simd
+            for (int l = 0; l < w; l++)
+                y[o + l] = act_apply(norm_affine(x[o + l], m[l], k[l], h[l]) + r[o + l], act);
+        }
+        return;
+    }
     if (!K) {
         for (int s = 0; s < S; s++) {
             const size_t o = (size_t)s * step;
@@ -60,7 +70,19 @@ static inline void affine_tile(const float *x, float *y, int S, int step, int w,
     }
     for (int l = 0; l < w; l++)
         s1[l] = s2[l] = 0.0;
-    for (int s = 0; s < S; s++) {
+    /* Two loops: a load from r under a condition keeps the loop scalar. */
+    for (int s = 0; s < S && r; s++) {
+        const size_t o = (size_t)s * step;
+#pragma omp simd
+        for (int l = 0; l < w; l++) {
+            const float xv = x[o + l], v = norm_affine(xv, m[l], k[l], h[l]);
+            const double d = (double)xv - K[l];
+            s1[l] += d;
+            s2[l] += d * d;
+            y[o + l] = act_apply(v + r[o + l], act);
+        }
+    }
+    for (int s = 0; s < S && !r; s++) {
         const size_t o = (size_t)s * step;
 #pragma omp simd
         for (int l = 0; l < w; l++) {
@@ -84,15 +106,15 @@ static const double *double_lanes(const double *v, int C, BlockedWalk wk, int t,
     return buf;
 }
 
-/* y = (x - mean[c])·scale[c] + shift[c] (then the activation if asked),
- * tile by tile. With center (C doubles), the same pass also sums
+/* y = (x - mean[c])·scale[c] + shift[c] (then the activation if asked, or
+ * the residual and its activation), tile by tile. With center (C doubles), the same pass also sums
  * x − center[c] and its square per tile into the per-tile arrays of
  * BatchNorm.partial, in the order of blocked_centered_sums, so the sums
  * are those it would give. */
 static void blocked_affine(const BatchNorm *b, const float *in, float *out, int N, const float *mean,
                            const float *scale, const float *shift, const double *center)
 {
-    const int C = b->C, S = b->spatial, act = b->act_after;
+    const int C = b->C, S = b->spatial, act = b->residual ? b->residual_act : b->act_after;
     const BlockedWalk wk = blocked_walk(C, S, b->blocked);
     double *psum = part_of(b, 0, N), *psq = part_of(b, 1, N);
 #pragma omp parallel for collapse(2) schedule(static)
@@ -105,7 +127,8 @@ static void blocked_affine(const BatchNorm *b, const float *in, float *out, int 
             blocked_walk_lanes(h, shift, C, wk, t);
             double Kb[BLOCKED_MAX_W], s1[BLOCKED_MAX_W], s2[BLOCKED_MAX_W];
             const double *K = double_lanes(center, C, wk, t, Kb);
-#define AFFINE(W) affine_tile(in + o, out + o, S, wk.step, W, k, m, h, act, K, s1, s2)
+            const float *r = b->residual ? b->residual + o : NULL;
+#define AFFINE(W) affine_tile(in + o, r, out + o, S, wk.step, W, k, m, h, act, K, s1, s2)
             BLOCKED_WITH_W(wk.w, AFFINE);
 #undef AFFINE
             if (center)

@@ -74,7 +74,9 @@ void bn_sync_forward_train(const BatchNorm *b, const float *gamma, const float *
             for (int s = 0; s < S; s++) {
                 const size_t i = at(b, n, c, s);
                 const float y = norm_affine(in[i], mu, scale, shift);
-                out[i] = b->act_after ? act_apply(y, b->act_after) : y;
+                out[i] = b->residual ? act_apply(y + b->residual[i], b->residual_act)
+                         : b->act_after ? act_apply(y, b->act_after)
+                                        : y;
             }
     }
     zero_padding(b, out, N);

@@ -17,6 +17,8 @@ void groupnorm_init(GroupNorm *g, int C, int G, int spatial, float eps)
     g->spatial = spatial;
     g->eps = eps;
     g->act_after = 0;
+    g->residual = NULL;
+    g->residual_act = 0;
     g->blocked = 0;
     g->partial = NULL;
 }
@@ -76,10 +78,15 @@ void groupnorm_forward(const GroupNorm *g, const float *gamma, const float *beta
         for (int j = 0; j < Cg; j++) {
             const float scale = gamma[c0 + j] * invstd, shift = beta[c0 + j];
             const size_t p = o + (size_t)j * (size_t)S;
-            for (int s = 0; s < S; s++) {
-                const float y = norm_affine(in[p + s], m, scale, shift);
-                out[p + s] = g->act_after ? act_apply(y, g->act_after) : y;
-            }
+            if (g->residual) /* the residual add after the layer, fused */
+                for (int s = 0; s < S; s++)
+                    out[p + s] = act_apply(norm_affine(in[p + s], m, scale, shift) + g->residual[p + s],
+                                           g->residual_act);
+            else
+                for (int s = 0; s < S; s++) {
+                    const float y = norm_affine(in[p + s], m, scale, shift);
+                    out[p + s] = g->act_after ? act_apply(y, g->act_after) : y;
+                }
         }
     }
 }

@@ -14,6 +14,10 @@ typedef struct {
      * the gradient of the activation's output and applies its derivative
      * (activation.h act_grad), as BatchNorm's does. */
     int act_after;
+    /* The residual add after the layer, fused, as BatchNorm.residual (set
+     * for each call; forward only; never together with act_after). */
+    const float *residual;
+    int residual_act;
     /* The activations' layout: 0 (NCHW) or a blocked one (blocked.h);
      * blocked, `partial` must hold groupnorm_partial_size(C, G, N) doubles
      * of scratch. */

@@ -103,6 +103,15 @@ void gn_blocked_forward(const GroupNorm *g, const float *gamma, const float *bet
             affine_lanes(g, gamma, beta, save_mean, save_invstd, n, cb, m, k, h);
             const float *xt = x + blocked_tile(C, S, g->blocked, 0, cb);
             float *yt = y + blocked_tile(C, S, g->blocked, 0, cb);
+            if (g->residual) { /* the residual add after the layer, fused: laid out as y */
+                const float *rt = g->residual + (size_t)n * sample + blocked_tile(C, S, g->blocked, 0, cb);
+                for (int s = 0; s < S; s++)
+#pragma omp simd
+                    for (int l = 0; l < BLOCK; l++)
+                        yt[s * st + l] =
+                            act_apply(norm_affine(xt[s * st + l], m[l], k[l], h[l]) + rt[s * st + l], g->residual_act);
+                continue;
+            }
             for (int s = 0; s < S; s++)
 #pragma omp simd
                 for (int l = 0; l < BLOCK; l++) {

@@ -11,6 +11,33 @@ static int in_place(const Model *m, const Op *op, const Op *producer)
            !op_type(producer->kind)->backward_needs_output && m->tensors[op->in].consumers == 1;
 }
 
+/* The op that makes tensor t, before op `before`; -1 for the network's input. */
+static int producer_of(const Model *m, int t, int before)
+{
+    for (int j = before - 1; j >= 0; j--)
+        if (m->ops[j].out == t)
+            return j;
+    return -1;
+}
+
+/* A residual add in place on the output of an op with fuse_residual (BN)
+ * is done by that op's forward when the add's other input exists by then
+ * (a projection shortcut made after the norm does not). Run after the
+ * activations are fused: the add's own (add_act) goes with it. */
+static void fuse_residual_adds(Model *m, const int *alias)
+{
+    for (int i = 0; i < m->n_ops; i++) {
+        Op *op = &m->ops[i];
+        if (op->kind != OP_ADD || alias[op->out] != op->in || op->in2 == op->in)
+            continue;
+        const int p = producer_of(m, op->in, i), q = producer_of(m, op->in2, i);
+        if (p < 0 || q >= p || !op_type(m->ops[p].kind)->fuse_residual)
+            continue;
+        op_type(m->ops[p].kind)->fuse_residual(&m->ops[p], op->in2, op->u.add_act);
+        op->fused = 1;
+    }
+}
+
 /* Gradient slots. During backward the gradient of a tensor (of its alias
  * group: in-place outputs share their input's buffers) is live from the
  * backward of its last reader, which writes it first, down to the backward
@@ -95,10 +122,9 @@ void memory_plan_carve(Model *m)
     for (int i = 0; alias && i < m->n_tensors; i++)
         alias[i] = -1;
     for (int i = 0; alias && i < m->n_ops; i++) {
-        Op *op = &m->ops[i], *producer = NULL;
-        for (int j = i - 1; j >= 0 && !producer; j--)
-            if (m->ops[j].out == op->in)
-                producer = &m->ops[j];
+        Op *op = &m->ops[i];
+        const int p = producer_of(m, op->in, i);
+        Op *producer = p >= 0 ? &m->ops[p] : NULL;
         if (in_place(m, op, producer)) {
             alias[op->out] = op->in;
             const OpType *pt = op_type(producer->kind);
@@ -108,6 +134,8 @@ void memory_plan_carve(Model *m)
                 pt->fuse_activation(producer, act);
         }
     }
+    if (alias)
+        fuse_residual_adds(m, alias);
     int *grad_share = alias ? malloc(sizeof(int) * (size_t)m->n_tensors) : NULL;
     if (grad_share && plan_gradient_slots(m, alias, grad_share) < 0) {
         free(grad_share);

@@ -94,6 +94,7 @@ static Op *new_op(Model *m, OpKind kind, const char *name, int in)
     snprintf(op->name, sizeof op->name, "%s", name ? name : "");
     op->in = in;
     op->in2 = -1;
+    op->residual = -1;
     op->w_off = op->b_off = op->stat_off = SIZE_MAX;
     m->tensors[in].consumers++;
     return op;

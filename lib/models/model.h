@@ -69,7 +69,8 @@ typedef struct Op {
     float *save_mean, *save_invstd; /* norm statistics kept for backward */
     OneDnnConv *dnnl;                /* conv under CONV_ONEDNN */
     OneDnnUnary *dnnl_unary;         /* LRN (odd sizes) and max-pool under CONV_ONEDNN */
-    int fused;                       /* activation applied by the norm before it */
+    int fused;    /* activation, or residual add, applied by the op before it */
+    int residual; /* BN: the tensor its forward adds (the residual add after it, fused), or -1 */
     void *ctx;                       /* state of a registered kind (ops.h) */
 } Op;
 

@@ -213,10 +213,17 @@ static void bn_fwd(Model *m, const Op *op, int N, int train)
     float *rm = m->stats + op->stat_off, *rv = rm + op->u.bn.C;
     const float *x = m->tensors[op->in].data;
     float *y = m->tensors[op->out].data;
+    const BatchNorm *bn = &op->u.bn;
+    BatchNorm with_residual; /* the residual's buffer is the current plan's (training or inference) */
+    if (op->residual >= 0) {
+        with_residual = *bn;
+        with_residual.residual = m->tensors[op->residual].data;
+        bn = &with_residual;
+    }
     if (train)
-        batchnorm_forward_train(&op->u.bn, w, b, rm, rv, x, y, op->save_mean, op->save_invstd, N);
+        batchnorm_forward_train(bn, w, b, rm, rv, x, y, op->save_mean, op->save_invstd, N);
     else
-        batchnorm_forward_eval(&op->u.bn, w, b, rm, rv, x, y, N);
+        batchnorm_forward_eval(bn, w, b, rm, rv, x, y, N);
 }
 
 static void bn_bwd(Model *m, const Op *op, int N, int train)
@@ -249,6 +256,12 @@ static void norm_init(const Op *op, float *w, float *b, float *stats, Rng *rng)
 
 static void bn_fuse_act(Op *op, int act) { op->u.bn.act_after = act; }
 
+static void bn_fuse_residual(Op *op, int residual, int act)
+{
+    op->residual = residual;
+    op->u.bn.residual_act = act;
+}
+
 static size_t bn_saved(const Op *op, int max_batch)
 {
     (void)max_batch;
@@ -277,7 +290,14 @@ static int always(const Op *op)
 static void gn_fwd(Model *m, const Op *op, int N, int train)
 {
     (void)train;
-    groupnorm_forward(&op->u.gn, op_param(m, op->w_off), op_param(m, op->b_off), m->tensors[op->in].data,
+    const GroupNorm *gn = &op->u.gn;
+    GroupNorm with_residual; /* as bn_fwd */
+    if (op->residual >= 0) {
+        with_residual = *gn;
+        with_residual.residual = m->tensors[op->residual].data;
+        gn = &with_residual;
+    }
+    groupnorm_forward(gn, op_param(m, op->w_off), op_param(m, op->b_off), m->tensors[op->in].data,
                       m->tensors[op->out].data, op->save_mean, op->save_invstd, N);
 }
 
@@ -294,6 +314,12 @@ static void gn_bwd(Model *m, const Op *op, int N, int train)
 }
 
 static void gn_fuse_act(Op *op, int act) { op->u.gn.act_after = act; }
+
+static void gn_fuse_residual(Op *op, int residual, int act)
+{
+    op->residual = residual;
+    op->u.gn.residual_act = act;
+}
 
 static size_t gn_saved(const Op *op, int max_batch) { return (size_t)op->u.gn.G * (size_t)max_batch; }
 
@@ -448,6 +474,8 @@ static void avgpool_bwd(Model *m, const Op *op, int N, int train)
 static void add_fwd(Model *m, const Op *op, int N, int train)
 {
     (void)train;
+    if (op->fused) /* the norm before it added (memory_plan.c) */
+        return;
     const Tensor *ti = &m->tensors[op->in];
     add_forward_act(ti->data, m->tensors[op->in2].data, m->tensors[op->out].data, tensor_stride(ti) * N,
                     op->u.add_act);
@@ -600,11 +628,13 @@ static const OpType BUILTIN_OPS[OP_N_BUILTIN] = {
                  .macs = conv_macs},
     [OP_LINEAR] = {.name = "linear", .params = OP_PARAMS_DECAYED, .forward = linear_fwd, .backward = linear_bwd,
                    .init_params = linear_init_params, .macs = linear_macs},
-    [OP_BN] = {.name = "bn", .params = OP_PARAMS_NORM, .fuse_activation = bn_fuse_act, .keeps_layout = 1,
+    [OP_BN] = {.name = "bn", .params = OP_PARAMS_NORM, .fuse_activation = bn_fuse_act,
+               .fuse_residual = bn_fuse_residual, .keeps_layout = 1,
                .reads_blocked = always, .writes_blocked = bn_writes_blocked, .set_layouts = bn_set_layouts,
                .forward = bn_fwd, .backward = bn_bwd, .init_params = norm_init, .saved_stats = bn_saved,
                .partial_sums = bn_partial, .set_partial = bn_set_partial},
-    [OP_GN] = {.name = "gn", .params = OP_PARAMS_NORM, .fuse_activation = gn_fuse_act, .keeps_layout = 1,
+    [OP_GN] = {.name = "gn", .params = OP_PARAMS_NORM, .fuse_activation = gn_fuse_act,
+               .fuse_residual = gn_fuse_residual, .keeps_layout = 1,
                .reads_blocked = always, .writes_blocked = gn_writes_blocked, .set_layouts = gn_set_layouts,
                .forward = gn_fwd, .backward = gn_bwd, .init_params = norm_init, .saved_stats = gn_saved,
                .partial_sums = gn_partial, .set_partial = gn_set_partial},

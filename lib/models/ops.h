@@ -37,6 +37,11 @@ typedef struct OpType {
      * applied by this op's forward instead (fuse_activation marks it with
      * the BsAct; BN, GN). */
     void (*fuse_activation)(struct Op *op, int act);
+    /* A residual add (and its fused activation) that runs in place on this
+     * op's output, its other input made before this op ran, is done by this
+     * op's forward instead: it adds tensor `residual` and applies act (BN).
+     * The add then does nothing forward and still does its backward. */
+    void (*fuse_residual)(struct Op *op, int residual, int act);
     /* The activation this op is (BsAct, layers/activation.h; 0: none),
      * which a producer may apply itself (then its forward does nothing). */
     int activation;
