@@ -649,6 +649,35 @@ END_TEST
 
 /* ---- oneDNN convolutions on blocked tensors ---- */
 
+/* onednn_conv_backward_data_add: din += the input's gradient dx (what
+ * onednn_conv_backward wrote into dxl), the same bits as adding dx to din
+ * afterwards (op_grad_end), padding lanes included; din untouched when it
+ * cannot run. */
+static int data_add_runs, data_add_expected;
+static void check_data_add(OneDnnEngine *e, OneDnnConv *oc, const float *w, const float *gl, const float *dxl,
+                           size_t n, int N, int C, int S, int blocked)
+{
+    Rng rng;
+    rng_seed(&rng, 17);
+    const size_t plain_n = (size_t)N * C * S;
+    float *plain = falloc(plain_n), *r = falloc(n), *got = falloc(n);
+    fill_normal(&rng, plain, plain_n, 1.0f);
+    if (blocked)
+        blocked_from_plain(plain, r, N, C, S, lay(C));
+    else
+        memcpy(r, plain, plain_n * sizeof(float));
+    memcpy(got, r, n * sizeof(float));
+    if (onednn_conv_backward_data_add(e, oc, w, gl, got, N) == 0) {
+        data_add_runs++;
+        for (size_t i = 0; i < n; i++)
+            r[i] += dxl[i];
+        ck_assert_msg(!memcmp(got, r, n * sizeof(float)), "data add (C %d): not din + dx bit for bit", C);
+    } else {
+        ck_assert_msg(!memcmp(got, r, n * sizeof(float)), "data add (C %d) failed but changed din", C);
+    }
+    free(plain), free(r), free(got);
+}
+
 /* kw, pw: a rectangular kernel's width and padding (0: square). */
 static void check_conv_layouts_rect(int in_c, int out_c, int k, int stride, int pad, int kw, int pw, int src_b,
                                     int dst_b)
@@ -698,6 +727,10 @@ static void check_conv_layouts_rect(int in_c, int out_c, int k, int stride, int 
         assert_close(dxl, dx, ni, 1e-5, "din");
     assert_close(dwl, dw, nw, 1e-5, "dw");
     assert_close(dbl, dbias, out_c, 1e-5, "db");
+    check_data_add(e, oc, w, gl, dxl, src_b ? bi : ni, N, in_c, Si, src_b);
+    if (stride == 1 && src_b && dst_b && lay(in_c) == BLOCKED_NHWC && lay(out_c) == BLOCKED_NHWC &&
+        !strncmp(onednn_conv_impl(oc), "brg", 3))
+        data_add_expected++;
     onednn_conv_destroy(oc);
     onednn_engine_destroy(e);
     float *bufs[] = {x, w, b, g, ws, y, dx, dw, dbias, xl, gl, yl, dxl, dwl, dbl};
@@ -712,6 +745,7 @@ static void check_conv_layouts(int in_c, int out_c, int k, int stride, int pad, 
 
 START_TEST(onednn_conv_on_blocked_tensors_matches_reference)
 {
+    data_add_runs = data_add_expected = 0;
     for (force_16c = 0; force_16c < 2; force_16c++) { /* NHWC where it fits, then nChw16c */
         if (!onednn_available())
             return;
@@ -732,6 +766,9 @@ START_TEST(onednn_conv_on_blocked_tensors_matches_reference)
         check_conv_layouts_rect(24, 32, 1, 1, 0, 3, 1, 1, 1); /* Inception-v3's 1x3 and 3x1 */
         check_conv_layouts_rect(32, 24, 3, 1, 1, 1, 0, 1, 1);
     }
+    /* Where the brgemm kernels run NHWC layers (stride 1), the in-place
+     * add ran at least once. */
+    ck_assert(data_add_expected == 0 || data_add_runs > 0);
 }
 END_TEST
 

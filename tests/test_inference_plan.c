@@ -358,6 +358,44 @@ START_TEST(residual_fusion_is_exact_onednn_backend)
 }
 END_TEST
 
+/* oneDNN adding a convolution's input gradient in place (where a second
+ * consumer wrote it first) gives, bit for bit, the parameter gradients of
+ * two training steps that go through scratch and op_grad_end's add. */
+START_TEST(conv_data_add_is_exact_onednn_backend)
+{
+    if (!onednn_available())
+        return;
+    ModelSpec s = spec_of(_i);
+    const int B = 5;
+    Model m;
+    Rng r;
+    BsError err = {0};
+    rng_seed(&r, 6);
+    ck_assert_int_eq(model_build(&m, &s, B, &r, &err), BS_OK);
+    ck_assert_int_eq(model_set_conv_backend(&m, CONV_ONEDNN, &err), BS_OK);
+    const size_t in_n = tensor_numel(&m.tensors[0]) * B;
+    float *x = falloc(in_n), *g[2] = {falloc(2 * m.n_params), falloc(2 * m.n_params)};
+    float *start = falloc(m.n_params);
+    memcpy(start, m.params, sizeof(float) * m.n_params);
+    int y[B];
+    for (int i = 0; i < B; i++)
+        y[i] = (4 * i + 1) % s.num_classes;
+    fill_normal(&r, x, in_n, 1.0f);
+    for (int allow = 0; allow <= 1; allow++) {
+        memcpy(m.params, start, sizeof(float) * m.n_params);
+        onednn_conv_allow_data_add(allow);
+        two_steps(&m, x, y, B, g[allow]);
+    }
+    onednn_conv_allow_data_add(1);
+    ck_assert_msg(!memcmp(g[0], g[1], sizeof(float) * 2 * m.n_params), "spec %d: gradients differ", _i);
+    free(x);
+    free(g[0]);
+    free(g[1]);
+    free(start);
+    model_free(&m);
+}
+END_TEST
+
 START_TEST(gradient_slots_are_safe_and_exact_reference_backend)
 {
     check_gradient_plan(_i, CONV_IM2COL);
@@ -425,6 +463,7 @@ Suite *inference_plan_suite(void)
     tcase_add_loop_test(tc, gradient_slots_are_safe_and_exact_onednn_backend, 0, N_SPECS);
     tcase_add_loop_test(tc, residual_fusion_is_exact_reference_backend, 0, N_SPECS);
     tcase_add_loop_test(tc, residual_fusion_is_exact_onednn_backend, 0, N_SPECS);
+    tcase_add_loop_test(tc, conv_data_add_is_exact_onednn_backend, 0, N_SPECS);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -21,6 +21,13 @@ int onednn_conv_backward(OneDnnEngine *e, OneDnnConv *oc, const float *w, const 
     (void)e, (void)oc, (void)w, (void)in, (void)dout, (void)din, (void)dw, (void)db, (void)N;
     return ONEDNN_FAILED;
 }
+int onednn_conv_backward_data_add(OneDnnEngine *e, OneDnnConv *oc, const float *w, const float *dout, float *din,
+                                  int N)
+{
+    (void)e, (void)oc, (void)w, (void)dout, (void)din, (void)N;
+    return ONEDNN_FAILED;
+}
+void onednn_conv_allow_data_add(int allow) { (void)allow; }
 const char *onednn_conv_impl(const OneDnnConv *oc) { (void)oc; return ""; }
 void onednn_conv_set_layouts(OneDnnConv *oc, int src_blocked, int dst_blocked)
 {
@@ -57,6 +64,8 @@ typedef struct {
     int have_bwd;
     int bwd_data_flipped; /* bwd_data is a forward conv of dy with flipped weights (plan_flipped_data) */
     dnnl_primitive_t bwd_data, bwd_weights;
+    dnnl_primitive_t bwd_data_add; /* the flipped bwd_data with a sum post-op: din += (NULL: none) */
+    int data_add_tried;
     Port d_ddst, d_w, d_dsrc;
     Port w_src, w_ddst;
     int w_ddst_reuses_d; /* bwd-weights reads the diff_dst bwd-data reordered */
@@ -156,6 +165,8 @@ static void plan_free(Plan *pl)
         dnnl_primitive_destroy(pl->bwd_data);
     if (pl->bwd_weights)
         dnnl_primitive_destroy(pl->bwd_weights);
+    if (pl->bwd_data_add)
+        dnnl_primitive_destroy(pl->bwd_data_add);
     if (pl->dw_accumulate)
         dnnl_primitive_destroy(pl->dw_accumulate);
     if (pl->dw_prim)
@@ -336,29 +347,42 @@ fail:
     return 0;
 }
 
+/* Primitive attributes with one post-op: dst = result + dst (NULL without
+ * memory). The attributes keep their own copy of the post-ops. */
+static dnnl_primitive_attr_t sum_attr(void)
+{
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    const int ok = dnnl_primitive_attr_create(&attr) == dnnl_success && dnnl_post_ops_create(&po) == dnnl_success &&
+                   dnnl_post_ops_append_sum(po, 1.0f) == dnnl_success &&
+                   dnnl_primitive_attr_set_post_ops(attr, po) == dnnl_success;
+    if (po)
+        dnnl_post_ops_destroy(po);
+    if (!ok && attr) {
+        dnnl_primitive_attr_destroy(attr);
+        attr = NULL;
+    }
+    return attr;
+}
+
 /* dw += dw_prim, converting the layout on the way (a reorder whose sum
  * post-op adds to what dw already holds). */
 static int make_accumulate(OneDnnEngine *e, Plan *pl, const dnnl_memory_desc_t *prim_md,
                            const dnnl_memory_desc_t *user_md)
 {
-    dnnl_primitive_attr_t attr = NULL;
-    dnnl_post_ops_t po = NULL;
+    dnnl_primitive_attr_t attr = sum_attr();
     dnnl_primitive_desc_t rpd = NULL;
     int ok = 0;
     CHECK(dnnl_memory_create(&pl->dw_prim, prim_md, e->engine, DNNL_MEMORY_ALLOCATE));
     CHECK(dnnl_memory_create(&pl->dw_user, user_md, e->engine, DNNL_MEMORY_NONE));
-    CHECK(dnnl_primitive_attr_create(&attr));
-    CHECK(dnnl_post_ops_create(&po));
-    CHECK(dnnl_post_ops_append_sum(po, 1.0f));
-    CHECK(dnnl_primitive_attr_set_post_ops(attr, po));
+    if (!attr)
+        goto fail;
     CHECK(dnnl_reorder_primitive_desc_create(&rpd, prim_md, e->engine, user_md, e->engine, attr));
     CHECK(dnnl_primitive_create(&pl->dw_accumulate, rpd));
     ok = 1;
 fail:
     if (rpd)
         dnnl_primitive_desc_destroy(rpd);
-    if (po)
-        dnnl_post_ops_destroy(po);
     if (attr)
         dnnl_primitive_attr_destroy(attr);
     return ok;
@@ -374,7 +398,8 @@ fail:
  * primitive descriptor and sets *w_user to the flipped weights' layout
  * (oc->w_flipped, allocated here), or NULL: use the backward-data
  * primitive. */
-static dnnl_primitive_desc_t flipped_data_pd(OneDnnEngine *e, OneDnnConv *oc, int N, dnnl_memory_desc_t *w_user)
+static dnnl_primitive_desc_t flipped_data_pd(OneDnnEngine *e, OneDnnConv *oc, int N, dnnl_memory_desc_t *w_user,
+                                             const_dnnl_primitive_attr_t attr)
 {
     const Conv2d *c = &oc->c;
     const int top = c->kh - 1 - c->pad_h, left = c->kw - 1 - c->pad_w;
@@ -398,7 +423,7 @@ static dnnl_primitive_desc_t flipped_data_pd(OneDnnEngine *e, OneDnnConv *oc, in
     const char *impl = NULL;
     if (dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct, &src_user,
                                            &w_any, NULL, &dst_user, strides, pad_l, pad_r) != dnnl_success ||
-        dnnl_primitive_desc_create(&pd, &cd, NULL, e->engine, NULL) != dnnl_success)
+        dnnl_primitive_desc_create(&pd, &cd, attr, e->engine, NULL) != dnnl_success)
         return NULL;
     const int brgemm = dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success &&
                        impl && !strncmp(impl, "brg", 3);
@@ -441,7 +466,7 @@ static int plan_backward(OneDnnEngine *e, OneDnnConv *oc, Plan *pl)
     int ok = 0;
     dnnl_memory_desc_t w_data = w; /* the weights bwd_data reads: OIHW, or flipped IOHW */
     const dnnl_memory_desc_t *d_ddst, *d_w, *d_dsrc;
-    if ((dpd = flipped_data_pd(e, oc, N, &w_data)) != NULL) {
+    if ((dpd = flipped_data_pd(e, oc, N, &w_data, NULL)) != NULL) {
         d_ddst = query(dpd, dnnl_query_src_md);
         d_w = query(dpd, dnnl_query_weights_md);
         d_dsrc = query(dpd, dnnl_query_dst_md);
@@ -620,6 +645,51 @@ static int backward_ran(OneDnnEngine *e, OneDnnConv *oc, const float *w, const f
     return 1;
 }
 
+static int allow_data_add = 1;
+
+void onednn_conv_allow_data_add(int allow) { allow_data_add = allow; }
+
+/* pl->bwd_data_add, tried once per plan: only where bwd_data is the
+ * flipped forward convolution writing din in our layout (no reorder after
+ * it), and where the sum post-op keeps the weights' layout bwd_data reads. */
+static void make_data_add(OneDnnEngine *e, OneDnnConv *oc, Plan *pl)
+{
+    pl->data_add_tried = 1;
+    if (!pl->bwd_data_flipped || pl->d_dsrc.reorder)
+        return;
+    dnnl_primitive_attr_t attr = sum_attr();
+    dnnl_primitive_desc_t pd = NULL;
+    const dnnl_memory_desc_t *w_now = NULL;
+    dnnl_memory_desc_t w_user;
+    if (attr && (pd = flipped_data_pd(e, oc, pl->key.N, &w_user, attr)) != NULL &&
+        dnnl_memory_get_memory_desc(pl->d_w.prim, &w_now) == dnnl_success &&
+        dnnl_memory_desc_equal(query(pd, dnnl_query_weights_md), w_now) &&
+        dnnl_primitive_create(&pl->bwd_data_add, pd) != dnnl_success)
+        pl->bwd_data_add = NULL;
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+}
+
+static int data_add_ran(OneDnnEngine *e, OneDnnConv *oc, const float *w, const float *dout, float *din, int N)
+{
+    if (!e || !oc || !din || !allow_data_add)
+        return 0;
+    Plan *pl = get_plan(e, oc, N);
+    if (!pl || (!pl->have_bwd && !plan_backward(e, oc, pl)))
+        return 0;
+    if (!pl->data_add_tried)
+        make_data_add(e, oc, pl);
+    if (!pl->bwd_data_add || !port_in(e, &pl->d_ddst, dout) || !port_in(e, &pl->d_w, flip_weights(oc, w)) ||
+        dnnl_memory_set_data_handle(pl->d_dsrc.user, din) != dnnl_success)
+        return 0;
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, pl->d_ddst.prim},
+                               {DNNL_ARG_WEIGHTS, pl->d_w.prim},
+                               {DNNL_ARG_DST, pl->d_dsrc.prim}};
+    return dnnl_primitive_execute(pl->bwd_data_add, e->stream, 3, args) == dnnl_success;
+}
+
 /* Status, not a predicate: 0 when oneDNN ran (like every lib/ function). */
 int onednn_conv_forward(OneDnnEngine *e, OneDnnConv *oc, const float *w, const float *b,
                         const float *in, float *out, int N)
@@ -631,6 +701,12 @@ int onednn_conv_backward(OneDnnEngine *e, OneDnnConv *oc, const float *w, const 
                          const float *dout, float *din, float *dw, float *db, int N)
 {
     return backward_ran(e, oc, w, in, dout, din, dw, db, N) ? 0 : ONEDNN_FAILED;
+}
+
+int onednn_conv_backward_data_add(OneDnnEngine *e, OneDnnConv *oc, const float *w, const float *dout, float *din,
+                                  int N)
+{
+    return data_add_ran(e, oc, w, dout, din, N) ? 0 : ONEDNN_FAILED;
 }
 
 #endif

@@ -37,6 +37,16 @@ int onednn_conv_forward(OneDnnEngine *e, OneDnnConv *oc, const float *w, const f
                         const float *in, float *out, int N);
 int onednn_conv_backward(OneDnnEngine *e, OneDnnConv *oc, const float *w, const float *in,
                          const float *dout, float *din, float *dw, float *db, int N);
+/* din += the input's gradient, in one pass (a sum post-op on the layer's
+ * backward data), where the layer's backward data runs as a forward
+ * brgemm convolution writing our layout directly; ONEDNN_FAILED, with din
+ * untouched, anywhere else. For a tensor with several consumers: it saves
+ * the write to scratch and the add's re-read that op_grad_end would do. */
+int onednn_conv_backward_data_add(OneDnnEngine *e, OneDnnConv *oc, const float *w, const float *dout, float *din,
+                                  int N);
+/* Whether onednn_conv_backward_data_add may run (default 1); tests turn it
+ * off to compare with the scratch-and-add path. */
+void onednn_conv_allow_data_add(int allow);
 /* The layouts of the layer's input and output tensors: 0 (NCHW, the
  * default) or a blocked one (blocked.h). Drops the cached plans. */
 void onednn_conv_set_layouts(OneDnnConv *oc, int src_blocked, int dst_blocked);

@@ -43,6 +43,8 @@ float *op_grad_begin(Model *m, int id)
     return m->grad_written[id] ? m->scratch : m->tensors[id].grad;
 }
 
+float *op_grad_written(Model *m, int id) { return id != 0 && m->grad_written[id] ? m->tensors[id].grad : NULL; }
+
 void op_grad_end(Model *m, int id, int N)
 {
     if (id == 0)

@@ -146,6 +146,14 @@ static void conv_backward(Model *m, const Op *op, int N, int train)
     const Tensor *ti = &m->tensors[op->in], *to = &m->tensors[op->out];
     const float *w = op_param(m, op->w_off);
     float *gw = op_grad(m, op->w_off), *gb = op_grad(m, op->b_off);
+    /* A second consumer's gradient: oneDNN adds it in place where it can
+     * (the same bits as scratch + op_grad_end's add: one rounding of a + b). */
+    float *added = op->dnnl ? op_grad_written(m, op->in) : NULL;
+    if (added && !onednn_conv_backward_data_add(m->dnnl, op->dnnl, w, to->grad, added, N)) {
+        if (onednn_conv_backward(m->dnnl, op->dnnl, w, ti->data, to->grad, NULL, gw, gb, N))
+            conv_reference_backward(m, op, w, NULL, gw, gb, N);
+        return;
+    }
     float *din = op_grad_begin(m, op->in);
     if (!op->dnnl || onednn_conv_backward(m->dnnl, op->dnnl, w, ti->data, to->grad, din, gw, gb, N))
         conv_reference_backward(m, op, w, din, gw, gb, N);

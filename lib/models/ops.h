@@ -81,6 +81,10 @@ int op_type_register(const OpType *t);
  * after writing it (adds it to what another consumer wrote already). */
 float *op_grad_begin(struct Model *m, int id);
 void op_grad_end(struct Model *m, int id, int N);
+/* The gradient buffer of input tensor id when another consumer has written
+ * it already, else NULL: an op that can add its part in place there (then
+ * it calls neither op_grad_begin nor op_grad_end) saves the scratch pass. */
+float *op_grad_written(struct Model *m, int id);
 
 /* The parameter and gradient slices of an op (NULL when absent). */
 float *op_param(const struct Model *m, size_t off);
