@@ -244,40 +244,66 @@ static void two_steps(Model *m, const float *x, const int *y, int N, float *grad
     }
 }
 
-static void check_gradient_plan(int k, ConvBackend backend)
-{
-    ModelSpec s = spec_of(k);
-    const int B = 5;
+/* Two models of spec k built alike (same seed) on `backend`, one batch for
+ * them, and room for two steps' gradients of each. */
+enum { TWIN_B = 5 };
+typedef struct {
+    ModelSpec s;
     Model a, b;
+    float *x, *ga, *gb;
+    int y[TWIN_B];
+} Twins;
+
+static void twins_build(Twins *t, int k, ConvBackend backend, uint64_t seed)
+{
+    t->s = spec_of(k);
     Rng r;
     BsError err = {0};
-    rng_seed(&r, 3);
-    ck_assert_int_eq(model_build(&a, &s, B, &r, &err), BS_OK);
-    rng_seed(&r, 3);
-    ck_assert_int_eq(model_build(&b, &s, B, &r, &err), BS_OK);
-    ck_assert_int_eq(model_set_conv_backend(&a, backend, &err), BS_OK);
-    ck_assert_int_eq(model_set_conv_backend(&b, backend, &err), BS_OK);
-    const int shared = check_gradient_slots(&a);
+    rng_seed(&r, seed);
+    ck_assert_int_eq(model_build(&t->a, &t->s, TWIN_B, &r, &err), BS_OK);
+    rng_seed(&r, seed);
+    ck_assert_int_eq(model_build(&t->b, &t->s, TWIN_B, &r, &err), BS_OK);
+    ck_assert_int_eq(model_set_conv_backend(&t->a, backend, &err), BS_OK);
+    ck_assert_int_eq(model_set_conv_backend(&t->b, backend, &err), BS_OK);
+    const size_t in_n = tensor_numel(&t->a.tensors[0]) * TWIN_B;
+    t->x = falloc(in_n);
+    t->ga = falloc(2 * t->a.n_params);
+    t->gb = falloc(2 * t->b.n_params);
+    for (int i = 0; i < TWIN_B; i++)
+        t->y[i] = (3 * i) % t->s.num_classes;
+    fill_normal(&r, t->x, in_n, 1.0f);
+}
+
+/* Two training steps of each (a first): the same gradients, bit for bit. */
+static void twins_steps_agree(Twins *t, int k)
+{
+    two_steps(&t->a, t->x, t->y, TWIN_B, t->ga);
+    two_steps(&t->b, t->x, t->y, TWIN_B, t->gb);
+    ck_assert_msg(!memcmp(t->ga, t->gb, sizeof(float) * 2 * t->a.n_params), "spec %d: gradients differ", k);
+}
+
+static void twins_free(Twins *t)
+{
+    free(t->x);
+    free(t->ga);
+    free(t->gb);
+    model_free(&t->a);
+    model_free(&t->b);
+}
+
+static void check_gradient_plan(int k, ConvBackend backend)
+{
+    Twins t;
+    twins_build(&t, k, backend, 3);
+    const int shared = check_gradient_slots(&t.a);
     if (k == N_SPECS - 1)
         ck_assert_int_gt(shared, 10);
-    float **own = own_gradients(&b);
-    const size_t in_n = tensor_numel(&a.tensors[0]) * B;
-    float *x = falloc(in_n), *ga = falloc(2 * a.n_params), *gb = falloc(2 * b.n_params);
-    int y[B];
-    for (int i = 0; i < B; i++)
-        y[i] = (3 * i) % s.num_classes;
-    fill_normal(&r, x, in_n, 1.0f);
-    two_steps(&a, x, y, B, ga);
-    two_steps(&b, x, y, B, gb);
-    ck_assert_msg(!memcmp(ga, gb, sizeof(float) * 2 * a.n_params), "spec %d: gradients differ", k);
-    for (int t = 0; t < b.n_tensors; t++)
-        free(own[t]);
+    float **own = own_gradients(&t.b);
+    twins_steps_agree(&t, k);
+    for (int i = 0; i < t.b.n_tensors; i++)
+        free(own[i]);
     free(own);
-    free(x);
-    free(ga);
-    free(gb);
-    model_free(&a);
-    model_free(&b);
+    twins_free(&t);
 }
 
 /* Undoes the residual adds' fusion (memory_plan.c fuse_residual_adds):
@@ -302,46 +328,25 @@ static int unfuse_residual_adds(Model *m)
  * steps' parameter gradients of the same model with the adds on their own. */
 static void check_residual_fusion(int k, ConvBackend backend)
 {
-    ModelSpec s = spec_of(k);
-    const int B = 5;
-    Model a, b;
-    Rng r;
-    BsError err = {0};
-    rng_seed(&r, 4);
-    ck_assert_int_eq(model_build(&a, &s, B, &r, &err), BS_OK);
-    rng_seed(&r, 4);
-    ck_assert_int_eq(model_build(&b, &s, B, &r, &err), BS_OK);
-    ck_assert_int_eq(model_set_conv_backend(&a, backend, &err), BS_OK);
-    ck_assert_int_eq(model_set_conv_backend(&b, backend, &err), BS_OK);
-    const int fused = unfuse_residual_adds(&b);
+    Twins t;
+    twins_build(&t, k, backend, 4);
+    const int fused = unfuse_residual_adds(&t.b);
     if (k == 0) /* the first stage's block (the others project their shortcut after the BN) */
         ck_assert_int_eq(fused, 1);
-    const size_t in_n = tensor_numel(&a.tensors[0]) * B, out_n = tensor_numel(&a.tensors[a.output]) * B;
-    float *x = falloc(in_n), *ga = falloc(2 * a.n_params), *gb = falloc(2 * b.n_params);
-    float *la = falloc(out_n), *lb = falloc(out_n);
-    int y[B];
-    for (int i = 0; i < B; i++)
-        y[i] = (2 * i + 1) % s.num_classes;
-    fill_normal(&r, x, in_n, 1.0f);
-    two_steps(&a, x, y, B, ga);
-    two_steps(&b, x, y, B, gb);
-    ck_assert_msg(!memcmp(ga, gb, sizeof(float) * 2 * a.n_params), "spec %d: gradients differ", k);
-    Model *both[2] = {&a, &b};
-    float *logits[2] = {la, lb};
+    twins_steps_agree(&t, k);
+    const size_t out_n = tensor_numel(&t.a.tensors[t.a.output]) * TWIN_B;
+    Model *both[2] = {&t.a, &t.b};
+    float *logits[2] = {falloc(out_n), falloc(out_n)};
     for (int j = 0; j < 2; j++) {
         ck_assert_int_eq(memory_plan_inference_begin(both[j]), 1);
-        model_forward(both[j], x, B, 0);
+        model_forward(both[j], t.x, TWIN_B, 0);
         memcpy(logits[j], both[j]->tensors[both[j]->output].data, sizeof(float) * out_n);
         memory_plan_inference_end(both[j]);
     }
-    ck_assert_msg(!memcmp(la, lb, sizeof(float) * out_n), "spec %d: inference logits differ", k);
-    free(x);
-    free(ga);
-    free(gb);
-    free(la);
-    free(lb);
-    model_free(&a);
-    model_free(&b);
+    ck_assert_msg(!memcmp(logits[0], logits[1], sizeof(float) * out_n), "spec %d: inference logits differ", k);
+    free(logits[0]);
+    free(logits[1]);
+    twins_free(&t);
 }
 
 START_TEST(residual_fusion_is_exact_reference_backend)
@@ -359,40 +364,21 @@ START_TEST(residual_fusion_is_exact_onednn_backend)
 END_TEST
 
 /* oneDNN adding a convolution's input gradient in place (where a second
- * consumer wrote it first) gives, bit for bit, the parameter gradients of
- * two training steps that go through scratch and op_grad_end's add. */
+ * consumer wrote it first; model b) gives, bit for bit, the parameter
+ * gradients of two training steps that go through scratch and
+ * op_grad_end's add (model a). */
 START_TEST(conv_data_add_is_exact_onednn_backend)
 {
     if (!onednn_available())
         return;
-    ModelSpec s = spec_of(_i);
-    const int B = 5;
-    Model m;
-    Rng r;
-    BsError err = {0};
-    rng_seed(&r, 6);
-    ck_assert_int_eq(model_build(&m, &s, B, &r, &err), BS_OK);
-    ck_assert_int_eq(model_set_conv_backend(&m, CONV_ONEDNN, &err), BS_OK);
-    const size_t in_n = tensor_numel(&m.tensors[0]) * B;
-    float *x = falloc(in_n), *g[2] = {falloc(2 * m.n_params), falloc(2 * m.n_params)};
-    float *start = falloc(m.n_params);
-    memcpy(start, m.params, sizeof(float) * m.n_params);
-    int y[B];
-    for (int i = 0; i < B; i++)
-        y[i] = (4 * i + 1) % s.num_classes;
-    fill_normal(&r, x, in_n, 1.0f);
-    for (int allow = 0; allow <= 1; allow++) {
-        memcpy(m.params, start, sizeof(float) * m.n_params);
-        onednn_conv_allow_data_add(allow);
-        two_steps(&m, x, y, B, g[allow]);
-    }
+    Twins t;
+    twins_build(&t, _i, CONV_ONEDNN, 6);
+    onednn_conv_allow_data_add(0);
+    two_steps(&t.a, t.x, t.y, TWIN_B, t.ga);
     onednn_conv_allow_data_add(1);
-    ck_assert_msg(!memcmp(g[0], g[1], sizeof(float) * 2 * m.n_params), "spec %d: gradients differ", _i);
-    free(x);
-    free(g[0]);
-    free(g[1]);
-    free(start);
-    model_free(&m);
+    two_steps(&t.b, t.x, t.y, TWIN_B, t.gb);
+    ck_assert_msg(!memcmp(t.ga, t.gb, sizeof(float) * 2 * t.a.n_params), "spec %d: gradients differ", _i);
+    twins_free(&t);
 }
 END_TEST
 

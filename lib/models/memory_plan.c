@@ -20,7 +20,7 @@ static int producer_of(const Model *m, int t, int before)
     return -1;
 }
 
-/* A residual add in place on the output of an op with fuse_residual (BN)
+/* A residual add in place on the output of an op with fuse_residual (BN, GN)
  * is done by that op's forward when the add's other input exists by then
  * (a projection shortcut made after the norm does not). Run after the
  * activations are fused: the add's own (add_act) goes with it. */

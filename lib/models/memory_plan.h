@@ -13,10 +13,10 @@
  *   on the output of an op with `fuse_activation` (BN, GN) is applied by
  *   that op's forward and its gradient by that op's backward (the
  *   activation op does nothing). A residual add (`OP_ADD`) in place on the
- *   output of an op with `fuse_residual` (BN), whose other input was made
- *   before that op, is done by that op's forward, the add's activation
- *   with it: one pass writes the block's output instead of two passes and
- *   a tensor in between. The add still does its backward.
+ *   output of an op with `fuse_residual` (BN, GN), whose other input was
+ *   made before that op, is done by that op's forward, the add's
+ *   activation with it: one pass writes the block's output instead of two
+ *   passes and a tensor in between. The add still does its backward.
  * - Gradient slots: during backward a gradient lives from the backward of
  *   its tensor's last reader (which writes it first) to its producer's
  *   backward (which reads it last); gradients whose lives do not meet share

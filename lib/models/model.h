@@ -70,7 +70,7 @@ typedef struct Op {
     OneDnnConv *dnnl;                /* conv under CONV_ONEDNN */
     OneDnnUnary *dnnl_unary;         /* LRN (odd sizes) and max-pool under CONV_ONEDNN */
     int fused;    /* activation, or residual add, applied by the op before it */
-    int residual; /* BN: the tensor its forward adds (the residual add after it, fused), or -1 */
+    int residual; /* BN, GN: the tensor its forward adds (the residual add after it, fused), or -1 */
     void *ctx;                       /* state of a registered kind (ops.h) */
 } Op;
 

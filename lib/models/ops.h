@@ -39,7 +39,7 @@ typedef struct OpType {
     void (*fuse_activation)(struct Op *op, int act);
     /* A residual add (and its fused activation) that runs in place on this
      * op's output, its other input made before this op ran, is done by this
-     * op's forward instead: it adds tensor `residual` and applies act (BN).
+     * op's forward instead: it adds tensor `residual` and applies act (BN, GN).
      * The add then does nothing forward and still does its backward. */
     void (*fuse_residual)(struct Op *op, int residual, int act);
     /* The activation this op is (BsAct, layers/activation.h; 0: none),
