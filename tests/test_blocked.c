@@ -238,11 +238,51 @@ START_TEST(bn_blocked_matches_plain)
 }
 END_TEST
 
+/* The add's backward fused into the norm's (residual_grad, output): the
+ * residual's gradient (dy through the add's activation at the output, out)
+ * and the layer's gradients are the bits of add_backward_act followed by
+ * the layer's backward on its result. */
+typedef struct {
+    float *g, *rg, *d0, *d1, *p; /* p: dγ, dβ of each */
+} ResidualGrads;
+
+static ResidualGrads residual_grads(size_t n, int C)
+{
+    ResidualGrads r = {falloc_dirty(n), falloc_dirty(n), falloc_dirty(n), falloc_dirty(n), falloc(4 * (size_t)C)};
+    return r;
+}
+
+static void residual_grads_agree(ResidualGrads *r, size_t n, int N, int C, int S, int act, const char *what)
+{
+    ck_assert_msg(!memcmp(r->rg, r->g, sizeof(float) * n), "%s C %d act %d: residual gradient", what, C, act);
+    ck_assert_msg(!memcmp(r->d1, r->d0, sizeof(float) * n), "%s C %d act %d: input gradient", what, C, act);
+    ck_assert_msg(!memcmp(r->p, r->p + 2 * C, sizeof(float) * 2 * (size_t)C), "%s C %d act %d: dgamma, dbeta",
+                  what, C, act);
+    assert_padding_zero(r->rg, N, C, S, what);
+    free(r->g), free(r->rg), free(r->d0), free(r->d1), free(r->p);
+}
+
+static void check_bn_residual_grad(const BnInputs *a, const BatchNorm *layer, const float *x, const float *out,
+                                   const float *dy, const float *sm, const float *si, size_t n)
+{
+    const int N = a->N, C = a->C;
+    ResidualGrads r = residual_grads(n, C);
+    BatchNorm b = *layer;
+    b.residual = NULL;
+    add_backward_act(out, dy, r.g, NULL, n, b.residual_act);
+    batchnorm_backward_train(&b, a->gamma, a->beta, x, sm, si, r.g, r.d0, r.p, r.p + C, N);
+    b.residual_grad = r.rg;
+    b.output = out;
+    batchnorm_backward_train(&b, a->gamma, a->beta, x, sm, si, dy, r.d1, r.p + 2 * C, r.p + 3 * C, N);
+    residual_grads_agree(&r, n, N, C, a->S, b.residual_act, "BN");
+}
+
 /* The residual add after a blocked BN layer, fused (BatchNorm.residual):
  * the training forward, the inference forward and the inference forward
  * that also sums the input's statistics (stats_out) give the bits of the
  * layer and then add_forward_act over the whole blocked tensor, padding
- * lanes included, and the same statistics. */
+ * lanes included, and the same statistics; the training backward with the
+ * add's backward fused those of the add's and then the layer's. */
 static void check_bn_residual(int N, int C, int S)
 {
     const size_t n = bsize(N, C, S);
@@ -272,6 +312,8 @@ static void check_bn_residual(int N, int C, int S)
                     batchnorm_forward_train(&b, a.gamma, a.beta, rm + k * C, rv + k * C, x, out[k], sm, si, N);
                 else
                     batchnorm_forward_eval(&b, a.gamma, a.beta, rm + k * C, rv + k * C, x, out[k], N);
+                if (mode == 0 && k == 1) /* dy: the input, for values unlike the residual's */
+                    check_bn_residual_grad(&a, &b, x, got, x, sm, si, n);
             }
             add_forward_act(want, res, want, n, act);
             ck_assert_msg(!memcmp(got, want, sizeof(float) * n), "C %d act %d mode %d: output", C, act, mode);
@@ -296,6 +338,21 @@ START_TEST(blocked_bn_adds_the_residual_like_the_add)
 }
 END_TEST
 
+static void check_gn_residual_grad(const BnInputs *a, const GroupNorm *layer, const float *x, const float *out,
+                                   const float *dy, const float *sm, const float *si, size_t n)
+{
+    const int N = a->N, C = a->C;
+    ResidualGrads r = residual_grads(n, C);
+    GroupNorm g = *layer;
+    g.residual = NULL;
+    add_backward_act(out, dy, r.g, NULL, n, g.residual_act);
+    groupnorm_backward(&g, a->gamma, a->beta, x, sm, si, r.g, r.d0, r.p, r.p + C, N);
+    g.residual_grad = r.rg;
+    g.output = out;
+    groupnorm_backward(&g, a->gamma, a->beta, x, sm, si, dy, r.d1, r.p + 2 * C, r.p + 3 * C, N);
+    residual_grads_agree(&r, n, N, C, a->S, g.residual_act, "GN");
+}
+
 /* The same for the blocked GroupNorm. */
 static void check_gn_residual(int N, int C, int G, int S)
 {
@@ -316,6 +373,8 @@ static void check_gn_residual(int N, int C, int G, int S)
             g.residual = k ? res : NULL;
             g.residual_act = act;
             groupnorm_forward(&g, a.gamma, a.beta, x, out[k], sm, si, N);
+            if (k == 1)
+                check_gn_residual_grad(&a, &g, x, got, x, sm, si, n);
         }
         add_forward_act(want, res, want, n, act);
         ck_assert_msg(!memcmp(got, want, sizeof(float) * n), "GN C %d act %d: output", C, act);

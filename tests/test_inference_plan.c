@@ -307,7 +307,8 @@ static void check_gradient_plan(int k, ConvBackend backend)
 }
 
 /* Undoes the residual adds' fusion (memory_plan.c fuse_residual_adds):
- * each add runs forward again, its norm writes its own output. Returns
+ * each add runs forward and backward again, its norm writes its own
+ * output and reads its own output's gradient. Returns
  * how many adds were fused. */
 static int unfuse_residual_adds(Model *m)
 {
@@ -319,6 +320,7 @@ static int unfuse_residual_adds(Model *m)
             fused++;
         }
         op->residual = -1;
+        op->residual_dy = 0;
     }
     return fused;
 }
@@ -360,6 +362,69 @@ START_TEST(residual_fusion_is_exact_onednn_backend)
     if (!onednn_available())
         return;
     check_residual_fusion(_i, CONV_ONEDNN);
+}
+END_TEST
+
+/* Two residual adds at the edges of the backward hand-off (residual_dy):
+ * relu(bn(x) + x), where the norm's input is the add's other input (the
+ * norm's input gradient then adds to what the hand-off wrote), and
+ * relu(gn(conv(s)) + s) with s read again after the add (fused forward,
+ * but the add keeps its backward: it is not s's first gradient writer). */
+static void build_edge_blocks(Model *m, uint64_t seed, int *adds)
+{
+    Rng r;
+    BsError err = {0};
+    rng_seed(&r, seed);
+    model_init(m);
+    int x = model_conv(m, "c0", model_input(m, 3, 6, 6), 16, 3, 1, 1, 0);
+    int s = model_relu(m, model_add(m, model_bn(m, "bn", x, 1e-5f, 0.1f), x));
+    adds[0] = m->n_ops - 2;
+    int h = model_gn(m, "gn", model_conv(m, "c1", s, 16, 3, 1, 1, 0), 4, 1e-5f);
+    int z = model_relu(m, model_add(m, h, s));
+    adds[1] = m->n_ops - 2;
+    z = model_add(m, model_conv(m, "c2", z, 16, 3, 1, 1, 0), s);
+    int out = model_linear(m, "fc", model_avgpool(m, z), 10, 1);
+    ck_assert_int_eq(model_finish(m, out, TWIN_B, &r, &err), BS_OK);
+}
+
+static void check_edge_blocks(ConvBackend backend)
+{
+    Model m[2];
+    int adds[2];
+    BsError err = {0};
+    for (int j = 0; j < 2; j++) {
+        build_edge_blocks(&m[j], 7, adds);
+        ck_assert_int_eq(model_set_conv_backend(&m[j], backend, &err), BS_OK);
+    }
+    const Op *a0 = &m[1].ops[adds[0]], *a1 = &m[1].ops[adds[1]];
+    ck_assert(a0->kind == OP_ADD && a0->fused && a0->residual_dy && m[1].ops[adds[0] - 1].residual_dy);
+    ck_assert(a1->kind == OP_ADD && a1->fused && !a1->residual_dy && !m[1].ops[adds[1] - 1].residual_dy);
+    ck_assert_int_eq(unfuse_residual_adds(&m[0]), 2);
+    Rng r;
+    rng_seed(&r, 8);
+    const size_t in_n = tensor_numel(&m[0].tensors[0]) * TWIN_B;
+    float *x = falloc(in_n), *g[2];
+    fill_normal(&r, x, in_n, 1.0f);
+    int y[TWIN_B];
+    for (int i = 0; i < TWIN_B; i++)
+        y[i] = (3 * i) % 10;
+    for (int j = 0; j < 2; j++) {
+        g[j] = falloc(2 * m[j].n_params);
+        two_steps(&m[j], x, y, TWIN_B, g[j]);
+    }
+    ck_assert_msg(!memcmp(g[0], g[1], sizeof(float) * 2 * m[0].n_params), "gradients differ");
+    for (int j = 0; j < 2; j++) {
+        free(g[j]);
+        model_free(&m[j]);
+    }
+    free(x);
+}
+
+START_TEST(residual_backward_edges_are_exact)
+{
+    check_edge_blocks(CONV_IM2COL);
+    if (onednn_available())
+        check_edge_blocks(CONV_ONEDNN);
 }
 END_TEST
 
@@ -450,6 +515,7 @@ Suite *inference_plan_suite(void)
     tcase_add_loop_test(tc, residual_fusion_is_exact_reference_backend, 0, N_SPECS);
     tcase_add_loop_test(tc, residual_fusion_is_exact_onednn_backend, 0, N_SPECS);
     tcase_add_loop_test(tc, conv_data_add_is_exact_onednn_backend, 0, N_SPECS);
+    tcase_add_test(tc, residual_backward_edges_are_exact);
     suite_add_tcase(s, tc);
     return s;
 }

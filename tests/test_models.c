@@ -429,6 +429,12 @@ START_TEST(norms_do_the_residual_add_after_them)
             ck_assert_int_eq(v ? norm->u.gn.residual_act : norm->u.bn.residual_act, op->u.add_act);
             ck_assert_int_eq(v ? norm->u.gn.act_after : norm->u.bn.act_after, ACT_NONE);
             ck_assert_ptr_eq(m.tensors[op->out].data, m.tensors[op->in].data); /* in place */
+            /* Right after the norm and the shortcut's last reader: the
+             * norm takes the add's backward too. */
+            ck_assert_int_eq(op->residual_dy, 1);
+            ck_assert_int_eq(norm->residual_dy, 1);
+            for (int j = i + 1; j < m.n_ops; j++)
+                ck_assert(m.ops[j].in != op->in2 && m.ops[j].in2 != op->in2);
             fused++;
         }
         ck_assert_int_eq(fused, 7);

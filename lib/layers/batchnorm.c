@@ -14,17 +14,11 @@
 
 void batchnorm_init(BatchNorm *b, int C, int spatial, float eps, float momentum)
 {
+    *b = (BatchNorm){0}; /* every option off, every pointer NULL */
     b->C = C;
     b->spatial = spatial;
     b->eps = eps;
     b->momentum = momentum;
-    b->act_after = 0;
-    b->residual = NULL;
-    b->residual_act = 0;
-    b->blocked = 0;
-    b->partial = NULL;
-    b->stats_out = NULL;
-    b->comm = NULL;
 }
 
 /* Start of channel c of sample n. */

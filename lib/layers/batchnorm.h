@@ -20,12 +20,18 @@ typedef struct {
     /* The residual add after the layer, fused (set by the model for each
      * call; NULL: none): the forwards write act_apply(y + residual,
      * residual_act) where they would write y, residual laid out as the
-     * output, so the add and its activation need no pass of their own. The
-     * backwards are unchanged: the add's backward still takes the gradient
-     * back through the activation and hands this layer its share. Never
-     * together with act_after (the add, not an activation, follows). */
+     * output, so the add and its activation need no pass of their own.
+     * Never together with act_after (the add, not an activation, follows). */
     const float *residual;
     int residual_act;
+    /* The add's backward, fused too (set by the model for each call where
+     * batchnorm_takes_residual_grad; NULL: none): the backward takes dout
+     * back through residual_act at `output` (this layer's output, the
+     * add's), writes that gradient to residual_grad in the pass that reads
+     * dout anyway, as the add's backward would, and uses it as its own dy.
+     * Elsewhere the model makes that gradient first (models/ops.c norm_dy). */
+    float *residual_grad;
+    const float *output;
     /* The activations' layout: 0 (NCHW) or a blocked one (blocked.h:
      * BLOCKED_16C, BLOCKED_NHWC); blocked, `partial` must hold
      * batchnorm_partial_size(C, N) doubles of scratch. */
@@ -44,6 +50,13 @@ typedef struct {
      * inference is unchanged. */
     const struct Comm *comm;
 } BatchNorm;
+
+/* Whether a backward call takes BatchNorm.residual_grad: the blocked
+ * training-mode one on a single process. */
+static inline int batchnorm_takes_residual_grad(const BatchNorm *b, int train)
+{
+    return b->blocked && !b->comm && train;
+}
 
 /* Doubles of BatchNorm.partial a blocked layer needs at batch N. */
 static inline size_t batchnorm_partial_size(int C, int N) { return (2 * (size_t)N + 8) * (size_t)C; }

@@ -179,17 +179,50 @@ void bn_blocked_forward_eval(const BatchNorm *b, const float *gamma, const float
     }
 }
 
+/* Where the residual add's backward is fused (BatchNorm.residual_grad):
+ * this tile's output (for the add's activation) and its share of the
+ * residual's gradient, written here. */
+typedef struct {
+    const float *out;
+    float *grad;
+    int act;
+} ResidualTile;
+
 /* One tile: sd = Σg and sdx = Σg·(x − m) per lane, where g is dy taken
  * back through the fused activation (act_grad; pre-activation
- * norm_affine(x, m, k, h), as the forward computed it) or dy itself. */
+ * norm_affine(x, m, k, h), as the forward computed it), or through the
+ * fused residual add's activation at the output (r.grad: then also
+ * written there, act is none), or dy itself. */
 static inline void grad_sums_tile(const float *x, const float *dy, int S, int step, int w, const float *m,
-                                  const float *k, const float *h, int act, double *sd, double *sdx)
+                                  const float *k, const float *h, int act, ResidualTile r, double *sd, double *sdx)
 {
-    const float top = act_grad_top(act);
+    const float top = act_grad_top(act), rtop = act_grad_top(r.act);
     for (int l = 0; l < w; l++)
         sd[l] = sdx[l] = 0.0;
     for (int s = 0; s < S; s++) {
         const float *xs = x + (size_t)s * step, *gs = dy + (size_t)s * step;
+        if (r.grad && r.act) {
+            const float *os = r.out + (size_t)s * step;
+            float *rs = r.grad + (size_t)s * step;
+#pragma omp simd
+            for (int l = 0; l < w; l++) {
+                const float g = act_grad_at(gs[l], os[l], rtop);
+                rs[l] = g;
+                sd[l] += g;
+                sdx[l] += (double)g * (double)(xs[l] - m[l]);
+            }
+            continue;
+        }
+        if (r.grad) { /* no activation after the add: g is dy */
+            float *rs = r.grad + (size_t)s * step;
+#pragma omp simd
+            for (int l = 0; l < w; l++) {
+                rs[l] = gs[l];
+                sd[l] += gs[l];
+                sdx[l] += (double)gs[l] * (double)(xs[l] - m[l]);
+            }
+            continue;
+        }
         if (act) {
 #pragma omp simd
             for (int l = 0; l < w; l++) {
@@ -208,7 +241,8 @@ static inline void grad_sums_tile(const float *x, const float *dy, int S, int st
 }
 
 /* Σg and Σg·(x - mean) of every channel into sum_dy, sum_dy_xc [C], g as
- * in grad_sums_tile (scale, shift: the forward's k and h). */
+ * in grad_sums_tile (scale, shift: the forward's k and h); with
+ * b->residual_grad, g is also written there. */
 static void blocked_grad_sums(const BatchNorm *b, const float *in, const float *dout, int N,
                               const float *mean, const float *scale, const float *shift, double *sum_dy,
                               double *sum_dy_xc)
@@ -225,7 +259,9 @@ static void blocked_grad_sums(const BatchNorm *b, const float *in, const float *
             blocked_walk_lanes(k, scale, C, wk, t);
             blocked_walk_lanes(h, shift, C, wk, t);
             double sd[BLOCKED_MAX_W], sdx[BLOCKED_MAX_W];
-#define SUMS(W) grad_sums_tile(in + o, dout + o, S, wk.step, W, m, k, h, act, sd, sdx)
+            const ResidualTile r = {b->residual_grad ? b->output + o : NULL,
+                                    b->residual_grad ? b->residual_grad + o : NULL, b->residual_act};
+#define SUMS(W) grad_sums_tile(in + o, dout + o, S, wk.step, W, m, k, h, act, r, sd, sdx)
             BLOCKED_WITH_W(wk.w, SUMS);
 #undef SUMS
             for (int l = 0; l < blocked_walk_width(C, wk, t); l++) {
@@ -273,6 +309,8 @@ void bn_blocked_backward_train(const BatchNorm *b, const float *gamma, const flo
     for (int c = 0; c < C; c++)
         scale[c] = (float)(gamma[c] * (double)save_invstd[c]);
     blocked_grad_sums(b, in, dout, N, save_mean, scale, beta, sum_dy, sum_dy_xc);
+    if (b->residual_grad) /* g from here on: the activation is the add's, taken */
+        dout = b->residual_grad;
     for (int c = 0; c < C; c++) {
         const double invstd = save_invstd[c];
         dgamma[c] += (float)(sum_dy_xc[c] * invstd);

@@ -12,15 +12,11 @@
 
 void groupnorm_init(GroupNorm *g, int C, int G, int spatial, float eps)
 {
+    *g = (GroupNorm){0}; /* every option off, every pointer NULL */
     g->C = C;
     g->G = G;
     g->spatial = spatial;
     g->eps = eps;
-    g->act_after = 0;
-    g->residual = NULL;
-    g->residual_act = 0;
-    g->blocked = 0;
-    g->partial = NULL;
 }
 
 static int group_channels(const GroupNorm *g) { return g->C / g->G; }

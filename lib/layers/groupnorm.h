@@ -15,15 +15,21 @@ typedef struct {
      * (activation.h act_grad), as BatchNorm's does. */
     int act_after;
     /* The residual add after the layer, fused, as BatchNorm.residual (set
-     * for each call; forward only; never together with act_after). */
+     * for each call; never together with act_after), and its backward as
+     * BatchNorm.residual_grad (where groupnorm_takes_residual_grad). */
     const float *residual;
     int residual_act;
+    float *residual_grad;
+    const float *output;
     /* The activations' layout: 0 (NCHW) or a blocked one (blocked.h);
      * blocked, `partial` must hold groupnorm_partial_size(C, G, N) doubles
      * of scratch. */
     int blocked;
     double *partial;
 } GroupNorm;
+
+/* Whether the backward takes GroupNorm.residual_grad: the blocked one. */
+static inline int groupnorm_takes_residual_grad(const GroupNorm *g) { return g->blocked != 0; }
 
 /* Doubles of GroupNorm.partial a blocked layer needs at batch N. */
 static inline size_t groupnorm_partial_size(int C, int G, int N) { return 2 * (size_t)N * ((size_t)C + (size_t)G); }

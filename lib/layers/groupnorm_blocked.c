@@ -128,7 +128,7 @@ void gn_blocked_backward(const GroupNorm *g, const float *gamma, const float *be
 {
     const int C = g->C, G = g->G, Cg = C / G, S = g->spatial, CB = blocked_count(C), st = blocked_step(C, g->blocked);
     const int act = g->act_after;
-    const float top = act_grad_top(act);
+    const float top = act_grad_top(act), rtop = act_grad_top(g->residual_act);
     const double M = (double)Cg * S;
     const size_t sample = blocked_sample(C, S);
 #pragma omp parallel for schedule(static)
@@ -137,27 +137,55 @@ void gn_blocked_backward(const GroupNorm *g, const float *gamma, const float *be
         double *sd = part(g, 0, N) + (size_t)n * C, *sdx = part(g, 1, N) + (size_t)n * C;
         /* Σdy and Σdy·(x − mean) per channel: the affine gradients' terms
          * and, weighted by γ, the group sums of dx̂. All of the sample is
-         * read before din (which may alias dout) is written. */
+         * read before din (which may alias dout) is written. With the
+         * residual add's backward fused, dy is taken back through its
+         * activation at the output and written to residual_grad here; the
+         * second pass reads it from there. */
+        float *rg = g->residual_grad ? g->residual_grad + (size_t)n * sample : NULL;
         for (int cb = 0; cb < CB; cb++) {
             float m[BLOCK], k[BLOCK], h[BLOCK];
             affine_lanes(g, gamma, beta, save_mean, save_invstd, n, cb, m, k, h);
-            const float *xt = x + blocked_tile(C, S, g->blocked, 0, cb), *gt = dy + blocked_tile(C, S, g->blocked, 0, cb);
+            const size_t tile = blocked_tile(C, S, g->blocked, 0, cb);
+            const float *xt = x + tile, *gt = dy + tile;
             double a[BLOCK] = {0}, b[BLOCK] = {0};
-            for (int s = 0; s < S; s++) {
-                if (act) { /* dy taken back through the fused activation */
+            if (rg) {
+                const float *ot = g->output + (size_t)n * sample + tile;
+                float *rt = rg + tile;
+                for (int s = 0; s < S; s++) {
+                    if (g->residual_act) {
+#pragma omp simd
+                        for (int l = 0; l < BLOCK; l++) {
+                            const float gr = act_grad_at(gt[s * st + l], ot[s * st + l], rtop);
+                            rt[s * st + l] = gr;
+                            a[l] += gr;
+                            b[l] += (double)gr * (double)(xt[s * st + l] - m[l]);
+                        }
+                        continue;
+                    }
 #pragma omp simd
                     for (int l = 0; l < BLOCK; l++) {
-                        const float xv = xt[s * st + l];
-                        const float gr = act_grad_at(gt[s * st + l], norm_affine(xv, m[l], k[l], h[l]), top);
-                        a[l] += gr;
-                        b[l] += (double)gr * (double)(xv - m[l]);
+                        rt[s * st + l] = gt[s * st + l];
+                        a[l] += gt[s * st + l];
+                        b[l] += (double)gt[s * st + l] * (double)(xt[s * st + l] - m[l]);
                     }
-                    continue;
                 }
+            } else {
+                for (int s = 0; s < S; s++) {
+                    if (act) { /* dy taken back through the fused activation */
 #pragma omp simd
-                for (int l = 0; l < BLOCK; l++) {
-                    a[l] += gt[s * st + l];
-                    b[l] += (double)gt[s * st + l] * (double)(xt[s * st + l] - m[l]);
+                        for (int l = 0; l < BLOCK; l++) {
+                            const float xv = xt[s * st + l];
+                            const float gr = act_grad_at(gt[s * st + l], norm_affine(xv, m[l], k[l], h[l]), top);
+                            a[l] += gr;
+                            b[l] += (double)gr * (double)(xv - m[l]);
+                        }
+                        continue;
+                    }
+#pragma omp simd
+                    for (int l = 0; l < BLOCK; l++) {
+                        a[l] += gt[s * st + l];
+                        b[l] += (double)gt[s * st + l] * (double)(xt[s * st + l] - m[l]);
+                    }
                 }
             }
             for (int l = 0; l < blocked_width(C, cb); l++) {
@@ -178,6 +206,8 @@ void gn_blocked_backward(const GroupNorm *g, const float *gamma, const float *be
             shift[gi] = (float)(invstd * a / M);
             kg[gi] = (float)(invstd * invstd * invstd * b / M);
         }
+        if (rg)
+            dy = rg;
         for (int cb = 0; cb < CB; cb++) {
             float m[BLOCK], sc[BLOCK], h[BLOCK], sh[BLOCK], k[BLOCK];
             affine_lanes(g, gamma, beta, save_mean, save_invstd, n, cb, m, sc, h);

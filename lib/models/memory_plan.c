@@ -20,10 +20,37 @@ static int producer_of(const Model *m, int t, int before)
     return -1;
 }
 
+/* The last op that reads tensor t or a tensor sharing its buffers (its
+ * gradient's first writer in backward); -1 for the network's input, whose
+ * gradient nobody writes. */
+static int last_reader(const Model *m, const int *alias, int t)
+{
+    int root = t, last = -1;
+    while (alias[root] >= 0)
+        root = alias[root];
+    if (root == 0)
+        return -1;
+    for (int i = 0; i < m->n_ops; i++) {
+        const int reads[2] = {m->ops[i].in, m->ops[i].in2};
+        for (int k = 0; k < 2; k++) {
+            int r = reads[k];
+            while (r >= 0 && alias[r] >= 0)
+                r = alias[r];
+            if (r == root)
+                last = i;
+        }
+    }
+    return last;
+}
+
 /* A residual add in place on the output of an op with fuse_residual (BN, GN)
  * is done by that op's forward when the add's other input exists by then
  * (a projection shortcut made after the norm does not). Run after the
- * activations are fused: the add's own (add_act) goes with it. */
+ * activations are fused: the add's own (add_act) goes with it. Where the
+ * add comes right after the norm and is the last reader of its other
+ * input, its backward goes into the norm's too (residual_dy): nothing runs
+ * between the two backwards, and the add is the first to write that
+ * input's gradient, so the norm can write it and read it back as its dy. */
 static void fuse_residual_adds(Model *m, const int *alias)
 {
     for (int i = 0; i < m->n_ops; i++) {
@@ -35,6 +62,8 @@ static void fuse_residual_adds(Model *m, const int *alias)
             continue;
         op_type(m->ops[p].kind)->fuse_residual(&m->ops[p], op->in2, op->u.add_act);
         op->fused = 1;
+        if (p == i - 1 && last_reader(m, alias, op->in2) == i)
+            op->residual_dy = m->ops[p].residual_dy = 1;
     }
 }
 

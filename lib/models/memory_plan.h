@@ -16,7 +16,12 @@
  *   output of an op with `fuse_residual` (BN, GN), whose other input was
  *   made before that op, is done by that op's forward, the add's
  *   activation with it: one pass writes the block's output instead of two
- *   passes and a tensor in between. The add still does its backward.
+ *   passes and a tensor in between. Its backward is the add's, except
+ *   where the add comes right after the norm and is the last reader of its
+ *   other input (`residual_dy`): then the norm's backward takes the add's
+ *   gradient through the add's activation, writes it once to that input's
+ *   gradient buffer (the add is its first writer) and reads it back as its
+ *   own dy; the add's backward does nothing.
  * - Gradient slots: during backward a gradient lives from the backward of
  *   its tensor's last reader (which writes it first) to its producer's
  *   backward (which reads it last); gradients whose lives do not meet share

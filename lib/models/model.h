@@ -71,6 +71,10 @@ typedef struct Op {
     OneDnnUnary *dnnl_unary;         /* LRN (odd sizes) and max-pool under CONV_ONEDNN */
     int fused;    /* activation, or residual add, applied by the op before it */
     int residual; /* BN, GN: the tensor its forward adds (the residual add after it, fused), or -1 */
+    /* BN, GN with `residual`, and the fused add after it: the add's backward
+     * is the norm's, which writes the gradient once, to the residual's
+     * buffer, and reads it from there as its dy (memory_plan.h). */
+    int residual_dy;
     void *ctx;                       /* state of a registered kind (ops.h) */
 } Op;
 

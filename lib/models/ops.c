@@ -234,19 +234,51 @@ static void bn_fwd(Model *m, const Op *op, int N, int train)
         batchnorm_forward_eval(bn, w, b, rm, rv, x, y, N);
 }
 
+/* The gradient a norm takes back: its output's, or, where the residual
+ * add after it left its backward to the norm (residual_dy), the add's
+ * output gradient taken back through the add's activation (act), written
+ * once to the residual's buffer (whose first writer this is, by the plan)
+ * instead of to both of the add's inputs. A layer that takes that in its
+ * own first pass (in_layer) gets the buffer in *residual_grad and the
+ * output's gradient as dy; for the others it is made here. */
+static const float *norm_dy(Model *m, const Op *op, int act, int in_layer, int N, float **residual_grad)
+{
+    const Tensor *to = &m->tensors[op->out];
+    *residual_grad = NULL;
+    if (!op->residual_dy)
+        return to->grad;
+    float *g = op_grad_begin(m, op->residual);
+    if (in_layer && g == m->tensors[op->residual].grad)
+        *residual_grad = g;
+    else
+        add_backward_act(to->data, to->grad, g, NULL, tensor_stride(to) * N, act);
+    op_grad_end(m, op->residual, N); /* nothing reads it before the layer has written it */
+    return *residual_grad ? to->grad : g;
+}
+
 static void bn_bwd(Model *m, const Op *op, int N, int train)
 {
     const float *w = op_param(m, op->w_off), *b = op_param(m, op->b_off);
     float *gw = op_grad(m, op->w_off), *gb = op_grad(m, op->b_off);
-    float *din = op_grad_begin(m, op->in);
+    const BatchNorm *bn = &op->u.bn;
+    float *rg;
+    const float *x = m->tensors[op->in].data,
+                *dy = norm_dy(m, op, bn->residual_act, batchnorm_takes_residual_grad(bn, train), N, &rg);
+    BatchNorm with_grad; /* as bn_fwd */
+    if (rg) {
+        with_grad = *bn;
+        with_grad.residual_grad = rg;
+        with_grad.output = m->tensors[op->out].data;
+        bn = &with_grad;
+    }
+    float *din = op_grad_begin(m, op->in); /* after norm_dy: the residual may be x */
     if (!din)
         din = m->scratch; /* norm on the raw input: parameter grads still needed */
-    const float *x = m->tensors[op->in].data, *dy = m->tensors[op->out].grad;
     if (train)
-        batchnorm_backward_train(&op->u.bn, w, b, x, op->save_mean, op->save_invstd, dy, din, gw, gb, N);
+        batchnorm_backward_train(bn, w, b, x, op->save_mean, op->save_invstd, dy, din, gw, gb, N);
     else {
         const float *rm = m->stats + op->stat_off;
-        batchnorm_backward_eval(&op->u.bn, w, b, rm, rm + op->u.bn.C, x, dy, din, gw, gb, N);
+        batchnorm_backward_eval(bn, w, b, rm, rm + bn->C, x, dy, din, gw, gb, N);
     }
     op_grad_end(m, op->in, N);
 }
@@ -312,11 +344,21 @@ static void gn_fwd(Model *m, const Op *op, int N, int train)
 static void gn_bwd(Model *m, const Op *op, int N, int train)
 {
     (void)train;
-    float *din = op_grad_begin(m, op->in);
+    const GroupNorm *gn = &op->u.gn;
+    float *rg;
+    const float *dy = norm_dy(m, op, gn->residual_act, groupnorm_takes_residual_grad(gn), N, &rg);
+    GroupNorm with_grad; /* as bn_fwd */
+    if (rg) {
+        with_grad = *gn;
+        with_grad.residual_grad = rg;
+        with_grad.output = m->tensors[op->out].data;
+        gn = &with_grad;
+    }
+    float *din = op_grad_begin(m, op->in); /* after norm_dy, as in bn_bwd */
     if (!din)
         din = m->scratch;
-    groupnorm_backward(&op->u.gn, op_param(m, op->w_off), op_param(m, op->b_off), m->tensors[op->in].data,
-                       op->save_mean, op->save_invstd, m->tensors[op->out].grad, din, op_grad(m, op->w_off),
+    groupnorm_backward(gn, op_param(m, op->w_off), op_param(m, op->b_off), m->tensors[op->in].data,
+                       op->save_mean, op->save_invstd, dy, din, op_grad(m, op->w_off),
                        op_grad(m, op->b_off), N);
     op_grad_end(m, op->in, N);
 }
@@ -496,6 +538,8 @@ static void add_fuse_act(Op *op, int act) { op->u.add_act = act; }
 static void add_bwd(Model *m, const Op *op, int N, int train)
 {
     (void)train;
+    if (op->residual_dy) /* the norm before it does this (norm_dy) */
+        return;
     const Tensor *to = &m->tensors[op->out];
     const size_t n = tensor_stride(&m->tensors[op->in]) * N;
     /* Both inputs get the output's gradient (through the fused activation):

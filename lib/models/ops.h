@@ -40,7 +40,8 @@ typedef struct OpType {
     /* A residual add (and its fused activation) that runs in place on this
      * op's output, its other input made before this op ran, is done by this
      * op's forward instead: it adds tensor `residual` and applies act (BN, GN).
-     * The add then does nothing forward and still does its backward. */
+     * The add then does nothing forward; its backward moves into this op's
+     * where the plan sets residual_dy (memory_plan.h). */
     void (*fuse_residual)(struct Op *op, int residual, int act);
     /* The activation this op is (BsAct, layers/activation.h; 0: none),
      * which a producer may apply itself (then its forward does nothing). */
