@@ -407,9 +407,10 @@ END_TEST
 /* A residual add in place on a norm's output (BN or GN) is done by that
  * norm when the add's other input exists before it: the norm adds exactly
  * that tensor and applies the add's ReLU; the add does nothing forward. In
- * ResNet-20 that is the add of 7 of the 9 blocks: the first blocks of
- * stages 2 and 3 make their projection shortcut (conv + norm) after the
- * block's second norm. */
+ * ResNet-20 that is the add of all 9 blocks: the block's second norm in the
+ * 7 identity blocks; in the first blocks of stages 2 and 3, which make
+ * their projection shortcut (conv + norm) after the second norm, the
+ * shortcut's norm (arch.c residual_add puts the add in place there). */
 START_TEST(norms_do_the_residual_add_after_them)
 {
     for (int v = 0; v < 2; v++) {
@@ -417,12 +418,14 @@ START_TEST(norms_do_the_residual_add_after_them)
         BsError err = {0};
         ModelSpec s = resnet20(v ? VARIANT_GN : VARIANT_BN);
         ck_assert_int_eq(build(&m, &s, &err), BS_OK);
-        int fused = 0;
+        int fused = 0, by_shortcut = 0;
         for (int i = 0; i < m.n_ops; i++) {
             const Op *op = &m.ops[i];
-            if (op->kind != OP_ADD || !op->fused)
+            if (op->kind != OP_ADD)
                 continue;
+            ck_assert_msg(op->fused, "%s: add not fused", op->name);
             const Op *norm = &m.ops[i - 1];
+            by_shortcut += strstr(norm->name, ".shortcut.") != NULL;
             ck_assert_int_eq(norm->kind, v ? OP_GN : OP_BN);
             ck_assert_int_eq(norm->out, op->in);
             ck_assert_int_eq(norm->residual, op->in2);
@@ -437,7 +440,8 @@ START_TEST(norms_do_the_residual_add_after_them)
                 ck_assert(m.ops[j].in != op->in2 && m.ops[j].in2 != op->in2);
             fused++;
         }
-        ck_assert_int_eq(fused, 7);
+        ck_assert_int_eq(fused, 9);
+        ck_assert_int_eq(by_shortcut, 2);
         model_free(&m);
     }
 }

@@ -130,12 +130,23 @@ static int shortcut(Builder *b, int x, int out_c, int stride, const char *where)
                                    : conv_norm(b, x, out_c, 1, stride, 1, ROLE_SHORTCUT, path, "");
 }
 
+/* The block's output h + sc (before its ReLU). A projection shortcut's
+ * norm runs after the branch's last one, so the add goes in place on the
+ * shortcut's output: then that norm, the op right before the add, does the
+ * add in its forward and the add's gradient in its backward
+ * (memory_plan.h). h + sc and sc + h are the same floats. */
+static int residual_add(Builder *b, int h, int sc, int x)
+{
+    const int projected = sc != x && !b->s->identity_shortcut;
+    return projected ? model_add(b->m, sc, h) : model_add(b->m, h, sc);
+}
+
 static int basic_block(Builder *b, int x, int out_c, int stride, const char *where)
 {
     int h = model_relu(b->m, conv_norm(b, x, out_c, 3, stride, 1, block_role(b, 1), where, "1"));
     h = conv_norm(b, h, out_c, 3, 1, 1, block_role(b, 2), where, "2");
     int sc = h < 0 ? -1 : shortcut(b, x, out_c, stride, where);
-    return model_relu(b->m, model_add(b->m, h, sc));
+    return model_relu(b->m, residual_add(b, h, sc, x));
 }
 
 /* 1x1 -> 3x3 (stride, `groups`) -> 1x1 to out_c, a norm after each; the
@@ -146,7 +157,7 @@ static int bottleneck_block(Builder *b, int x, int inner, int out_c, int stride,
     h = model_relu(b->m, conv_norm(b, h, inner, 3, stride, groups, block_role(b, 2), where, "2"));
     h = conv_norm(b, h, out_c, 1, 1, 1, block_role(b, 3), where, "3");
     int sc = h < 0 ? -1 : shortcut(b, x, out_c, stride, where);
-    return model_relu(b->m, model_add(b->m, h, sc));
+    return model_relu(b->m, residual_add(b, h, sc, x));
 }
 
 /* Blocks per stage of a depth, or 0 after an error naming what fits. */

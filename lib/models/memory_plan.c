@@ -45,7 +45,8 @@ static int last_reader(const Model *m, const int *alias, int t)
 
 /* A residual add in place on the output of an op with fuse_residual (BN, GN)
  * is done by that op's forward when the add's other input exists by then
- * (a projection shortcut made after the norm does not). Run after the
+ * (a projection shortcut made after the norm does not: arch.c puts such an
+ * add in place on the shortcut's norm instead). Run after the
  * activations are fused: the add's own (add_act) goes with it. Where the
  * add comes right after the norm and is the last reader of its other
  * input, its backward goes into the norm's too (residual_dy): nothing runs
