@@ -122,6 +122,8 @@ test: $(BUILD)/run_tests $(BUILD)/bnshift test-scripts
 test-scripts: $(BUILD)/bnshift $(BUILD)/run_tests
 	for f in scripts/*.sh scripts/torch/*.sh; do bash -n "$$f" || exit 1; done
 	BNSHIFT_SHARE_CORES=1 BNSHIFT=$(BUILD)/bnshift scripts/smoke_drivers.sh
+	SAME_BITS_BACKENDS=$(if $(filter reference,$(BACKEND)),im2col,onednn) \
+	  scripts/same_bits.sh $(BUILD)/bnshift $(BUILD)/bnshift --quick
 	scripts/ci_slurm.sh $(BUILD)/bnshift
 	BUILD=$(BUILD) BACKEND=$(BACKEND) scripts/ci_mpi.sh $(BUILD)/bnshift
 	scripts/ci_chromium.sh $(BUILD)/bnshift
