@@ -15,21 +15,27 @@
 # metrics.csv (but its timing columns) must equal the one-after-the-other
 # runs' (same threads), which the script checks. Writes concurrency.dat,
 # single.dat and concurrency.png (gnuplot) into --out.
+# The single-run figures are the median of --single-rounds R rounds (default
+# 3), the policies alternated within each round: one pass per policy moved
+# by +-10% with the host and read as a policy's cost.
 # Usage: scripts/bench_concurrency.sh [--out DIR] [--epochs E] [--config C.json]
-#          [--policies "bnshift share spin passive"]
+#          [--policies "bnshift share spin passive"] [--single-rounds R]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=/tmp/bnshift-concurrency epochs=1 config=configs/demo.json policies="bnshift share spin passive"
+out=/tmp/bnshift-concurrency epochs=1 config=configs/demo.json policies="bnshift share spin passive" single_rounds=3
 while [ $# -gt 0 ]; do
   case $1 in
     --out) out=$2; shift ;;
     --epochs) epochs=$2; shift ;;
     --config) config=$2; shift ;;
     --policies) policies=$2; shift ;;
+    --single-rounds) single_rounds=$2; shift ;;
     *) echo "bench_concurrency.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
+[[ $single_rounds =~ ^[1-9][0-9]*$ ]] ||
+  { echo "bench_concurrency.sh: --single-rounds takes a positive integer, got '$single_rounds'" >&2; exit 2; }
 [ -x ./bnshift ] || make --no-print-directory bnshift
 cores=$(nproc)
 mkdir -p "$out"
@@ -85,14 +91,28 @@ for p in $policies; do
   done
 done
 
-# What each policy costs a single run (nothing else running).
-echo "# policy batch train_img_s inference_esm_img_s" >"$out/single.dat"
-for p in $policies; do
-  [ "$p" != share ] || continue  # the same threads as bnshift's when alone
+# What each policy costs a single run (nothing else running): every round
+# runs each policy once per batch, alternated; single.dat gets the medians.
+median() { sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+rounds_file="$out/single-rounds.dat"
+echo "# round policy batch train_img_s inference_esm_img_s" >"$rounds_file"
+for r in $(seq 1 "$single_rounds"); do
   for b in 16 128; do
-    log=$(with_policy "$p" ./bnshift bench --batch "$b" --steps 20)
-    tr=$(grep '^train step' <<<"$log" | grep -o '[0-9.]* images/s' | grep -o '^[0-9.]*')
-    inf=$(grep '^inference + ESM' <<<"$log" | grep -o '[0-9.]* images/s' | grep -o '^[0-9.]*')
+    for p in $policies; do
+      [ "$p" != share ] || continue  # the same threads as bnshift's when alone
+      log=$(with_policy "$p" ./bnshift bench --batch "$b" --steps 20)
+      tr=$(grep '^train step' <<<"$log" | grep -o '[0-9.]* images/s' | grep -o '^[0-9.]*')
+      inf=$(grep '^inference + ESM' <<<"$log" | grep -o '[0-9.]* images/s' | grep -o '^[0-9.]*')
+      echo "$r $p $b $tr $inf" | tee -a "$rounds_file"
+    done
+  done
+done
+echo "# policy batch train_img_s inference_esm_img_s (medians of $single_rounds rounds)" >"$out/single.dat"
+for p in $policies; do
+  [ "$p" != share ] || continue
+  for b in 16 128; do
+    tr=$(awk -v p="$p" -v b="$b" '$2 == p && $3 == b { print $4 }' "$rounds_file" | median)
+    inf=$(awk -v p="$p" -v b="$b" '$2 == p && $3 == b { print $5 }' "$rounds_file" | median)
     echo "$p $b $tr $inf" | tee -a "$out/single.dat"
   done
 done
@@ -116,4 +136,4 @@ set title "--threads $cores (default)"
 plot "$out/plot-t$cores.dat" using 2:xtic(1) title "one after the other", "" using 3 title "side by side"
 unset multiplot
 GP
-echo "wrote $out/concurrency.dat, $out/single.dat, $out/concurrency.png"
+echo "wrote $out/concurrency.dat, $out/single.dat (and single-rounds.dat), $out/concurrency.png"
