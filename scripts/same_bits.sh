@@ -57,8 +57,11 @@ for backend in "${backends[@]}"; do
         for kv in $v; do sets+=(--set "$kv"); done
         for side in a b; do
             bin=$a; [ $side = b ] && bin=$b
-            BNSHIFT_CONV=$backend BNSHIFT_SHARE_CORES=1 "$bin" run configs/synthetic-smoke.json \
-                --out "$work/$n.$side" --threads 2 --quiet "${sets[@]}" >/dev/null
+            if ! BNSHIFT_CONV=$backend BNSHIFT_SHARE_CORES=1 "$bin" run configs/synthetic-smoke.json \
+                --out "$work/$n.$side" --threads 2 --quiet "${sets[@]}" >/dev/null; then
+                echo "same_bits.sh: $bin failed on $backend $v" >&2
+                exit 2
+            fi
         done
         if same_run "$work/$n.a" "$work/$n.b"; then
             echo "same    $backend $v"
