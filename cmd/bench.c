@@ -37,7 +37,8 @@ static int usage(void)
            "                     [--backend im2col|onednn] [--set key.path=value]...\n"
            "Times training steps (forward, backward, SGD update) after 3 warm-up steps and\n"
            "prints images/s, ms per step by layer type, the step's GFLOP/s (3 x forward MACs\n"
-           "x 2) against a 1024^3 cblas_sgemm measured in the same run, the inference\n"
+           "x 2) against a 1024^3 cblas_sgemm measured in the same run (noting when\n"
+           "OPENBLAS_CORETYPE holds OpenBLAS below the CPU's kernels), the inference\n"
            "pass's images/s without and with the ESM statistics (what run does each epoch;\n"
            "best of 3 passes over the test set), and peak resident memory. Without CONFIG:\n"
            "ResNet-20 on 32x32x3 synthetic images, batch 128. Defaults: all cores, 20 steps.\n");
@@ -277,6 +278,11 @@ int cmd_bench(int argc, char **argv)
     printf("  %.1f GFLOP/s useful (3 x forward MACs x 2) = %.0f%% of sgemm\n", step_gflops,
            gemm > 0 ? 100.0 * step_gflops / gemm : 0.0);
     printf("sgemm 1024^3: %.1f GFLOP/s\n", gemm);
+    const char *cpu_core = bs_blas_cpu_core();
+    if (getenv("OPENBLAS_CORETYPE") && bs_blas_core_rank(bs_blas_core()) >= 0 &&
+        bs_blas_core_rank(bs_blas_core()) < bs_blas_core_rank(cpu_core))
+        printf("  (OPENBLAS_CORETYPE=%s runs kernels narrower than this CPU's %s, so the %% of sgemm reads high;"
+               " unset it for OpenBLAS's own choice)\n", getenv("OPENBLAS_CORETYPE"), cpu_core);
     printf("inference: %.1f images/s\n", plain_rate);
     printf("inference + ESM pass: %.1f images/s\n", esm_rate);
     printf("  per 1000 images: conv %.1f ms, norm %.1f ms, other layers %.1f ms, "

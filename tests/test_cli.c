@@ -480,11 +480,12 @@ END_TEST
 /* Debian's OpenBLAS 0.3.21 falls back to its SSE3 "Prescott" kernels on CPUs
  * newer than itself; bnshift then names kernels the CPU runs
  * (cmd/startup_env.c), unless the user chose (OPENBLAS_CORETYPE). */
-static char *version_text(const char *env)
+/* What `env ENV bnshift ARGS` prints (run in workdir). */
+static char *output_under(const char *env, const char *args)
 {
     char cmd[1024], path[300];
     snprintf(path, sizeof path, "%s/version.txt", workdir);
-    snprintf(cmd, sizeof cmd, "{ env %s %s --version > %s; }", env, bnshift_bin(), path);
+    snprintf(cmd, sizeof cmd, "{ env %s %s %s > %s; }", env, bnshift_bin(), args, path);
     ck_assert_int_eq(run_in(workdir, cmd, NULL), 0);
     char *out = slurp_file(path);
     ck_assert_ptr_nonnull(out);
@@ -506,15 +507,34 @@ START_TEST(openblas_kernels_fit_the_cpu)
         ck_assert_msg(!strcmp(better, "SkylakeX") || !strcmp(better, "Haswell"), "core %s", better);
     else
         ck_assert_str_eq(better, "Sandybridge");
+    const char *cpu = bs_blas_cpu_core();
+    ck_assert_msg(cpu == better || (cpu && better && !strcmp(cpu, better)), "cpu core %s", cpu ? cpu : "none");
+
+    /* Kernel widths: the order bench compares the forced core with. */
+    static const char *const widening[] = {"Prescott", "Sandybridge", "Haswell", "SkylakeX", "Cooperlake"};
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(bs_blas_core_rank(widening[i]), i);
+    ck_assert_int_eq(bs_blas_core_rank("zen"), bs_blas_core_rank("Haswell"));
+    ck_assert_int_eq(bs_blas_core_rank("Nehalem"), -1);
+    ck_assert_int_eq(bs_blas_core_rank(NULL), -1);
 
     make_workdir();
-    char *out = version_text("-u OPENBLAS_CORETYPE");
+    char *out = output_under("-u OPENBLAS_CORETYPE", "--version");
     ck_assert_msg(strstr(out, "OpenBLAS core: "), "--version lacks the core:\n%s", out);
     if (__builtin_cpu_supports("avx"))
         ck_assert_msg(!strstr(out, "OpenBLAS core: Prescott"), "SSE3 kernels on an AVX CPU:\n%s", out);
     free(out);
-    out = version_text("OPENBLAS_CORETYPE=Prescott");
+    out = output_under("OPENBLAS_CORETYPE=Prescott", "--version");
     ck_assert_msg(strstr(out, "OpenBLAS core: Prescott\n"), "the user's choice overridden:\n%s", out);
+    free(out);
+    /* bench says when the user's core makes its % of sgemm read high. */
+    static const char *const bench = "bench --steps 1 --batch 8 --threads 1 --set model.depth=8";
+    out = output_under("OPENBLAS_CORETYPE=Prescott", bench);
+    ck_assert_msg(!cpu || strstr(out, "(OPENBLAS_CORETYPE=Prescott runs kernels narrower than this CPU's"),
+                  "no note on the narrow kernels:\n%s", out);
+    free(out);
+    out = output_under("-u OPENBLAS_CORETYPE", bench);
+    ck_assert_msg(!strstr(out, "runs kernels narrower"), "a note without the user's core:\n%s", out);
     free(out);
     remove_workdir();
 }

@@ -22,10 +22,8 @@ int bs_get_threads(void) { return omp_get_max_threads(); }
 
 const char *bs_blas_core(void) { return openblas_get_corename(); }
 
-const char *bs_blas_better_core(const char *current)
+const char *bs_blas_cpu_core(void)
 {
-    if (!current || strcasecmp(current, "Prescott") != 0)
-        return NULL;
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512bf16"))
         return "Cooperlake";
@@ -37,6 +35,28 @@ const char *bs_blas_better_core(const char *current)
     if (__builtin_cpu_supports("avx"))
         return "Sandybridge";
     return NULL; /* a CPU Prescott's kernels suit */
+}
+
+const char *bs_blas_better_core(const char *current)
+{
+    if (!current || strcasecmp(current, "Prescott") != 0)
+        return NULL;
+    return bs_blas_cpu_core();
+}
+
+int bs_blas_core_rank(const char *core)
+{
+    static const struct {
+        const char *name;
+        int rank;
+    } cores[] = {
+        {"Prescott", 0}, {"Sandybridge", 1}, {"Haswell", 2},   {"Zen", 2},
+        {"SkylakeX", 3}, {"Cooperlake", 4},  {"SapphireRapids", 5},
+    };
+    for (size_t i = 0; core && i < sizeof cores / sizeof cores[0]; i++)
+        if (!strcasecmp(core, cores[i].name))
+            return cores[i].rank;
+    return -1;
 }
 
 int bs_address_space_fits(size_t bytes)

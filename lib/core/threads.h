@@ -25,6 +25,12 @@ const char *bs_blas_core(void);
  * OpenBLAS's own choice stands. OpenBLAS reads OPENBLAS_CORETYPE only while
  * it loads, so the caller re-executes. */
 const char *bs_blas_better_core(const char *current);
+/* The OpenBLAS core whose kernels this CPU's widest vector unit runs
+ * (Cooperlake, SkylakeX, Haswell, Sandybridge), or NULL (SSE3 only). */
+const char *bs_blas_cpu_core(void);
+/* How wide an OpenBLAS core's kernels are: 0 Prescott (SSE3) ... 5
+ * SapphireRapids; -1 for a name not listed. Haswell and Zen share 2. */
+int bs_blas_core_rank(const char *core);
 
 /* Whether `bytes` more of address space can be mapped now (an mmap probe,
  * released at once). Uses only system calls: safe before main. */
