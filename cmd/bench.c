@@ -278,11 +278,11 @@ int cmd_bench(int argc, char **argv)
     printf("  %.1f GFLOP/s useful (3 x forward MACs x 2) = %.0f%% of sgemm\n", step_gflops,
            gemm > 0 ? 100.0 * step_gflops / gemm : 0.0);
     printf("sgemm 1024^3: %.1f GFLOP/s\n", gemm);
-    const char *cpu_core = bs_blas_cpu_core();
-    if (getenv("OPENBLAS_CORETYPE") && bs_blas_core_rank(bs_blas_core()) >= 0 &&
-        bs_blas_core_rank(bs_blas_core()) < bs_blas_core_rank(cpu_core))
+    const char *forced = getenv("OPENBLAS_CORETYPE"), *cpu_core = bs_blas_cpu_core();
+    const int rank = bs_blas_core_rank(bs_blas_core());
+    if (forced && rank >= 0 && rank < bs_blas_core_rank(cpu_core))
         printf("  (OPENBLAS_CORETYPE=%s runs kernels narrower than this CPU's %s, so the %% of sgemm reads high;"
-               " unset it for OpenBLAS's own choice)\n", getenv("OPENBLAS_CORETYPE"), cpu_core);
+               " unset it for OpenBLAS's own choice)\n", forced, cpu_core);
     printf("inference: %.1f images/s\n", plain_rate);
     printf("inference + ESM pass: %.1f images/s\n", esm_rate);
     printf("  per 1000 images: conv %.1f ms, norm %.1f ms, other layers %.1f ms, "

@@ -9,6 +9,8 @@
 # (training ms per step: step, conv, norm, other layers; inference images/s
 # without and with the ESM statistics; its other layers, ms per 1000 images).
 set -euo pipefail
+# shellcheck source=scripts/median.sh
+. "$(dirname "$0")/median.sh"
 
 if [ $# -lt 3 ] || ! [[ $3 =~ ^[1-9][0-9]*$ ]]; then
     echo "usage: scripts/ab_bench.sh BINARY_A BINARY_B ROUNDS [bnshift bench arguments]" >&2
@@ -45,8 +47,7 @@ done
 for side in A B; do
     printf 'median %s   ' "$side"
     for col in 2 3 4 5 6 7 8; do
-        awk -v s="$side" -v c=$col '$1 == s { print $c }' "$rows" | sort -g |
-            awk '{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%s ", m }'
+        printf '%s ' "$(awk -v s="$side" -v c=$col '$1 == s { print $c }' "$rows" | median)"
     done
     echo
 done

@@ -64,6 +64,8 @@ one() {
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 . scripts/same_run.sh
+# shellcheck source=scripts/median.sh
+. scripts/median.sh
 
 echo "# policy threads sequential_s side_by_side_s speedup identical" >"$out/concurrency.dat"
 rm -f "$out"/plot-t*.dat
@@ -93,13 +95,12 @@ done
 
 # What each policy costs a single run (nothing else running): every round
 # runs each policy once per batch, alternated; single.dat gets the medians.
-median() { sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 rounds_file="$out/single-rounds.dat"
 echo "# round policy batch train_img_s inference_esm_img_s" >"$rounds_file"
+alone=${policies//share/}  # share runs bnshift's threads when alone
 for r in $(seq 1 "$single_rounds"); do
   for b in 16 128; do
-    for p in $policies; do
-      [ "$p" != share ] || continue  # the same threads as bnshift's when alone
+    for p in $alone; do
       log=$(with_policy "$p" ./bnshift bench --batch "$b" --steps 20)
       tr=$(grep '^train step' <<<"$log" | grep -o '[0-9.]* images/s' | grep -o '^[0-9.]*')
       inf=$(grep '^inference + ESM' <<<"$log" | grep -o '[0-9.]* images/s' | grep -o '^[0-9.]*')
@@ -108,8 +109,7 @@ for r in $(seq 1 "$single_rounds"); do
   done
 done
 echo "# policy batch train_img_s inference_esm_img_s (medians of $single_rounds rounds)" >"$out/single.dat"
-for p in $policies; do
-  [ "$p" != share ] || continue
+for p in $alone; do
   for b in 16 128; do
     tr=$(awk -v p="$p" -v b="$b" '$2 == p && $3 == b { print $4 }' "$rounds_file" | median)
     inf=$(awk -v p="$p" -v b="$b" '$2 == p && $3 == b { print $5 }' "$rounds_file" | median)

@@ -477,14 +477,11 @@ END_TEST
 
 /* `bench` prints every figure issue 5 asks for, on both convolution
  * backends (no timing is asserted), and rejects bad options with exit 2. */
-/* Debian's OpenBLAS 0.3.21 falls back to its SSE3 "Prescott" kernels on CPUs
- * newer than itself; bnshift then names kernels the CPU runs
- * (cmd/startup_env.c), unless the user chose (OPENBLAS_CORETYPE). */
 /* What `env ENV bnshift ARGS` prints (run in workdir). */
 static char *output_under(const char *env, const char *args)
 {
     char cmd[1024], path[300];
-    snprintf(path, sizeof path, "%s/version.txt", workdir);
+    snprintf(path, sizeof path, "%s/output.txt", workdir);
     snprintf(cmd, sizeof cmd, "{ env %s %s %s > %s; }", env, bnshift_bin(), args, path);
     ck_assert_int_eq(run_in(workdir, cmd, NULL), 0);
     char *out = slurp_file(path);
@@ -492,6 +489,9 @@ static char *output_under(const char *env, const char *args)
     return out;
 }
 
+/* Debian's OpenBLAS 0.3.21 falls back to its SSE3 "Prescott" kernels on CPUs
+ * newer than itself; bnshift then names kernels the CPU runs
+ * (cmd/startup_env.c), unless the user chose (OPENBLAS_CORETYPE). */
 START_TEST(openblas_kernels_fit_the_cpu)
 {
     ck_assert_ptr_null(bs_blas_better_core("Haswell"));
