@@ -1,6 +1,7 @@
 /* `bnshift bench [CONFIG.json]`: how fast a training step is, where its
- * time goes, and how that compares with the machine's own sgemm rate
- * measured in the same process (so the ratio survives a noisy machine). */
+ * time goes, and how that compares with the machine's own sgemm rate and
+ * memory stream rate measured in the same process (so the ratios survive
+ * a noisy machine). */
 #include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
@@ -38,10 +39,13 @@ static int usage(void)
            "Times training steps (forward, backward, SGD update) after 3 warm-up steps and\n"
            "prints images/s, ms per step by layer type, the step's GFLOP/s (3 x forward MACs\n"
            "x 2) against a 1024^3 cblas_sgemm measured in the same run (noting when\n"
-           "OPENBLAS_CORETYPE holds OpenBLAS below the CPU's kernels), the inference\n"
-           "pass's images/s without and with the ESM statistics (what run does each epoch;\n"
-           "best of 3 passes over the test set), and peak resident memory. Without CONFIG:\n"
-           "ResNet-20 on 32x32x3 synthetic images, batch 128. Defaults: all cores, 20 steps.\n");
+           "OPENBLAS_CORETYPE holds OpenBLAS below the CPU's kernels), the norms' memory\n"
+           "floor (the bytes BN and GN must move in a step, at a memory stream rate\n"
+           "measured in the same run, and the step if the norms took only that), the\n"
+           "inference pass's images/s without and with the ESM statistics (what run does\n"
+           "each epoch; best of 3 passes over the test set), and peak resident memory.\n"
+           "Without CONFIG: ResNet-20 on 32x32x3 synthetic images, batch 128. Defaults:\n"
+           "all cores, 20 steps.\n");
     return 0;
 }
 
@@ -128,6 +132,40 @@ static double sgemm_gflops(void)
     }
     free(a), free(b), free(c);
     return 2.0 * n * n * (double)n / best / 1e9;
+}
+
+/* GB/s of a = s·b + c over three 32 MiB arrays (two reads and a write per
+ * element, as a norm's passes mostly are), on the run's threads, best of a
+ * few: the rate the norms' memory floor is priced at. */
+static double stream_gbps(void)
+{
+    const size_t n = (size_t)8 << 20;
+    const int reps = 5;
+    float *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n), *c = malloc(sizeof(float) * n);
+    if (!a || !b || !c) {
+        free(a), free(b), free(c);
+        return 0;
+    }
+#pragma omp parallel for schedule(static) /* first touch where the timed loop runs */
+    for (size_t i = 0; i < n; i++) {
+        a[i] = 0;
+        b[i] = (float)(i % 7);
+        c[i] = (float)(i % 5);
+    }
+    double best = 1e30;
+    for (int r = 0; r < reps + 1; r++) {
+        double t0 = omp_get_wtime();
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++)
+            a[i] = 1.5f * b[i] + c[i];
+        double t = omp_get_wtime() - t0;
+        if (r > 0 && t < best)
+            best = t;
+    }
+    volatile float sink = a[n / 2]; /* the result is used */
+    (void)sink;
+    free(a), free(b), free(c);
+    return 3.0 * sizeof(float) * (double)n / best / 1e9;
 }
 
 enum { N_KINDS = OP_N_BUILTIN };
@@ -262,6 +300,8 @@ int cmd_bench(int argc, char **argv)
     double plain_rate = 0;
     double esm_rate = esm_pass_rate(&e, &inf, &plain_rate, &err);
     double gemm = sgemm_gflops();
+    double stream = stream_gbps();
+    double floor_bytes = model_norm_floor_bytes(m, B), floor_s = stream > 0 ? floor_bytes / (stream * 1e9) : 0;
     double flops = 3.0 * 2.0 * (double)model_macs(m) * B;
     double step_gflops = flops / st.step_s / 1e9;
     struct rusage ru;
@@ -275,6 +315,10 @@ int cmd_bench(int argc, char **argv)
         if (st.kind_s[k] > 0)
             printf(" %s %.1f", op_kind_name((OpKind)k), st.kind_s[k] * 1e3);
     printf(" (ms)\n");
+    if (floor_bytes > 0)
+        printf("  norm floor: %.0f MB a step = %.1f ms at the stream rate (norms took %.1f ms); "
+               "the step with norms at the floor: %.1f ms\n", floor_bytes / 1e6, floor_s * 1e3, st.norm_s * 1e3,
+               (st.step_s - st.norm_s + floor_s) * 1e3);
     printf("  %.1f GFLOP/s useful (3 x forward MACs x 2) = %.0f%% of sgemm\n", step_gflops,
            gemm > 0 ? 100.0 * step_gflops / gemm : 0.0);
     printf("sgemm 1024^3: %.1f GFLOP/s\n", gemm);
@@ -283,6 +327,7 @@ int cmd_bench(int argc, char **argv)
     if (forced && rank >= 0 && rank < bs_blas_core_rank(cpu_core))
         printf("  (OPENBLAS_CORETYPE=%s runs kernels narrower than this CPU's %s, so the %% of sgemm reads high;"
                " unset it for OpenBLAS's own choice)\n", forced, cpu_core);
+    printf("memory stream (a = 1.5 b + c, 3 x 32 MiB): %.1f GB/s\n", stream);
     printf("inference: %.1f images/s\n", plain_rate);
     printf("inference + ESM pass: %.1f images/s\n", esm_rate);
     printf("  per 1000 images: conv %.1f ms, norm %.1f ms, other layers %.1f ms, "

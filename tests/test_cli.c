@@ -545,8 +545,9 @@ START_TEST(bench_prints_its_figures)
     make_workdir();
     static const char *const backends[] = {"im2col", "onednn"};
     static const char *const expected[] = {"images/s", "by op: conv", "GFLOP/s useful",
-                                           "of sgemm", "sgemm 1024^3:", "inference + ESM pass:",
-                                           "peak resident memory:"};
+                                           "of sgemm", "sgemm 1024^3:", "norm floor: ",
+                                           "the step with norms at the floor: ", "memory stream (",
+                                           "inference + ESM pass:", "peak resident memory:"};
     char cmd[1024], path[300];
     snprintf(path, sizeof path, "%s/bench.txt", workdir);
     for (int b = 0; b < 2; b++) {

@@ -447,6 +447,28 @@ START_TEST(norms_do_the_residual_add_after_them)
 }
 END_TEST
 
+/* bnshift bench's norm floor, counted by hand for ResNet-20 at 32x32: per
+ * stage 7 norms (stem or projection + 6) over tensors of 16384, 8192 and
+ * 4096 floats per image, 3 of them with the residual add and its ReLU
+ * fused (+3 passes each); BN 3 + 5 passes, GN 2 + 3; no norm, nothing. */
+START_TEST(norm_floor_counts_the_passes_norms_cannot_avoid)
+{
+    const double floats = 16384 + 8192 + 4096, N = 2;
+    const struct {
+        NormVariant v;
+        double passes;
+    } cases[] = {{VARIANT_BN, 7 * 8 + 3 * 3}, {VARIANT_GN, 7 * 5 + 3 * 3}, {VARIANT_NONE, 0}};
+    for (int i = 0; i < 3; i++) {
+        Model m;
+        BsError err = {0};
+        ModelSpec s = resnet20(cases[i].v);
+        ck_assert_int_eq(build(&m, &s, &err), BS_OK);
+        ck_assert_double_eq(model_norm_floor_bytes(&m, (int)N), cases[i].passes * floats * 4 * N);
+        model_free(&m);
+    }
+}
+END_TEST
+
 /* train.grad_clip: torch.nn.utils.clip_grad_norm_ over every gradient,
  * coefficient max_norm / (norm + 1e-6), nothing changed at or below. */
 START_TEST(clip_grad_norm_scales_like_torch)
@@ -495,6 +517,7 @@ Suite *models_suite(void)
     tcase_add_test(tc, clip_grad_norm_scales_like_torch);
     tcase_add_test(tc, norms_apply_the_relu_that_follows);
     tcase_add_test(tc, norms_do_the_residual_add_after_them);
+    tcase_add_test(tc, norm_floor_counts_the_passes_norms_cannot_avoid);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -52,6 +52,41 @@ long model_macs(const Model *m)
     return macs;
 }
 
+/* Whole-tensor passes a norm's training step makes over memory: BN with
+ * batch statistics needs a read for them before the read + write that
+ * normalizes, and backward a read of dy and x (its two sums) before the
+ * reads of both and the write of dx (3 + 5); GN's statistics are per
+ * sample, whose group fits in cache, so the second read of each pass is
+ * not memory traffic (2 + 3). A fused residual add reads the residual
+ * forward (+1); its backward, where the norm takes it too, writes the
+ * residual's gradient (+1) and, with an activation after the add, reads
+ * the output for the mask (+1). */
+static int norm_floor_passes(const Op *op)
+{
+    int passes;
+    if (op->kind == OP_BN)
+        passes = 3 + 5;
+    else if (op->kind == OP_GN)
+        passes = 2 + 3;
+    else
+        return 0;
+    if (op->residual >= 0)
+        passes += 1;
+    if (op->residual >= 0 && op->residual_dy) /* the add's backward too */
+        passes += 1 + ((op->kind == OP_BN ? op->u.bn.residual_act : op->u.gn.residual_act) != 0);
+    return passes;
+}
+
+double model_norm_floor_bytes(const Model *m, int N)
+{
+    double bytes = 0;
+    for (int i = 0; i < m->n_ops; i++) {
+        const Op *op = &m->ops[i];
+        bytes += norm_floor_passes(op) * (double)tensor_numel(&m->tensors[op->in]) * sizeof(float) * N;
+    }
+    return bytes;
+}
+
 static int grow(void **arr, int *cap, int need, size_t elem)
 {
     if (need <= *cap)

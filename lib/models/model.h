@@ -195,6 +195,10 @@ void tensor_copy_plain(const Tensor *t, int N, float *out);
 const char *op_kind_name(OpKind k);   /* "conv", "bn", ... */
 long op_macs(const Op *op);           /* multiply-accumulates per image */
 long model_macs(const Model *m);      /* of one forward pass, per image */
+/* Bytes a training step of N samples must move through memory for its
+ * norms (BN, GN) whatever the implementation, short of fusing them into
+ * the convolutions: the floor under `bnshift bench`'s norm time. */
+double model_norm_floor_bytes(const Model *m, int N);
 
 /* Forward pass on N samples of x (copied into tensor 0). train selects BN's
  * batch statistics (and running-stat update) or running statistics. */
