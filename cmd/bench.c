@@ -27,7 +27,7 @@ enum { N_DEFAULT_SETS = sizeof default_sets / sizeof default_sets[0], MAX_SETS =
 typedef struct {
     const char *config;
     char *sets[MAX_SETS + N_DEFAULT_SETS + 2];
-    int n_sets, threads, steps;
+    int n_sets, threads, steps, per_op;
     char batch_set[64];
     const char *backend;
 } BenchArgs;
@@ -35,7 +35,7 @@ typedef struct {
 static int usage(void)
 {
     printf("usage: bnshift bench [CONFIG.json] [--threads N] [--batch B] [--steps K]\n"
-           "                     [--backend im2col|onednn] [--set key.path=value]...\n"
+           "                     [--backend im2col|onednn] [--per-op] [--set key.path=value]...\n"
            "Times training steps (forward, backward, SGD update) after 3 warm-up steps and\n"
            "prints images/s, ms per step by layer type, the step's GFLOP/s (3 x forward MACs\n"
            "x 2) against a 1024^3 cblas_sgemm measured in the same run (noting when\n"
@@ -44,8 +44,9 @@ static int usage(void)
            "measured in the same run, and the step if the norms took only that), the\n"
            "inference pass's images/s without and with the ESM statistics (what run does\n"
            "each epoch; best of 3 passes over the test set), and peak resident memory.\n"
-           "Without CONFIG: ResNet-20 on 32x32x3 synthetic images, batch 128. Defaults:\n"
-           "all cores, 20 steps.\n");
+           "--per-op adds each op's ms per training step (forward + backward) and, for a\n"
+           "norm, its floor. Without CONFIG: ResNet-20 on 32x32x3 synthetic images, batch\n"
+           "128. Defaults: all cores, 20 steps.\n");
     return 0;
 }
 
@@ -65,6 +66,10 @@ static int parse_args(int argc, char **argv, BenchArgs *a)
             if (a->config)
                 return cli_error(BS_ERR_USER, "bench: more than one CONFIG ('%s' and '%s')", a->config, arg);
             a->config = arg;
+            continue;
+        }
+        if (!strcmp(arg, "--per-op")) {
+            a->per_op = 1;
             continue;
         }
         if (!val)
@@ -262,6 +267,23 @@ static double esm_pass_rate(Experiment *e, StepTimes *st, double *plain_rate, Bs
     return set.n / best_esm;
 }
 
+/* --per-op: each op's ms per training step (the op times time_steps left
+ * in m->op_seconds, kept before the inference passes reuse them) and, for
+ * a norm, its floor at the stream rate: which norms run far from what they
+ * must move. */
+static void print_per_op(const Model *m, const double *op_seconds, int steps, int B, double stream)
+{
+    printf("  per op, ms per step (forward + backward); norms: floor ms at the stream rate:\n");
+    for (int i = 0; i < m->n_ops; i++) {
+        const double ms = op_seconds[i] / steps * 1e3;
+        const double floor_ms = stream > 0 ? op_norm_floor_bytes(m, i, B) / (stream * 1e9) * 1e3 : 0;
+        printf("    %-30s %-8s %8.3f", m->ops[i].name, op_kind_name(m->ops[i].kind), ms);
+        if (floor_ms > 0)
+            printf("  floor %.3f (%.1fx)", floor_ms, ms / floor_ms);
+        printf("\n");
+    }
+}
+
 int cmd_bench(int argc, char **argv)
 {
     BenchArgs a;
@@ -296,6 +318,9 @@ int cmd_bench(int argc, char **argv)
            bs_blas_core());
     StepTimes st;
     time_steps(&e, a.steps, &st);
+    double *train_ops = a.per_op ? malloc(sizeof(double) * (size_t)m->n_ops) : NULL;
+    if (train_ops)
+        memcpy(train_ops, m->op_seconds, sizeof(double) * (size_t)m->n_ops);
     StepTimes inf;
     double plain_rate = 0;
     double esm_rate = esm_pass_rate(&e, &inf, &plain_rate, &err);
@@ -319,6 +344,9 @@ int cmd_bench(int argc, char **argv)
         printf("  norm floor: %.0f MB a step = %.1f ms at the stream rate (norms took %.1f ms); "
                "the step with norms at the floor: %.1f ms\n", floor_bytes / 1e6, floor_s * 1e3, st.norm_s * 1e3,
                (st.step_s - st.norm_s + floor_s) * 1e3);
+    if (train_ops)
+        print_per_op(m, train_ops, a.steps, B, stream);
+    free(train_ops);
     printf("  %.1f GFLOP/s useful (3 x forward MACs x 2) = %.0f%% of sgemm\n", step_gflops,
            gemm > 0 ? 100.0 * step_gflops / gemm : 0.0);
     printf("sgemm 1024^3: %.1f GFLOP/s\n", gemm);

@@ -25,7 +25,7 @@ static const char *const SYNOPSIS[] = {
     "sweep GRID.json [--jobs J] [--threads-per-job T] [--only I | --emit parallel|slurm] [--force]",
     "sweep --status GRID.json",
     "info CONFIG.json [--set key.path=value]...",
-    "bench [CONFIG.json] [--threads N] [--batch B] [--steps K] [--backend im2col|onednn] [--set key.path=value]...",
+    "bench [CONFIG.json] [--threads N] [--batch B] [--steps K] [--backend im2col|onednn] [--per-op] [--set key.path=value]...",
     "corruptions [--grid OUT.png CONFIG.json [--image I] [--scale K] [--set key.path=value]...]",
     "help config | man | COMMAND",
     "--help | --version | COMMAND --help",

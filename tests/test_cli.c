@@ -547,14 +547,15 @@ START_TEST(bench_prints_its_figures)
     static const char *const expected[] = {"images/s", "by op: conv", "GFLOP/s useful",
                                            "of sgemm", "sgemm 1024^3:", "norm floor: ",
                                            "the step with norms at the floor: ", "memory stream (",
-                                           "inference + ESM pass:", "peak resident memory:"};
+                                           "inference + ESM pass:", "peak resident memory:",
+                                           "per op, ms per step", "stage1.block1.bn1 "};
     char cmd[1024], path[300];
     snprintf(path, sizeof path, "%s/bench.txt", workdir);
     for (int b = 0; b < 2; b++) {
         if (b == 1 && !onednn_available())
             break;
         /* A group, so that its redirection wins over run_in's >/dev/null. */
-        snprintf(cmd, sizeof cmd, "{ %s bench --steps 2 --batch 8 --threads 2 --backend %s "
+        snprintf(cmd, sizeof cmd, "{ %s bench --steps 2 --batch 8 --threads 2 --backend %s --per-op "
                  "--set model.depth=8 > %s; }", bnshift_bin(), backends[b], path);
         ck_assert_int_eq(run_in(workdir, cmd, NULL), 0);
         char *out = slurp_file(path);
@@ -562,6 +563,11 @@ START_TEST(bench_prints_its_figures)
         for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++)
             ck_assert_msg(strstr(out, expected[i]), "bench output lacks '%s':\n%s", expected[i], out);
         ck_assert_ptr_nonnull(strstr(out, b ? "convolution: onednn" : "convolution: im2col+openblas"));
+        /* --per-op: a norm's line carries its floor, a conv's none. */
+        const char *bn = strstr(out, "stage1.block1.bn1 "), *floor = bn ? strstr(bn, " floor ") : NULL;
+        ck_assert_msg(floor && floor < strchr(bn, '\n'), "no floor on the norm's line:\n%s", out);
+        const char *conv = strstr(out, "stage1.block1.conv1 ");
+        ck_assert_msg(conv && !memchr(conv, '(', (size_t)(strchr(conv, '\n') - conv)), "a floor on a conv:\n%s", out);
         free(out);
     }
     char *err = NULL;

@@ -77,13 +77,17 @@ static int norm_floor_passes(const Op *op)
     return passes;
 }
 
+double op_norm_floor_bytes(const Model *m, int i, int N)
+{
+    const Op *op = &m->ops[i];
+    return norm_floor_passes(op) * (double)tensor_numel(&m->tensors[op->in]) * sizeof(float) * N;
+}
+
 double model_norm_floor_bytes(const Model *m, int N)
 {
     double bytes = 0;
-    for (int i = 0; i < m->n_ops; i++) {
-        const Op *op = &m->ops[i];
-        bytes += norm_floor_passes(op) * (double)tensor_numel(&m->tensors[op->in]) * sizeof(float) * N;
-    }
+    for (int i = 0; i < m->n_ops; i++)
+        bytes += op_norm_floor_bytes(m, i, N);
     return bytes;
 }
 

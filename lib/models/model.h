@@ -199,6 +199,7 @@ long model_macs(const Model *m);      /* of one forward pass, per image */
  * norms (BN, GN) whatever the implementation, short of fusing them into
  * the convolutions: the floor under `bnshift bench`'s norm time. */
 double model_norm_floor_bytes(const Model *m, int N);
+double op_norm_floor_bytes(const Model *m, int i, int N); /* op i's share (0: not a norm) */
 
 /* Forward pass on N samples of x (copied into tensor 0). train selects BN's
  * batch statistics (and running-stat update) or running statistics. */
