@@ -28,9 +28,11 @@ static inline void group_lanes(float *dst, const float *v, const GroupNorm *g, i
 /* A sample is one thread's work, its passes one after the other; the
  * hardware prefetcher restarts at each sample's few pages, so a small
  * sample (stages 2 and 3) is read from memory at a fraction of the stream
- * rate. The pass over sample n that runs from cache (the affine one) asks
- * for sample n+1's data, a line per row. Large samples stream well on
- * their own (and lost 20% with it). */
+ * rate. The passes over sample n that run from cache (the forward's
+ * affine pass, the backward's second) ask for sample n+1's data, a line
+ * per 16-float row, in whatever layout (the lines of a sample are
+ * contiguous). Large samples stream well on their own (and lost 20% with
+ * it). */
 enum { GN_PREFETCH_MAX_BYTES = 32 << 10 };
 
 static inline const float *next_sample(const GroupNorm *g, const float *base, int n, int N, int cb)
