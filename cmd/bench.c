@@ -319,6 +319,12 @@ int cmd_bench(int argc, char **argv)
     StepTimes st;
     time_steps(&e, a.steps, &st);
     double *train_ops = a.per_op ? malloc(sizeof(double) * (size_t)m->n_ops) : NULL;
+    if (a.per_op && !train_ops) {
+        free(m->op_seconds);
+        m->op_seconds = NULL;
+        experiment_close(&e);
+        return cli_error(BS_ERR_RUNTIME, "out of memory");
+    }
     if (train_ops)
         memcpy(train_ops, m->op_seconds, sizeof(double) * (size_t)m->n_ops);
     StepTimes inf;

@@ -70,10 +70,11 @@ static int norm_floor_passes(const Op *op)
         passes = 2 + 3;
     else
         return 0;
-    if (op->residual >= 0)
+    if (op->residual >= 0) {
         passes += 1;
-    if (op->residual >= 0 && op->residual_dy) /* the add's backward too */
-        passes += 1 + ((op->kind == OP_BN ? op->u.bn.residual_act : op->u.gn.residual_act) != 0);
+        if (op->residual_dy) /* the add's backward too */
+            passes += 1 + ((op->kind == OP_BN ? op->u.bn.residual_act : op->u.gn.residual_act) != 0);
+    }
     return passes;
 }
 
